@@ -1,0 +1,48 @@
+# webrtc-broker. `make run` starts a local cluster, `make test` runs the tests.
+GO       ?= go
+BIN      := bin
+PLUGINS  := $(wildcard plugins/*/main.go)
+
+.PHONY: all build test race proto run lint bench clean
+
+all: build
+
+build:
+	@mkdir -p $(BIN)/plugins
+	$(GO) build -o $(BIN)/ ./cmd/...
+	@for p in $(dir $(PLUGINS)); do \
+		n=$$(basename $$p); $(GO) build -o $(BIN)/plugins/$$n ./$$p || exit 1; \
+	done
+
+# The whole suite with the race detector. CI runs exactly this.
+test:
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+# Regenerates protocol/*.pb.go and plugins/proto/*.pb.go. Needs protoc
+# (Debian: protobuf-compiler); the Go generators are pinned in go.mod as tools.
+proto:
+	@mkdir -p $(BIN)/tools
+	$(GO) build -o $(BIN)/tools/protoc-gen-go google.golang.org/protobuf/cmd/protoc-gen-go
+	$(GO) build -o $(BIN)/tools/protoc-gen-go-grpc google.golang.org/grpc/cmd/protoc-gen-go-grpc
+	cd protocol && protoc --plugin=protoc-gen-go=../$(BIN)/tools/protoc-gen-go \
+		--go_out=. --go_opt=paths=source_relative broker.proto
+	@if [ -d plugins/proto ]; then cd plugins/proto && protoc \
+		--plugin=protoc-gen-go=../../$(BIN)/tools/protoc-gen-go \
+		--plugin=protoc-gen-go-grpc=../../$(BIN)/tools/protoc-gen-go-grpc \
+		--go_out=. --go_opt=paths=source_relative \
+		--go-grpc_out=. --go-grpc_opt=paths=source_relative *.proto; fi
+
+# A coordinator and two communication servers in a mesh on loopback.
+run: build
+	./scripts/run-cluster.sh
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+	$(GO) vet ./...
+
+bench: build
+	./bench/run.sh
+
+clean:
+	rm -rf $(BIN)
