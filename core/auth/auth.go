@@ -11,6 +11,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/webrtc-broker/webrtc-broker/protocol"
 )
@@ -100,4 +101,23 @@ func FromHTTP(r *http.Request) *HTTPRequest {
 		}
 	}
 	return &HTTPRequest{URL: u.String(), Header: r.Header.Clone(), RemoteAddr: r.RemoteAddr}
+}
+
+// Config is the auth section of both binaries' configuration. An empty Plugin
+// means the built-in AllowAll.
+type Config struct {
+	Plugin  string         `koanf:"plugin"`  // path of the plugin binary
+	SHA256  string         `koanf:"sha256"`  // hex checksum the binary must have, if set
+	Config  map[string]any `koanf:"config"`  // passed to the plugin once at start
+	Timeout time.Duration  `koanf:"timeout"` // bound of every call
+}
+
+// Defaults are the config defaults for the auth section, flat keys.
+func Defaults() map[string]any {
+	return map[string]any{
+		"auth.plugin":  "",
+		"auth.sha256":  "",
+		"auth.config":  map[string]any{},
+		"auth.timeout": "2s",
+	}
 }

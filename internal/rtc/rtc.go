@@ -1,0 +1,180 @@
+// Package rtc builds the pion WebRTC API that both ends of a broker link use
+// (communication servers and the Go client SDK) from the webrtc.* config keys,
+// and holds the rules every link follows: the two channel labels and their
+// settings, and which remote ICE candidates are accepted.
+package rtc
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"strings"
+
+	"github.com/pion/ice/v2"
+	"github.com/pion/webrtc/v3"
+)
+
+// Channel labels. The side that receives CONNECT creates both.
+const (
+	LabelReliable   = "reliable"
+	LabelUnreliable = "unreliable"
+)
+
+// Config is the webrtc section of the configuration.
+type Config struct {
+	// LoopbackOnly gathers only 127.0.0.1 host candidates, disables mDNS and
+	// ignores remote candidates that are not loopback: tests and local runs.
+	LoopbackOnly bool     `koanf:"loopback_only"`
+	ICEServers   []string `koanf:"ice_servers"`
+	UDPPortMin   uint16   `koanf:"udp_port_min"`
+	UDPPortMax   uint16   `koanf:"udp_port_max"`
+	// UDPMuxPort serves every peer on one UDP port when non-zero.
+	UDPMuxPort int      `koanf:"udp_mux_port"`
+	NAT1To1IPs []string `koanf:"nat_1to1_ips"`
+	// ReceiveMTU and SCTPReceiveBuffer trade memory per peer for throughput;
+	// zero keeps pion's defaults.
+	ReceiveMTU        uint   `koanf:"receive_mtu"`
+	SCTPReceiveBuffer uint32 `koanf:"sctp_receive_buffer"`
+}
+
+// Defaults are the config defaults for the webrtc section, flat keys.
+func Defaults() map[string]any {
+	return map[string]any{
+		"webrtc.loopback_only":       false,
+		"webrtc.ice_servers":         []string{},
+		"webrtc.udp_port_min":        0,
+		"webrtc.udp_port_max":        0,
+		"webrtc.udp_mux_port":        0,
+		"webrtc.nat_1to1_ips":        []string{},
+		"webrtc.receive_mtu":         0,
+		"webrtc.sctp_receive_buffer": 0,
+	}
+}
+
+// API is a configured pion API plus the ICE servers new peer connections use.
+// Close releases the UDP mux socket if one was opened.
+type API struct {
+	*webrtc.API
+	cfg Config
+	mux ice.UDPMux
+}
+
+// NewAPI builds the pion API. Data channels are detached: callers run their
+// own read and write loops on them.
+func NewAPI(cfg Config) (*API, error) {
+	var se webrtc.SettingEngine
+	se.DetachDataChannels()
+	a := &API{cfg: cfg}
+	if cfg.LoopbackOnly {
+		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+		se.SetIncludeLoopbackCandidate(true)
+		se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+		se.SetInterfaceFilter(func(name string) bool { return strings.HasPrefix(name, "lo") })
+	} else {
+		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
+	}
+	if cfg.UDPPortMin != 0 || cfg.UDPPortMax != 0 {
+		if err := se.SetEphemeralUDPPortRange(cfg.UDPPortMin, cfg.UDPPortMax); err != nil {
+			return nil, fmt.Errorf("webrtc.udp_port_min/max %d-%d: %w", cfg.UDPPortMin, cfg.UDPPortMax, err)
+		}
+	}
+	if len(cfg.NAT1To1IPs) > 0 {
+		se.SetNAT1To1IPs(cfg.NAT1To1IPs, webrtc.ICECandidateTypeHost)
+	}
+	if cfg.ReceiveMTU > 0 {
+		se.SetReceiveMTU(cfg.ReceiveMTU)
+	}
+	if cfg.SCTPReceiveBuffer > 0 {
+		se.SetSCTPMaxReceiveBufferSize(cfg.SCTPReceiveBuffer)
+	}
+	if cfg.UDPMuxPort != 0 {
+		host := "0.0.0.0"
+		if cfg.LoopbackOnly {
+			host = "127.0.0.1"
+		}
+		conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(host), Port: cfg.UDPMuxPort})
+		if err != nil {
+			return nil, fmt.Errorf("webrtc.udp_mux_port %d: %w", cfg.UDPMuxPort, err)
+		}
+		a.mux = webrtc.NewICEUDPMux(nil, conn)
+		se.SetICEUDPMux(a.mux)
+	}
+	a.API = webrtc.NewAPI(webrtc.WithSettingEngine(se))
+	return a, nil
+}
+
+// NewPeerConnection creates a peer connection with the configured ICE servers.
+func (a *API) NewPeerConnection() (*webrtc.PeerConnection, error) {
+	var servers []webrtc.ICEServer
+	if !a.cfg.LoopbackOnly && len(a.cfg.ICEServers) > 0 {
+		servers = []webrtc.ICEServer{{URLs: a.cfg.ICEServers}}
+	}
+	pc, err := a.API.NewPeerConnection(webrtc.Configuration{ICEServers: servers})
+	if err != nil {
+		return nil, fmt.Errorf("new peer connection: %w", err)
+	}
+	return pc, nil
+}
+
+// Close releases the shared UDP socket, if any.
+func (a *API) Close() error {
+	if a.mux != nil {
+		return a.mux.Close()
+	}
+	return nil
+}
+
+// ChannelInits returns the settings of the two channels, in creation order:
+// reliable is ordered with retransmits, unreliable is unordered with none.
+func ChannelInits() (reliable, unreliable *webrtc.DataChannelInit) {
+	ordered := true
+	unordered := false
+	var zero uint16
+	return &webrtc.DataChannelInit{Ordered: &ordered},
+		&webrtc.DataChannelInit{Ordered: &unordered, MaxRetransmits: &zero}
+}
+
+// AcceptCandidate reports whether a remote ICE candidate (the JSON of a
+// webrtc.ICECandidateInit, as signaled) may be added. In loopback-only mode a
+// candidate whose address is not loopback is refused, so a test or local run
+// never sends a packet off this machine.
+func (a *API) AcceptCandidate(c webrtc.ICECandidateInit) bool {
+	if !a.cfg.LoopbackOnly {
+		return true
+	}
+	return IsLoopbackCandidate(c.Candidate)
+}
+
+// IsLoopbackCandidate parses an SDP candidate line and reports whether its
+// address is a loopback IP. An empty candidate (end of candidates) counts as
+// loopback: it carries no address.
+func IsLoopbackCandidate(line string) bool {
+	if strings.TrimSpace(line) == "" {
+		return true
+	}
+	c, err := ice.UnmarshalCandidate(line)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(c.Address())
+	return ip != nil && ip.IsLoopback()
+}
+
+// DecodeCandidate parses the JSON that WEBRTC_ICE_CANDIDATE messages carry.
+func DecodeCandidate(data []byte) (webrtc.ICECandidateInit, error) {
+	var c webrtc.ICECandidateInit
+	if err := json.Unmarshal(data, &c); err != nil {
+		return c, fmt.Errorf("decode ICE candidate: %w", err)
+	}
+	return c, nil
+}
+
+// DecodeSDP parses the JSON that WEBRTC_OFFER and WEBRTC_ANSWER carry.
+func DecodeSDP(data []byte) (webrtc.SessionDescription, error) {
+	var s webrtc.SessionDescription
+	if err := json.Unmarshal(data, &s); err != nil {
+		return s, fmt.Errorf("decode session description: %w", err)
+	}
+	return s, nil
+}
