@@ -35,7 +35,7 @@ proto:
 
 # A coordinator and two communication servers in a mesh on loopback.
 run: build
-	./scripts/run-cluster.sh
+	$(BIN)/brokerctl cluster
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+)
+
+func init() {
+	register(subcommand{name: "cluster", usage: "run a local cluster (coordinator + servers) on loopback: make run", run: runCluster})
+}
+
+// runCluster starts bin/coordinator and N bin/commserver processes on
+// loopback, prefixes each process's output with its name, and stops them all
+// when ctx ends (Ctrl-C) or when any of them exits.
+func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("cluster", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	servers := fs.Int("servers", 2, "communication servers to start")
+	listen := fs.String("listen", "127.0.0.1:9090", "coordinator listen address")
+	binDir := fs.String("bin", "", "directory of the coordinator and commserver binaries (default: next to brokerctl)")
+	firstHTTP := fs.Int("http-port", 9191, "metrics/health port of the first server; the next servers count up (0 disables)")
+	selector := fs.String("selector", "random", "coordinator selector: random, least-loaded, star (star makes server 1 the hub)")
+	scripts := fs.String("scripts", "", "Lua rules directory for every server (scripts.dir)")
+	logLevel := fs.String("log-level", "info", "log.level of every process")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *binDir == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			fmt.Fprintf(stderr, "find binaries: %v\n", err)
+			return 1
+		}
+		*binDir = filepath.Dir(exe)
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	out := &lockedWriter{w: stdout}
+	var wg sync.WaitGroup
+	start := func(name string, argv ...string) error {
+		cmd := exec.Command(filepath.Join(*binDir, argv[0]), argv[1:]...)
+		pipe, err := cmd.StdoutPipe()
+		if err != nil {
+			return fmt.Errorf("start %s: %w", name, err)
+		}
+		cmd.Stderr = cmd.Stdout
+		if err := cmd.Start(); err != nil {
+			return fmt.Errorf("start %s: %w", name, err)
+		}
+		wg.Add(2)
+		go func() { // copies output until the process closes it
+			defer wg.Done()
+			sc := bufio.NewScanner(pipe)
+			sc.Buffer(make([]byte, 64*1024), 1024*1024)
+			for sc.Scan() {
+				out.line(fmt.Sprintf("%-12s %s", "["+name+"]", sc.Text()))
+			}
+		}()
+		go func() { // stops the process when the cluster stops, and the cluster when the process exits
+			defer wg.Done()
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			select {
+			case <-ctx.Done():
+				_ = cmd.Process.Signal(syscall.SIGTERM)
+				select {
+				case <-done:
+				case <-time.After(10 * time.Second):
+					_ = cmd.Process.Kill()
+					<-done
+				}
+			case err := <-done:
+				out.line(fmt.Sprintf("%-12s exited: %v", "["+name+"]", err))
+				cancel()
+			}
+		}()
+		return nil
+	}
+
+	common := []string{"--set", "log.level=" + *logLevel}
+	if err := start("coordinator", append([]string{"coordinator", "--set", "listen=" + *listen, "--set", "selector=" + *selector}, common...)...); err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	for i := 1; i <= *servers; i++ {
+		argv := append([]string{"commserver",
+			"--set", "coordinator_url=ws://" + *listen,
+			"--set", "webrtc.loopback_only=true",
+		}, common...)
+		if *firstHTTP != 0 {
+			argv = append(argv, "--set", fmt.Sprintf("http.listen=127.0.0.1:%d", *firstHTTP+i-1))
+		}
+		if *selector == "star" && i == 1 {
+			argv = append(argv, "--set", "role=hub")
+		}
+		if *scripts != "" {
+			argv = append(argv, "--set", "scripts.dir="+*scripts)
+		}
+		if err := start(fmt.Sprintf("server-%d", i), argv...); err != nil {
+			fmt.Fprintln(stderr, err)
+			cancel()
+			break
+		}
+	}
+	out.line(fmt.Sprintf("cluster: coordinator ws://%s, %d servers; Ctrl-C stops them all", *listen, *servers))
+	<-ctx.Done()
+	wg.Wait()
+	out.line("cluster: stopped")
+	return 0
+}
+
+// lockedWriter keeps the lines of several processes whole.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) line(s string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fmt.Fprintln(l.w, s)
+}
