@@ -1,34 +1,184 @@
-// Package outbound owns per-peer, per-channel writer flow control.
+// Package outbound owns per-peer, per-channel writer flow control: a queue
+// that producers fill from any goroutine and one writer goroutine drains
+// into a data channel, so that one slow peer never stalls the relay or the
+// other peers.
+//
+// A reliable channel must not lose messages, so its queue is bounded in
+// bytes and a peer that would go over the budget is a slow consumer: Push
+// fails and the caller disconnects it (nats' queueOutbound and max_pending,
+// centrifuge's DisconnectSlow). An unreliable channel may lose messages, so
+// its queue keeps a fixed number and drops the oldest, which is the one
+// least worth delivering late.
 package outbound
 
 import (
-	"context"
-	"errors"
+	"sync"
+	"sync/atomic"
 )
 
-var (
-	ErrSlowConsumer = errors.New("outbound: peer is over its byte budget (slow consumer)")
-	ErrClosed       = errors.New("outbound: queue closed")
-)
+// Queue is one channel's outbound queue. Producers call Push from any
+// goroutine; exactly one writer goroutine (Run) drains it.
+type Queue struct {
+	// mu guards the fields below it. Push holds it for a few stores; Run
+	// holds it only to move the queued messages into its batch.
+	mu sync.Mutex
+	// ring holds the queued messages, head is the oldest, count how many.
+	// It starts small, since most peers are idle most of the time, and
+	// grows by doubling: without limit for a reliable queue (its bound is
+	// in bytes), up to maxMessages for an unreliable one.
+	ring  [][]byte
+	head  int
+	count int
+	bytes int
+	// closed is set under mu by Close; atomic so that Run checks it
+	// without the lock.
+	closed atomic.Bool
 
-// Queue is one channel's outbound queue.
-type Queue struct{}
+	// Set at construction, then read-only.
+	reliable    bool
+	maxBytes    int
+	maxMessages int
 
-func NewReliable(maxBytes int) *Queue      { return &Queue{} }
-func NewUnreliable(maxMessages int) *Queue { return &Queue{} }
+	// dropped counts messages an unreliable queue dropped; atomic so that
+	// metrics read it without the lock.
+	dropped atomic.Uint64
 
-func (q *Queue) Push(msg []byte) error      { return nil }
-func (q *Queue) Dropped() uint64            { return 0 }
-func (q *Queue) Len() (messages, bytes int) { return 0, 0 }
-func (q *Queue) Close()                     {}
-
-// Sink is a detached pion data channel seen from the writer.
-type Sink interface {
-	Write(p []byte) (int, error)
-	Buffered() uint64
+	// wake has capacity 1 and is Run's only wait besides low: Push sends to
+	// it (without blocking) when the queue goes from empty to not empty,
+	// the only moment the writer may be waiting for messages, and Close and
+	// Run's context do too. One channel per queue, rather than a select that
+	// includes a context's Done channel, keeps hundreds of writers from
+	// contending on one shared channel lock each time they park.
+	wake chan struct{}
 }
 
-func (q *Queue) Run(ctx context.Context, sink Sink, highWater uint64, low <-chan struct{}) error {
-	<-ctx.Done()
+// initialRing is a reliable queue's starting capacity in messages.
+const initialRing = 16
+
+// NewReliable returns a FIFO queue bounded in bytes. A Push that would take
+// it over maxBytes returns ErrSlowConsumer and does not queue the message.
+// An empty queue accepts any one message, so a budget smaller than the
+// largest message cannot disconnect a peer that keeps up.
+func NewReliable(maxBytes int) *Queue {
+	return &Queue{
+		ring:     make([][]byte, initialRing),
+		reliable: true,
+		maxBytes: maxBytes,
+		wake:     make(chan struct{}, 1),
+	}
+}
+
+// NewUnreliable returns a queue that keeps at most maxMessages (at least 1):
+// a Push to a full queue drops the oldest message and counts it in Dropped.
+func NewUnreliable(maxMessages int) *Queue {
+	maxMessages = max(maxMessages, 1)
+	return &Queue{
+		ring:        make([][]byte, min(initialRing, maxMessages)),
+		maxMessages: maxMessages,
+		wake:        make(chan struct{}, 1),
+	}
+}
+
+// Push queues msg for the writer. msg is shared with other queues (the relay
+// encodes a message once for all its subscribers): the queue never modifies
+// it and drops its reference once it is written. It returns ErrSlowConsumer
+// (reliable queue over its byte budget) or ErrClosed; it never blocks on the
+// writer.
+func (q *Queue) Push(msg []byte) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed.Load() {
+		return ErrClosed
+	}
+	switch {
+	case q.reliable:
+		if q.count > 0 && q.bytes+len(msg) > q.maxBytes {
+			return ErrSlowConsumer
+		}
+		if q.count == len(q.ring) {
+			q.grow()
+		}
+	case q.count == len(q.ring) && len(q.ring) < q.maxMessages:
+		q.grow()
+	case q.count == len(q.ring):
+		// Full unreliable queue: the oldest message is the least useful.
+		q.bytes -= len(q.ring[q.head])
+		q.ring[q.head] = nil
+		q.head = (q.head + 1) % len(q.ring)
+		q.count--
+		q.dropped.Add(1)
+	}
+	q.ring[(q.head+q.count)%len(q.ring)] = msg
+	q.count++
+	q.bytes += len(msg)
+	if q.count == 1 {
+		q.signal()
+	}
 	return nil
+}
+
+// signal wakes the writer without blocking; a wake-up already pending is
+// enough, since Run looks at the whole state each time it wakes.
+func (q *Queue) signal() {
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// grow doubles the ring (up to maxMessages for an unreliable queue), keeping
+// the order. Lock held on entry.
+func (q *Queue) grow() {
+	size := 2 * len(q.ring)
+	if !q.reliable {
+		size = min(size, q.maxMessages)
+	}
+	next := make([][]byte, size)
+	n := copy(next, q.ring[q.head:])
+	copy(next[n:], q.ring[:q.head])
+	q.ring = next
+	q.head = 0
+}
+
+// take moves every queued message to the end of batch, oldest first, and
+// empties the queue. Lock held on entry.
+func (q *Queue) take(batch [][]byte) [][]byte {
+	end := q.head + q.count
+	if end <= len(q.ring) {
+		batch = append(batch, q.ring[q.head:end]...)
+		clear(q.ring[q.head:end])
+	} else {
+		batch = append(batch, q.ring[q.head:]...)
+		batch = append(batch, q.ring[:end-len(q.ring)]...)
+		clear(q.ring[q.head:])
+		clear(q.ring[:end-len(q.ring)])
+	}
+	q.head, q.count, q.bytes = 0, 0, 0
+	return batch
+}
+
+// Dropped returns how many messages the queue dropped because it was full
+// (unreliable queues only).
+func (q *Queue) Dropped() uint64 {
+	return q.dropped.Load()
+}
+
+// Len returns how many messages and bytes are queued and not yet taken by
+// the writer.
+func (q *Queue) Len() (messages, bytes int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.count, q.bytes
+}
+
+// Close stops the queue: Push returns ErrClosed from now on, queued messages
+// are released, and Run returns. Safe to call more than once and from any
+// goroutine.
+func (q *Queue) Close() {
+	q.mu.Lock()
+	q.closed.Store(true)
+	clear(q.ring)
+	q.head, q.count, q.bytes = 0, 0, 0
+	q.mu.Unlock()
+	q.signal()
 }

@@ -68,6 +68,10 @@ func NewAPI(cfg Config) (*API, error) {
 	if cfg.LoopbackOnly {
 		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 		se.SetIncludeLoopbackCandidate(true)
+		// A client's checks often reach the server before its trickled
+		// candidates do, so the pair is peer-reflexive; pion waits 1s before
+		// nominating such a pair, which on loopback only delays the link.
+		se.SetPrflxAcceptanceMinWait(0)
 		se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
 		se.SetInterfaceFilter(func(name string) bool { return strings.HasPrefix(name, "lo") })

@@ -1,0 +1,180 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Pass marks for the targets table.
+const (
+	pass = "met"
+	fail = "**not met**"
+	none = "not measured"
+)
+
+func ms(us int64) string { return fmt.Sprintf("%.2f ms", float64(us)/1000) }
+
+// thousands formats n with thin separators: 110,000.
+func thousands(f float64) string {
+	n := int64(f + 0.5)
+	s := fmt.Sprint(n)
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 && s[i-1] != '-' {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+func mark(ok bool) string {
+	if ok {
+		return pass
+	}
+	return fail
+}
+
+// sustained is the step-up's rule for a load the broker sustains.
+func sustained(lossPct float64, p99Us int64) bool { return lossPct < 1 && p99Us < 50_000 }
+
+func peakRSS(e *entry) uint64 {
+	var kb uint64
+	for _, s := range e.load.Servers {
+		kb += s.PeakRSSKB
+	}
+	return kb
+}
+
+func render(entries []*entry, byName map[string]*entry, meta string) string {
+	var b strings.Builder
+	b.WriteString("# Benchmark results\n\n")
+	b.WriteString("Written by `make bench` (bench/run.sh, then bench/report). Everything runs on this machine over loopback: " +
+		"coordinator, communication servers, the load generator (`brokerctl load`) and the raw pion ceiling (`bench/ceiling`). " +
+		"Server CPU is read from /proc/PID/stat over the measured window only; deliveries count messages stamped inside the window. " +
+		"The load generator shares the 2 cores with the servers, so every figure includes that contention.\n\n")
+	if meta != "" {
+		b.WriteString("## Conditions\n\n```\n" + strings.TrimSpace(meta) + "\n```\n\n")
+	}
+
+	b.WriteString("## Scenarios\n\n")
+	b.WriteString("| run | clients x msg/s x bytes | channel | deliveries/s (expected) | loss | out of order | p50 | p90 | p99 | max | server CPU µs/delivery | raw pion µs/delivery | cost vs raw | server peak RSS | note |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, e := range entries {
+		switch {
+		case e.kind == "skipped":
+			fmt.Fprintf(&b, "| %s | | | | | | | | | | | | | | skipped: %s |\n", e.name, e.note)
+		case e.kind == "load" && e.load.JoinStorm == nil:
+			r := e.load
+			rawCost, ratio := "", ""
+			if c := byName[e.ceiling]; c != nil && c.raw != nil && c.raw.CPUPerDeliveryUs > 0 {
+				rawCost = fmt.Sprintf("%.2f", c.raw.CPUPerDeliveryUs)
+				ratio = fmt.Sprintf("%.2f x", r.ServerCPUPerDeliveryUs/c.raw.CPUPerDeliveryUs)
+			}
+			fmt.Fprintf(&b, "| %s | %d x %g x %d | %s | %s (%s) | %.3f %% | %d | %s | %s | %s | %s | %.2f | %s | %s | %d MiB | %s |\n",
+				e.name, r.Connected, r.Rate, r.BodySize, r.Channel, thousands(r.DeliveriesPerSec), thousands(r.ExpectedPerSec),
+				r.LossPct, r.OutOfOrder, ms(r.Latency.P50Us), ms(r.Latency.P90Us), ms(r.Latency.P99Us), ms(r.Latency.MaxUs),
+				r.ServerCPUPerDeliveryUs, rawCost, ratio, peakRSS(e)/1024, e.note)
+		}
+	}
+
+	b.WriteString("\n## Dense step-up (largest load with loss < 1 % and p99 < 50 ms)\n\n")
+	b.WriteString("| run | clients x msg/s | deliveries/s (expected) | loss | p99 | server CPU µs/delivery | sustained |\n|---|---|---|---|---|---|---|\n")
+	var best *entry
+	for _, e := range entries {
+		if e.kind != "step" {
+			continue
+		}
+		r := e.load
+		ok := sustained(r.LossPct, r.Latency.P99Us)
+		if ok && (best == nil || r.DeliveriesPerSec > best.load.DeliveriesPerSec) {
+			best = e
+		}
+		fmt.Fprintf(&b, "| %s | %d x %g | %s (%s) | %.3f %% | %s | %.2f | %s |\n", e.name, r.Connected, r.Rate,
+			thousands(r.DeliveriesPerSec), thousands(r.ExpectedPerSec), r.LossPct, ms(r.Latency.P99Us), r.ServerCPUPerDeliveryUs, yesNo(ok))
+	}
+
+	b.WriteString("\n## Raw pion ceiling (bench/ceiling: one relay process, one publisher, N detached channels, no broker logic)\n\n")
+	b.WriteString("| run | receivers x msg/s (burst) | channel | deliveries/s (expected) | loss | relay dropped | p50 | p99 | relay CPU µs/delivery | idle peer RSS | goroutines/peer |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
+	var bestRaw *entry
+	for _, e := range entries {
+		if e.kind != "ceiling" && e.kind != "ceilstep" {
+			continue
+		}
+		r := e.raw
+		if e.kind == "ceilstep" && sustained(r.LossPct, r.Latency.P99Us) && (bestRaw == nil || r.DeliveriesPerSec > bestRaw.raw.DeliveriesPerSec) {
+			bestRaw = e
+		}
+		fmt.Fprintf(&b, "| %s | %d x %g (%d) | %s | %s (%s) | %.3f %% | %d | %s | %s | %.2f | %.0f KiB | %.1f |\n",
+			e.name, r.Receivers, r.Rate, r.Burst, r.Channel, thousands(r.DeliveriesPerSec), thousands(r.ExpectedPerSec),
+			r.LossPct, r.RelayDropped, ms(r.Latency.P50Us), ms(r.Latency.P99Us), r.CPUPerDeliveryUs, r.IdleRSSPerPeerKB, r.IdleGoroutinesPerPeer)
+	}
+
+	if js := byName["join-storm"]; js != nil && js.load != nil && js.load.JoinStorm != nil {
+		j, r := js.load.JoinStorm, js.load
+		b.WriteString("\n## Join storm\n\n")
+		b.WriteString("| clients connected | all connected | all subscribed | dial p50 / p99 | subscribed p50 / p99 | server RSS per idle client |\n|---|---|---|---|---|---|\n")
+		fmt.Fprintf(&b, "| %d of %d | %.0f ms | %.0f ms | %s / %s | %s / %s | %.0f KiB (+%d KiB for %d clients, after %.0f s idle) |\n",
+			r.Connected, r.Clients, j.AllConnectedMs, j.AllSubscribedMs, ms(j.Dial.P50Us), ms(j.Dial.P99Us),
+			ms(j.Subscribed.P50Us), ms(j.Subscribed.P99Us), j.ServerRSSPerClientKB, j.ServerRSSDeltaKB, r.Connected, j.IdleSeconds)
+	}
+
+	b.WriteString("\n## Targets (issue 5)\n\n| target | measured | |\n|---|---|---|\n")
+	for _, t := range targets(byName, best, bestRaw) {
+		fmt.Fprintf(&b, "| %s | %s | %s |\n", t[0], t[1], t[2])
+	}
+	b.WriteString("\n![latency](latency.svg)\n")
+	return b.String()
+}
+
+func yesNo(ok bool) string {
+	if ok {
+		return "yes"
+	}
+	return "no"
+}
+
+// targets checks the issue's targets against the runs the bench names.
+func targets(byName map[string]*entry, best, bestRaw *entry) [][3]string {
+	var t [][3]string
+	if e := byName["dense-unreliable"]; e != nil && e.load != nil {
+		r := e.load
+		t = append(t, [3]string{"dense 50 x 20 msg/s x 100 B unreliable: no loss, p99 < 3 ms",
+			fmt.Sprintf("loss %.3f %%, p99 %s", r.LossPct, ms(r.Latency.P99Us)), mark(r.Delivered == r.Expected && r.Latency.P99Us < 3000)})
+		if c := byName[e.ceiling]; c != nil && c.raw != nil && c.raw.CPUPerDeliveryUs > 0 {
+			ratio := r.ServerCPUPerDeliveryUs / c.raw.CPUPerDeliveryUs
+			t = append(t, [3]string{"server CPU per delivery <= 1.1 x raw pion's, same run",
+				fmt.Sprintf("%.2f µs vs %.2f µs = %.2f x", r.ServerCPUPerDeliveryUs, c.raw.CPUPerDeliveryUs, ratio), mark(ratio <= 1.1)})
+			t = append(t, [3]string{"then below raw pion's per-message cost (batching)",
+				fmt.Sprintf("%.2f x", ratio), mark(ratio < 1)})
+		}
+	} else {
+		t = append(t, [3]string{"dense 50 x 20 msg/s x 100 B unreliable", "", none})
+	}
+	if e := byName["dense-reliable"]; e != nil && e.load != nil {
+		r := e.load
+		t = append(t, [3]string{"dense reliable: nothing lost, nothing out of order",
+			fmt.Sprintf("%d of %d delivered, %d out of order, %d duplicates", r.Delivered, r.Expected, r.OutOfOrder, r.Duplicates),
+			mark(r.Delivered == r.Expected && r.OutOfOrder == 0 && r.Duplicates == 0)})
+	}
+	if best != nil {
+		v := best.load.DeliveriesPerSec
+		s := fmt.Sprintf("%s deliveries/s (%s)", thousands(v), best.name)
+		if bestRaw != nil {
+			s += fmt.Sprintf("; raw pion sustains %s/s, so %.0f %% of the ceiling", thousands(bestRaw.raw.DeliveriesPerSec), 100*v/bestRaw.raw.DeliveriesPerSec)
+		}
+		t = append(t, [3]string{"largest dense load with loss < 1 % and p99 < 50 ms >= 110,000 deliveries/s", s, mark(v >= 110_000)})
+	} else {
+		t = append(t, [3]string{"largest dense load with loss < 1 % and p99 < 50 ms >= 110,000 deliveries/s", "no step sustained", fail})
+	}
+	if e := byName["join-storm"]; e != nil && e.load != nil && e.load.JoinStorm != nil {
+		j := e.load.JoinStorm
+		t = append(t, [3]string{"memory per idle connected client < 150 KB server RSS",
+			fmt.Sprintf("%.0f KiB", j.ServerRSSPerClientKB), mark(j.ServerRSSPerClientKB < 150)})
+		t = append(t, [3]string{fmt.Sprintf("join-storm of %d clients: all connected and subscribed within 10 s", e.load.Clients),
+			fmt.Sprintf("%d connected, all subscribed in %.0f ms", e.load.Connected, j.AllSubscribedMs),
+			mark(e.load.Connected == e.load.Clients && j.AllSubscribedMs < 10_000)})
+	}
+	return t
+}

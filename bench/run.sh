@@ -1,0 +1,191 @@
+#!/usr/bin/env bash
+# make bench: the benchmark suite of issue 5. Starts coordinators and
+# communication servers on loopback (127.0.0.1 only, webrtc.loopback_only),
+# drives them with `brokerctl load`, runs the raw pion ceiling side by side,
+# and writes bench/results/RESULTS.md and bench/results/latency.svg.
+# Everything it starts is stopped on exit, however it exits.
+#
+#   bench/run.sh                 the full suite (about 8 minutes on 2 cores)
+#   BENCH_QUICK=1 bench/run.sh   short windows and fewer steps: a smoke run
+#
+# Raw JSON of every run and the processes' logs go to bench/results/raw/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+BIN=$ROOT/bin
+OUT=$ROOT/bench/results
+RAW=$OUT/raw
+LOGS=$RAW/logs
+QUICK=${BENCH_QUICK:-0}
+
+if [[ $QUICK == 1 ]]; then
+  WINDOW=3s WARMUP=1s STEPS=(20 40) CEIL_STEPS=(1000 2000) STORM=50 IDLE=2s
+else
+  WINDOW=10s WARMUP=3s STEPS=(20 25 30 35 40 50 60) CEIL_STEPS=(1000 1250 1500 2000 2500 3000 4000) STORM=200 IDLE=5s
+fi
+STEP_WINDOW=8s
+
+# --- processes we start, and their end -------------------------------------
+STARTED=()
+cleanup() {
+  local i pid
+  # Newest first: servers stop before their coordinator, so they do not log
+  # a lost coordinator link on the way out.
+  for ((i = ${#STARTED[@]} - 1; i >= 0; i--)); do
+    pid=${STARTED[i]}
+    kill -TERM "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  STARTED=()
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { printf '%s bench: %s\n' "$(date +%T)" "$*" >&2; }
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# wait_for URL PATTERN SECONDS: poll until the body of URL matches PATTERN.
+wait_for() {
+  local url=$1 pattern=$2 deadline=$((SECONDS + $3))
+  until curl -fs "$url" 2>/dev/null | grep -Eq "$pattern"; do
+    if ((SECONDS >= deadline)); then
+      log "timed out waiting for $url to match $pattern"
+      return 1
+    fi
+    sleep 0.1
+  done
+}
+
+# start_cluster NAME SERVERS [--set k=v ...]: a coordinator and SERVERS
+# meshed servers; sets COORD_URL and SERVER_PIDS (name=pid,...).
+start_cluster() {
+  local name=$1 n=$2
+  shift 2
+  local cport
+  cport=$(free_port)
+  "$BIN/coordinator" --set listen=127.0.0.1:"$cport" --set log.level=warn \
+    >"$LOGS/$name-coordinator.log" 2>&1 &
+  STARTED+=($!)
+  wait_for "http://127.0.0.1:$cport/readyz" ok 20
+  COORD_URL=ws://127.0.0.1:$cport
+  SERVER_PIDS=""
+  local ports=() i hport
+  for ((i = 1; i <= n; i++)); do
+    hport=$(free_port)
+    "$BIN/commserver" --set coordinator_url="$COORD_URL" --set webrtc.loopback_only=true \
+      --set http.listen=127.0.0.1:"$hport" --set log.level=warn "$@" \
+      >"$LOGS/$name-server$i.log" 2>&1 &
+    STARTED+=($!)
+    SERVER_PIDS+="${SERVER_PIDS:+,}server$i=$!"
+    ports+=("$hport")
+  done
+  for hport in "${ports[@]}"; do
+    if ! wait_for "http://127.0.0.1:$hport/readyz" ok 20; then
+      return 1
+    fi
+    if ((n > 1)); then
+      # Meshed: linked to every other server.
+      wait_for "http://127.0.0.1:$hport/metrics" "^commserver_peers\\{role=\"COMMUNICATION_SERVER\"\\} $((n - 1))\$" 30  || return 1
+    fi
+  done
+  log "cluster $name: coordinator $COORD_URL, servers $SERVER_PIDS"
+}
+
+stop_cluster() { cleanup; }
+
+# manifest NAME KIND FILE CEILING NOTE
+manifest() { printf '%s\t%s\t%s\t%s\t%s\n' "$@" >>"$RAW/manifest.tsv"; }
+
+# load NAME KIND CEILING [brokerctl load flags]: one load run into the manifest.
+load() {
+  local name=$1 kind=$2 ceiling=$3
+  shift 3
+  log "load $name: $*"
+  if "$BIN/brokerctl" load --coordinator "$COORD_URL" --pids "$SERVER_PIDS" --json --quiet "$@" \
+    >"$RAW/$name.json" 2>"$LOGS/$name.load.log"; then
+    manifest "$name" "$kind" "$name.json" "$ceiling" ""
+    "$BIN/bench/report" -sustained "$RAW/$name.json"
+  else
+    log "load $name failed, see $LOGS/$name.load.log"
+    manifest "$name" skipped - - "load generator failed: $(tail -n1 "$LOGS/$name.load.log" | tr '\t' ' ')"
+    return 2
+  fi
+}
+
+# ceiling NAME KIND [ceiling flags]: one raw pion run into the manifest.
+ceiling() {
+  local name=$1 kind=$2
+  shift 2
+  log "ceiling $name: $*"
+  if "$BIN/bench/ceiling" --json "$@" >"$RAW/$name.json" 2>"$LOGS/$name.log"; then
+    manifest "$name" "$kind" "$name.json" - ""
+    "$BIN/bench/report" -sustained "$RAW/$name.json"
+  else
+    log "ceiling $name failed, see $LOGS/$name.log"
+    manifest "$name" skipped - - "ceiling failed: $(tail -n1 "$LOGS/$name.log" | tr '\t' ' ')"
+    return 2
+  fi
+}
+
+# --- build -----------------------------------------------------------------
+log "building"
+make -s build
+go build -o "$BIN/bench/" ./bench/ceiling ./bench/report
+rm -rf "$RAW"
+mkdir -p "$LOGS"
+: >"$RAW/manifest.tsv"
+{
+  echo "date:        $(date -u +%FT%TZ)"
+  echo "commit:      $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ' (with uncommitted changes)')"
+  echo "machine:     $(nproc) cores, $(uname -sr), $(go version | cut -d' ' -f3-)"
+  echo "load before: $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min)"
+  echo "mode:        $([[ $QUICK == 1 ]] && echo quick || echo full), window $WINDOW after $WARMUP warm-up"
+} >"$RAW/meta.txt"
+
+COMMON=(--size 100 --duration "$WINDOW" --warmup "$WARMUP")
+CEIL_COMMON=(--size 100 --duration "$WINDOW" --warmup "$WARMUP")
+
+# --- one server: dense, its ceiling side by side, the step-up, sparse -------
+start_cluster single 1
+load dense-unreliable load ceiling-dense-unreliable --scenario dense --clients 50 --rate 20 "${COMMON[@]}" || true
+ceiling ceiling-dense-unreliable ceiling --receivers 49 --rate 1000 "${CEIL_COMMON[@]}" || true
+load dense-reliable load ceiling-dense-reliable --scenario dense --clients 50 --rate 20 --reliable "${COMMON[@]}" || true
+ceiling ceiling-dense-reliable ceiling --receivers 49 --rate 1000 --reliable "${CEIL_COMMON[@]}" || true
+ceiling ceiling-dense-burst8 ceiling --receivers 49 --rate 1000 --burst 8 "${CEIL_COMMON[@]}" || true
+load sparse load ceiling-sparse --scenario sparse --clients 50 --topics 10 --rate 20 "${COMMON[@]}" || true
+ceiling ceiling-sparse ceiling --receivers 4 --rate 1000 "${CEIL_COMMON[@]}" || true
+for rate in "${STEPS[@]}"; do
+  load "step-50x$rate" step - --scenario dense --clients 50 --rate "$rate" --size 100 --duration "$STEP_WINDOW" --warmup 2s || break
+done
+stop_cluster
+for rate in "${CEIL_STEPS[@]}"; do
+  ceiling "ceilstep-49x$rate" ceilstep --receivers 49 --rate "$rate" --size 100 --duration "$STEP_WINDOW" --warmup 2s || break
+done
+
+# --- mesh of three servers ---------------------------------------------------
+if start_cluster mesh 3; then
+  load mesh load ceiling-dense-unreliable --scenario mesh --clients 50 --rate 20 "${COMMON[@]}" || true
+else
+  manifest mesh skipped - - "the 3-server mesh did not come up (see raw/logs/mesh-*.log)"
+fi
+stop_cluster
+
+# --- policy: dense on a topic a Lua rule governs -------------------------------
+if start_cluster policy 1 --set scripts.dir="$ROOT/bench/scripts"; then
+  load policy load ceiling-dense-unreliable --scenario policy --clients 50 --rate 20 "${COMMON[@]}" || true
+else
+  manifest policy skipped - - "the server did not start with scripts.dir=bench/scripts (Lua host; see raw/logs/policy-*.log)"
+fi
+stop_cluster
+
+# --- join storm on a fresh server, so its memory growth is the clients' -------
+start_cluster storm 1
+load join-storm load - --scenario join-storm --clients "$STORM" --duration "$IDLE" || true
+stop_cluster
+
+echo "load after:  $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min)" >>"$RAW/meta.txt"
+"$BIN/bench/report" -raw "$RAW" -out "$OUT"
+log "wrote $OUT/RESULTS.md and $OUT/latency.svg"

@@ -1,0 +1,179 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/webrtc-broker/webrtc-broker/core/logging"
+	"github.com/webrtc-broker/webrtc-broker/internal/loadgen"
+	"github.com/webrtc-broker/webrtc-broker/internal/rtc"
+)
+
+func init() {
+	register(subcommand{
+		name:  "load",
+		usage: "simulated clients publishing and receiving through a cluster: load figures (brokerctl load -h)",
+		run:   runLoad,
+	})
+}
+
+// runLoad parses the flags into a loadgen.Config, runs it, and prints the
+// summary (or the JSON report). Progress goes to stderr once a second.
+func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("load", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg loadgen.Config
+	var scenarioNames []string
+	for _, s := range loadgen.Scenarios {
+		scenarioNames = append(scenarioNames, string(s))
+	}
+	fs.StringVar(&cfg.CoordinatorURL, "coordinator", "ws://127.0.0.1:9090", "coordinator URL")
+	fs.IntVar(&cfg.Clients, "clients", 50, "simulated clients")
+	scenario := fs.String("scenario", "dense", "scenario: "+strings.Join(scenarioNames, ", "))
+	fs.Float64Var(&cfg.Rate, "rate", 20, "messages per second each client publishes")
+	fs.IntVar(&cfg.BodySize, "size", 100, fmt.Sprintf("body size in bytes (at least %d)", loadgen.MinBodySize))
+	fs.BoolVar(&cfg.Reliable, "reliable", false, "publish on the reliable (ordered) channel instead of the unreliable one")
+	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "measured window (join-storm: idle hold before server memory is read)")
+	fs.DurationVar(&cfg.Warmup, "warmup", 2*time.Second, "load before the window opens, not counted")
+	fs.IntVar(&cfg.Topics, "topics", 0, "sparse: number of topics (default clients/5)")
+	fs.StringVar(&cfg.Topic, "topic", "", "topic, or topic prefix for sparse (default load.<scenario>)")
+	fs.IntVar(&cfg.ConnectConcurrency, "connect-concurrency", 0, "dials in flight at once (default 16; join-storm: all clients)")
+	fs.DurationVar(&cfg.ConnectTimeout, "connect-timeout", 30*time.Second, "bound on one client's dial and subscribe")
+	fs.DurationVar(&cfg.Drain, "drain", 2*time.Second, "longest wait after the window for messages in flight")
+	pids := fs.String("pids", "", "server processes to measure (CPU seconds, RSS): PID or NAME=PID, comma separated")
+	query := fs.String("query", "", "query string every client adds to the coordinator URL (credentials), e.g. token=...")
+	token := fs.String("token", "", "a token for the token auth plugin: sent in the query and as the AUTH body")
+	authBody := fs.String("auth-body", "", "AUTH body every client sends on the data channel")
+	var headers headerFlag
+	fs.Var(&headers, "header", "HTTP header for the coordinator request, 'Name: value' (repeatable)")
+	loopback := fs.Bool("loopback-only", true, "webrtc.loopback_only for the clients")
+	asJSON := fs.Bool("json", false, "print the report as JSON on stdout instead of the summary")
+	quiet := fs.Bool("quiet", false, "no progress line")
+	logLevel := fs.String("log-level", "warn", "client log level on stderr")
+	cpuProfile := fs.String("cpuprofile", "", "write the load generator's own CPU profile to this file")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "brokerctl load: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	usageErr := func(err error) int {
+		fmt.Fprintln(stderr, "brokerctl load:", err)
+		return 2
+	}
+	sc, err := loadgen.ParseScenario(*scenario)
+	if err != nil {
+		return usageErr(err)
+	}
+	cfg.Scenario = sc
+	if cfg.PIDs, cfg.PIDNames, err = parsePIDs(*pids); err != nil {
+		return usageErr(err)
+	}
+	if cfg.Query, err = url.ParseQuery(*query); err != nil {
+		return usageErr(fmt.Errorf("--query: %w", err))
+	}
+	if *token != "" {
+		cfg.Query.Set("token", *token)
+		if *authBody == "" {
+			*authBody = *token
+		}
+	}
+	cfg.AuthBody = []byte(*authBody)
+	cfg.Header = headers.h
+	cfg.WebRTC = rtc.Config{LoopbackOnly: *loopback}
+	if cfg.Logger, err = logging.New(logging.Config{Level: *logLevel, Format: "text"}, stderr); err != nil {
+		return usageErr(err)
+	}
+	if !*quiet {
+		cfg.Progress = stderr
+		cfg.ProgressInPlace = isTerminal(stderr)
+	}
+
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return usageErr(err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return usageErr(err)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	rep, err := loadgen.Run(ctx, cfg)
+	if err != nil {
+		fmt.Fprintln(stderr, "brokerctl load:", err)
+		return 1
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		err = enc.Encode(rep)
+	} else {
+		err = rep.WriteText(stdout)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "brokerctl load:", err)
+		return 1
+	}
+	return 0
+}
+
+// parsePIDs reads "123,server2=456" into pids and their names.
+func parsePIDs(s string) (pids []int, names []string, err error) {
+	for item := range strings.SplitSeq(s, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		name, num, ok := strings.Cut(item, "=")
+		if !ok {
+			name, num = "", item
+		}
+		pid, err := strconv.Atoi(num)
+		if err != nil || pid <= 0 {
+			return nil, nil, fmt.Errorf("--pids: %q is not a PID or NAME=PID", item)
+		}
+		pids, names = append(pids, pid), append(names, name)
+	}
+	return pids, names, nil
+}
+
+// headerFlag collects repeated --header 'Name: value' flags.
+type headerFlag struct{ h http.Header }
+
+func (f *headerFlag) String() string { return "" }
+
+func (f *headerFlag) Set(v string) error {
+	name, val, ok := strings.Cut(v, ":")
+	if !ok || strings.TrimSpace(name) == "" {
+		return fmt.Errorf("header %q: want 'Name: value'", v)
+	}
+	if f.h == nil {
+		f.h = http.Header{}
+	}
+	f.h.Add(strings.TrimSpace(name), strings.TrimSpace(val))
+	return nil
+}
+
+// isTerminal reports whether w is a character device, where the progress
+// line can be rewritten in place.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

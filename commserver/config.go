@@ -1,0 +1,150 @@
+package commserver
+
+import (
+	"fmt"
+	"maps"
+	"time"
+
+	"github.com/webrtc-broker/webrtc-broker/core/auth"
+	"github.com/webrtc-broker/webrtc-broker/core/logging"
+	"github.com/webrtc-broker/webrtc-broker/internal/rtc"
+)
+
+// Config is the communication server's configuration (the commserver
+// binary's keys). Zero values mean the defaults, so a Config literal in a
+// test only sets what it cares about.
+type Config struct {
+	CoordinatorURL string `koanf:"coordinator_url"` // default ws://127.0.0.1:9090; /discover is appended when there is no path
+	Role           string `koanf:"role"`            // server (default) | hub
+	// MaxPeers caps the clients (links to other servers are never refused);
+	// 0 means unlimited.
+	MaxPeers int `koanf:"max_peers"`
+	// MaxMessageSize is the largest data-channel message accepted; a larger
+	// one is a protocol violation. Default 65536, which is also what pion's
+	// SCTP carries.
+	MaxMessageSize int `koanf:"max_message_size"`
+	// MaxTopicsSize caps a SUBSCRIPTION's topic set once inflated (GZIP) or
+	// as sent (PLAIN); over it is a protocol violation. Default 65536.
+	MaxTopicsSize int `koanf:"max_topics_size"`
+	// EstablishTimeout bounds CONNECT -> both channels open and AUTH
+	// accepted; a peer that takes longer is closed. Default 15s.
+	EstablishTimeout time.Duration `koanf:"establish_timeout"`
+	// Reconnect is the coordinator link's backoff: from Min, doubling, up to
+	// Max, jittered; reset after a WELCOME.
+	Reconnect struct {
+		Min time.Duration `koanf:"min"` // default 100ms
+		Max time.Duration `koanf:"max"` // default 10s
+	} `koanf:"reconnect"`
+	// Outbound bounds each peer's queues: a reliable queue in bytes (over it
+	// the peer is a slow consumer and is disconnected), an unreliable one in
+	// messages (over it the oldest is dropped).
+	Outbound struct {
+		ReliableBytes      int `koanf:"reliable_bytes"`      // default 4 MiB
+		UnreliableMessages int `koanf:"unreliable_messages"` // default 1024
+	} `koanf:"outbound"`
+	HTTP struct {
+		Listen string `koanf:"listen"` // /metrics, /healthz, /readyz; empty disables
+	} `koanf:"http"`
+	WebRTC  rtc.Config `koanf:"webrtc"`
+	Scripts struct {
+		Dir string `koanf:"dir"` // Lua topic policies; empty disables
+	} `koanf:"scripts"`
+	Auth auth.Config    `koanf:"auth"`
+	Log  logging.Config `koanf:"log"`
+}
+
+// Roles a communication server can run as (the role key).
+const (
+	RoleServer = "server"
+	RoleHub    = "hub"
+)
+
+const (
+	defaultCoordinatorURL     = "ws://127.0.0.1:9090"
+	defaultMaxMessageSize     = 64 << 10
+	defaultMaxTopicsSize      = 64 << 10
+	defaultEstablishTimeout   = 15 * time.Second
+	defaultReconnectMin       = 100 * time.Millisecond
+	defaultReconnectMax       = 10 * time.Second
+	defaultReliableBytes      = 4 << 20
+	defaultUnreliableMessages = 1024
+	defaultAuthTimeout        = 2 * time.Second
+)
+
+// Defaults are the commserver binary's config defaults, flat keys, for
+// config.Load.
+func Defaults() map[string]any {
+	d := map[string]any{
+		"coordinator_url":              defaultCoordinatorURL,
+		"role":                         RoleServer,
+		"max_peers":                    0,
+		"max_message_size":             defaultMaxMessageSize,
+		"max_topics_size":              defaultMaxTopicsSize,
+		"establish_timeout":            defaultEstablishTimeout.String(),
+		"reconnect.min":                defaultReconnectMin.String(),
+		"reconnect.max":                defaultReconnectMax.String(),
+		"outbound.reliable_bytes":      defaultReliableBytes,
+		"outbound.unreliable_messages": defaultUnreliableMessages,
+		"http.listen":                  "",
+		"scripts.dir":                  "",
+		"log.level":                    "info",
+		"log.format":                   "text",
+	}
+	maps.Copy(d, rtc.Defaults())
+	maps.Copy(d, auth.Defaults())
+	return d
+}
+
+// withDefaults fills zero values and rejects values that cannot work.
+func (c Config) withDefaults() (Config, error) {
+	if c.CoordinatorURL == "" {
+		c.CoordinatorURL = defaultCoordinatorURL
+	}
+	if c.Role == "" {
+		c.Role = RoleServer
+	}
+	if c.MaxMessageSize == 0 {
+		c.MaxMessageSize = defaultMaxMessageSize
+	}
+	if c.MaxTopicsSize == 0 {
+		c.MaxTopicsSize = defaultMaxTopicsSize
+	}
+	if c.EstablishTimeout == 0 {
+		c.EstablishTimeout = defaultEstablishTimeout
+	}
+	if c.Reconnect.Min == 0 {
+		c.Reconnect.Min = defaultReconnectMin
+	}
+	if c.Reconnect.Max == 0 {
+		c.Reconnect.Max = max(defaultReconnectMax, c.Reconnect.Min)
+	}
+	if c.Outbound.ReliableBytes == 0 {
+		c.Outbound.ReliableBytes = defaultReliableBytes
+	}
+	if c.Outbound.UnreliableMessages == 0 {
+		c.Outbound.UnreliableMessages = defaultUnreliableMessages
+	}
+	if c.Auth.Timeout == 0 {
+		c.Auth.Timeout = defaultAuthTimeout
+	}
+	switch {
+	case c.Role != RoleServer && c.Role != RoleHub:
+		return c, fmt.Errorf("role %q: %w", c.Role, errBadRole)
+	case c.MaxPeers < 0:
+		return c, fmt.Errorf("max_peers %d: %w", c.MaxPeers, errNegative)
+	case c.MaxMessageSize < 0:
+		return c, fmt.Errorf("max_message_size %d: %w", c.MaxMessageSize, errNegative)
+	case c.MaxTopicsSize < 0:
+		return c, fmt.Errorf("max_topics_size %d: %w", c.MaxTopicsSize, errNegative)
+	case c.EstablishTimeout < 0:
+		return c, fmt.Errorf("establish_timeout %s: %w", c.EstablishTimeout, errNegative)
+	case c.Reconnect.Min < 0 || c.Reconnect.Max < c.Reconnect.Min:
+		return c, fmt.Errorf("reconnect.min %s, reconnect.max %s: %w", c.Reconnect.Min, c.Reconnect.Max, errBadBackoff)
+	case c.Outbound.ReliableBytes < 0 || c.Outbound.UnreliableMessages < 0:
+		return c, fmt.Errorf("outbound.reliable_bytes %d, outbound.unreliable_messages %d: %w",
+			c.Outbound.ReliableBytes, c.Outbound.UnreliableMessages, errNegative)
+	case c.Auth.Timeout < 0:
+		return c, fmt.Errorf("auth.timeout %s: %w", c.Auth.Timeout, errNegative)
+	}
+	return c, nil
+}

@@ -1,0 +1,40 @@
+package commserver
+
+import (
+	"errors"
+	"testing"
+	"time"
+)
+
+func TestConfigDefaultsAndValidation(t *testing.T) {
+	cfg, err := Config{}.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Role != RoleServer || cfg.MaxMessageSize != 65536 || cfg.EstablishTimeout != 15*time.Second ||
+		cfg.Reconnect.Min != 100*time.Millisecond || cfg.Reconnect.Max != 10*time.Second {
+		t.Fatalf("defaults = %+v", cfg)
+	}
+	for _, k := range []string{"coordinator_url", "role", "max_peers", "establish_timeout", "reconnect.min",
+		"outbound.reliable_bytes", "http.listen", "webrtc.loopback_only", "scripts.dir", "auth.plugin", "log.level"} {
+		if _, ok := Defaults()[k]; !ok {
+			t.Errorf("Defaults() lacks %s", k)
+		}
+	}
+	bad := []struct {
+		name   string
+		adjust func(*Config)
+		want   error
+	}{
+		{"unknown role", func(c *Config) { c.Role = "proxy" }, errBadRole},
+		{"negative max_peers", func(c *Config) { c.MaxPeers = -1 }, errNegative},
+		{"backoff max under min", func(c *Config) { c.Reconnect.Min, c.Reconnect.Max = time.Second, time.Millisecond }, errBadBackoff},
+	}
+	for _, tt := range bad {
+		var c Config
+		tt.adjust(&c)
+		if _, err := c.withDefaults(); !errors.Is(err, tt.want) {
+			t.Errorf("%s: err = %v, want %v", tt.name, err, tt.want)
+		}
+	}
+}

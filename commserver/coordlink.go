@@ -1,0 +1,285 @@
+package commserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/webrtc-broker/webrtc-broker/core/auth"
+	"github.com/webrtc-broker/webrtc-broker/core/relay"
+	"github.com/webrtc-broker/webrtc-broker/protocol"
+)
+
+// Coordinator socket settings. The coordinator pings every 10s by default;
+// this side pings too, so that either end notices a dead link whatever the
+// other's settings.
+const (
+	coordDialTimeout   = 10 * time.Second
+	coordWriteTimeout  = 5 * time.Second
+	coordPingInterval  = 15 * time.Second
+	coordReadTimeout   = 45 * time.Second
+	coordReadLimit     = 1 << 20 // SDPs are a few KiB
+	coordCloseDeadline = time.Second
+)
+
+// coordConn is one WebSocket session to the coordinator. mu makes writes one
+// at a time, as gorilla requires; control frames need no lock.
+type coordConn struct {
+	conn *websocket.Conn
+	mu   sync.Mutex
+}
+
+func (c *coordConn) write(msg []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_ = c.conn.SetWriteDeadline(time.Now().Add(coordWriteTimeout))
+	if err := c.conn.WriteMessage(websocket.BinaryMessage, msg); err != nil {
+		// The read loop sees the closed socket and reconnects.
+		_ = c.conn.Close()
+		return fmt.Errorf("write to coordinator: %w", err)
+	}
+	return nil
+}
+
+// signal sends one signaling message to the coordinator, if it is there.
+func (s *Server) signal(m proto.Message) error {
+	c := s.link.Load()
+	if c == nil {
+		return errCoordinatorDown
+	}
+	b, err := proto.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("encode signaling message: %w", err)
+	}
+	return c.write(b)
+}
+
+// runCoordinatorLink keeps the coordinator link up until ctx is done:
+// reconnecting forever with capped, jittered exponential backoff, reset
+// after every WELCOME. Peers are not touched while the link is away.
+func (s *Server) runCoordinatorLink(ctx context.Context) {
+	b := backoff{min: s.cfg.Reconnect.Min, max: s.cfg.Reconnect.Max}
+	for {
+		welcomed, err := s.coordinatorSession(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if welcomed {
+			b.reset()
+		}
+		wait := b.next()
+		s.m.coordReconnects.Inc()
+		s.log.Warn("coordinator link down, reconnecting", "err", err, "retry_in", wait.Round(time.Millisecond))
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// coordinatorSession dials the coordinator and serves the socket until it
+// fails or ctx is done. welcomed reports whether a WELCOME arrived.
+func (s *Server) coordinatorSession(ctx context.Context) (welcomed bool, err error) {
+	cctx, cancel := context.WithTimeout(ctx, s.cfg.Auth.Timeout)
+	creds, err := s.auth.Credentials(cctx, s.role, auth.TargetCoordinator)
+	cancel()
+	if err != nil {
+		return false, fmt.Errorf("credentials for the coordinator: %w", err)
+	}
+	u, err := discoverURL(s.cfg.CoordinatorURL, s.role, creds.Query)
+	if err != nil {
+		return false, err
+	}
+	dctx, cancel := context.WithTimeout(ctx, coordDialTimeout)
+	dialer := websocket.Dialer{HandshakeTimeout: coordDialTimeout}
+	conn, resp, err := dialer.DialContext(dctx, u, creds.Header)
+	cancel()
+	if resp != nil && resp.Body != nil {
+		_ = resp.Body.Close()
+	}
+	if err != nil {
+		if resp != nil {
+			return false, fmt.Errorf("dial %s: %s: %w", s.cfg.CoordinatorURL, resp.Status, err)
+		}
+		return false, fmt.Errorf("dial %s: %w", s.cfg.CoordinatorURL, err)
+	}
+	c := &coordConn{conn: conn}
+	done := make(chan struct{})
+	defer func() {
+		close(done)
+		s.link.CompareAndSwap(c, nil)
+		s.welcomed.Store(false)
+		s.m.coordConnected.Set(0)
+		_ = conn.Close()
+	}()
+
+	conn.SetReadLimit(coordReadLimit)
+	extend := func() { _ = conn.SetReadDeadline(time.Now().Add(coordReadTimeout)) }
+	extend()
+	conn.SetPongHandler(func(string) error { extend(); return nil })
+	conn.SetPingHandler(func(data string) error {
+		extend()
+		err := conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(coordWriteTimeout))
+		if errors.Is(err, websocket.ErrCloseSent) {
+			return nil
+		}
+		return err
+	})
+	s.routines.Go(func() { s.coordinatorKeepalive(ctx, conn, done) })
+	s.link.Store(c)
+
+	bad := 0
+	for {
+		_, data, err := conn.ReadMessage()
+		if err != nil {
+			if ctx.Err() != nil {
+				return welcomed, nil
+			}
+			return welcomed, fmt.Errorf("read from coordinator: %w", err)
+		}
+		extend()
+		if err := s.handleSignal(data, &welcomed); err != nil {
+			bad++
+			s.m.coordBadMessages.Inc()
+			level := slog.LevelDebug
+			if bad == 1 {
+				level = slog.LevelWarn
+			}
+			s.log.Log(ctx, level, "bad message from the coordinator dropped", "err", err, "bad_messages", bad)
+		}
+	}
+}
+
+// coordinatorKeepalive pings the coordinator until the session ends; when
+// ctx is done it says goodbye and closes the socket, which ends the read
+// loop.
+func (s *Server) coordinatorKeepalive(ctx context.Context, conn *websocket.Conn, done <-chan struct{}) {
+	t := time.NewTicker(coordPingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-ctx.Done():
+			msg := websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down")
+			_ = conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(coordCloseDeadline))
+			_ = conn.Close()
+			return
+		case <-t.C:
+			if err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(coordWriteTimeout)); err != nil {
+				_ = conn.Close()
+				return
+			}
+		}
+	}
+}
+
+// handleSignal dispatches one coordinator message. It runs on the
+// coordinator read loop, which owns all signaling state.
+func (s *Server) handleSignal(data []byte, welcomed *bool) error {
+	t, err := relay.ReadType(data)
+	if err != nil {
+		return err
+	}
+	switch t {
+	case protocol.MessageType_WELCOME:
+		var m protocol.WelcomeMessage
+		if err := proto.Unmarshal(data, &m); err != nil {
+			return fmt.Errorf("WELCOME: %w", err)
+		}
+		*welcomed = true
+		s.onWelcome(&m)
+	case protocol.MessageType_CONNECT:
+		var m protocol.ConnectMessage
+		if err := proto.Unmarshal(data, &m); err != nil {
+			return fmt.Errorf("CONNECT: %w", err)
+		}
+		s.onConnect(m.FromAlias)
+	case protocol.MessageType_WEBRTC_OFFER, protocol.MessageType_WEBRTC_ANSWER, protocol.MessageType_WEBRTC_ICE_CANDIDATE:
+		var m protocol.WebRtcMessage
+		if err := proto.Unmarshal(data, &m); err != nil {
+			return fmt.Errorf("%v: %w", t, err)
+		}
+		switch t {
+		case protocol.MessageType_WEBRTC_OFFER:
+			return s.onOffer(m.FromAlias, m.Data)
+		case protocol.MessageType_WEBRTC_ANSWER:
+			return s.onAnswer(m.FromAlias, m.Data)
+		default:
+			return s.onCandidate(m.FromAlias, m.Data)
+		}
+	case protocol.MessageType_CONNECTION_REFUSED:
+		var m protocol.ConnectionRefusedMessage
+		if err := proto.Unmarshal(data, &m); err != nil {
+			return fmt.Errorf("CONNECTION_REFUSED: %w", err)
+		}
+		s.onRefused(&m)
+	default:
+		return fmt.Errorf("%w: %v", errUnexpected, t)
+	}
+	return nil
+}
+
+// discoverURL is the coordinator URL with /discover as the default path,
+// the role, and the credentials' query merged in.
+func discoverURL(base string, role protocol.Role, query url.Values) (string, error) {
+	u, err := url.Parse(base)
+	if err != nil {
+		return "", fmt.Errorf("coordinator_url %q: %w", base, err)
+	}
+	switch u.Scheme {
+	case "ws", "wss":
+	case "http":
+		u.Scheme = "ws"
+	case "https":
+		u.Scheme = "wss"
+	default:
+		return "", fmt.Errorf("coordinator_url %q: scheme must be ws or wss", base)
+	}
+	if u.Path == "" || u.Path == "/" {
+		u.Path = "/discover"
+	}
+	q := u.Query()
+	q.Set("role", role.String())
+	for k, vs := range query {
+		for _, v := range vs {
+			q.Add(k, v)
+		}
+	}
+	u.RawQuery = q.Encode()
+	return u.String(), nil
+}
+
+// backoff is capped exponential backoff with equal jitter: each wait is
+// between half and all of the current step, so that servers that lost the
+// coordinator together do not all come back in the same instant.
+type backoff struct {
+	min, max time.Duration
+	step     time.Duration
+}
+
+func (b *backoff) reset() { b.step = 0 }
+
+func (b *backoff) next() time.Duration {
+	if b.step == 0 {
+		b.step = b.min
+	} else {
+		b.step = min(2*b.step, b.max)
+	}
+	half := b.step / 2
+	if half <= 0 {
+		return b.step
+	}
+	return half + rand.N(b.step-half+1)
+}

@@ -1,0 +1,147 @@
+package commserver_test
+
+import (
+	"fmt"
+	"strconv"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/webrtc-broker/webrtc-broker/internal/testcluster"
+	"github.com/webrtc-broker/webrtc-broker/protocol"
+)
+
+// TestE2ESingleServer pins the relay rules on one server. The subtests share
+// the cluster; each uses its own clients and topics, so none sees another's
+// traffic.
+func TestE2ESingleServer(t *testing.T) {
+	cl := testcluster.Start(t, testcluster.Options{Servers: 1})
+
+	t.Run("reliable", func(t *testing.T) {
+		a, b := cl.Client(t), cl.Client(t)
+		subscribe(t, b, "rel")
+		publish(t, a, "rel", "hello", true)
+		m := receive(t, b, "rel", "hello")
+		expectFrom(t, m, a)
+		if m.Type != protocol.MessageType_TOPIC_FW || !m.Reliable {
+			t.Fatalf("got %s reliable=%v, want TOPIC_FW on the reliable channel", m.Type, m.Reliable)
+		}
+	})
+
+	t.Run("unreliable", func(t *testing.T) {
+		a, b := cl.Client(t), cl.Client(t)
+		subscribe(t, b, "unrel")
+		m := reach(t, a, b, "unrel", false)
+		expectFrom(t, m, a)
+		if m.Type != protocol.MessageType_TOPIC_FW || m.Reliable {
+			t.Fatalf("got %s reliable=%v, want TOPIC_FW on the unreliable channel", m.Type, m.Reliable)
+		}
+	})
+
+	t.Run("identity", func(t *testing.T) {
+		a, b := cl.Client(t), cl.Client(t)
+		subscribe(t, b, "id")
+		if err := a.PublishIdentity("id", []byte("who am i"), true); err != nil {
+			t.Fatal(err)
+		}
+		m := receive(t, b, "id", "who am i")
+		expectFrom(t, m, a)
+		// The built-in allow-all authenticates every client with an empty
+		// identity and the role it claimed.
+		if m.Type != protocol.MessageType_TOPIC_IDENTITY_FW || m.Role != protocol.Role_CLIENT || len(m.Identity) != 0 {
+			t.Fatalf("got %s role %s identity %q, want TOPIC_IDENTITY_FW, CLIENT, empty identity", m.Type, m.Role, m.Identity)
+		}
+	})
+
+	t.Run("ping is echoed on both channels", func(t *testing.T) {
+		a := cl.Client(t)
+		ping(t, a, true)
+		ping(t, a, false)
+	})
+
+	t.Run("a new set without the topic stops delivery", func(t *testing.T) {
+		a, b := cl.Client(t), cl.Client(t)
+		subscribe(t, b, "unsub", "unsub.marker")
+		publish(t, a, "unsub", "before", true)
+		next(t, b, "unsub", "before")
+
+		subscribe(t, b, "unsub.marker")
+		publish(t, a, "unsub", "after", true)
+		publish(t, a, "unsub.marker", "marker", true)
+		// Same sender, same reliable channel: "after" would come first.
+		next(t, b, "unsub.marker", "marker")
+	})
+
+	t.Run("a spoofed from_alias is replaced by the real one", func(t *testing.T) {
+		a, b := cl.Client(t), cl.Client(t)
+		subscribe(t, b, "spoof")
+		for _, typ := range []protocol.MessageType{protocol.MessageType_TOPIC, protocol.MessageType_TOPIC_IDENTITY} {
+			var msg proto.Message = &protocol.TopicMessage{Type: typ, FromAlias: b.Alias(), Topic: "spoof", Body: []byte(typ.String())}
+			if typ == protocol.MessageType_TOPIC_IDENTITY {
+				msg = &protocol.TopicIdentityMessage{Type: typ, FromAlias: b.Alias(), Topic: "spoof",
+					Identity: []byte("admin"), Role: protocol.Role_COMMUNICATION_SERVER, Body: []byte(typ.String())}
+			}
+			raw, err := proto.Marshal(msg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := a.SendRaw(true, raw); err != nil {
+				t.Fatal(err)
+			}
+			m := receive(t, b, "spoof", typ.String())
+			expectFrom(t, m, a)
+			if typ == protocol.MessageType_TOPIC_IDENTITY && (m.Role != protocol.Role_CLIENT || len(m.Identity) != 0) {
+				t.Fatalf("spoofed identity %q role %s went through, want the authenticated ones", m.Identity, m.Role)
+			}
+		}
+	})
+
+	t.Run("2000 reliable messages arrive complete and in order", func(t *testing.T) {
+		a, b := cl.Client(t), cl.Client(t)
+		subscribe(t, b, "bulk")
+		const n = 2000
+		published := make(chan error, 1)
+		go func() {
+			for i := range n {
+				if err := a.Publish("bulk", []byte(strconv.Itoa(i)), true); err != nil {
+					published <- fmt.Errorf("publish %d: %w", i, err)
+					return
+				}
+			}
+			published <- nil
+		}()
+		for i := range n {
+			next(t, b, "bulk", strconv.Itoa(i))
+		}
+		if err := <-published; err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("nobody gets their own message back", func(t *testing.T) {
+		a, b := cl.Client(t), cl.Client(t)
+		subscribe(t, a, "own")
+		subscribe(t, b, "own")
+		publish(t, a, "own", "from a", true)
+		receive(t, b, "own", "from a")
+		// b publishes after the server relayed "from a": had a got its own
+		// message back, it would come before this one.
+		publish(t, b, "own", "from b", true)
+		next(t, a, "own", "from b")
+	})
+
+	t.Run("gzip subscription", func(t *testing.T) {
+		a, b := cl.Client(t), cl.Client(t)
+		topics := make([]string, 50)
+		for i := range topics {
+			topics[i] = fmt.Sprintf("gz.%d", i)
+		}
+		if err := b.SubscribeGzip(eventCtx(t), topics...); err != nil {
+			t.Fatal(err)
+		}
+		publish(t, a, "gz.0", "first", true)
+		publish(t, a, "gz.49", "last", true)
+		next(t, b, "gz.0", "first")
+		next(t, b, "gz.49", "last")
+	})
+}

@@ -1,0 +1,65 @@
+package commserver
+
+import "errors"
+
+// Configuration errors.
+var (
+	// errBadRole: the role key must name one of the two server roles.
+	errBadRole = errors.New("must be server or hub")
+	// errNegative: sizes, counts and durations cannot be negative.
+	errNegative = errors.New("must not be negative")
+	// errBadBackoff: reconnect.max must be at least reconnect.min.
+	errBadBackoff = errors.New("want 0 <= reconnect.min <= reconnect.max")
+)
+
+// Handshake errors: each one gets the peer an ERROR{ERROR_AUTH_FAILED} and
+// closes it.
+var (
+	// errNotAuth: the first message on the reliable channel was not AUTH.
+	errNotAuth = errors.New("the first message must be AUTH")
+	// errBeforeAuth: a message arrived on the unreliable channel and no AUTH
+	// followed on the reliable one.
+	errBeforeAuth = errors.New("message before AUTH")
+	// errAuthRole: AUTH named no role the broker knows.
+	errAuthRole = errors.New("AUTH role must be CLIENT, COMMUNICATION_SERVER or COMMUNICATION_SERVER_HUB")
+	// errAuthDenied: the authenticator said no; the reason is in the wrap.
+	errAuthDenied = errors.New("authentication denied")
+	// errAuthUnavailable: the authenticator could not decide (error or
+	// time-out); the broker fails closed.
+	errAuthUnavailable = errors.New("authenticator unavailable")
+)
+
+// Protocol violations: the message is dropped and counted; a peer that keeps
+// sending them is closed.
+var (
+	// errMalformed: the bytes are not a valid broker message.
+	errMalformed = errors.New("malformed message")
+	// errTooLarge: a data-channel message over max_message_size.
+	errTooLarge = errors.New("message over max_message_size")
+	// errTopicsTooLarge: a SUBSCRIPTION whose topic set is, or inflates to,
+	// more than max_topics_size.
+	errTopicsTooLarge = errors.New("topic set over max_topics_size")
+	// errBadFormat: a SUBSCRIPTION with a format other than PLAIN or GZIP.
+	errBadFormat = errors.New("subscription format must be PLAIN or GZIP")
+	// errBadChannel: a data channel other than the two the protocol has.
+	errBadChannel = errors.New("unexpected data channel")
+	// errUnexpected: a message type this peer must not send here (an
+	// unknown type, a second AUTH, a server-to-client type from a client).
+	errUnexpected = errors.New("unexpected message type")
+)
+
+// Link errors.
+var (
+	// errEstablishTimeout: the peer did not open both channels and pass AUTH
+	// within establish_timeout.
+	errEstablishTimeout = errors.New("not established within establish_timeout")
+	// errCoordinatorDown: a signaling message could not be sent because the
+	// coordinator link is away; the peer it was for will time out.
+	errCoordinatorDown = errors.New("coordinator link is down")
+	// errUnsolicitedOffer: an offer came from an alias this server sent no
+	// CONNECT to; only the side that sent CONNECT answers.
+	errUnsolicitedOffer = errors.New("offer without a CONNECT from this server")
+	// errDuplicateLink: the remote server is already linked under another
+	// alias (it re-registered with the coordinator).
+	errDuplicateLink = errors.New("already linked to this server under another alias")
+)

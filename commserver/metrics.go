@@ -1,0 +1,193 @@
+package commserver
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/webrtc-broker/webrtc-broker/protocol"
+)
+
+// metrics are the server's Prometheus series, on the server's own registry
+// (several servers share a test process). Counters on the relay path are
+// resolved once, here, so that a relayed message costs an atomic add per
+// series and no label lookup.
+type metrics struct {
+	peers            *prometheus.GaugeVec // authenticated peers by role
+	in, out          [protocol.MessageType_ERROR + 1]prometheus.Counter
+	inOther          prometheus.Counter
+	sentBytes        prometheus.Counter
+	authFailures     prometheus.Counter
+	violations       prometheus.Counter
+	refusedFull      prometheus.Counter
+	coordConnected   prometheus.Gauge
+	coordReconnects  prometheus.Counter
+	coordBadMessages prometheus.Counter
+
+	// Drops, exported by dropCollector. unreliableClosed sums the drops
+	// of peers already gone; live peers' are read from their queues.
+	slowConsumers    atomic.Uint64
+	policyDrops      atomic.Uint64
+	unreliableClosed atomic.Uint64
+}
+
+func newMetrics(reg prometheus.Registerer, s *Server) (*metrics, error) {
+	const ns = "commserver"
+	m := &metrics{
+		peers: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: ns, Name: "peers",
+			Help: "Authenticated peers, by role (CLIENT, or a server role for links to other servers).",
+		}, []string{"role"}),
+		sentBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Name: "sent_bytes_total",
+			Help: "Bytes queued to peers (a relayed message counts once per receiver).",
+		}),
+		authFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Name: "auth_failures_total",
+			Help: "Peers refused at AUTH: denied, authenticator unavailable, or not AUTH first.",
+		}),
+		violations: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Name: "protocol_violations_total",
+			Help: "Data-channel messages dropped as malformed, oversized, of an unexpected type, or otherwise invalid.",
+		}),
+		refusedFull: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Name: "connects_refused_total",
+			Help: "CONNECTs refused with SERVER_FULL (max_peers).",
+		}),
+		coordConnected: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: ns, Name: "coordinator_connected",
+			Help: "1 while registered with the coordinator (WELCOME received on the current socket).",
+		}),
+		coordReconnects: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Name: "coordinator_reconnects_total",
+			Help: "Coordinator link failures followed by a reconnect attempt.",
+		}),
+		coordBadMessages: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Name: "coordinator_bad_messages_total",
+			Help: "Messages from the coordinator that could not be decoded or had an unexpected type.",
+		}),
+	}
+	in := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: ns, Name: "messages_received_total",
+		Help: "Data-channel messages received from authenticated peers, by type.",
+	}, []string{"type"})
+	out := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: ns, Name: "messages_sent_total",
+		Help: "Data-channel messages queued to peers, by type (a relayed message counts once per receiver).",
+	}, []string{"type"})
+	for t := range m.in {
+		name := protocol.MessageType(t).String()
+		m.in[t] = in.WithLabelValues(name)
+		m.out[t] = out.WithLabelValues(name)
+	}
+	m.inOther = in.WithLabelValues("OTHER")
+	for _, r := range []protocol.Role{protocol.Role_CLIENT, protocol.Role_COMMUNICATION_SERVER, protocol.Role_COMMUNICATION_SERVER_HUB} {
+		m.peers.WithLabelValues(r.String())
+	}
+	drops := &dropCollector{m: m, s: s, desc: prometheus.NewDesc(ns+"_dropped_messages_total",
+		"Messages not delivered, by reason: slow_consumer (peers disconnected for it), unreliable_overflow "+
+			"(oldest dropped from a full unreliable queue), policy (publishes dropped by a topic policy).",
+		[]string{"reason"}, nil)}
+	for _, c := range []prometheus.Collector{m.peers, in, out, m.sentBytes, m.authFailures, m.violations,
+		m.refusedFull, m.coordConnected, m.coordReconnects, m.coordBadMessages, drops} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// received counts one message from a peer.
+func (m *metrics) received(t protocol.MessageType) {
+	if t >= 0 && int(t) < len(m.in) {
+		m.in[t].Inc()
+		return
+	}
+	m.inOther.Inc()
+}
+
+// sent counts one message of size bytes queued to n peers.
+func (m *metrics) sent(t protocol.MessageType, n, size int) {
+	if n == 0 {
+		return
+	}
+	if t >= 0 && int(t) < len(m.out) {
+		m.out[t].Add(float64(n))
+	}
+	m.sentBytes.Add(float64(n * size))
+}
+
+func (m *metrics) peerUp(r protocol.Role)   { m.peers.WithLabelValues(r.String()).Inc() }
+func (m *metrics) peerDown(r protocol.Role) { m.peers.WithLabelValues(r.String()).Dec() }
+
+// peerGone keeps the unreliable drops of a peer that is going away.
+func (m *metrics) peerGone(p *peer) {
+	m.unreliableClosed.Add(p.chans[unreliable].q.Dropped())
+}
+
+// dropCollector exports the drop counters, reading live peers' unreliable
+// queues at scrape time so that the relay path does no extra work.
+type dropCollector struct {
+	m    *metrics
+	s    *Server
+	desc *prometheus.Desc
+}
+
+func (c *dropCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *dropCollector) Collect(ch chan<- prometheus.Metric) {
+	overflow := c.m.unreliableClosed.Load()
+	for _, p := range c.s.snapshotPeers() {
+		overflow += p.chans[unreliable].q.Dropped()
+	}
+	for _, v := range []struct {
+		reason string
+		n      uint64
+	}{
+		{"slow_consumer", c.m.slowConsumers.Load()},
+		{"unreliable_overflow", overflow},
+		{"policy", c.m.policyDrops.Load()},
+	} {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(v.n), v.reason)
+	}
+}
+
+// serveHTTP binds http.listen and serves /metrics, /healthz (the process is
+// up) and /readyz (registered with the coordinator, so new clients can
+// reach this server) until the returned server is shut down.
+func (s *Server) serveHTTP() (*http.Server, error) {
+	ln, err := net.Listen("tcp", s.cfg.HTTP.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("http.listen %s: %w", s.cfg.HTTP.Listen, err)
+	}
+	addr := ln.Addr()
+	s.httpAddr.Store(&addr)
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !s.welcomed.Load() {
+			http.Error(w, "not registered with the coordinator", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	s.routines.Go(func() {
+		if err := srv.Serve(ln); err != nil && err != http.ErrServerClosed {
+			s.log.Error("metrics listener failed", "addr", addr.String(), "err", err)
+		}
+	})
+	s.log.Info("metrics and health listening", "addr", addr.String())
+	return srv, nil
+}

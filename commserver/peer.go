@@ -1,0 +1,459 @@
+package commserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/datachannel"
+	"github.com/pion/webrtc/v3"
+
+	"github.com/webrtc-broker/webrtc-broker/core/outbound"
+	"github.com/webrtc-broker/webrtc-broker/core/policy"
+	"github.com/webrtc-broker/webrtc-broker/internal/rtc"
+	"github.com/webrtc-broker/webrtc-broker/protocol"
+)
+
+// chanKind is one of a peer's two data channels. A message is relayed on the
+// kind it arrived on.
+type chanKind int
+
+const (
+	reliable chanKind = iota
+	unreliable
+)
+
+func (k chanKind) String() string {
+	if k == reliable {
+		return rtc.LabelReliable
+	}
+	return rtc.LabelUnreliable
+}
+
+// kindOf maps a data channel's label to its kind.
+func kindOf(label string) (chanKind, bool) {
+	switch label {
+	case rtc.LabelReliable:
+		return reliable, true
+	case rtc.LabelUnreliable:
+		return unreliable, true
+	}
+	return 0, false
+}
+
+// Writer flow control: the writer stops handing messages to pion while more
+// than highWater bytes wait in SCTP, and resumes when pion reports the amount
+// below lowWater. The unreliable channel keeps pion's share small so that an
+// overloaded peer loses its oldest messages in our queue, not late ones.
+var flow = [2]struct{ highWater, lowWater uint64 }{
+	reliable:   {highWater: 1 << 20, lowWater: 256 << 10},
+	unreliable: {highWater: 128 << 10, lowWater: 32 << 10},
+}
+
+// channel is one data channel of a peer: its outbound queue, which exists
+// from the peer's creation so that what is sent before the channel opens is
+// queued, and, once open, the detached reader/writer.
+type channel struct {
+	kind chanKind
+	q    *outbound.Queue
+	// low receives a token from OnBufferedAmountLow; capacity 1 and a
+	// non-blocking send, so a wake-up is never lost and pion never blocks.
+	low chan struct{}
+	// queued counts messages accepted by q, written those handed to pion:
+	// together with pion's buffered amount they tell when everything sent
+	// has left (see flushed).
+	queued, written atomic.Uint64
+
+	// Guarded by peer.mu: attached is set when pion hands us the channel,
+	// dc and rw when it opens. The loops started at open read them freely.
+	attached bool
+	dc       *webrtc.DataChannel
+	rw       datachannel.ReadWriteCloser
+}
+
+// peer is one WebRTC link, to a client or to another server. It runs one
+// read loop and one writer per channel.
+//
+// Lock order: Server.mu before peer.mu; nothing takes Server.mu while
+// holding peer.mu. pion calls are never made under Server.mu.
+type peer struct {
+	s     *Server
+	alias uint64 // the remote's coordinator alias when the link was made
+	// offerer: the remote sent CONNECT, so this server made the peer
+	// connection, the offer and the channels, and authenticates the remote's
+	// AUTH. Otherwise this server sent CONNECT (a mesh link), answers, and
+	// writes AUTH itself.
+	offerer bool
+	log     *slog.Logger
+	ctx     context.Context // done when the peer is closed
+	cancel  context.CancelFunc
+
+	gate     *authGate
+	chans    [2]*channel
+	errLimit *errorLimiter
+	// bad counts protocol violations; refusing is set once AUTH has failed,
+	// after which input is ignored while the ERROR drains.
+	bad      atomic.Int32
+	refusing atomic.Bool
+
+	// Signaling state, owned by the coordinator link's read goroutine (all
+	// signaling for a peer is handled there, in order).
+	remoteSet   bool
+	remoteCands []webrtc.ICECandidateInit
+	candMu      sync.Mutex // guards descSent and heldCands (pion's callbacks)
+	descSent    bool
+	heldCands   [][]byte
+
+	// establishing closes the peer unless it is established in time; set
+	// at creation, before it can fire.
+	establishing *time.Timer
+
+	// Guarded by Server.mu.
+	remoteFP   string // DTLS fingerprint from the remote's SDP
+	clientSlot bool   // counted against max_peers
+
+	// mu guards pc, closed, openChans, established and the channels' attached,
+	// dc and rw.
+	mu          sync.Mutex
+	pc          *webrtc.PeerConnection
+	closed      bool
+	openChans   int
+	established bool
+	// readers counts running read loops: teardown waits for them before
+	// it removes the peer's subscriptions, so that no loop re-adds them.
+	readers sync.WaitGroup
+
+	// Owned by the announcer goroutine: the last set announced to this
+	// server link.
+	announced     string
+	announcedOnce bool
+}
+
+// newPeer creates a peer and counts it until its teardown. Server.mu held
+// on entry, with closing checked: shutdown closes every peer in all.
+func (s *Server) newPeer(alias uint64, offerer bool) *peer {
+	ctx, cancel := context.WithCancel(s.ctx)
+	p := &peer{
+		s:        s,
+		alias:    alias,
+		offerer:  offerer,
+		log:      s.log.With("peer", alias),
+		ctx:      ctx,
+		cancel:   cancel,
+		gate:     newAuthGate(),
+		errLimit: newErrorLimiter(nil),
+	}
+	p.chans[reliable] = &channel{kind: reliable, q: outbound.NewReliable(s.cfg.Outbound.ReliableBytes), low: make(chan struct{}, 1)}
+	p.chans[unreliable] = &channel{kind: unreliable, q: outbound.NewUnreliable(s.cfg.Outbound.UnreliableMessages), low: make(chan struct{}, 1)}
+	s.all[p] = struct{}{}
+	s.peerWG.Add(1)
+	p.establishing = time.AfterFunc(time.Hour, func() {
+		p.mu.Lock()
+		done := p.established || p.closed
+		p.mu.Unlock()
+		if !done {
+			p.close(slog.LevelWarn, "closed: not established in time", errEstablishTimeout)
+		}
+	})
+	// Armed only now that the field is set: the callback's close stops it.
+	p.establishing.Reset(s.cfg.EstablishTimeout)
+	return p
+}
+
+// creds returns who the peer is; valid once the gate is authorized.
+func (p *peer) creds() credentials { return p.gate.creds }
+
+// policyPeer is the peer as topic policies see it.
+func (p *peer) policyPeer() policy.Peer {
+	c := p.creds()
+	return policy.Peer{Alias: p.alias, Identity: c.identity, Role: c.role}
+}
+
+// isServerLink reports whether the peer is an authenticated link to another
+// server.
+func (p *peer) isServerLink() bool { return p.gate.authorized() && p.creds().isServer() }
+
+// setPC records the peer connection; false means the peer was closed
+// meanwhile and the caller must close pc itself.
+func (p *peer) setPC(pc *webrtc.PeerConnection) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return false
+	}
+	p.pc = pc
+	return true
+}
+
+func (p *peer) peerConnection() *webrtc.PeerConnection {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.pc
+}
+
+// live reports whether the peer is neither closed nor failed: a CONNECT
+// for its alias must not replace it.
+func (p *peer) live() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return false
+	}
+	if p.pc == nil {
+		return true // still being set up
+	}
+	switch p.pc.ConnectionState() {
+	case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed, webrtc.PeerConnectionStateDisconnected:
+		return false
+	}
+	return true
+}
+
+// attach takes one of the peer's data channels: ours on the offering side,
+// the remote's (from OnDataChannel) on the answering side.
+func (p *peer) attach(kind chanKind, dc *webrtc.DataChannel) {
+	ch := p.chans[kind]
+	p.mu.Lock()
+	dup := ch.attached
+	ch.attached = true
+	p.mu.Unlock()
+	if dup {
+		_ = dc.Close()
+		p.violate(kind, protocol.MessageType_UNKNOWN_MESSAGE_TYPE, fmt.Errorf("%w: a second %q", errBadChannel, dc.Label()))
+		return
+	}
+	dc.SetBufferedAmountLowThreshold(flow[kind].lowWater)
+	dc.OnBufferedAmountLow(func() {
+		select {
+		case ch.low <- struct{}{}:
+		default:
+		}
+	})
+	dc.OnOpen(func() {
+		rw, err := dc.Detach()
+		if err != nil {
+			p.close(slog.LevelWarn, "closed: detach data channel", err)
+			return
+		}
+		p.opened(ch, dc, rw)
+	})
+}
+
+// opened starts the channel's read loop and writer.
+func (p *peer) opened(ch *channel, dc *webrtc.DataChannel, rw datachannel.ReadWriteCloser) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		_ = rw.Close()
+		return
+	}
+	ch.dc, ch.rw = dc, rw
+	p.openChans++
+	p.readers.Add(1)
+	p.mu.Unlock()
+
+	if !p.s.routines.Go(func() { defer p.readers.Done(); p.readLoop(ch) }) {
+		p.readers.Done()
+		return
+	}
+	p.s.routines.Go(func() {
+		err := ch.q.Run(p.ctx, sink{dc: dc, rw: rw, written: &ch.written}, flow[ch.kind].highWater, ch.low)
+		if err != nil {
+			p.close(slog.LevelInfo, "closed: write failed", err)
+		}
+	})
+	p.log.Debug("data channel open", "channel", ch.kind.String())
+	p.checkEstablished()
+}
+
+// checkEstablished stops the establish timer once both channels are open
+// and AUTH has passed.
+func (p *peer) checkEstablished() {
+	if !p.gate.authorized() {
+		return
+	}
+	p.mu.Lock()
+	if p.closed || p.established || p.openChans < 2 {
+		p.mu.Unlock()
+		return
+	}
+	p.established = true
+	p.mu.Unlock()
+	p.establishing.Stop()
+	c := p.creds()
+	p.log.Info("peer established", "role", c.role.String(), "offerer", p.offerer)
+}
+
+// isEstablished reports whether both channels are open and AUTH passed.
+func (p *peer) isEstablished() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.established
+}
+
+// sink is a detached data channel as the outbound writer sees it.
+type sink struct {
+	dc      *webrtc.DataChannel
+	rw      datachannel.ReadWriteCloser
+	written *atomic.Uint64
+}
+
+func (s sink) Write(b []byte) (int, error) {
+	n, err := s.rw.Write(b)
+	if err == nil {
+		s.written.Add(1)
+	}
+	return n, err
+}
+
+func (s sink) Buffered() uint64 { return s.dc.BufferedAmount() }
+
+// readLoop reads one channel until it fails or the peer closes. The buffer
+// holds one byte more than max_message_size so that an oversized message is
+// seen as such; pion drops a message that does not fit at all and says so
+// with io.ErrShortBuffer, after which the channel is still usable.
+func (p *peer) readLoop(ch *channel) {
+	maxSize := p.s.cfg.MaxMessageSize
+	buf := make([]byte, maxSize+1)
+	for {
+		n, err := ch.rw.Read(buf)
+		switch {
+		case errors.Is(err, io.ErrShortBuffer):
+			p.violate(ch.kind, protocol.MessageType_UNKNOWN_MESSAGE_TYPE, errTooLarge)
+			continue
+		case err != nil:
+			p.close(slog.LevelInfo, "closed: data channel ended", err)
+			return
+		case n > maxSize:
+			p.violate(ch.kind, protocol.MessageType_UNKNOWN_MESSAGE_TYPE, errTooLarge)
+			continue
+		}
+		p.handle(ch, buf[:n])
+		if p.ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// send queues msg on the peer's channel of kind. msg may be shared with
+// other peers' queues and must not be modified afterwards. A peer over its
+// reliable budget is a slow consumer and is closed; it never stalls the
+// sender.
+func (p *peer) send(kind chanKind, msg []byte) bool {
+	ch := p.chans[kind]
+	err := ch.q.Push(msg)
+	switch {
+	case err == nil:
+		ch.queued.Add(1)
+		return true
+	case errors.Is(err, outbound.ErrSlowConsumer):
+		p.s.m.slowConsumers.Add(1)
+		p.close(slog.LevelWarn, "closed: slow consumer", err)
+	}
+	return false
+}
+
+// flushTimeout bounds how long a refused peer is kept open for its ERROR to
+// reach it.
+const flushTimeout = 2 * time.Second
+
+// closeAfterFlush closes the peer once what its reliable queue holds (the
+// ERROR that says why) has left and been acknowledged, or after
+// flushTimeout.
+func (p *peer) closeAfterFlush(msg string, cause error) {
+	started := p.s.routines.Go(func() {
+		deadline := time.NewTimer(flushTimeout)
+		defer deadline.Stop()
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for !p.flushed() {
+			select {
+			case <-deadline.C:
+				p.close(slog.LevelInfo, msg, cause)
+				return
+			case <-tick.C:
+			case <-p.ctx.Done():
+				return
+			}
+		}
+		p.close(slog.LevelInfo, msg, cause)
+	})
+	if !started {
+		p.close(slog.LevelInfo, msg, cause)
+	}
+}
+
+// flushed reports whether everything queued on the reliable channel has
+// been handed to pion and acknowledged by the remote (pion's buffered
+// amount drops as SACKs arrive).
+func (p *peer) flushed() bool {
+	ch := p.chans[reliable]
+	if ch.written.Load() < ch.queued.Load() {
+		return false
+	}
+	p.mu.Lock()
+	dc := ch.dc
+	p.mu.Unlock()
+	return dc != nil && dc.BufferedAmount() == 0
+}
+
+// close ends the peer once, for the reason msg (logged at level with err);
+// later calls do nothing. It never blocks: the teardown runs on its own
+// goroutine, so a read loop may close another peer (a slow consumer).
+func (p *peer) close(level slog.Level, msg string, err error) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.closed = true
+	pc := p.pc
+	var rws []io.Closer
+	for _, ch := range p.chans {
+		if ch.rw != nil {
+			rws = append(rws, ch.rw)
+		}
+	}
+	p.mu.Unlock()
+
+	p.cancel()
+	p.establishing.Stop()
+	for _, ch := range p.chans {
+		ch.q.Close()
+	}
+	attrs := []any{}
+	if p.gate.settled() && p.gate.err == nil {
+		attrs = append(attrs, "role", p.creds().role.String())
+	}
+	if err != nil {
+		attrs = append(attrs, "err", err)
+	}
+	p.log.Log(context.Background(), level, msg, attrs...)
+	// Wakes a read loop waiting for the AUTH outcome.
+	p.gate.settle(credentials{}, context.Canceled)
+
+	// Not through routines: shutdown waits for teardowns (peerWG) before
+	// it stops accepting goroutines, and a close racing with that must
+	// still tear down.
+	go p.teardown(pc, rws)
+}
+
+// teardown releases the peer's resources and forgets it.
+func (p *peer) teardown(pc *webrtc.PeerConnection, rws []io.Closer) {
+	for _, rw := range rws {
+		_ = rw.Close()
+	}
+	if pc != nil {
+		if err := pc.Close(); err != nil {
+			p.log.Debug("close peer connection", "err", err)
+		}
+	}
+	p.readers.Wait()
+	p.s.forget(p)
+	p.s.peerWG.Done()
+}

@@ -1,0 +1,310 @@
+// Package commserver is the communication server: it keeps a WebSocket to
+// the coordinator (reconnecting forever), accepts WebRTC peers (clients, and
+// other servers in a mesh or a star), authenticates them with AUTH, and
+// relays their topic messages to subscribers, locally and across servers.
+//
+// It owns the peers and their lifecycle, the coordinator link, the AUTH
+// handshake, subscription handling and announcements, the relay fan-out,
+// and the server's metrics and health endpoints. The pure parts (the
+// subscription table, relay rules and encoding, outbound flow control) live
+// in core/; topic policies come in through core/policy.
+package commserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/webrtc-broker/webrtc-broker/core/auth"
+	"github.com/webrtc-broker/webrtc-broker/core/policy"
+	"github.com/webrtc-broker/webrtc-broker/core/subscriptions"
+	"github.com/webrtc-broker/webrtc-broker/internal/rtc"
+	"github.com/webrtc-broker/webrtc-broker/protocol"
+)
+
+// Options are the server's collaborators.
+type Options struct {
+	Logger *slog.Logger       // nil = slog.Default()
+	Auth   auth.Authenticator // nil = auth.AllowAll
+	Policy policy.Policy      // nil = no topic policies
+	// Registry receives the server's metrics and is what /metrics serves;
+	// nil = a new registry.
+	Registry *prometheus.Registry
+}
+
+// Stats is a snapshot of the server's state, for tests and tools.
+type Stats struct {
+	Alias                uint64 // the current coordinator alias; 0 before the first WELCOME
+	CoordinatorConnected bool   // registered with the coordinator right now
+	Clients, Servers     int    // authenticated peers
+	Topics               []string
+}
+
+// Server is a communication server. Create it with New and run it with Run.
+type Server struct {
+	cfg    Config
+	log    *slog.Logger
+	auth   auth.Authenticator
+	policy policy.Policy
+	reg    *prometheus.Registry
+	m      *metrics
+	api    *rtc.API
+	certs  *certSource
+	hub    bool
+	role   protocol.Role // presented to the coordinator and in AUTH
+
+	subs     *subscriptions.Table[*peer]
+	routines routines
+	// announce has capacity 1: a pending request to re-announce topics.
+	announce chan struct{}
+	started  atomic.Bool
+	// ctx is Run's context, set before Run starts any goroutine; every
+	// peer's context derives from it.
+	ctx context.Context
+	// httpAddr is the bound metrics listener, once Run has bound it.
+	httpAddr atomic.Pointer[net.Addr]
+
+	// The coordinator link's state, read by anyone.
+	alias    atomic.Uint64
+	welcomed atomic.Bool
+	link     atomic.Pointer[coordConn] // nil while the coordinator is away
+
+	// peerWG counts peers not yet torn down: Run waits for it before it
+	// waits for the goroutines, so that no teardown is ever refused.
+	peerWG sync.WaitGroup
+
+	// mu guards the fields below. It is held for map work only, never across
+	// a pion call or a socket write.
+	mu sync.Mutex
+	// all holds every peer from its creation until its teardown is done;
+	// shutdown closes them all.
+	all map[*peer]struct{}
+	// peers holds the peers by the alias they were linked under (lookup).
+	peers map[uint64]*peer
+	// sameAs maps a server's newer aliases (after it re-registered with the
+	// coordinator) to the live link made under an older one.
+	sameAs map[uint64]*peer
+	// pending holds the servers this server sent CONNECT to and that have
+	// not offered yet, with when the CONNECT left.
+	pending map[uint64]time.Time
+	// servers holds every alias known to be a server: from WELCOME lists and
+	// from AUTH roles. A CONNECT from any other alias is a client's.
+	servers map[uint64]struct{}
+	// clientSlots counts the peers that count against max_peers.
+	clientSlots int
+	// closing is set when Run begins to shut down: no peer is added after.
+	closing bool
+}
+
+// New builds a server from its configuration. It fails on a config that
+// cannot work.
+func New(cfg Config, opts Options) (*Server, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("commserver config: %w", err)
+	}
+	s := &Server{
+		cfg:      cfg,
+		log:      opts.Logger,
+		auth:     opts.Auth,
+		policy:   opts.Policy,
+		reg:      opts.Registry,
+		hub:      cfg.Role == RoleHub,
+		role:     protocol.Role_COMMUNICATION_SERVER,
+		subs:     subscriptions.New[*peer](),
+		announce: make(chan struct{}, 1),
+		all:      map[*peer]struct{}{},
+		peers:    map[uint64]*peer{},
+		sameAs:   map[uint64]*peer{},
+		pending:  map[uint64]time.Time{},
+		servers:  map[uint64]struct{}{},
+	}
+	if s.hub {
+		s.role = protocol.Role_COMMUNICATION_SERVER_HUB
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.auth == nil {
+		s.auth = auth.AllowAll{}
+	}
+	if s.reg == nil {
+		s.reg = prometheus.NewRegistry()
+	}
+	if s.m, err = newMetrics(s.reg, s); err != nil {
+		return nil, fmt.Errorf("commserver metrics: %w", err)
+	}
+	if s.certs, err = newCertSource(); err != nil {
+		return nil, fmt.Errorf("commserver: %w", err)
+	}
+	if s.api, err = rtc.NewAPI(cfg.WebRTC); err != nil {
+		return nil, fmt.Errorf("commserver: %w", err)
+	}
+	return s, nil
+}
+
+// Run serves until ctx is done, then closes every peer and the coordinator
+// socket, waits for every goroutine it started and returns nil. It returns
+// an error only if it cannot start (the metrics listener cannot bind).
+func (s *Server) Run(ctx context.Context) error {
+	if !s.started.CompareAndSwap(false, true) {
+		return errors.New("commserver: Run called twice")
+	}
+	defer func() { _ = s.api.Close() }()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	s.ctx = ctx
+
+	var httpSrv *http.Server
+	if s.cfg.HTTP.Listen != "" {
+		var err error
+		if httpSrv, err = s.serveHTTP(); err != nil {
+			return err
+		}
+	}
+	s.log.Info("communication server starting", "role", s.cfg.Role, "coordinator", s.cfg.CoordinatorURL,
+		"max_peers", s.cfg.MaxPeers, "loopback_only", s.cfg.WebRTC.LoopbackOnly)
+	s.routines.Go(func() { s.announceLoop(ctx) })
+	s.routines.Go(func() { s.runCoordinatorLink(ctx) })
+
+	<-ctx.Done()
+	s.mu.Lock()
+	s.closing = true
+	s.mu.Unlock()
+	for _, p := range s.snapshotPeers() {
+		p.close(slog.LevelDebug, "closed: server shutting down", nil)
+	}
+	s.peerWG.Wait()
+	if httpSrv != nil {
+		grace, cancelGrace := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		if err := httpSrv.Shutdown(grace); err != nil {
+			_ = httpSrv.Close()
+		}
+		cancelGrace()
+	}
+	s.routines.stopAndWait()
+	s.log.Info("communication server stopped")
+	return nil
+}
+
+// Stats returns a snapshot of the server's state.
+func (s *Server) Stats() Stats {
+	st := Stats{Alias: s.alias.Load(), CoordinatorConnected: s.welcomed.Load()}
+	for _, p := range s.snapshotPeers() {
+		if !p.gate.authorized() || p.ctx.Err() != nil {
+			continue
+		}
+		if p.creds().isServer() {
+			st.Servers++
+		} else {
+			st.Clients++
+		}
+	}
+	st.Topics = s.subs.ClientTopics()
+	return st
+}
+
+// Alias is the server's current coordinator alias (0 before the first
+// WELCOME). It is cheap: topic policies read it on every hook call.
+func (s *Server) Alias() uint64 { return s.alias.Load() }
+
+// HTTPAddr is the address the metrics and health listener is bound to, or
+// nil when http.listen is empty or Run has not bound it yet.
+func (s *Server) HTTPAddr() net.Addr {
+	if a := s.httpAddr.Load(); a != nil {
+		return *a
+	}
+	return nil
+}
+
+// snapshotPeers returns every peer not yet torn down.
+func (s *Server) snapshotPeers() []*peer {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*peer, 0, len(s.all))
+	for p := range s.all {
+		out = append(out, p)
+	}
+	return out
+}
+
+// forget removes a closed peer from the server: its subscriptions, its map
+// entries, its max_peers slot; topic policies and other servers are told.
+// It runs on the peer's teardown, after its read loops have ended.
+func (s *Server) forget(p *peer) {
+	unionChanged := s.subs.Remove(p)
+	s.mu.Lock()
+	delete(s.all, p)
+	for alias, q := range s.peers {
+		if q == p {
+			delete(s.peers, alias)
+		}
+	}
+	for alias, q := range s.sameAs {
+		if q == p {
+			delete(s.sameAs, alias)
+		}
+	}
+	if p.clientSlot {
+		p.clientSlot = false
+		s.clientSlots--
+	}
+	s.mu.Unlock()
+	s.m.peerGone(p)
+	if !p.gate.authorized() {
+		return
+	}
+	c := p.creds()
+	s.m.peerDown(c.role)
+	switch {
+	case c.isServer() && s.hub:
+		// The other servers were owed this one's topics.
+		s.notifyAnnounce()
+	case unionChanged:
+		s.notifyAnnounce()
+	}
+	if !c.isServer() && s.policy != nil {
+		s.policy.OnDisconnect(p.policyPeer())
+	}
+}
+
+// routines starts goroutines and waits for all of them at shutdown. mu
+// orders every wg.Add before the Wait: once stopped, Go refuses.
+type routines struct {
+	mu      sync.Mutex
+	stopped bool
+	wg      sync.WaitGroup
+}
+
+// Go runs f on a new goroutine, unless shutdown has begun waiting; it
+// reports whether f was started.
+func (r *routines) Go(f func()) bool {
+	r.mu.Lock()
+	if r.stopped {
+		r.mu.Unlock()
+		return false
+	}
+	r.wg.Add(1)
+	r.mu.Unlock()
+	go func() {
+		defer r.wg.Done()
+		f()
+	}()
+	return true
+}
+
+// stopAndWait refuses new goroutines and waits for the running ones.
+func (r *routines) stopAndWait() {
+	r.mu.Lock()
+	r.stopped = true
+	r.mu.Unlock()
+	r.wg.Wait()
+}

@@ -1,0 +1,495 @@
+package commserver
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/pion/webrtc/v3"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/webrtc-broker/webrtc-broker/core/auth"
+	"github.com/webrtc-broker/webrtc-broker/internal/rtc"
+	"github.com/webrtc-broker/webrtc-broker/protocol"
+)
+
+// Everything in this file runs on the coordinator link's read goroutine,
+// which owns the signaling state of every peer (remoteSet, remoteCands), so
+// each peer's offer, answer and candidates are handled in the order the
+// coordinator relayed them.
+
+// maxRemoteCandidates bounds the candidates kept for a peer whose remote
+// description has not arrived yet.
+const maxRemoteCandidates = 64
+
+// onWelcome records the new alias and links to every listed server this
+// server is not linked to yet (mesh; star: the hub, or a hub's servers).
+func (s *Server) onWelcome(m *protocol.WelcomeMessage) {
+	s.alias.Store(m.Alias)
+	s.welcomed.Store(true)
+	s.m.coordConnected.Set(1)
+	s.log.Info("registered with the coordinator", "alias", m.Alias, "servers", len(m.AvailableServers))
+
+	now := time.Now()
+	var targets []uint64
+	s.mu.Lock()
+	for _, a := range m.AvailableServers {
+		s.servers[a] = struct{}{}
+		if a == m.Alias || s.linkedLocked(a) || s.pendingLocked(a, now) {
+			continue
+		}
+		s.pending[a] = now
+		targets = append(targets, a)
+	}
+	s.mu.Unlock()
+	for _, a := range targets {
+		err := s.signal(&protocol.ConnectMessage{Type: protocol.MessageType_CONNECT, FromAlias: m.Alias, ToAlias: a})
+		if err != nil {
+			s.log.Warn("CONNECT to a server not sent", "server", a, "err", err)
+			s.mu.Lock()
+			delete(s.pending, a)
+			s.mu.Unlock()
+			continue
+		}
+		s.log.Debug("CONNECT sent", "server", a)
+	}
+}
+
+// linkedLocked reports whether alias has a live link. Lock held on entry.
+func (s *Server) linkedLocked(alias uint64) bool {
+	if p := s.peers[alias]; p != nil && p.live() {
+		return true
+	}
+	p := s.sameAs[alias]
+	return p != nil && p.live()
+}
+
+// pendingLocked reports whether a CONNECT to alias is waiting for its offer.
+// Lock held on entry.
+func (s *Server) pendingLocked(alias uint64, now time.Time) bool {
+	at, ok := s.pending[alias]
+	if ok && now.Sub(at) > s.cfg.EstablishTimeout {
+		delete(s.pending, alias)
+		return false
+	}
+	return ok
+}
+
+// onConnect answers a CONNECT (from a client or a server) with an offer,
+// unless the alias has a live peer already, or the server is full.
+func (s *Server) onConnect(from uint64) {
+	own := s.alias.Load()
+	if from == own {
+		return
+	}
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return
+	}
+	if s.pendingLocked(from, time.Now()) {
+		// Both sides sent CONNECT: the lower alias offers, the higher one
+		// waits for that offer.
+		if own > from {
+			s.mu.Unlock()
+			s.log.Debug("crossed CONNECT: waiting for the remote's offer", "peer", from)
+			return
+		}
+		delete(s.pending, from)
+	}
+	if dup := s.sameAs[from]; dup != nil && dup.live() {
+		s.mu.Unlock()
+		s.refuse(from, protocol.ConnectionRefusedReason_UNKNOWN_REASON, errDuplicateLink.Error())
+		return
+	}
+	old := s.peers[from]
+	if old != nil && old.live() {
+		s.mu.Unlock()
+		s.log.Debug("CONNECT for a live peer ignored", "peer", from)
+		return
+	}
+	_, isServer := s.servers[from]
+	if !isServer && s.cfg.MaxPeers > 0 && s.clientSlots >= s.cfg.MaxPeers {
+		s.mu.Unlock()
+		s.m.refusedFull.Inc()
+		s.log.Info("CONNECT refused: server full", "peer", from, "max_peers", s.cfg.MaxPeers)
+		s.refuse(from, protocol.ConnectionRefusedReason_SERVER_FULL, "server full")
+		return
+	}
+	p := s.newPeer(from, true)
+	p.clientSlot = !isServer
+	if p.clientSlot {
+		s.clientSlots++
+	}
+	s.peers[from] = p
+	s.mu.Unlock()
+
+	if old != nil {
+		old.close(slog.LevelInfo, "closed: replaced by a new CONNECT", nil)
+	}
+	if err := s.offer(p); err != nil {
+		p.close(slog.LevelWarn, "closed: offer failed", err)
+	}
+}
+
+// refuse tells from, through the coordinator, that its CONNECT (or offer) is
+// refused.
+func (s *Server) refuse(to uint64, reason protocol.ConnectionRefusedReason, text string) {
+	err := s.signal(&protocol.ConnectionRefusedMessage{
+		Type: protocol.MessageType_CONNECTION_REFUSED, FromAlias: s.alias.Load(), ToAlias: to,
+		Reason: reason, Data: []byte(text),
+	})
+	if err != nil {
+		s.log.Debug("CONNECTION_REFUSED not sent", "peer", to, "err", err)
+	}
+}
+
+// offer makes the offering side of a link: the peer connection, both
+// channels and the offer.
+func (s *Server) offer(p *peer) error {
+	pc, err := s.newPeerConnection(p)
+	if err != nil || pc == nil {
+		return err
+	}
+	relInit, unrelInit := rtc.ChannelInits()
+	rel, err := pc.CreateDataChannel(rtc.LabelReliable, relInit)
+	if err != nil {
+		return fmt.Errorf("create %s channel: %w", rtc.LabelReliable, err)
+	}
+	unrel, err := pc.CreateDataChannel(rtc.LabelUnreliable, unrelInit)
+	if err != nil {
+		return fmt.Errorf("create %s channel: %w", rtc.LabelUnreliable, err)
+	}
+	p.attach(reliable, rel)
+	p.attach(unreliable, unrel)
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		return fmt.Errorf("create offer: %w", err)
+	}
+	if err := pc.SetLocalDescription(offer); err != nil {
+		return fmt.Errorf("set local description: %w", err)
+	}
+	return s.sendDescription(p, protocol.MessageType_WEBRTC_OFFER, offer)
+}
+
+// onOffer answers the offer of a server this server sent CONNECT to. An
+// error is a bad message from the coordinator (or from whoever sent it).
+func (s *Server) onOffer(from uint64, data []byte) error {
+	s.mu.Lock()
+	if !s.pendingLocked(from, time.Now()) {
+		s.mu.Unlock()
+		return fmt.Errorf("offer from %d: %w", from, errUnsolicitedOffer)
+	}
+	delete(s.pending, from)
+	if s.closing || s.linkedLocked(from) {
+		s.mu.Unlock()
+		return nil
+	}
+	s.mu.Unlock()
+
+	sd, err := decodeSDP(data, webrtc.SDPTypeOffer)
+	if err != nil {
+		return fmt.Errorf("offer from %d: %w", from, err)
+	}
+	fp := sdpFingerprint(sd.SDP)
+	s.mu.Lock()
+	if dup := s.linkByFingerprintLocked(fp, nil); dup != nil {
+		s.sameAs[from] = dup
+		s.mu.Unlock()
+		s.log.Info("offer refused: server already linked under another alias", "peer", from, "linked_as", dup.alias)
+		s.refuse(from, protocol.ConnectionRefusedReason_UNKNOWN_REASON, errDuplicateLink.Error())
+		return nil
+	}
+	if s.closing {
+		s.mu.Unlock()
+		return nil
+	}
+	old := s.peers[from]
+	p := s.newPeer(from, false)
+	p.remoteFP = fp
+	s.peers[from] = p
+	s.servers[from] = struct{}{}
+	s.mu.Unlock()
+
+	if old != nil {
+		old.close(slog.LevelInfo, "closed: replaced by a new link", nil)
+	}
+
+	if err := s.answer(p, sd); err != nil {
+		p.close(slog.LevelWarn, "closed: answer failed", err)
+	}
+	return nil
+}
+
+// answer makes the answering side of a mesh link: it takes the channels the
+// remote created and writes AUTH first.
+func (s *Server) answer(p *peer, offer webrtc.SessionDescription) error {
+	pc, err := s.newPeerConnection(p)
+	if err != nil || pc == nil {
+		return err
+	}
+	pc.OnDataChannel(func(dc *webrtc.DataChannel) {
+		kind, ok := kindOf(dc.Label())
+		if !ok {
+			_ = dc.Close()
+			p.violate(reliable, protocol.MessageType_UNKNOWN_MESSAGE_TYPE, fmt.Errorf("%w: data channel %q", errBadChannel, dc.Label()))
+			return
+		}
+		p.attach(kind, dc)
+	})
+	if err := pc.SetRemoteDescription(offer); err != nil {
+		return fmt.Errorf("set remote description: %w", err)
+	}
+	p.remoteSet = true
+	answer, err := pc.CreateAnswer(nil)
+	if err != nil {
+		return fmt.Errorf("create answer: %w", err)
+	}
+	if err := pc.SetLocalDescription(answer); err != nil {
+		return fmt.Errorf("set local description: %w", err)
+	}
+	if err := s.sendDescription(p, protocol.MessageType_WEBRTC_ANSWER, answer); err != nil {
+		return err
+	}
+	// The credentials may come from a plugin: fetch them off the signaling
+	// goroutine. AUTH is queued before anything else can be (the gate is
+	// not open until it is), so it is the first message on the channel.
+	s.routines.Go(func() { p.writeAuth() })
+	return nil
+}
+
+// writeAuth queues this server's AUTH on a link it answered and opens the
+// gate: the remote is the server this server sent CONNECT to.
+func (p *peer) writeAuth() {
+	s := p.s
+	ctx, cancel := context.WithTimeout(p.ctx, s.cfg.Auth.Timeout)
+	creds, err := s.auth.Credentials(ctx, s.role, auth.TargetServer)
+	cancel()
+	if err != nil {
+		p.close(slog.LevelWarn, "closed: no credentials for a server link", err)
+		return
+	}
+	msg, err := proto.Marshal(&protocol.AuthMessage{Type: protocol.MessageType_AUTH, Role: s.role, Body: creds.Body})
+	if err != nil {
+		p.close(slog.LevelError, "closed: encode AUTH", err)
+		return
+	}
+	if !p.send(reliable, msg) {
+		return
+	}
+	s.m.sent(protocol.MessageType_AUTH, 1, len(msg))
+	p.authDone(credentials{role: protocol.Role_COMMUNICATION_SERVER, identity: []byte{}}, nil)
+}
+
+// onAnswer applies a client's or a server's answer to this server's offer.
+func (s *Server) onAnswer(from uint64, data []byte) error {
+	p := s.peerByAlias(from)
+	if p == nil || !p.offerer || p.remoteSet {
+		// Routine: the peer may have been closed a moment ago.
+		s.log.Debug("answer dropped: no offer waiting for it", "peer", from)
+		return nil
+	}
+	sd, err := decodeSDP(data, webrtc.SDPTypeAnswer)
+	if err != nil {
+		return fmt.Errorf("answer from %d: %w", from, err)
+	}
+	fp := sdpFingerprint(sd.SDP)
+	s.mu.Lock()
+	dup := s.linkByFingerprintLocked(fp, p)
+	if dup == nil {
+		p.remoteFP = fp
+	}
+	s.mu.Unlock()
+	if dup != nil {
+		p.close(slog.LevelInfo, "closed: duplicate of the link made under alias "+fmt.Sprint(dup.alias), errDuplicateLink)
+		return nil
+	}
+	pc := p.peerConnection()
+	if pc == nil {
+		return nil
+	}
+	if err := pc.SetRemoteDescription(sd); err != nil {
+		p.close(slog.LevelWarn, "closed: bad answer", err)
+		return nil
+	}
+	p.remoteSet = true
+	for _, c := range p.remoteCands {
+		if err := pc.AddICECandidate(c); err != nil {
+			p.log.Debug("remote ICE candidate not added", "err", err)
+		}
+	}
+	p.remoteCands = nil
+	return nil
+}
+
+// onCandidate adds a remote ICE candidate, or keeps it until the remote
+// description is set. In loopback-only mode, non-loopback candidates are
+// ignored.
+func (s *Server) onCandidate(from uint64, data []byte) error {
+	p := s.peerByAlias(from)
+	if p == nil {
+		s.log.Debug("ICE candidate dropped: unknown peer", "peer", from)
+		return nil
+	}
+	c, err := rtc.DecodeCandidate(data)
+	if err != nil {
+		return fmt.Errorf("ICE candidate from %d: %w", from, err)
+	}
+	if !s.api.AcceptCandidate(c) {
+		p.log.Debug("ICE candidate ignored (loopback only)", "candidate", c.Candidate)
+		return nil
+	}
+	if !p.remoteSet {
+		if len(p.remoteCands) < maxRemoteCandidates {
+			p.remoteCands = append(p.remoteCands, c)
+		}
+		return nil
+	}
+	if pc := p.peerConnection(); pc != nil {
+		if err := pc.AddICECandidate(c); err != nil {
+			p.log.Debug("remote ICE candidate not added", "err", err)
+		}
+	}
+	return nil
+}
+
+// decodeSDP parses an offer's or answer's JSON and checks its type.
+func decodeSDP(data []byte, want webrtc.SDPType) (webrtc.SessionDescription, error) {
+	sd, err := rtc.DecodeSDP(data)
+	if err != nil {
+		return sd, err
+	}
+	if sd.Type != want {
+		return sd, fmt.Errorf("%w: SDP type %q, want %q", errMalformed, sd.Type, want)
+	}
+	return sd, nil
+}
+
+// onRefused handles a CONNECTION_REFUSED: the remote will not link with us,
+// for the CONNECT we sent it or for our offer.
+func (s *Server) onRefused(m *protocol.ConnectionRefusedMessage) {
+	s.mu.Lock()
+	_, wasPending := s.pending[m.FromAlias]
+	delete(s.pending, m.FromAlias)
+	p := s.peers[m.FromAlias]
+	s.mu.Unlock()
+	if wasPending {
+		s.log.Warn("CONNECT refused by a server", "server", m.FromAlias, "reason", m.Reason.String(), "data", string(m.Data))
+	}
+	if p != nil && p.offerer && !p.isEstablished() {
+		p.close(slog.LevelInfo, "closed: refused by the remote", fmt.Errorf("%v: %s", m.Reason, m.Data))
+	}
+}
+
+// peerByAlias returns the peer linked under alias, if any.
+func (s *Server) peerByAlias(alias uint64) *peer {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.peers[alias]
+}
+
+// linkByFingerprintLocked returns a live server link other than except
+// whose remote presented fingerprint fp. Lock held on entry.
+func (s *Server) linkByFingerprintLocked(fp string, except *peer) *peer {
+	if fp == "" {
+		return nil
+	}
+	for _, p := range s.peers {
+		if p != except && p.remoteFP == fp && (p.isServerLink() || !p.offerer) && p.live() {
+			return p
+		}
+	}
+	return nil
+}
+
+// newPeerConnection creates the peer's connection with the server's
+// certificate and wires the callbacks every link has: trickled ICE
+// candidates and connection failure. A nil connection with a nil error
+// means the peer was closed meanwhile.
+func (s *Server) newPeerConnection(p *peer) (*webrtc.PeerConnection, error) {
+	cert, err := s.certs.get()
+	if err != nil {
+		return nil, err
+	}
+	conf := webrtc.Configuration{Certificates: []webrtc.Certificate{cert}}
+	// As rtc.API.NewPeerConnection: no ICE servers in loopback-only mode.
+	if !s.cfg.WebRTC.LoopbackOnly && len(s.cfg.WebRTC.ICEServers) > 0 {
+		conf.ICEServers = []webrtc.ICEServer{{URLs: s.cfg.WebRTC.ICEServers}}
+	}
+	pc, err := s.api.API.NewPeerConnection(conf)
+	if err != nil {
+		return nil, fmt.Errorf("new peer connection: %w", err)
+	}
+	if !p.setPC(pc) {
+		_ = pc.Close()
+		return nil, nil
+	}
+	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
+		if c == nil {
+			return // gathering complete
+		}
+		data, err := json.Marshal(c.ToJSON())
+		if err != nil {
+			p.log.Error("encode ICE candidate", "err", err)
+			return
+		}
+		p.trickle(data)
+	})
+	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		switch st {
+		case webrtc.PeerConnectionStateFailed:
+			p.close(slog.LevelInfo, "closed: connection failed", nil)
+		case webrtc.PeerConnectionStateClosed:
+			p.close(slog.LevelDebug, "closed: connection closed", nil)
+		default:
+			p.log.Debug("connection state", "state", st.String())
+		}
+	})
+	return pc, nil
+}
+
+// sendDescription sends our offer or answer, then the candidates gathered
+// before it left: a candidate must never reach the remote before the
+// description it belongs to.
+func (s *Server) sendDescription(p *peer, t protocol.MessageType, sd webrtc.SessionDescription) error {
+	data, err := json.Marshal(sd)
+	if err != nil {
+		return fmt.Errorf("encode %v: %w", t, err)
+	}
+	if err := s.signal(&protocol.WebRtcMessage{Type: t, FromAlias: s.alias.Load(), ToAlias: p.alias, Data: data}); err != nil {
+		return fmt.Errorf("send %v: %w", t, err)
+	}
+	p.candMu.Lock()
+	p.descSent = true
+	held := p.heldCands
+	p.heldCands = nil
+	p.candMu.Unlock()
+	for _, c := range held {
+		p.sendCandidate(c)
+	}
+	return nil
+}
+
+// trickle sends a local candidate, or holds it until the description is
+// sent. It runs on pion's goroutines.
+func (p *peer) trickle(data []byte) {
+	p.candMu.Lock()
+	if !p.descSent {
+		p.heldCands = append(p.heldCands, data)
+		p.candMu.Unlock()
+		return
+	}
+	p.candMu.Unlock()
+	p.sendCandidate(data)
+}
+
+func (p *peer) sendCandidate(data []byte) {
+	err := p.s.signal(&protocol.WebRtcMessage{
+		Type: protocol.MessageType_WEBRTC_ICE_CANDIDATE, FromAlias: p.s.alias.Load(), ToAlias: p.alias, Data: data,
+	})
+	if err != nil {
+		p.log.Debug("ICE candidate not sent", "err", err)
+	}
+}

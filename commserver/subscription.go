@@ -1,0 +1,124 @@
+package commserver
+
+import (
+	"bytes"
+	"compress/gzip"
+	"fmt"
+	"io"
+	"strings"
+	"unicode/utf8"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/webrtc-broker/webrtc-broker/protocol"
+)
+
+// subscribe applies a SUBSCRIPTION. A client's set replaces its previous
+// one, less the topics a policy denies (each answered with an ERROR; the
+// rest stays in force). A server link's set is what that server announced.
+func (p *peer) subscribe(kind chanKind, msg []byte) {
+	var m protocol.SubscriptionMessage
+	if err := proto.Unmarshal(msg, &m); err != nil {
+		p.violate(kind, protocol.MessageType_SUBSCRIPTION, fmt.Errorf("%w: %w", errMalformed, err))
+		return
+	}
+	topics, err := decodeTopics(m.Format, m.Topics, p.s.cfg.MaxTopicsSize)
+	if err != nil {
+		p.violate(kind, protocol.MessageType_SUBSCRIPTION, err)
+		return
+	}
+	s := p.s
+	if p.creds().isServer() {
+		// A hub announces the other servers' topics too, so a change here
+		// changes what it owes them.
+		if s.subs.SetServer(p, topics) && s.hub {
+			s.notifyAnnounce()
+		}
+		p.log.Debug("server announced its topics", "topics", len(topics))
+		return
+	}
+	if s.policy != nil {
+		topics = p.allowedTopics(topics)
+	}
+	if s.subs.SetClient(p, topics) {
+		s.notifyAnnounce()
+	}
+	p.log.Debug("subscribed", "topics", len(topics))
+}
+
+// allowedTopics asks the policy about each governed topic and returns the
+// allowed ones; every denied topic gets the client an
+// ERROR{ERROR_SUBSCRIPTION_DENIED} naming it.
+func (p *peer) allowedTopics(topics []string) []string {
+	s := p.s
+	allowed := topics[:0]
+	for _, topic := range topics {
+		if s.policy.Governs(topic) {
+			if ok, reason := s.policy.OnSubscribe(p.policyPeer(), topic); !ok {
+				p.log.Debug("subscription denied by policy", "topic", topic, "reason", reason)
+				p.sendError(protocol.ErrorCode_ERROR_SUBSCRIPTION_DENIED, topic, reason)
+				continue
+			}
+		}
+		allowed = append(allowed, topic)
+	}
+	return allowed
+}
+
+// decodeTopics turns a SUBSCRIPTION's topics field into the topic set. A
+// GZIP set is inflated through a reader limited to maxSize+1 bytes, so a
+// compression bomb costs at most that much memory before it is refused.
+func decodeTopics(format protocol.Format, raw []byte, maxSize int) ([]string, error) {
+	var data []byte
+	switch format {
+	case protocol.Format_PLAIN:
+		data = raw
+	case protocol.Format_GZIP:
+		zr, err := gzip.NewReader(bytes.NewReader(raw))
+		if err != nil {
+			return nil, fmt.Errorf("%w: gzip topics: %w", errMalformed, err)
+		}
+		data, err = io.ReadAll(io.LimitReader(zr, int64(maxSize)+1))
+		if err != nil {
+			return nil, fmt.Errorf("%w: gzip topics: %w", errMalformed, err)
+		}
+	default:
+		return nil, fmt.Errorf("%w, got %v", errBadFormat, format)
+	}
+	if len(data) > maxSize {
+		return nil, fmt.Errorf("%w (%d bytes)", errTopicsTooLarge, maxSize)
+	}
+	if !utf8.Valid(data) {
+		return nil, fmt.Errorf("%w: topics are not UTF-8", errMalformed)
+	}
+	return strings.Fields(string(data)), nil
+}
+
+// gzipAbove is the size from which an announcement is compressed.
+const gzipAbove = 1024
+
+// encodeSubscription builds the SUBSCRIPTION announcing topics: PLAIN, or
+// GZIP when the set is large.
+func encodeSubscription(set string) ([]byte, error) {
+	m := &protocol.SubscriptionMessage{
+		Type:   protocol.MessageType_SUBSCRIPTION,
+		Format: protocol.Format_PLAIN,
+		Topics: []byte(set),
+	}
+	if len(set) > gzipAbove {
+		var b bytes.Buffer
+		zw := gzip.NewWriter(&b)
+		if _, err := io.WriteString(zw, set); err != nil {
+			return nil, fmt.Errorf("gzip topics: %w", err)
+		}
+		if err := zw.Close(); err != nil {
+			return nil, fmt.Errorf("gzip topics: %w", err)
+		}
+		m.Format, m.Topics = protocol.Format_GZIP, b.Bytes()
+	}
+	out, err := proto.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("encode SUBSCRIPTION: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,212 @@
+// Package coordinator is the broker's single entry point: an HTTP server whose
+// WebSocket endpoints authenticate every peer, give it a cluster-unique alias
+// and a WELCOME listing the communication servers it may use, and relay the
+// WebRTC signaling (CONNECT, offers, answers, ICE candidates,
+// CONNECTION_REFUSED) between aliases, stamping from_alias with the sender's
+// real alias. It owns peer sockets (keepalive, read limit, per-peer send
+// queue), the table of live peers and servers, the server selectors and the
+// coordinator's metrics. It keeps nothing on disk: after a restart, servers
+// re-register and clients reconnect (aliases stay unique: see aliasSource).
+//
+// Bad input never reaches another peer: a WebSocket message over
+// max_message_size (64 KiB by default) closes that socket with 1009; an
+// undecodable message, a type the coordinator does not relay, a missing or
+// forbidden to_alias (a client may only address servers) is logged with the
+// peer's alias and dropped, and the tenth such message closes the socket with
+// 1008. A peer that does not answer pings for twice ping_interval, or whose
+// send queue stays full (it does not read), is closed.
+package coordinator
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/webrtc-broker/webrtc-broker/core/auth"
+)
+
+// Options are the coordinator's collaborators.
+type Options struct {
+	Logger *slog.Logger // nil = slog.Default()
+	Auth   auth.Authenticator
+	// Registry receives the coordinator's metrics and is what /metrics
+	// serves; nil = a new registry. Pass one to show other components'
+	// metrics (the auth plugin host's, Go runtime's) on the same endpoint.
+	Registry *prometheus.Registry
+}
+
+// Coordinator is the coordinator service. Create it with New, then either
+// Serve it on a listener or mount Handler in an HTTP server of your own.
+type Coordinator struct {
+	cfg      Config
+	log      *slog.Logger
+	auth     auth.Authenticator
+	reg      *prometheus.Registry
+	metrics  *metrics
+	dir      *directory
+	aliases  *aliasSource
+	upgrader websocket.Upgrader
+	timing   timing
+	handler  http.Handler
+	// queueLimit bounds each peer's send queue in bytes.
+	queueLimit int
+	// serving counts running Serve calls, for /readyz.
+	serving atomic.Int32
+}
+
+// New builds a coordinator. It fails on a config that cannot work, such as an
+// unknown selector name.
+func New(cfg Config, opts Options) (*Coordinator, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("coordinator config: %w", err)
+	}
+	sel, err := newSelector(cfg.Selector)
+	if err != nil {
+		return nil, fmt.Errorf("coordinator config: %w", err)
+	}
+	c := &Coordinator{
+		cfg:     cfg,
+		log:     opts.Logger,
+		auth:    opts.Auth,
+		reg:     opts.Registry,
+		dir:     newDirectory(sel),
+		aliases: newAliasSource(time.Now()),
+		timing: timing{
+			pingInterval: cfg.PingInterval,
+			pongWait:     2 * cfg.PingInterval,
+			writeTimeout: cfg.WriteTimeout,
+			readLimit:    cfg.MaxMessageSize,
+		},
+		// Room for a burst of signaling (a join storm sends a server
+		// several messages per client) while bounding a stuck peer's cost.
+		queueLimit: max(4<<20, 16*int(cfg.MaxMessageSize)),
+	}
+	if c.log == nil {
+		c.log = slog.Default()
+	}
+	if c.auth == nil {
+		c.auth = auth.AllowAll{}
+	}
+	if c.reg == nil {
+		c.reg = prometheus.NewRegistry()
+	}
+	if c.metrics, err = newMetrics(c.reg); err != nil {
+		return nil, fmt.Errorf("coordinator metrics: %w", err)
+	}
+	c.upgrader = websocket.Upgrader{
+		HandshakeTimeout: cfg.WriteTimeout,
+		// Browsers connect from any page; the auth plugin, which saw the
+		// request's headers (Origin included), is the gate.
+		CheckOrigin: func(*http.Request) bool { return true },
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/connect", c.serveConnect)
+	mux.HandleFunc("/discover", c.serveDiscover)
+	mux.Handle("/metrics", promhttp.HandlerFor(c.reg, promhttp.HandlerOpts{Registry: c.reg}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.HandleFunc("/readyz", c.serveReady)
+	c.handler = mux
+	return c, nil
+}
+
+// Handler serves /connect, /discover, /metrics, /healthz and /readyz. A
+// peer's socket lives as long as its request's context; Serve ties that to
+// its own ctx.
+func (c *Coordinator) Handler() http.Handler { return c.handler }
+
+// shutdownGrace bounds how long Serve waits for plain HTTP requests (an auth
+// call in flight, a /metrics scrape) once ctx is done.
+const shutdownGrace = 5 * time.Second
+
+// Serve serves on ln until ctx is done, then closes every socket (close code
+// 1001, going away), waits for every goroutine it started and returns nil. It
+// returns an error only if the listener fails.
+func (c *Coordinator) Serve(ctx context.Context, ln net.Listener) error {
+	// serveCtx is every request's base context: peers' sockets end with it.
+	serveCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	var handlers tracker
+	srv := &http.Server{
+		Handler:           handlers.wrap(c.handler),
+		BaseContext:       func(net.Listener) context.Context { return serveCtx },
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(c.log.Handler(), slog.LevelDebug),
+	}
+	c.log.Info("coordinator listening", "addr", ln.Addr().String(), "selector", c.cfg.Selector,
+		"max_message_size", c.cfg.MaxMessageSize, "ping_interval", c.cfg.PingInterval)
+	c.serving.Add(1)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-served:
+		err = fmt.Errorf("coordinator: serve %s: %w", ln.Addr(), err)
+	}
+	c.serving.Add(-1)
+	stop() // sockets start closing now, in parallel with Shutdown
+	grace, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
+	defer cancel()
+	if serr := srv.Shutdown(grace); serr != nil {
+		c.log.Warn("coordinator: HTTP shutdown timed out, closing connections", "err", serr)
+		_ = srv.Close()
+	}
+	if err == nil {
+		<-served // http.ErrServerClosed
+	}
+	// Hijacked (WebSocket) connections are not Shutdown's business: wait for
+	// their handlers, each of which joins its own write loop.
+	handlers.closeAndWait()
+	c.log.Info("coordinator stopped", "addr", ln.Addr().String())
+	return err
+}
+
+func (c *Coordinator) serveReady(w http.ResponseWriter, _ *http.Request) {
+	if c.serving.Load() == 0 {
+		http.Error(w, "not serving", http.StatusServiceUnavailable)
+		return
+	}
+	_, _ = w.Write([]byte("ok\n"))
+}
+
+// tracker counts running handlers so that Serve can wait for all of them,
+// WebSocket handlers included (http.Server.Shutdown does not wait for
+// hijacked connections). mu guards closed and orders wg.Add before Wait.
+type tracker struct {
+	mu     sync.Mutex
+	closed bool
+	wg     sync.WaitGroup
+}
+
+func (t *tracker) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t.mu.Lock()
+		if t.closed {
+			t.mu.Unlock()
+			http.Error(w, "shutting down", http.StatusServiceUnavailable)
+			return
+		}
+		t.wg.Add(1)
+		t.mu.Unlock()
+		defer t.wg.Done()
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (t *tracker) closeAndWait() {
+	t.mu.Lock()
+	t.closed = true
+	t.mu.Unlock()
+	t.wg.Wait()
+}

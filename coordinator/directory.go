@@ -1,0 +1,119 @@
+package coordinator
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"sync"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/webrtc-broker/webrtc-broker/protocol"
+)
+
+// directory is the coordinator's table of live peers and registered servers.
+//
+// mu guards every field. It is held only for map work and for queueing a
+// WELCOME (sendQueue.push never blocks), never while writing to a socket or
+// calling out, so no lock is held on entry to any other component's code.
+// Lock order: directory.mu, then a sendQueue's mu (register); never the
+// reverse.
+type directory struct {
+	mu      sync.Mutex
+	sel     selector
+	peers   map[uint64]*peer   // every registered peer by alias
+	servers map[uint64]*server // the servers among them (hubs included)
+	// hubs counts hubs registered or admitted and upgrading, so that two
+	// hubs racing through the upgrade cannot both pass star's admit.
+	hubs int
+}
+
+func newDirectory(sel selector) *directory {
+	return &directory{sel: sel, peers: map[uint64]*peer{}, servers: map[uint64]*server{}}
+}
+
+// admit asks the selector whether a peer with role may join, and on yes
+// holds a hub slot for a hub. Every successful admit is paired with either
+// register+unregister or with withdraw.
+func (d *directory) admit(role protocol.Role) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.sel.admit(role, d.hubs); err != nil {
+		return err
+	}
+	if role == protocol.Role_COMMUNICATION_SERVER_HUB {
+		d.hubs++
+	}
+	return nil
+}
+
+// withdraw gives back what admit took, for a peer whose upgrade failed.
+func (d *directory) withdraw(role protocol.Role) {
+	if role != protocol.Role_COMMUNICATION_SERVER_HUB {
+		return
+	}
+	d.mu.Lock()
+	d.hubs--
+	d.mu.Unlock()
+}
+
+// register queues p's WELCOME, listing the servers the selector offers, and
+// then makes p reachable. Both happen under mu, so the WELCOME is always the
+// first message p receives and concurrent registrations see each other
+// exactly once.
+func (d *directory) register(p *peer) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	snapshot := make([]server, 0, len(d.servers))
+	for _, s := range d.servers {
+		snapshot = append(snapshot, *s)
+	}
+	slices.SortFunc(snapshot, func(a, b server) int { return cmp.Compare(a.alias, b.alias) })
+	welcome, err := proto.Marshal(&protocol.WelcomeMessage{
+		Type:             protocol.MessageType_WELCOME,
+		Alias:            p.alias,
+		AvailableServers: d.sel.offer(p.role, snapshot),
+	})
+	if err != nil {
+		return fmt.Errorf("encode WELCOME: %w", err)
+	}
+	if err := p.out.push(welcome); err != nil {
+		return fmt.Errorf("queue WELCOME: %w", err)
+	}
+	d.peers[p.alias] = p
+	if p.isServer() {
+		d.servers[p.alias] = &server{alias: p.alias, hub: p.role == protocol.Role_COMMUNICATION_SERVER_HUB}
+	}
+	return nil
+}
+
+// unregister removes p, so that it is no longer offered or reachable, and
+// gives back its hub slot.
+func (d *directory) unregister(p *peer) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.peers, p.alias)
+	if s, ok := d.servers[p.alias]; ok {
+		if s.hub {
+			d.hubs--
+		}
+		delete(d.servers, p.alias)
+	}
+}
+
+// lookup returns the live peer with alias.
+func (d *directory) lookup(alias uint64) (*peer, bool) {
+	d.mu.Lock()
+	p, ok := d.peers[alias]
+	d.mu.Unlock()
+	return p, ok
+}
+
+// addLoad counts one more client signaled to server alias (least-loaded).
+func (d *directory) addLoad(alias uint64) {
+	d.mu.Lock()
+	if s, ok := d.servers[alias]; ok {
+		s.load++
+	}
+	d.mu.Unlock()
+}

@@ -1,0 +1,32 @@
+package coordinator
+
+import "errors"
+
+var (
+	// ErrUnknownSelector is returned by New for a selector name other than
+	// random, least-loaded or star.
+	ErrUnknownSelector = errors.New("unknown selector: want random, least-loaded or star")
+
+	// errNegative rejects a negative size or duration in the config.
+	errNegative = errors.New("must not be negative (0 means the default)")
+	// errHubTaken refuses a second hub under the star selector: a cluster
+	// has one hub, so stop the other one or use another selector.
+	errHubTaken = errors.New("a hub is already registered (star allows one per cluster)")
+	// errBadRole is a /discover request whose role query is not a server role.
+	errBadRole = errors.New("role must be COMMUNICATION_SERVER or COMMUNICATION_SERVER_HUB")
+	// errSlowConsumer means a peer's send queue stayed full: it does not read
+	// its socket fast enough, so it is closed rather than allowed to grow memory.
+	errSlowConsumer = errors.New("send queue full: slow consumer")
+	// errUnknownType is a message type the coordinator does not relay: only
+	// CONNECT, WEBRTC_OFFER/ANSWER/ICE_CANDIDATE and CONNECTION_REFUSED.
+	errUnknownType = errors.New("not a message the coordinator relays")
+	// errNoTarget is a signaling message without to_alias.
+	errNoTarget = errors.New("to_alias is missing")
+	// errSelfAddressed is a signaling message a peer sent to itself.
+	errSelfAddressed = errors.New("to_alias is the sender's own alias")
+	// errClientTarget is a client addressing another client: clients may
+	// only signal servers.
+	errClientTarget = errors.New("a client may only address servers")
+	// errPeerGone means the peer's socket has closed; the message is dropped.
+	errPeerGone = errors.New("peer closed")
+)

@@ -1,0 +1,117 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/webrtc-broker/webrtc-broker/core/auth"
+	"github.com/webrtc-broker/webrtc-broker/protocol"
+)
+
+// serveConnect is /connect: clients.
+func (c *Coordinator) serveConnect(w http.ResponseWriter, r *http.Request) {
+	c.servePeer(w, r, protocol.Role_CLIENT)
+}
+
+// serveDiscover is /discover?role=COMMUNICATION_SERVER or
+// ?role=COMMUNICATION_SERVER_HUB: communication servers.
+func (c *Coordinator) serveDiscover(w http.ResponseWriter, r *http.Request) {
+	role, ok := protocol.Role_value[r.URL.Query().Get("role")]
+	switch protocol.Role(role) {
+	case protocol.Role_COMMUNICATION_SERVER, protocol.Role_COMMUNICATION_SERVER_HUB:
+	default:
+		ok = false
+	}
+	if !ok {
+		c.log.Debug("discover request refused", "remote", r.RemoteAddr, "err", errBadRole, "role_query", r.URL.Query().Get("role"))
+		http.Error(w, errBadRole.Error(), http.StatusBadRequest)
+		return
+	}
+	c.servePeer(w, r, protocol.Role(role))
+}
+
+// servePeer takes a request from authentication to the end of its socket:
+// authenticate (before the upgrade, so a refused peer gets a plain HTTP
+// status), admit (star's one hub), upgrade, register with a WELCOME, run the
+// socket loops, and unregister.
+func (c *Coordinator) servePeer(w http.ResponseWriter, r *http.Request, role protocol.Role) {
+	log := c.log.With("role", role.String(), "remote", r.RemoteAddr)
+	if !websocket.IsWebSocketUpgrade(r) {
+		// Probes and scanners: not worth an auth plugin call.
+		http.Error(w, "WebSocket upgrade required", http.StatusBadRequest)
+		return
+	}
+	if reason, ok := c.authenticate(r, role, log); !ok {
+		c.metrics.authDenials.WithLabelValues(role.String()).Inc()
+		http.Error(w, "unauthorized: "+reason, http.StatusUnauthorized)
+		return
+	}
+	if err := c.dir.admit(role); err != nil {
+		log.Warn("peer refused", "err", err)
+		http.Error(w, err.Error(), http.StatusConflict)
+		return
+	}
+	conn, err := c.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		// The upgrader has already answered with an HTTP error.
+		c.dir.withdraw(role)
+		log.Debug("websocket upgrade failed", "err", err)
+		return
+	}
+	alias := c.aliases.next()
+	p := newPeer(conn, role, alias, c.timing, c.queueLimit, log.With("alias", alias))
+	// The gauges move before the directory does, so whoever sees a peer
+	// registered (or gone) also sees it counted.
+	c.metrics.peerUp(p)
+	if err := c.dir.register(p); err != nil {
+		c.metrics.peerDown(p)
+		c.dir.withdraw(role)
+		p.log.Error("register peer", "err", err)
+		_ = conn.Close()
+		return
+	}
+	// Servers come and go rarely and matter to the operator; clients are many.
+	level := slog.LevelDebug
+	if p.isServer() {
+		level = slog.LevelInfo
+	}
+	p.log.Log(r.Context(), level, "peer connected")
+
+	var writer sync.WaitGroup
+	writer.Add(1)
+	go func() {
+		defer writer.Done()
+		p.writeLoop(r.Context())
+	}()
+	p.readLoop(c.handle)
+	c.metrics.peerDown(p)
+	c.dir.unregister(p)
+	writer.Wait()
+	p.logClose()
+}
+
+// authenticate asks the authenticator about r, bounded by auth.timeout. It
+// fails closed: an error is a deny. The reason returned is safe to send.
+func (c *Coordinator) authenticate(r *http.Request, role protocol.Role, log *slog.Logger) (reason string, ok bool) {
+	ctx, cancel := context.WithTimeout(r.Context(), c.cfg.Auth.Timeout)
+	defer cancel()
+	res, err := c.auth.Authenticate(ctx, auth.Request{Role: role, HTTP: auth.FromHTTP(r)})
+	switch {
+	case err != nil:
+		level := slog.LevelWarn
+		if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+			level = slog.LevelDebug // the request went away or we are shutting down
+		}
+		log.Log(r.Context(), level, "auth failed, peer refused", "err", err)
+		return "authentication unavailable", false
+	case !res.Allow:
+		log.Info("auth denied, peer refused", "reason", res.Reason)
+		return res.Reason, false
+	}
+	return "", true
+}

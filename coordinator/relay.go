@@ -1,0 +1,133 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/gorilla/websocket"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/webrtc-broker/webrtc-broker/protocol"
+)
+
+// relayedTypes are the messages the coordinator passes from one peer to
+// another. Everything else a peer sends it is a bad message.
+var relayedTypes = []protocol.MessageType{
+	protocol.MessageType_CONNECT,
+	protocol.MessageType_WEBRTC_OFFER,
+	protocol.MessageType_WEBRTC_ANSWER,
+	protocol.MessageType_WEBRTC_ICE_CANDIDATE,
+	protocol.MessageType_CONNECTION_REFUSED,
+}
+
+// maxBadMessages is how many bad messages a peer may send before it is
+// closed: one is a bug worth a log line, ten is garbage.
+const maxBadMessages = 10
+
+// relayed is a decoded signaling message: its type, its target and the
+// message itself, from_alias already stamped with the sender's real alias.
+type relayed struct {
+	typ protocol.MessageType
+	to  uint64
+	msg proto.Message
+}
+
+// decodeRelayed reads the header, then the full message of its type, and
+// stamps from. It never trusts the sender's from_alias.
+func decodeRelayed(data []byte, from uint64) (relayed, error) {
+	var hdr protocol.MessageHeader
+	if err := proto.Unmarshal(data, &hdr); err != nil {
+		return relayed{}, fmt.Errorf("decode header: %w", err)
+	}
+	r := relayed{typ: hdr.GetType()}
+	switch r.typ {
+	case protocol.MessageType_CONNECT:
+		m := &protocol.ConnectMessage{}
+		if err := proto.Unmarshal(data, m); err != nil {
+			return r, fmt.Errorf("decode %s: %w", r.typ, err)
+		}
+		m.FromAlias, r.to, r.msg = from, m.GetToAlias(), m
+	case protocol.MessageType_WEBRTC_OFFER, protocol.MessageType_WEBRTC_ANSWER, protocol.MessageType_WEBRTC_ICE_CANDIDATE:
+		m := &protocol.WebRtcMessage{}
+		if err := proto.Unmarshal(data, m); err != nil {
+			return r, fmt.Errorf("decode %s: %w", r.typ, err)
+		}
+		m.FromAlias, r.to, r.msg = from, m.GetToAlias(), m
+	case protocol.MessageType_CONNECTION_REFUSED:
+		m := &protocol.ConnectionRefusedMessage{}
+		if err := proto.Unmarshal(data, m); err != nil {
+			return r, fmt.Errorf("decode %s: %w", r.typ, err)
+		}
+		m.FromAlias, r.to, r.msg = from, m.GetToAlias(), m
+	default:
+		return r, fmt.Errorf("type %s: %w", r.typ, errUnknownType)
+	}
+	switch r.to {
+	case 0:
+		return r, fmt.Errorf("%s: %w", r.typ, errNoTarget)
+	case from:
+		return r, fmt.Errorf("%s: %w", r.typ, errSelfAddressed)
+	}
+	return r, nil
+}
+
+// handle relays one message from p. It runs on p's read loop.
+func (c *Coordinator) handle(p *peer, data []byte) {
+	r, err := decodeRelayed(data, p.alias)
+	if err != nil {
+		c.badMessage(p, err)
+		return
+	}
+	target, ok := c.dir.lookup(r.to)
+	if !ok {
+		// Routine: the target may have left a moment ago.
+		p.log.Debug("to_alias unknown, message dropped", "type", r.typ.String(), "to_alias", r.to)
+		c.metrics.dropped.WithLabelValues(dropUnknownAlias).Inc()
+		return
+	}
+	if !p.isServer() && !target.isServer() {
+		c.badMessage(p, fmt.Errorf("%s to %d: %w", r.typ, r.to, errClientTarget))
+		return
+	}
+	out, err := proto.Marshal(r.msg)
+	if err != nil {
+		// Cannot happen for a message that just decoded; report it anyway.
+		p.log.Error("encode relayed message", "type", r.typ.String(), "err", err)
+		return
+	}
+	if err := target.send(out); err != nil {
+		reason := dropPeerGone
+		if errors.Is(err, errSlowConsumer) {
+			reason = dropSlowConsumer
+		}
+		p.log.Debug("message dropped", "type", r.typ.String(), "to_alias", r.to, "err", err)
+		c.metrics.dropped.WithLabelValues(reason).Inc()
+		return
+	}
+	c.metrics.relayed.WithLabelValues(r.typ.String()).Inc()
+	if r.typ == protocol.MessageType_CONNECT && !p.isServer() {
+		if _, seen := p.signaled[r.to]; !seen {
+			p.signaled[r.to] = struct{}{}
+			c.dir.addLoad(r.to)
+		}
+	}
+}
+
+// badMessage drops a message the coordinator cannot or must not relay. The
+// first one of a peer is a warning; the rest are debug lines, so a peer
+// spewing garbage cannot flood the log, and at maxBadMessages it is closed.
+func (c *Coordinator) badMessage(p *peer, err error) {
+	p.bad++
+	c.metrics.dropped.WithLabelValues(dropBadMessage).Inc()
+	level := slog.LevelDebug
+	if p.bad == 1 {
+		level = slog.LevelWarn
+	}
+	p.log.Log(context.Background(), level, "bad message dropped", "err", err, "bad_messages", p.bad)
+	if p.bad >= maxBadMessages {
+		p.close(closeCause{level: slog.LevelWarn, reason: fmt.Sprintf("%d bad messages", p.bad), err: err,
+			code: websocket.ClosePolicyViolation})
+	}
+}

@@ -1,0 +1,77 @@
+package outbound
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+)
+
+// Sink is a detached pion data channel seen from the writer. Write sends one
+// message (one data-channel message per call, as the detached
+// datachannel.ReadWriteCloser does). Buffered is the *webrtc.DataChannel's
+// BufferedAmount(): the bytes pion has accepted but SCTP has not yet sent.
+type Sink interface {
+	Write(p []byte) (int, error)
+	Buffered() uint64
+}
+
+// Run writes queued messages to sink until ctx is done or the queue is
+// closed (it then returns nil: both are deliberate stops) or a write fails
+// (it returns that error, wrapped).
+//
+// Pion's Write does not block: it appends to SCTP's own unbounded buffer. So
+// when sink.Buffered() is above highWater, Run waits for a value on low (the
+// owner sends one, without blocking, on a capacity-1 channel from
+// OnBufferedAmountLow, whose threshold must be at or below highWater) before
+// writing more. Pion's buffer then stays under highWater plus one batch, and
+// a peer that does not keep up backs up into this Queue, where the byte
+// budget sees it.
+//
+// Each time it wakes, Run takes every queued message in one go and writes
+// them back to back, so SCTP can pack several small messages in one packet
+// and producers contend with the writer once per batch, not per message.
+//
+// Run is the queue's only consumer: call it from exactly one goroutine.
+func (q *Queue) Run(ctx context.Context, sink Sink, highWater uint64, low <-chan struct{}) error {
+	// ctx reaches Run through the queue's own wake channel (see Queue.wake).
+	var stopped atomic.Bool
+	stop := context.AfterFunc(ctx, func() {
+		stopped.Store(true)
+		q.signal()
+	})
+	defer stop()
+
+	// batch is owned by this goroutine and reused: steady state allocates
+	// nothing.
+	var batch [][]byte
+	for {
+		// Every wake-up, whatever its cause, comes back here first.
+		if stopped.Load() || q.closed.Load() {
+			return nil
+		}
+		if sink.Buffered() > highWater {
+			// A low signal may be stale, from an earlier crossing, and a
+			// wake may be a Push: either way, look again.
+			select {
+			case <-low:
+			case <-q.wake:
+			}
+			continue
+		}
+
+		q.mu.Lock()
+		batch = q.take(batch[:0])
+		q.mu.Unlock()
+		if len(batch) == 0 {
+			<-q.wake
+			continue
+		}
+		for i, msg := range batch {
+			if _, err := sink.Write(msg); err != nil {
+				clear(batch)
+				return fmt.Errorf("outbound: write of %d bytes: %w", len(msg), err)
+			}
+			batch[i] = nil // do not keep the message alive until the next batch
+		}
+	}
+}

@@ -1,0 +1,114 @@
+package relay
+
+import (
+	"fmt"
+	"unicode/utf8"
+
+	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/webrtc-broker/webrtc-broker/protocol"
+)
+
+// Message is a decoded TOPIC, TOPIC_FW, TOPIC_IDENTITY or
+// TOPIC_IDENTITY_FW. Topic, Identity and Body are views into the parsed
+// buffer, not copies: they are valid as long as the buffer is unchanged, and
+// a caller that keeps one (or reuses its read buffer) copies it first. Look
+// the topic up with subscriptions.Table.ClientsBytes and turn it into a
+// string without allocating with subscriptions.Table.Topic.
+type Message struct {
+	Type     protocol.MessageType
+	From     uint64
+	Topic    []byte
+	Identity []byte        // TOPIC_IDENTITY(_FW) only
+	Role     protocol.Role // TOPIC_IDENTITY(_FW) only
+	Body     []byte
+}
+
+// ParseTopic decodes a topic message of any of the four types without
+// allocating (except for the error on bad input). It follows proto.Unmarshal
+// of the generated message: fields may come in any order and the last
+// occurrence wins, unknown fields and fields of an unexpected wire type are
+// skipped, and the topic must be valid UTF-8 (it is a proto3 string). It
+// returns an error wrapping ErrMalformed for bytes that proto.Unmarshal would
+// reject, or ErrNotTopic for a well-formed message of another type.
+func ParseTopic(b []byte) (Message, error) {
+	t, err := ReadType(b)
+	if err != nil {
+		return Message{}, err
+	}
+	// Field numbers of the type's fields; 0 for a field the type lacks.
+	var topicNum, identityNum, roleNum, bodyNum protowire.Number
+	switch t {
+	case protocol.MessageType_TOPIC:
+		topicNum, bodyNum = topicTopic, topicBody
+	case protocol.MessageType_TOPIC_FW:
+		topicNum, bodyNum = topicFWTopic, topicFWBody
+	case protocol.MessageType_TOPIC_IDENTITY:
+		topicNum, identityNum, roleNum, bodyNum = identityTopic, identityIdentity, identityRole, identityBody
+	case protocol.MessageType_TOPIC_IDENTITY_FW:
+		topicNum, identityNum, roleNum, bodyNum = identityFWTopic, identityFWIdentity, identityFWRole, identityFWBody
+	default:
+		return Message{}, fmt.Errorf("%w: type %v", ErrNotTopic, t)
+	}
+
+	m := Message{Type: t}
+	// ReadType has checked the framing, so only values are checked here.
+	for len(b) > 0 {
+		num, wt, n := protowire.ConsumeTag(b)
+		b = b[n:]
+		n = protowire.ConsumeFieldValue(num, wt, b)
+		value := b[:n]
+		b = b[n:]
+		switch {
+		case wt == protowire.VarintType && (num == fieldFrom || num == roleNum):
+			v, _ := protowire.ConsumeVarint(value)
+			if num == fieldFrom {
+				m.From = v
+			} else {
+				m.Role = protocol.Role(int32(v)) // as protobuf truncates an enum
+			}
+		case wt == protowire.BytesType && (num == topicNum || num == identityNum || num == bodyNum):
+			v, _ := protowire.ConsumeBytes(value)
+			switch num {
+			case topicNum:
+				if !utf8.Valid(v) {
+					return Message{}, fmt.Errorf("%w: %v: topic (field %d) is not valid UTF-8", ErrMalformed, t, num)
+				}
+				m.Topic = v
+			case identityNum:
+				m.Identity = v
+			default:
+				m.Body = v
+			}
+		}
+	}
+	return m, nil
+}
+
+// ReadType returns the type (field 1) of any broker message without decoding
+// the rest or allocating, and checks the framing of the whole message so
+// that a truncated or garbled one is caught before dispatch. A message
+// without a type field has type UNKNOWN_MESSAGE_TYPE.
+func ReadType(b []byte) (protocol.MessageType, error) {
+	var t protocol.MessageType
+	for len(b) > 0 {
+		num, wt, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return 0, fmt.Errorf("%w: tag: %w", ErrMalformed, protowire.ParseError(n))
+		}
+		if num > protowire.MaxValidNumber {
+			return 0, fmt.Errorf("%w: tag: field number %d out of range", ErrMalformed, num)
+		}
+		b = b[n:]
+		n = protowire.ConsumeFieldValue(num, wt, b)
+		if n < 0 {
+			return 0, fmt.Errorf("%w: field %d: %w", ErrMalformed, num, protowire.ParseError(n))
+		}
+		if num == fieldType && wt == protowire.VarintType {
+			v, _ := protowire.ConsumeVarint(b[:n])
+			t = protocol.MessageType(int32(v)) // as protobuf truncates an enum
+		}
+		b = b[n:]
+	}
+	return t, nil
+}

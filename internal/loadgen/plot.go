@@ -1,0 +1,111 @@
+package loadgen
+
+import (
+	"bytes"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"math"
+)
+
+// PlotSeries is one line of a latency plot: a run's latency distribution.
+type PlotSeries struct {
+	Name   string
+	Points []PercentileValue
+}
+
+// Geometry of the plot, in SVG user units.
+const (
+	plotW, plotH                       = 860, 500
+	marginL, marginR, marginT, marginB = 70, 230, 40, 60
+)
+
+// palette is a colour-blind-safe set (Okabe-Ito), repeated if needed.
+var palette = []string{"#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442"}
+
+// maxPlotPercentile is where the x axis ends: it is logarithmic in
+// 1/(1-p), which has no place for 100.
+const maxPlotPercentile = 99.999
+
+func percentileX(p float64) float64 {
+	p = min(p, maxPlotPercentile)
+	return math.Log10(100 / (100 - p))
+}
+
+// WriteLatencySVG draws the latency distributions of series the way HDR
+// histograms are usually shown: percentile on a log scale of 1/(1-p) across,
+// so the tail gets the room, and latency on a log scale up.
+func WriteLatencySVG(w io.Writer, title string, series []PlotSeries) error {
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, s := range series {
+		for _, pt := range s.Points {
+			v := math.Max(float64(pt.Us), 1) / 1000 // ms
+			lo, hi = math.Min(lo, v), math.Max(hi, v)
+		}
+	}
+	if math.IsInf(lo, 0) {
+		lo, hi = 0.1, 10
+	}
+	yMin := math.Floor(math.Log10(lo))
+	yMax := math.Ceil(math.Log10(hi))
+	if yMax <= yMin {
+		yMax = yMin + 1
+	}
+	xMax := percentileX(maxPlotPercentile)
+	iw, ih := float64(plotW-marginL-marginR), float64(plotH-marginT-marginB)
+	px := func(p float64) float64 { return marginL + percentileX(p)/xMax*iw }
+	py := func(ms float64) float64 {
+		return marginT + ih - (math.Log10(math.Max(ms, math.Pow(10, yMin)))-yMin)/(yMax-yMin)*ih
+	}
+
+	var b bytes.Buffer
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n", plotW, plotH, plotW, plotH)
+	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="white"/>`+"\n", plotW, plotH)
+	fmt.Fprintf(&b, `<text x="%d" y="22" font-size="15" font-weight="bold">%s</text>`+"\n", marginL, esc(title))
+
+	// Grid and axis labels.
+	for _, p := range []float64{0, 90, 99, 99.9, 99.99, 99.999} {
+		x := px(p)
+		fmt.Fprintf(&b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%.1f" stroke="#ddd"/>`+"\n", x, marginT, x, marginT+ih)
+		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle">%s%%</text>`+"\n", x, marginT+ih+18, trimFloat(p))
+	}
+	for d := yMin; d <= yMax; d++ {
+		ms := math.Pow(10, d)
+		y := py(ms)
+		fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#ddd"/>`+"\n", marginL, y, marginL+iw, y)
+		fmt.Fprintf(&b, `<text x="%d" y="%.1f" text-anchor="end">%s ms</text>`+"\n", marginL-6, y+4, trimFloat(ms))
+	}
+	fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%.1f" height="%.1f" fill="none" stroke="#333"/>`+"\n", marginL, marginT, iw, ih)
+	fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle">percentile</text>`+"\n", marginL+iw/2, plotH-15)
+	fmt.Fprintf(&b, `<text x="16" y="%.1f" text-anchor="middle" transform="rotate(-90 16 %.1f)">latency (log scale)</text>`+"\n", marginT+ih/2, marginT+ih/2)
+
+	for i, s := range series {
+		colour := palette[i%len(palette)]
+		if len(s.Points) > 0 {
+			b.WriteString(`<polyline fill="none" stroke-width="2" stroke="` + colour + `" points="`)
+			for j, pt := range s.Points {
+				if j > 0 {
+					b.WriteByte(' ')
+				}
+				fmt.Fprintf(&b, "%.1f,%.1f", px(pt.Percentile), py(float64(pt.Us)/1000))
+			}
+			b.WriteString(`"/>` + "\n")
+		}
+		ly := float64(marginT + 10 + 20*i)
+		lx := float64(plotW - marginR + 15)
+		fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="3"/>`+"\n", lx, ly, lx+20, ly, colour)
+		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f">%s</text>`+"\n", lx+26, ly+4, esc(s.Name))
+	}
+	b.WriteString("</svg>\n")
+	_, err := w.Write(b.Bytes())
+	return err
+}
+
+func esc(s string) string {
+	var b bytes.Buffer
+	// EscapeText only fails when the writer does.
+	_ = xml.EscapeText(&b, []byte(s))
+	return b.String()
+}
+
+func trimFloat(f float64) string { return fmt.Sprintf("%g", f) }

@@ -1,0 +1,309 @@
+package loadgen
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/webrtc-broker/webrtc-broker/client"
+	"github.com/webrtc-broker/webrtc-broker/core/logging"
+	"github.com/webrtc-broker/webrtc-broker/internal/rtc"
+	"github.com/webrtc-broker/webrtc-broker/protocol"
+)
+
+// Config describes one load run.
+type Config struct {
+	CoordinatorURL string
+	Scenario       Scenario
+	Clients        int
+	// Rate is the messages per second each client publishes.
+	Rate     float64
+	BodySize int
+	Reliable bool
+	// Duration is the measured window; for join-storm, the idle hold after
+	// the storm, at whose end server memory is read.
+	Duration time.Duration
+	// Warmup runs the load before the window opens; it is not counted.
+	Warmup time.Duration
+	// Topics is the number of topics of the sparse scenario; 0 means one per
+	// five clients.
+	Topics int
+	// Topic is the topic (the prefix of the topics, for sparse); empty means
+	// "load.<scenario>".
+	Topic string
+	// ConnectConcurrency bounds the dials in flight; 0 means 16, and
+	// join-storm dials every client at once unless it is set.
+	ConnectConcurrency int
+	// ConnectTimeout bounds one client's dial and subscribe; 0 means 30s.
+	ConnectTimeout time.Duration
+	// Drain bounds the wait for messages in flight after the window; 0
+	// means 2s.
+	Drain time.Duration
+	// Query, Header and AuthBody are every client's credentials.
+	Query    url.Values
+	Header   http.Header
+	AuthBody []byte
+	WebRTC   rtc.Config
+	// PIDs are server processes whose CPU and RSS the report includes;
+	// PIDNames labels them (optional).
+	PIDs     []int
+	PIDNames []string
+	// Logger receives the clients' diagnostics; nil discards them.
+	Logger *slog.Logger
+	// Progress receives one line a second while the run goes on; nil for
+	// none. ProgressInPlace rewrites one line (for a terminal).
+	Progress        io.Writer
+	ProgressInPlace bool
+}
+
+func (cfg Config) withDefaults() (Config, error) {
+	if cfg.Clients < 1 {
+		return cfg, fmt.Errorf("clients %d: need at least 1", cfg.Clients)
+	}
+	if cfg.Scenario == "" {
+		cfg.Scenario = Dense
+	}
+	if _, err := ParseScenario(string(cfg.Scenario)); err != nil {
+		return cfg, err
+	}
+	if cfg.Scenario != JoinStorm && cfg.Rate <= 0 {
+		return cfg, fmt.Errorf("rate %v: must be positive", cfg.Rate)
+	}
+	if cfg.BodySize < MinBodySize {
+		return cfg, fmt.Errorf("body size %d: at least %d bytes carry the send time and sequence", cfg.BodySize, MinBodySize)
+	}
+	if cfg.Topic == "" {
+		cfg.Topic = cfg.Scenario.defaultTopic()
+	}
+	if cfg.Topics <= 0 {
+		cfg.Topics = max(cfg.Clients/5, 1)
+	}
+	if cfg.Scenario != Sparse {
+		cfg.Topics = 1
+	}
+	if cfg.ConnectConcurrency <= 0 {
+		cfg.ConnectConcurrency = 16
+		if cfg.Scenario == JoinStorm {
+			cfg.ConnectConcurrency = cfg.Clients
+		}
+	}
+	if cfg.ConnectTimeout <= 0 {
+		cfg.ConnectTimeout = 30 * time.Second
+	}
+	if cfg.Drain <= 0 {
+		cfg.Drain = 2 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = logging.Discard()
+	}
+	return cfg, nil
+}
+
+// schedulers is how many goroutines publish for all the clients; each owns
+// every schedulers-th client. More than one, so that one client's publish
+// waiting on flow control does not stall every other client.
+const schedulers = 4
+
+// tick is how often a scheduler publishes what is due.
+const tick = 2 * time.Millisecond
+
+// engine runs one load: the clients and what they have done.
+type engine struct {
+	cfg  Config
+	plan plan
+	rec  *Recorder
+
+	// clients[i] is written once by the connect worker that dials client i,
+	// before connectAll returns; read-only afterwards.
+	clients []*client.Client
+
+	connected    atomic.Int64
+	rawSent      atomic.Uint64 // every publish, warm-up included: the progress line
+	publishFails atomic.Uint64
+	phase        atomic.Value // string: what the progress line says is going on
+}
+
+// Run runs one load as cfg says and returns its report. It returns an error
+// only when the run could not take place (bad config, no client connected);
+// a cancelled ctx ends the window early and the report says so.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	e := &engine{
+		cfg:     cfg,
+		plan:    newPlan(cfg.Scenario, cfg.Clients, cfg.Topics, cfg.Topic),
+		rec:     NewRecorder(time.Now(), cfg.Clients, cfg.Clients),
+		clients: make([]*client.Client, cfg.Clients),
+	}
+	e.phase.Store("connecting")
+
+	servers := NewProcSampler(cfg.PIDs, cfg.PIDNames)
+	self := NewProcSampler([]int{os.Getpid()}, []string{"generator"})
+	sampleCtx, stopSampling := context.WithCancel(context.Background())
+	var bg sync.WaitGroup
+	defer bg.Wait()
+	defer stopSampling()
+	servers.Mark()
+	self.Mark()
+	bg.Add(2)
+	go func() { defer bg.Done(); servers.Run(sampleCtx, time.Second) }()
+	go func() { defer bg.Done(); self.Run(sampleCtx, time.Second) }()
+	if cfg.Progress != nil {
+		bg.Add(1)
+		go func() { defer bg.Done(); e.progress(sampleCtx) }()
+	}
+
+	rep := &Report{
+		Scenario: cfg.Scenario, Channel: channelName(cfg.Reliable), Clients: cfg.Clients,
+		Rate: cfg.Rate, BodySize: cfg.BodySize, Topics: cfg.Topics,
+		ClientsPerServer: map[string]int{},
+	}
+	defer e.closeAll()
+	times := e.connectAll(ctx, rep)
+	if rep.Connected == 0 {
+		return nil, fmt.Errorf("no client connected: %s", firstOr(rep.ConnectErrors, "no error recorded"))
+	}
+	for _, c := range e.clients {
+		if c != nil {
+			rep.ClientsPerServer[strconv.FormatUint(c.ServerAlias(), 10)]++
+		}
+	}
+
+	if cfg.Scenario == JoinStorm {
+		e.joinStorm(ctx, rep, times, servers)
+	} else {
+		e.load(ctx, rep, servers)
+	}
+	for _, c := range e.clients {
+		if c != nil && c.Err() != nil && !errors.Is(c.Err(), client.ErrClosed) {
+			rep.Disconnected++
+		}
+	}
+	rep.Generator = self.Usage()[0]
+	for _, s := range rep.Servers {
+		rep.ServerCPUSeconds += s.CPUSeconds
+	}
+	if rep.Delivered > 0 {
+		rep.ServerCPUPerDeliveryUs = rep.ServerCPUSeconds * 1e6 / float64(rep.Delivered)
+	}
+	return rep, nil
+}
+
+func channelName(reliable bool) string {
+	if reliable {
+		return "reliable"
+	}
+	return "unreliable"
+}
+
+func firstOr(s []string, def string) string {
+	if len(s) > 0 {
+		return s[0]
+	}
+	return def
+}
+
+// connectTimes are each client's dial and subscribe completion times since
+// the start of the connect phase (zero for a client that failed).
+type connectTimes struct {
+	dialed, subscribed []time.Duration
+}
+
+// connectAll dials and subscribes every client, ConnectConcurrency at a time.
+func (e *engine) connectAll(ctx context.Context, rep *Report) connectTimes {
+	n := e.cfg.Clients
+	t := connectTimes{dialed: make([]time.Duration, n), subscribed: make([]time.Duration, n)}
+	errs := make([]error, n)
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range min(e.cfg.ConnectConcurrency, n) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				t.dialed[i], t.subscribed[i], errs[i] = e.connect(ctx, i, start)
+			}
+		}()
+	}
+	for i := range n {
+		select {
+		case jobs <- i:
+		case <-ctx.Done():
+			errs[i] = ctx.Err()
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	for _, err := range errs {
+		if err == nil {
+			rep.Connected++
+		} else if len(rep.ConnectErrors) < 5 {
+			rep.ConnectErrors = append(rep.ConnectErrors, err.Error())
+		}
+	}
+	return t
+}
+
+// connect dials client i and subscribes it to its topic.
+func (e *engine) connect(ctx context.Context, i int, start time.Time) (dialed, subscribed time.Duration, err error) {
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.ConnectTimeout)
+	defer cancel()
+	c, err := client.Dial(ctx, client.Config{
+		CoordinatorURL: e.cfg.CoordinatorURL,
+		Query:          e.cfg.Query,
+		Header:         e.cfg.Header,
+		AuthBody:       e.cfg.AuthBody,
+		WebRTC:         e.cfg.WebRTC,
+		Logger:         e.cfg.Logger,
+		ConnectTimeout: e.cfg.ConnectTimeout,
+		OnMessage:      e.onMessage(i),
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("client %d: %w", i, err)
+	}
+	dialed = time.Since(start)
+	if err := c.Subscribe(ctx, e.plan.publish[i]); err != nil {
+		_ = c.Close()
+		return 0, 0, fmt.Errorf("client %d (alias %d): %w", i, c.Alias(), err)
+	}
+	e.clients[i] = c
+	e.connected.Add(1)
+	return dialed, time.Since(start), nil
+}
+
+// onMessage is client i's receive path: decode the stamp, count, record the
+// latency. It runs on the client's read loops and must stay cheap.
+func (e *engine) onMessage(i int) func(client.Message) {
+	return func(m client.Message) {
+		switch m.Type {
+		case protocol.MessageType_TOPIC_FW, protocol.MessageType_TOPIC_IDENTITY_FW:
+			e.rec.Received(i, m.Body, e.rec.Now())
+		}
+	}
+}
+
+// closeAll closes every client, in parallel since each Close waits for its
+// read loops.
+func (e *engine) closeAll() {
+	var wg sync.WaitGroup
+	for _, c := range e.clients {
+		if c == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = c.Close() }()
+	}
+	wg.Wait()
+}

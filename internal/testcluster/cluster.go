@@ -1,0 +1,298 @@
+// Package testcluster starts a whole broker in the test process: a
+// coordinator on a loopback port and communication servers in loopback-only
+// WebRTC mode, ready (registered and meshed) when Start returns, and stopped
+// by t.Cleanup. It also gives tests the waiting helpers they share: WaitFor,
+// Receive, Next, NoReceive. End-to-end tests of commserver, of the plugins,
+// of the Lua policies and of the load generator build on it.
+//
+// Logs are discarded unless BROKER_TEST_LOG=1, which sends every component's
+// debug log to stderr.
+package testcluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/webrtc-broker/webrtc-broker/client"
+	"github.com/webrtc-broker/webrtc-broker/commserver"
+	"github.com/webrtc-broker/webrtc-broker/coordinator"
+	"github.com/webrtc-broker/webrtc-broker/core/logging"
+	"github.com/webrtc-broker/webrtc-broker/internal/rtc"
+)
+
+// Options say what cluster to start. The zero value is one server.
+type Options struct {
+	// Servers is the number of communication servers; 0 means 1.
+	Servers int
+	// Selector is the coordinator's selector; empty means random, or star
+	// when Hub is set.
+	Selector string
+	// Hub makes server 0 a hub (role=hub).
+	Hub bool
+	// Coordinator, Server, CoordinatorOptions and ServerOptions adjust each
+	// component's config and collaborators (auth, policy) before it starts.
+	Coordinator        func(*coordinator.Config)
+	Server             func(i int, cfg *commserver.Config)
+	CoordinatorOptions func(*coordinator.Options)
+	ServerOptions      func(i int, o *commserver.Options)
+}
+
+// Timeouts: generous, because a loaded CI machine with -race is slow, but
+// every wait returns as soon as its event happens.
+const (
+	// ReadyTimeout bounds starting a cluster or a component.
+	ReadyTimeout = 20 * time.Second
+	// EventTimeout is what tests give one expected event.
+	EventTimeout = 10 * time.Second
+)
+
+// Cluster is a running coordinator and its servers.
+type Cluster struct {
+	opts Options
+	addr string // the coordinator's host:port, kept across restarts
+
+	// mu guards the coordinator's stop function and done channel, which
+	// StopCoordinator and StartCoordinator replace.
+	mu        sync.Mutex
+	stopCoord context.CancelFunc
+	coordDone chan error
+
+	servers     []*commserver.Server
+	registries  []*prometheus.Registry
+	stopServers context.CancelFunc
+	serversDone []chan error
+}
+
+// Start starts the cluster and waits until every server has registered with
+// the coordinator and linked to every server it should (mesh: all others;
+// star: the hub and its servers). t.Cleanup stops everything and waits.
+func Start(t testing.TB, o Options) *Cluster {
+	t.Helper()
+	if o.Servers <= 0 {
+		o.Servers = 1
+	}
+	if o.Selector == "" && o.Hub {
+		o.Selector = "star"
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("testcluster: coordinator listener: %v", err)
+	}
+	c := &Cluster{opts: o, addr: ln.Addr().String()}
+	t.Cleanup(func() { c.stop(t) })
+	c.serveCoordinator(t, ln)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	c.stopServers = cancel
+	for i := 0; i < o.Servers; i++ {
+		cfg := commserver.Config{CoordinatorURL: c.URL(), Role: commserver.RoleServer}
+		cfg.WebRTC = rtc.Config{LoopbackOnly: true}
+		// Re-register quickly after a coordinator restart: tests wait for it.
+		cfg.Reconnect.Min, cfg.Reconnect.Max = 20*time.Millisecond, 200*time.Millisecond
+		if o.Hub && i == 0 {
+			cfg.Role = commserver.RoleHub
+		}
+		if o.Server != nil {
+			o.Server(i, &cfg)
+		}
+		opts := commserver.Options{Logger: Logger(fmt.Sprintf("server%d", i)), Registry: prometheus.NewRegistry()}
+		if o.ServerOptions != nil {
+			o.ServerOptions(i, &opts)
+		}
+		c.registries = append(c.registries, opts.Registry)
+		s, err := commserver.New(cfg, opts)
+		if err != nil {
+			t.Fatalf("testcluster: server %d: %v", i, err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- s.Run(ctx) }()
+		c.servers = append(c.servers, s)
+		c.serversDone = append(c.serversDone, done)
+	}
+	c.WaitReady(t)
+	return c
+}
+
+// URL is the coordinator's base URL, ws://127.0.0.1:PORT; it stays the same
+// across StopCoordinator/StartCoordinator.
+func (c *Cluster) URL() string { return "ws://" + c.addr }
+
+// Addr is the coordinator's host:port.
+func (c *Cluster) Addr() string { return c.addr }
+
+// Server returns server i (0 is the hub when Options.Hub is set).
+func (c *Cluster) Server(i int) *commserver.Server { return c.servers[i] }
+
+// Servers is the number of servers.
+func (c *Cluster) Servers() int { return len(c.servers) }
+
+// ExpectedLinks is how many server links server i has once the cluster is
+// meshed: every other server, or in a star the hub's servers and a
+// server's hub.
+func (c *Cluster) ExpectedLinks(i int) int {
+	n := len(c.servers)
+	if c.opts.Selector != "star" {
+		return n - 1
+	}
+	switch {
+	case !c.opts.Hub:
+		return 0
+	case i == 0:
+		return n - 1
+	default:
+		return 1
+	}
+}
+
+// WaitReady waits until every server is registered with the coordinator
+// (an alias, the link up) and has its expected server links.
+func (c *Cluster) WaitReady(t testing.TB) {
+	t.Helper()
+	WaitFor(t, ReadyTimeout, "every server registered and meshed", func() bool {
+		for i, s := range c.servers {
+			st := s.Stats()
+			if st.Alias == 0 || !st.CoordinatorConnected || st.Servers != c.ExpectedLinks(i) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// On places a client on server i: pass it to Client or Dial.
+func (c *Cluster) On(i int) func(*client.Config) {
+	alias := c.servers[i].Stats().Alias
+	return func(cfg *client.Config) { cfg.Server = alias }
+}
+
+// Client dials a client with loopback-only WebRTC and the cluster's URL,
+// after mod, and fails the test if it cannot connect. t.Cleanup closes it.
+func (c *Cluster) Client(t testing.TB, mod ...func(*client.Config)) *client.Client {
+	t.Helper()
+	cl, err := c.Dial(t, mod...)
+	if err != nil {
+		t.Fatalf("testcluster: client: %v", err)
+	}
+	return cl
+}
+
+// Dial is Client for tests that expect an error: it returns it.
+func (c *Cluster) Dial(t testing.TB, mod ...func(*client.Config)) (*client.Client, error) {
+	t.Helper()
+	cfg := client.Config{
+		CoordinatorURL: c.URL(),
+		WebRTC:         rtc.Config{LoopbackOnly: true},
+		Logger:         Logger("client"),
+		ConnectTimeout: ReadyTimeout,
+	}
+	for _, m := range mod {
+		m(&cfg)
+	}
+	cl, err := client.Dial(context.Background(), cfg)
+	if err != nil {
+		return nil, err
+	}
+	t.Cleanup(func() { _ = cl.Close() })
+	return cl, nil
+}
+
+// StopCoordinator stops the coordinator and waits until it has closed every
+// socket and its listener. The servers and their peers keep running.
+func (c *Cluster) StopCoordinator(t testing.TB) {
+	t.Helper()
+	c.mu.Lock()
+	stop, done := c.stopCoord, c.coordDone
+	c.stopCoord, c.coordDone = nil, nil
+	c.mu.Unlock()
+	if stop == nil {
+		return
+	}
+	stop()
+	if err := waitDone(done, ReadyTimeout); err != nil {
+		t.Fatalf("testcluster: stop coordinator: %v", err)
+	}
+}
+
+// StartCoordinator starts a new coordinator on the same address as before.
+// It does not wait for the servers to re-register: use WaitReady.
+func (c *Cluster) StartCoordinator(t testing.TB) {
+	t.Helper()
+	var ln net.Listener
+	// The old listener is closed, but the kernel may take a moment to let
+	// the port go; retry briefly rather than fail.
+	WaitFor(t, ReadyTimeout, "the coordinator's port to be free again", func() bool {
+		var err error
+		ln, err = net.Listen("tcp", c.addr)
+		return err == nil
+	})
+	c.serveCoordinator(t, ln)
+}
+
+func (c *Cluster) serveCoordinator(t testing.TB, ln net.Listener) {
+	t.Helper()
+	cfg := coordinator.Config{Listen: c.addr, Selector: c.opts.Selector}
+	if c.opts.Coordinator != nil {
+		c.opts.Coordinator(&cfg)
+	}
+	opts := coordinator.Options{Logger: Logger("coordinator")}
+	if c.opts.CoordinatorOptions != nil {
+		c.opts.CoordinatorOptions(&opts)
+	}
+	co, err := coordinator.New(cfg, opts)
+	if err != nil {
+		_ = ln.Close()
+		t.Fatalf("testcluster: coordinator: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- co.Serve(ctx, ln) }()
+	c.mu.Lock()
+	c.stopCoord, c.coordDone = cancel, done
+	c.mu.Unlock()
+}
+
+// stop stops the servers, then the coordinator, and waits for both.
+func (c *Cluster) stop(t testing.TB) {
+	if c.stopServers != nil {
+		c.stopServers()
+	}
+	for i, done := range c.serversDone {
+		if err := waitDone(done, ReadyTimeout); err != nil {
+			t.Errorf("testcluster: stop server %d: %v", i, err)
+		}
+	}
+	c.StopCoordinator(t)
+}
+
+var errStuck = errors.New("did not stop in time")
+
+func waitDone(done <-chan error, timeout time.Duration) error {
+	select {
+	case err := <-done:
+		if errors.Is(err, context.Canceled) {
+			return nil
+		}
+		return err
+	case <-time.After(timeout):
+		return errStuck
+	}
+}
+
+// Logger is what every component of a test cluster logs to: nothing, or
+// stderr at debug level when BROKER_TEST_LOG=1.
+func Logger(component string) *slog.Logger {
+	if os.Getenv("BROKER_TEST_LOG") != "1" {
+		return logging.Discard()
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).
+		With("component", component)
+}
