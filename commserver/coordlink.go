@@ -205,7 +205,7 @@ func (s *Server) handleSignal(data []byte, welcomed *bool) error {
 		if err := proto.Unmarshal(data, &m); err != nil {
 			return fmt.Errorf("CONNECT: %w", err)
 		}
-		s.onConnect(m.FromAlias)
+		s.onConnect(m.FromAlias, m.FromRole)
 	case protocol.MessageType_WEBRTC_OFFER, protocol.MessageType_WEBRTC_ANSWER, protocol.MessageType_WEBRTC_ICE_CANDIDATE:
 		var m protocol.WebRtcMessage
 		if err := proto.Unmarshal(data, &m); err != nil {

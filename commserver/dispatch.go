@@ -70,7 +70,7 @@ func (p *peer) admit(ch *channel, msg []byte, t protocol.MessageType) bool {
 			return false // refused or closed
 		}
 		p.gate.begin()
-		c, err := authenticate(p.ctx, p.s.auth, p.s.cfg.Auth.Timeout, msg)
+		c, err := authenticate(p.ctx, p.s.auth, p.s.cfg.Auth.Timeout, p.signaledRole, msg)
 		p.authDone(c, err)
 		return false
 	}

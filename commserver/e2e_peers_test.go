@@ -41,6 +41,9 @@ func TestE2EDataBeforeAuth(t *testing.T) {
 		{"garbage instead of AUTH", true, []byte{0xde, 0xad, 0xbe, 0xef}},
 		{"AUTH with no role", true,
 			mustMarshal(t, &protocol.AuthMessage{Type: protocol.MessageType_AUTH})},
+		// Even under allow-all: the coordinator stamped CLIENT on its CONNECT.
+		{"a client's AUTH claiming to be a server", true,
+			mustMarshal(t, &protocol.AuthMessage{Type: protocol.MessageType_AUTH, Role: protocol.Role_COMMUNICATION_SERVER})},
 		{"a TOPIC on unreliable and no AUTH ever", false,
 			mustMarshal(t, &protocol.TopicMessage{Type: protocol.MessageType_TOPIC, Topic: "guarded", Body: []byte("sneaky")})},
 	}

@@ -20,6 +20,9 @@ var (
 	// errBeforeAuth: a message arrived on the unreliable channel and no AUTH
 	// followed on the reliable one.
 	errBeforeAuth = errors.New("message before AUTH")
+	// errRoleMismatch: AUTH claimed a server role on a client's link, or the
+	// reverse; the coordinator's stamped role wins.
+	errRoleMismatch = errors.New("AUTH role differs from the role the coordinator authenticated")
 	// errAuthRole: AUTH named no role the broker knows.
 	errAuthRole = errors.New("AUTH role must be CLIENT, COMMUNICATION_SERVER or COMMUNICATION_SERVER_HUB")
 	// errAuthDenied: the authenticator said no; the reason is in the wrap.

@@ -22,16 +22,21 @@ type credentials struct {
 
 // isServer reports whether the peer is a link to another communication
 // server (hub included).
-func (c credentials) isServer() bool {
-	return c.role == protocol.Role_COMMUNICATION_SERVER || c.role == protocol.Role_COMMUNICATION_SERVER_HUB
+func (c credentials) isServer() bool { return isServerRole(c.role) }
+
+func isServerRole(r protocol.Role) bool {
+	return r == protocol.Role_COMMUNICATION_SERVER || r == protocol.Role_COMMUNICATION_SERVER_HUB
 }
 
 // authenticate is the AUTH step: msg is the first message of the reliable
 // channel. It returns the peer's credentials, or an error wrapping
 // errNotAuth, errMalformed, errAuthRole, errAuthDenied (with the
 // authenticator's reason) or errAuthUnavailable. The authenticator's call is
-// bounded by timeout.
-func authenticate(ctx context.Context, a auth.Authenticator, timeout time.Duration, msg []byte) (credentials, error) {
+// bounded by timeout. signaled is the role the coordinator authenticated the
+// remote with: an AUTH that claims to be a server from a client's CONNECT (or
+// the reverse) is refused before the authenticator is asked, so a client
+// cannot become a trusted server link even under the built-in allow-all.
+func authenticate(ctx context.Context, a auth.Authenticator, timeout time.Duration, signaled protocol.Role, msg []byte) (credentials, error) {
 	var m protocol.AuthMessage
 	if err := proto.Unmarshal(msg, &m); err != nil {
 		return credentials{}, fmt.Errorf("%w: %w", errMalformed, err)
@@ -43,6 +48,9 @@ func authenticate(ctx context.Context, a auth.Authenticator, timeout time.Durati
 	case protocol.Role_CLIENT, protocol.Role_COMMUNICATION_SERVER, protocol.Role_COMMUNICATION_SERVER_HUB:
 	default:
 		return credentials{}, fmt.Errorf("%w, got %v", errAuthRole, m.Role)
+	}
+	if signaled != protocol.Role_UNKNOWN_ROLE && isServerRole(signaled) != isServerRole(m.Role) {
+		return credentials{}, fmt.Errorf("%w: AUTH claims %v, the coordinator authenticated %v", errRoleMismatch, m.Role, signaled)
 	}
 	actx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()

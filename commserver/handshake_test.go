@@ -70,7 +70,7 @@ func TestAuthenticate(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			fake := tt.fake
-			c, err := authenticate(context.Background(), &fake, 50*time.Millisecond, tt.msg)
+			c, err := authenticate(context.Background(), &fake, 50*time.Millisecond, protocol.Role_UNKNOWN_ROLE, tt.msg)
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("err = %v, want %v", err, tt.wantErr)
 			}
@@ -89,7 +89,7 @@ func TestAuthenticate(t *testing.T) {
 
 func TestAuthenticatorSeesRoleAndBody(t *testing.T) {
 	fake := &fakeAuth{res: auth.Result{Allow: true}}
-	if _, err := authenticate(context.Background(), fake, time.Second, authMsg(t, protocol.Role_CLIENT, "token-1")); err != nil {
+	if _, err := authenticate(context.Background(), fake, time.Second, protocol.Role_UNKNOWN_ROLE, authMsg(t, protocol.Role_CLIENT, "token-1")); err != nil {
 		t.Fatal(err)
 	}
 	if fake.got.Role != protocol.Role_CLIENT || string(fake.got.Body) != "token-1" || fake.got.HTTP != nil {
@@ -98,12 +98,12 @@ func TestAuthenticatorSeesRoleAndBody(t *testing.T) {
 }
 
 func TestAuthReasonHidesInternals(t *testing.T) {
-	_, err := authenticate(context.Background(), &fakeAuth{err: errors.New("dial unix /run/secret.sock")}, time.Second,
+	_, err := authenticate(context.Background(), &fakeAuth{err: errors.New("dial unix /run/secret.sock")}, time.Second, protocol.Role_UNKNOWN_ROLE,
 		authMsg(t, protocol.Role_CLIENT, ""))
 	if got := authReason(err); got != errAuthUnavailable.Error() {
 		t.Fatalf("reason = %q, want %q", got, errAuthUnavailable.Error())
 	}
-	_, err = authenticate(context.Background(), &fakeAuth{res: auth.Result{Reason: "expired"}}, time.Second,
+	_, err = authenticate(context.Background(), &fakeAuth{res: auth.Result{Reason: "expired"}}, time.Second, protocol.Role_UNKNOWN_ROLE,
 		authMsg(t, protocol.Role_CLIENT, ""))
 	if got := authReason(err); got != "authentication denied: expired" {
 		t.Fatalf("reason = %q, want the authenticator's reason", got)
@@ -176,4 +176,35 @@ func TestAuthGate(t *testing.T) {
 			t.Fatalf("wait = %v, want context.Canceled", err)
 		}
 	})
+}
+
+// The coordinator stamps the role it authenticated on CONNECT; an AUTH that
+// claims the other side of the client/server line is refused before the
+// authenticator is asked, so even allow-all cannot make a client a server.
+func TestAuthRoleMustMatchCoordinator(t *testing.T) {
+	tests := []struct {
+		name      string
+		signaled  protocol.Role
+		claimed   protocol.Role
+		wantError bool
+	}{
+		{"client claims server", protocol.Role_CLIENT, protocol.Role_COMMUNICATION_SERVER, true},
+		{"client claims hub", protocol.Role_CLIENT, protocol.Role_COMMUNICATION_SERVER_HUB, true},
+		{"server claims client", protocol.Role_COMMUNICATION_SERVER, protocol.Role_CLIENT, true},
+		{"client as client", protocol.Role_CLIENT, protocol.Role_CLIENT, false},
+		{"hub as server", protocol.Role_COMMUNICATION_SERVER_HUB, protocol.Role_COMMUNICATION_SERVER, false},
+		{"unstamped (old coordinator) trusts the authenticator", protocol.Role_UNKNOWN_ROLE, protocol.Role_COMMUNICATION_SERVER, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fake := &fakeAuth{res: auth.Result{Allow: true}}
+			_, err := authenticate(context.Background(), fake, time.Second, tt.signaled, authMsg(t, tt.claimed, ""))
+			if tt.wantError != errors.Is(err, errRoleMismatch) {
+				t.Fatalf("err = %v, want role mismatch: %v", err, tt.wantError)
+			}
+			if tt.wantError && fake.got != nil {
+				t.Fatal("authenticator was asked about a mismatched role")
+			}
+		})
+	}
 }

@@ -89,9 +89,12 @@ type peer struct {
 	// AUTH. Otherwise this server sent CONNECT (a mesh link), answers, and
 	// writes AUTH itself.
 	offerer bool
-	log     *slog.Logger
-	ctx     context.Context // done when the peer is closed
-	cancel  context.CancelFunc
+	// signaledRole is the role the coordinator stamped on the remote's
+	// CONNECT; its AUTH may not claim another (see authenticate).
+	signaledRole protocol.Role
+	log          *slog.Logger
+	ctx          context.Context // done when the peer is closed
+	cancel       context.CancelFunc
 
 	gate     *authGate
 	chans    [2]*channel

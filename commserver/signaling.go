@@ -78,8 +78,10 @@ func (s *Server) pendingLocked(alias uint64, now time.Time) bool {
 }
 
 // onConnect answers a CONNECT (from a client or a server) with an offer,
-// unless the alias has a live peer already, or the server is full.
-func (s *Server) onConnect(from uint64) {
+// unless the alias has a live peer already, or the server is full. fromRole
+// is the role the coordinator authenticated the sender with (UNKNOWN_ROLE
+// from a coordinator that does not stamp it).
+func (s *Server) onConnect(from uint64, fromRole protocol.Role) {
 	own := s.alias.Load()
 	if from == own {
 		return
@@ -111,6 +113,7 @@ func (s *Server) onConnect(from uint64) {
 		return
 	}
 	_, isServer := s.servers[from]
+	isServer = isServer || isServerRole(fromRole)
 	if !isServer && s.cfg.MaxPeers > 0 && s.clientSlots >= s.cfg.MaxPeers {
 		s.mu.Unlock()
 		s.m.refusedFull.Inc()
@@ -119,6 +122,7 @@ func (s *Server) onConnect(from uint64) {
 		return
 	}
 	p := s.newPeer(from, true)
+	p.signaledRole = fromRole
 	p.clientSlot = !isServer
 	if p.clientSlot {
 		s.clientSlots++
@@ -413,14 +417,9 @@ func (s *Server) newPeerConnection(p *peer) (*webrtc.PeerConnection, error) {
 	if err != nil {
 		return nil, err
 	}
-	conf := webrtc.Configuration{Certificates: []webrtc.Certificate{cert}}
-	// As rtc.API.NewPeerConnection: no ICE servers in loopback-only mode.
-	if !s.cfg.WebRTC.LoopbackOnly && len(s.cfg.WebRTC.ICEServers) > 0 {
-		conf.ICEServers = []webrtc.ICEServer{{URLs: s.cfg.WebRTC.ICEServers}}
-	}
-	pc, err := s.api.API.NewPeerConnection(conf)
+	pc, err := s.api.NewPeerConnection(cert)
 	if err != nil {
-		return nil, fmt.Errorf("new peer connection: %w", err)
+		return nil, err
 	}
 	if !p.setPC(pc) {
 		_ = pc.Close()

@@ -35,8 +35,9 @@ type relayed struct {
 }
 
 // decodeRelayed reads the header, then the full message of its type, and
-// stamps from. It never trusts the sender's from_alias.
-func decodeRelayed(data []byte, from uint64) (relayed, error) {
+// stamps from (and, on CONNECT, the sender's authenticated role). It never
+// trusts the sender's from_alias or from_role.
+func decodeRelayed(data []byte, from uint64, role protocol.Role) (relayed, error) {
 	var hdr protocol.MessageHeader
 	if err := proto.Unmarshal(data, &hdr); err != nil {
 		return relayed{}, fmt.Errorf("decode header: %w", err)
@@ -48,7 +49,7 @@ func decodeRelayed(data []byte, from uint64) (relayed, error) {
 		if err := proto.Unmarshal(data, m); err != nil {
 			return r, fmt.Errorf("decode %s: %w", r.typ, err)
 		}
-		m.FromAlias, r.to, r.msg = from, m.GetToAlias(), m
+		m.FromAlias, m.FromRole, r.to, r.msg = from, role, m.GetToAlias(), m
 	case protocol.MessageType_WEBRTC_OFFER, protocol.MessageType_WEBRTC_ANSWER, protocol.MessageType_WEBRTC_ICE_CANDIDATE:
 		m := &protocol.WebRtcMessage{}
 		if err := proto.Unmarshal(data, m); err != nil {
@@ -75,7 +76,7 @@ func decodeRelayed(data []byte, from uint64) (relayed, error) {
 
 // handle relays one message from p. It runs on p's read loop.
 func (c *Coordinator) handle(p *peer, data []byte) {
-	r, err := decodeRelayed(data, p.alias)
+	r, err := decodeRelayed(data, p.alias, p.role)
 	if err != nil {
 		c.badMessage(p, err)
 		return

@@ -23,7 +23,8 @@ func TestRelayStampsTheSendersAliasOnEveryType(t *testing.T) {
 		msg  func(to uint64) proto.Message
 	}{
 		{"CONNECT", func(to uint64) proto.Message {
-			return &protocol.ConnectMessage{Type: protocol.MessageType_CONNECT, FromAlias: spoofed, ToAlias: to}
+			return &protocol.ConnectMessage{Type: protocol.MessageType_CONNECT, FromAlias: spoofed, ToAlias: to,
+				FromRole: protocol.Role_COMMUNICATION_SERVER_HUB}
 		}},
 		{"WEBRTC_OFFER", func(to uint64) proto.Message {
 			return &protocol.WebRtcMessage{Type: protocol.MessageType_WEBRTC_OFFER, FromAlias: spoofed, ToAlias: to,
@@ -46,10 +47,11 @@ func TestRelayStampsTheSendersAliasOnEveryType(t *testing.T) {
 		name         string
 		from, to     *testPeer
 		fromAl, toAl uint64
+		fromRole     protocol.Role
 	}{
-		{"client to server", client, server, clientAlias, serverAlias},
-		{"server to client", server, client, serverAlias, clientAlias},
-		{"server to server", server, other, serverAlias, otherAlias},
+		{"client to server", client, server, clientAlias, serverAlias, protocol.Role_CLIENT},
+		{"server to client", server, client, serverAlias, clientAlias, protocol.Role_COMMUNICATION_SERVER},
+		{"server to server", server, other, serverAlias, otherAlias, protocol.Role_COMMUNICATION_SERVER},
 	}
 	for _, m := range messages {
 		for _, d := range directions {
@@ -62,7 +64,7 @@ func TestRelayStampsTheSendersAliasOnEveryType(t *testing.T) {
 				if err := proto.Unmarshal(d.to.next(), got); err != nil {
 					t.Fatalf("decode: %v", err)
 				}
-				want := withFromAlias(sent, d.fromAl)
+				want := withSender(sent, d.fromAl, d.fromRole)
 				if !proto.Equal(got, want) {
 					t.Fatalf("relayed\n got %v\nwant %v", got, want)
 				}
@@ -75,11 +77,15 @@ func TestRelayStampsTheSendersAliasOnEveryType(t *testing.T) {
 	}
 }
 
-// withFromAlias returns a copy of m with from_alias set, whatever m's type.
-func withFromAlias(m proto.Message, alias uint64) proto.Message {
+// withSender returns a copy of m with from_alias set, whatever m's type, and
+// from_role where the message has one (CONNECT): what the coordinator stamps.
+func withSender(m proto.Message, alias uint64, role protocol.Role) proto.Message {
 	c := proto.Clone(m)
 	r := c.ProtoReflect()
 	r.Set(r.Descriptor().Fields().ByName("from_alias"), protoreflect.ValueOfUint64(alias))
+	if f := r.Descriptor().Fields().ByName("from_role"); f != nil {
+		r.Set(f, protoreflect.ValueOfEnum(protoreflect.EnumNumber(role)))
+	}
 	return c
 }
 

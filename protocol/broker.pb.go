@@ -436,10 +436,15 @@ func (x *WelcomeMessage) GetAvailableServers() []uint64 {
 }
 
 type ConnectMessage struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Type          MessageType            `protobuf:"varint,1,opt,name=type,proto3,enum=protocol.MessageType" json:"type,omitempty"`
-	FromAlias     uint64                 `protobuf:"varint,2,opt,name=from_alias,json=fromAlias,proto3" json:"from_alias,omitempty"`
-	ToAlias       uint64                 `protobuf:"varint,3,opt,name=to_alias,json=toAlias,proto3" json:"to_alias,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Type      MessageType            `protobuf:"varint,1,opt,name=type,proto3,enum=protocol.MessageType" json:"type,omitempty"`
+	FromAlias uint64                 `protobuf:"varint,2,opt,name=from_alias,json=fromAlias,proto3" json:"from_alias,omitempty"`
+	ToAlias   uint64                 `protobuf:"varint,3,opt,name=to_alias,json=toAlias,proto3" json:"to_alias,omitempty"`
+	// extension: the sender's role as the coordinator authenticated it.
+	// Stamped by the coordinator like from_alias, never trusted from the
+	// sender: a communication server uses it to never count a server link
+	// against max_peers, and to refuse an AUTH that claims another role.
+	FromRole      Role `protobuf:"varint,4,opt,name=from_role,json=fromRole,proto3,enum=protocol.Role" json:"from_role,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -493,6 +498,13 @@ func (x *ConnectMessage) GetToAlias() uint64 {
 		return x.ToAlias
 	}
 	return 0
+}
+
+func (x *ConnectMessage) GetFromRole() Role {
+	if x != nil {
+		return x.FromRole
+	}
+	return Role_UNKNOWN_ROLE
 }
 
 type WebRtcMessage struct {
@@ -1248,12 +1260,13 @@ const file_broker_proto_rawDesc = "" +
 	"\x0eWelcomeMessage\x12)\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x15.protocol.MessageTypeR\x04type\x12\x14\n" +
 	"\x05alias\x18\x02 \x01(\x04R\x05alias\x12+\n" +
-	"\x11available_servers\x18\x03 \x03(\x04R\x10availableServers\"u\n" +
+	"\x11available_servers\x18\x03 \x03(\x04R\x10availableServers\"\xa2\x01\n" +
 	"\x0eConnectMessage\x12)\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x15.protocol.MessageTypeR\x04type\x12\x1d\n" +
 	"\n" +
 	"from_alias\x18\x02 \x01(\x04R\tfromAlias\x12\x19\n" +
-	"\bto_alias\x18\x03 \x01(\x04R\atoAlias\"\x88\x01\n" +
+	"\bto_alias\x18\x03 \x01(\x04R\atoAlias\x12+\n" +
+	"\tfrom_role\x18\x04 \x01(\x0e2\x0e.protocol.RoleR\bfromRole\"\x88\x01\n" +
 	"\rWebRtcMessage\x12)\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x15.protocol.MessageTypeR\x04type\x12\x1d\n" +
 	"\n" +
@@ -1390,28 +1403,29 @@ var file_broker_proto_depIdxs = []int32{
 	0,  // 0: protocol.CoordinatorMessage.type:type_name -> protocol.MessageType
 	0,  // 1: protocol.WelcomeMessage.type:type_name -> protocol.MessageType
 	0,  // 2: protocol.ConnectMessage.type:type_name -> protocol.MessageType
-	0,  // 3: protocol.WebRtcMessage.type:type_name -> protocol.MessageType
-	0,  // 4: protocol.ConnectionRefusedMessage.type:type_name -> protocol.MessageType
-	3,  // 5: protocol.ConnectionRefusedMessage.reason:type_name -> protocol.ConnectionRefusedReason
-	0,  // 6: protocol.MessageHeader.type:type_name -> protocol.MessageType
-	0,  // 7: protocol.PingMessage.type:type_name -> protocol.MessageType
-	0,  // 8: protocol.SubscriptionMessage.type:type_name -> protocol.MessageType
-	2,  // 9: protocol.SubscriptionMessage.format:type_name -> protocol.Format
-	0,  // 10: protocol.AuthMessage.type:type_name -> protocol.MessageType
-	1,  // 11: protocol.AuthMessage.role:type_name -> protocol.Role
-	0,  // 12: protocol.TopicMessage.type:type_name -> protocol.MessageType
-	0,  // 13: protocol.TopicFWMessage.type:type_name -> protocol.MessageType
-	0,  // 14: protocol.TopicIdentityMessage.type:type_name -> protocol.MessageType
-	1,  // 15: protocol.TopicIdentityMessage.role:type_name -> protocol.Role
-	0,  // 16: protocol.TopicIdentityFWMessage.type:type_name -> protocol.MessageType
-	1,  // 17: protocol.TopicIdentityFWMessage.role:type_name -> protocol.Role
-	0,  // 18: protocol.ErrorMessage.type:type_name -> protocol.MessageType
-	4,  // 19: protocol.ErrorMessage.code:type_name -> protocol.ErrorCode
-	20, // [20:20] is the sub-list for method output_type
-	20, // [20:20] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	1,  // 3: protocol.ConnectMessage.from_role:type_name -> protocol.Role
+	0,  // 4: protocol.WebRtcMessage.type:type_name -> protocol.MessageType
+	0,  // 5: protocol.ConnectionRefusedMessage.type:type_name -> protocol.MessageType
+	3,  // 6: protocol.ConnectionRefusedMessage.reason:type_name -> protocol.ConnectionRefusedReason
+	0,  // 7: protocol.MessageHeader.type:type_name -> protocol.MessageType
+	0,  // 8: protocol.PingMessage.type:type_name -> protocol.MessageType
+	0,  // 9: protocol.SubscriptionMessage.type:type_name -> protocol.MessageType
+	2,  // 10: protocol.SubscriptionMessage.format:type_name -> protocol.Format
+	0,  // 11: protocol.AuthMessage.type:type_name -> protocol.MessageType
+	1,  // 12: protocol.AuthMessage.role:type_name -> protocol.Role
+	0,  // 13: protocol.TopicMessage.type:type_name -> protocol.MessageType
+	0,  // 14: protocol.TopicFWMessage.type:type_name -> protocol.MessageType
+	0,  // 15: protocol.TopicIdentityMessage.type:type_name -> protocol.MessageType
+	1,  // 16: protocol.TopicIdentityMessage.role:type_name -> protocol.Role
+	0,  // 17: protocol.TopicIdentityFWMessage.type:type_name -> protocol.MessageType
+	1,  // 18: protocol.TopicIdentityFWMessage.role:type_name -> protocol.Role
+	0,  // 19: protocol.ErrorMessage.type:type_name -> protocol.MessageType
+	4,  // 20: protocol.ErrorMessage.code:type_name -> protocol.ErrorCode
+	21, // [21:21] is the sub-list for method output_type
+	21, // [21:21] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_broker_proto_init() }

@@ -49,6 +49,7 @@ func TestWireCompatibility(t *testing.T) {
 			wire{}.varint(1, 1).varint(2, 7).packed(3, 3, 300)},
 		{"ConnectMessage", &ConnectMessage{Type: MessageType_CONNECT, FromAlias: 5, ToAlias: 9},
 			wire{}.varint(1, 2).varint(2, 5).varint(3, 9)},
+		{"ConnectMessage from_role", &ConnectMessage{FromRole: Role_COMMUNICATION_SERVER_HUB}, wire{}.varint(4, 3)},
 		{"WebRtcMessage offer", &WebRtcMessage{Type: MessageType_WEBRTC_OFFER, FromAlias: 1, ToAlias: 2, Data: []byte(`{"type":"offer"}`)},
 			wire{}.varint(1, 3).varint(2, 1).varint(3, 2).bytes(4, `{"type":"offer"}`)},
 		{"WebRtcMessage answer", &WebRtcMessage{Type: MessageType_WEBRTC_ANSWER}, wire{}.varint(1, 4)},

@@ -108,13 +108,15 @@ func NewAPI(cfg Config) (*API, error) {
 	return a, nil
 }
 
-// NewPeerConnection creates a peer connection with the configured ICE servers.
-func (a *API) NewPeerConnection() (*webrtc.PeerConnection, error) {
-	var servers []webrtc.ICEServer
+// NewPeerConnection creates a peer connection with the configured ICE servers
+// (none in loopback-only mode). certs, when given, replace the per-connection
+// certificate pion would generate (a server presents one on all its links).
+func (a *API) NewPeerConnection(certs ...webrtc.Certificate) (*webrtc.PeerConnection, error) {
+	conf := webrtc.Configuration{Certificates: certs}
 	if !a.cfg.LoopbackOnly && len(a.cfg.ICEServers) > 0 {
-		servers = []webrtc.ICEServer{{URLs: a.cfg.ICEServers}}
+		conf.ICEServers = []webrtc.ICEServer{{URLs: a.cfg.ICEServers}}
 	}
-	pc, err := a.API.NewPeerConnection(webrtc.Configuration{ICEServers: servers})
+	pc, err := a.API.NewPeerConnection(conf)
 	if err != nil {
 		return nil, fmt.Errorf("new peer connection: %w", err)
 	}
