@@ -6,24 +6,19 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"sync/atomic"
 	"syscall"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-
+	"github.com/webrtc-broker/webrtc-broker/cmd/internal/cli"
 	"github.com/webrtc-broker/webrtc-broker/commserver"
 	"github.com/webrtc-broker/webrtc-broker/commserver/luahost"
-	"github.com/webrtc-broker/webrtc-broker/core/config"
+	"github.com/webrtc-broker/webrtc-broker/core/auth"
 	"github.com/webrtc-broker/webrtc-broker/core/logging"
 	"github.com/webrtc-broker/webrtc-broker/core/policy"
-	"github.com/webrtc-broker/webrtc-broker/plugins"
 )
 
 func main() {
@@ -33,48 +28,18 @@ func main() {
 	os.Exit(code)
 }
 
-// run is the whole program: 0 on a clean stop (or after --print-config), 1
-// on an error, which it has already reported.
+// run is the whole program; it returns the exit code (see cli.Run).
 func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) int {
 	var cfg commserver.Config
-	err := config.Load(config.Options{
-		Name: "commserver", Args: args, Environ: environ,
-		Defaults: commserver.Defaults(), Out: stdout,
-	}, &cfg)
-	switch {
-	case errors.Is(err, config.ErrPrinted):
-		return 0
-	case err != nil:
-		fmt.Fprintln(stderr, "commserver:", err)
-		return 1
-	}
-	logger, err := logging.New(cfg.Log, stderr)
-	if err != nil {
-		fmt.Fprintln(stderr, "commserver:", err)
-		return 1
-	}
-	if err := serve(ctx, cfg, logger); err != nil {
-		logger.Error("commserver failed", "err", err)
-		return 1
-	}
-	return 0
+	return cli.Run(ctx, "commserver", commserver.Defaults(), args, environ, stdout, stderr, &cfg,
+		func(c *commserver.Config) logging.Config { return c.Log },
+		func(c *commserver.Config) auth.Config { return c.Auth },
+		serve)
 }
 
 // serve runs the server until ctx is done.
-func serve(ctx context.Context, cfg commserver.Config, logger *slog.Logger) error {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-
-	authn, err := plugins.NewAuthenticator(ctx, cfg.Auth, logger, reg)
-	if err != nil {
-		return fmt.Errorf("auth: %w", err)
-	}
-	defer func() {
-		if err := authn.Close(); err != nil {
-			logger.Warn("closing the authenticator", "err", err)
-		}
-	}()
-
+func serve(ctx context.Context, cfg *commserver.Config, env cli.Env) error {
+	logger, reg := env.Logger, env.Registry
 	// The Lua host shows hooks the server's alias, which changes when the
 	// server re-registers with the coordinator.
 	var srv atomic.Pointer[commserver.Server]
@@ -101,7 +66,7 @@ func serve(ctx context.Context, cfg commserver.Config, logger *slog.Logger) erro
 		pol = host
 	}
 
-	s, err := commserver.New(cfg, commserver.Options{Logger: logger, Auth: authn, Policy: pol, Registry: reg})
+	s, err := commserver.New(*cfg, commserver.Options{Logger: logger, Auth: env.Auth, Policy: pol, Registry: reg})
 	if err != nil {
 		return err
 	}

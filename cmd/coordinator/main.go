@@ -6,22 +6,17 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"os/signal"
 	"syscall"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-
+	"github.com/webrtc-broker/webrtc-broker/cmd/internal/cli"
 	"github.com/webrtc-broker/webrtc-broker/coordinator"
-	"github.com/webrtc-broker/webrtc-broker/core/config"
+	"github.com/webrtc-broker/webrtc-broker/core/auth"
 	"github.com/webrtc-broker/webrtc-broker/core/logging"
-	"github.com/webrtc-broker/webrtc-broker/plugins"
 )
 
 func main() {
@@ -31,49 +26,18 @@ func main() {
 	os.Exit(code)
 }
 
-// run is the whole program: 0 on a clean stop (or after --print-config), 1
-// on an error, which it has already reported.
+// run is the whole program; it returns the exit code (see cli.Run).
 func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) int {
 	var cfg coordinator.Config
-	err := config.Load(config.Options{
-		Name: "coordinator", Args: args, Environ: environ,
-		Defaults: coordinator.Defaults(), Out: stdout,
-	}, &cfg)
-	switch {
-	case errors.Is(err, config.ErrPrinted):
-		return 0
-	case err != nil:
-		fmt.Fprintln(stderr, "coordinator:", err)
-		return 1
-	}
-	logger, err := logging.New(cfg.Log, stderr)
-	if err != nil {
-		fmt.Fprintln(stderr, "coordinator:", err)
-		return 1
-	}
-	if err := serve(ctx, cfg, logger); err != nil {
-		logger.Error("coordinator failed", "err", err)
-		return 1
-	}
-	return 0
+	return cli.Run(ctx, "coordinator", coordinator.Defaults(), args, environ, stdout, stderr, &cfg,
+		func(c *coordinator.Config) logging.Config { return c.Log },
+		func(c *coordinator.Config) auth.Config { return c.Auth },
+		serve)
 }
 
 // serve runs the coordinator until ctx is done.
-func serve(ctx context.Context, cfg coordinator.Config, logger *slog.Logger) error {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-
-	authn, err := plugins.NewAuthenticator(ctx, cfg.Auth, logger, reg)
-	if err != nil {
-		return fmt.Errorf("auth: %w", err)
-	}
-	defer func() {
-		if err := authn.Close(); err != nil {
-			logger.Warn("closing the authenticator", "err", err)
-		}
-	}()
-
-	c, err := coordinator.New(cfg, coordinator.Options{Logger: logger, Auth: authn, Registry: reg})
+func serve(ctx context.Context, cfg *coordinator.Config, env cli.Env) error {
+	c, err := coordinator.New(*cfg, coordinator.Options{Logger: env.Logger, Auth: env.Auth, Registry: env.Registry})
 	if err != nil {
 		return err
 	}
