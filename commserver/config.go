@@ -44,6 +44,9 @@ type Config struct {
 	} `koanf:"outbound"`
 	HTTP struct {
 		Listen string `koanf:"listen"` // /metrics, /healthz, /readyz; empty disables
+		// PProf adds /debug/pprof/ to that listener: off by default, since
+		// profiles show internals to whoever can reach the port.
+		PProf bool `koanf:"pprof"`
 	} `koanf:"http"`
 	WebRTC  rtc.Config `koanf:"webrtc"`
 	Scripts struct {
@@ -86,6 +89,7 @@ func Defaults() map[string]any {
 		"outbound.reliable_bytes":      defaultReliableBytes,
 		"outbound.unreliable_messages": defaultUnreliableMessages,
 		"http.listen":                  "",
+		"http.pprof":                   false,
 		"scripts.dir":                  "",
 		"log.level":                    "info",
 		"log.format":                   "text",

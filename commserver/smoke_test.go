@@ -65,6 +65,7 @@ func startServer(t *testing.T, coordURL string, adjust func(*Config)) *Server {
 	cfg := Config{CoordinatorURL: coordURL, EstablishTimeout: 10 * time.Second}
 	cfg.WebRTC.LoopbackOnly = true
 	cfg.HTTP.Listen = "127.0.0.1:0"
+	cfg.HTTP.PProf = true
 	if adjust != nil {
 		adjust(&cfg)
 	}
@@ -214,6 +215,7 @@ func TestSmokeSingleServerRelay(t *testing.T) {
 			"/healthz": "ok",
 			"/readyz":  "ok",
 			"/metrics": `commserver_peers{role="CLIENT"} 2`,
+			"/debug/pprof/": "goroutine",
 		} {
 			body := httpGet(t, base+path)
 			if !strings.Contains(body, want) {
