@@ -212,9 +212,9 @@ func TestSmokeSingleServerRelay(t *testing.T) {
 	t.Run("metrics and health are served", func(t *testing.T) {
 		base := "http://" + s.HTTPAddr().String()
 		for path, want := range map[string]string{
-			"/healthz": "ok",
-			"/readyz":  "ok",
-			"/metrics": `commserver_peers{role="CLIENT"} 2`,
+			"/healthz":      "ok",
+			"/readyz":       "ok",
+			"/metrics":      `commserver_peers{role="CLIENT"} 2`,
 			"/debug/pprof/": "goroutine",
 		} {
 			body := httpGet(t, base+path)

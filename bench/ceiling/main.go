@@ -63,7 +63,21 @@ func run(ctx context.Context) int {
 	flag.DurationVar(&cfg.Warmup, "warmup", 2*time.Second, "load before the window, not counted")
 	flag.DurationVar(&cfg.Duration, "duration", 10*time.Second, "measured window")
 	asJSON := flag.Bool("json", false, "print the result as JSON")
+	cpuProfile := flag.String("cpuprofile", "", "write this process's CPU profile (the publisher and receivers) to a file")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "ceiling:", err)
+			return 1
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "ceiling:", err)
+			return 1
+		}
+		defer pprof.StopCPUProfile()
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "ceiling:", err)

@@ -147,7 +147,7 @@ func plotSeries(entries []*entry) []loadgen.PlotSeries {
 		case e.kind == "load" && e.load != nil && e.load.JoinStorm == nil:
 			s = append(s, loadgen.PlotSeries{Name: e.name, Points: e.load.Latency.Distribution})
 		case e.kind == "ceiling" && e.raw != nil:
-			s = append(s, loadgen.PlotSeries{Name: e.name, Points: e.raw.Latency.Distribution})
+			s = append(s, loadgen.PlotSeries{Name: "raw pion " + strings.TrimPrefix(e.name, "ceiling-"), Points: e.raw.Latency.Distribution, Dashed: true})
 		}
 	}
 	return s

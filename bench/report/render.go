@@ -52,7 +52,9 @@ func render(entries []*entry, byName map[string]*entry, meta string) string {
 	b.WriteString("Written by `make bench` (bench/run.sh, then bench/report). Everything runs on this machine over loopback: " +
 		"coordinator, communication servers, the load generator (`brokerctl load`) and the raw pion ceiling (`bench/ceiling`). " +
 		"Server CPU is read from /proc/PID/stat over the measured window only; deliveries count messages stamped inside the window. " +
-		"The load generator shares the 2 cores with the servers, so every figure includes that contention.\n\n")
+		"The load generator shares the 2 cores with the servers, so every figure includes that contention. " +
+		"Each row is a single run: compare dense-unreliable with step-50x20 and ceiling-dense-unreliable with ceilstep-49x1000 " +
+		"(the same loads, run twice) to see how far two runs of one load differ before reading much into a small difference.\n\n")
 	if meta != "" {
 		b.WriteString("## Conditions\n\n```\n" + strings.TrimSpace(meta) + "\n```\n\n")
 	}

@@ -12,16 +12,18 @@ import (
 type PlotSeries struct {
 	Name   string
 	Points []PercentileValue
+	// Dashed draws the line dashed: a reference, such as the raw pion ceiling.
+	Dashed bool
 }
 
 // Geometry of the plot, in SVG user units.
 const (
-	plotW, plotH                       = 860, 500
-	marginL, marginR, marginT, marginB = 70, 230, 40, 60
+	plotW, plotH                       = 900, 500
+	marginL, marginR, marginT, marginB = 70, 250, 40, 60
 )
 
-// palette is a colour-blind-safe set (Okabe-Ito), repeated if needed.
-var palette = []string{"#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442"}
+// palette is Tableau 10, repeated if needed (dashes tell references apart).
+var palette = []string{"#4E79A7", "#F28E2B", "#E15759", "#76B7B2", "#59A14F", "#EDC948", "#B07AA1", "#FF9DA7", "#9C755F", "#BAB0AC"}
 
 // maxPlotPercentile is where the x axis ends: it is logarithmic in
 // 1/(1-p), which has no place for 100.
@@ -81,8 +83,12 @@ func WriteLatencySVG(w io.Writer, title string, series []PlotSeries) error {
 
 	for i, s := range series {
 		colour := palette[i%len(palette)]
+		dash := ""
+		if s.Dashed {
+			dash = ` stroke-dasharray="6 4"`
+		}
 		if len(s.Points) > 0 {
-			b.WriteString(`<polyline fill="none" stroke-width="2" stroke="` + colour + `" points="`)
+			b.WriteString(`<polyline fill="none" stroke-width="2" stroke="` + colour + `"` + dash + ` points="`)
 			for j, pt := range s.Points {
 				if j > 0 {
 					b.WriteByte(' ')
@@ -93,7 +99,7 @@ func WriteLatencySVG(w io.Writer, title string, series []PlotSeries) error {
 		}
 		ly := float64(marginT + 10 + 20*i)
 		lx := float64(plotW - marginR + 15)
-		fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="3"/>`+"\n", lx, ly, lx+20, ly, colour)
+		fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="3"%s/>`+"\n", lx, ly, lx+20, ly, colour, dash)
 		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f">%s</text>`+"\n", lx+26, ly+4, esc(s.Name))
 	}
 	b.WriteString("</svg>\n")

@@ -11,7 +11,7 @@ import (
 func TestLatencySVGIsWellFormedAndLabelled(t *testing.T) {
 	series := []PlotSeries{
 		{Name: "dense <unreliable> & co", Points: []PercentileValue{{0, 300}, {50, 800}, {99, 2500}, {99.999, 9000}, {100, 12000}}},
-		{Name: "ceiling", Points: []PercentileValue{{0, 100}, {50, 400}, {99, 1200}, {100, 3000}}},
+		{Name: "ceiling", Dashed: true, Points: []PercentileValue{{0, 100}, {50, 400}, {99, 1200}, {100, 3000}}},
 		{Name: "no data"},
 	}
 	var b bytes.Buffer
@@ -36,7 +36,7 @@ func TestLatencySVGIsWellFormedAndLabelled(t *testing.T) {
 	if polylines != 2 {
 		t.Fatalf("%d lines drawn, want 2 (the empty series has none)", polylines)
 	}
-	for _, want := range []string{"dense &lt;unreliable&gt; &amp; co", "ceiling", "99.9%", "1 ms", "10 ms", "0.1 ms"} {
+	for _, want := range []string{"dense &lt;unreliable&gt; &amp; co", "ceiling", "stroke-dasharray", "99.9%", "1 ms", "10 ms", "0.1 ms"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("SVG lacks %q", want)
 		}
