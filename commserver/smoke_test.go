@@ -18,6 +18,7 @@ import (
 	"github.com/webrtc-broker/webrtc-broker/coordinator"
 	"github.com/webrtc-broker/webrtc-broker/core/logging"
 	"github.com/webrtc-broker/webrtc-broker/internal/rtc"
+	"github.com/webrtc-broker/webrtc-broker/internal/testwait"
 	"github.com/webrtc-broker/webrtc-broker/protocol"
 )
 
@@ -112,13 +113,7 @@ func dialClient(t *testing.T, coordURL string, adjust func(*client.Config)) *cli
 // waitUntil polls cond until it holds, failing the test after smokeTimeout.
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(smokeTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testwait.For(t, smokeTimeout, what, cond)
 }
 
 // nextMessage returns the next message cl receives.

@@ -14,6 +14,7 @@ import (
 	"github.com/gorilla/websocket"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/webrtc-broker/webrtc-broker/internal/testwait"
 	"github.com/webrtc-broker/webrtc-broker/protocol"
 )
 
@@ -241,13 +242,7 @@ func decode[M any, PM interface {
 // waitFor polls cond until it holds, failing the test after waitTimeout.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond) // polling interval, not a wait for an event
-	}
+	testwait.For(t, waitTimeout, what, cond)
 }
 
 // serverCount is how many servers the coordinator has registered.

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/webrtc-broker/webrtc-broker/internal/testwait"
 )
 
 // syncBuffer is a bytes.Buffer that the program and the test share.
@@ -66,13 +68,9 @@ func TestRunsUntilCancelledThenExitsZero(t *testing.T) {
 			"--set", "coordinator_url=ws://127.0.0.1:1", "--set", "webrtc.loopback_only=true",
 		}, nil, &out, &out)
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(out.String(), "coordinator link down") {
-		if time.Now().After(deadline) {
-			t.Fatalf("no reconnect line in:\n%s", out.String())
-		}
-		time.Sleep(5 * time.Millisecond) // polling interval
-	}
+	testwait.For(t, 10*time.Second, "a reconnect line", func() bool {
+		return strings.Contains(out.String(), "coordinator link down")
+	})
 	cancel()
 	select {
 	case code := <-exited:

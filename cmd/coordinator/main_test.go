@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/webrtc-broker/webrtc-broker/internal/testwait"
 )
 
 // syncBuffer is a bytes.Buffer that the program and the test share.
@@ -68,16 +70,12 @@ func TestServesUntilCancelledThenExitsZero(t *testing.T) {
 
 	addrRE := regexp.MustCompile(`"coordinator listening" addr=(127\.0\.0\.1:\d+)`)
 	var addr string
-	deadline := time.Now().Add(10 * time.Second)
-	for addr == "" {
+	testwait.For(t, 10*time.Second, "the listening line", func() bool {
 		if m := addrRE.FindStringSubmatch(out.String()); m != nil {
 			addr = m[1]
-		} else if time.Now().After(deadline) {
-			t.Fatalf("no listening line in:\n%s", out.String())
-		} else {
-			time.Sleep(5 * time.Millisecond) // polling interval
 		}
-	}
+		return addr != ""
+	})
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
 		resp, err := client.Get("http://" + addr + path)

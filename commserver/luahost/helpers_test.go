@@ -15,6 +15,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/webrtc-broker/webrtc-broker/core/policy"
+	"github.com/webrtc-broker/webrtc-broker/internal/testwait"
 	"github.com/webrtc-broker/webrtc-broker/protocol"
 )
 
@@ -87,13 +88,7 @@ func writeFile(t *testing.T, dir, name, src string) {
 // eventually polls cond until it holds or the deadline passes.
 func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", within, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testwait.For(t, within, what, cond)
 }
 
 // publish is OnPublish on the reliable channel with a string body.

@@ -5,24 +5,16 @@ import (
 	"time"
 
 	"github.com/webrtc-broker/webrtc-broker/client"
+	"github.com/webrtc-broker/webrtc-broker/internal/testwait"
 	"github.com/webrtc-broker/webrtc-broker/protocol"
 )
 
 // pollInterval is how often WaitFor re-checks its condition: short enough
-// that a test waits milliseconds past the event, long enough not to spin.
-const pollInterval = 5 * time.Millisecond
-
 // WaitFor polls cond until it is true, and fails the test with what if it is
 // still false after timeout.
 func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(pollInterval)
-	}
+	testwait.For(t, timeout, what, cond)
 }
 
 // Next returns the next message cl receives, whatever it is, and fails the
