@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"strings"
+
+	"github.com/webrtc-broker/webrtc-broker/internal/loadgen"
 )
 
 // Pass marks for the targets table.
@@ -46,7 +48,7 @@ func peakRSS(e *entry) uint64 {
 	return kb
 }
 
-func render(entries []*entry, byName map[string]*entry, meta string) string {
+func render(entries []*entry, byName map[string]*entry, meta, rawDir string) string {
 	var b strings.Builder
 	b.WriteString("# Benchmark results\n\n")
 	b.WriteString("Written by `make bench` (bench/run.sh, then bench/report). Everything runs on this machine over loopback: " +
@@ -60,12 +62,12 @@ func render(entries []*entry, byName map[string]*entry, meta string) string {
 	}
 
 	b.WriteString("## Scenarios\n\n")
-	b.WriteString("| run | clients x msg/s x bytes | channel | deliveries/s (expected) | loss | out of order | p50 | p90 | p99 | max | server CPU µs/delivery | raw pion µs/delivery | cost vs raw | server peak RSS | note |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| run | clients x msg/s x bytes | channel | deliveries/s (expected) | loss | out of order | p50 | p90 | p99 | max | server CPU µs/delivery | raw pion µs/delivery | cost vs raw | cores used: servers + generator | server peak RSS | note |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, e := range entries {
 		switch {
 		case e.kind == "skipped":
-			fmt.Fprintf(&b, "| %s | | | | | | | | | | | | | | skipped: %s |\n", e.name, e.note)
+			fmt.Fprintf(&b, "| %s | | | | | | | | | | | | | | | skipped: %s |\n", e.name, e.note)
 		case e.kind == "load" && e.load.JoinStorm == nil:
 			r := e.load
 			rawCost, ratio := "", ""
@@ -73,15 +75,15 @@ func render(entries []*entry, byName map[string]*entry, meta string) string {
 				rawCost = fmt.Sprintf("%.2f", c.raw.CPUPerDeliveryUs)
 				ratio = fmt.Sprintf("%.2f x", r.ServerCPUPerDeliveryUs/c.raw.CPUPerDeliveryUs)
 			}
-			fmt.Fprintf(&b, "| %s | %d x %g x %d | %s | %s (%s) | %.3f %% | %d | %s | %s | %s | %s | %.2f | %s | %s | %d MiB | %s |\n",
+			fmt.Fprintf(&b, "| %s | %d x %g x %d | %s | %s (%s) | %.3f %% | %d | %s | %s | %s | %s | %.2f | %s | %s | %s | %d MiB | %s |\n",
 				e.name, r.Connected, r.Rate, r.BodySize, r.Channel, thousands(r.DeliveriesPerSec), thousands(r.ExpectedPerSec),
 				r.LossPct, r.OutOfOrder, ms(r.Latency.P50Us), ms(r.Latency.P90Us), ms(r.Latency.P99Us), ms(r.Latency.MaxUs),
-				r.ServerCPUPerDeliveryUs, rawCost, ratio, peakRSS(e)/1024, e.note)
+				r.ServerCPUPerDeliveryUs, rawCost, ratio, cores(r), peakRSS(e)/1024, e.note)
 		}
 	}
 
 	b.WriteString("\n## Dense step-up (largest load with loss < 1 % and p99 < 50 ms)\n\n")
-	b.WriteString("| run | clients x msg/s | deliveries/s (expected) | loss | p99 | server CPU µs/delivery | sustained |\n|---|---|---|---|---|---|---|\n")
+	b.WriteString("| run | clients x msg/s | deliveries/s (expected) | loss | p99 | server CPU µs/delivery | cores used: servers + generator | sustained |\n|---|---|---|---|---|---|---|---|\n")
 	var best *entry
 	for _, e := range entries {
 		if e.kind != "step" {
@@ -92,13 +94,13 @@ func render(entries []*entry, byName map[string]*entry, meta string) string {
 		if ok && (best == nil || r.DeliveriesPerSec > best.load.DeliveriesPerSec) {
 			best = e
 		}
-		fmt.Fprintf(&b, "| %s | %d x %g | %s (%s) | %.3f %% | %s | %.2f | %s |\n", e.name, r.Connected, r.Rate,
-			thousands(r.DeliveriesPerSec), thousands(r.ExpectedPerSec), r.LossPct, ms(r.Latency.P99Us), r.ServerCPUPerDeliveryUs, yesNo(ok))
+		fmt.Fprintf(&b, "| %s | %d x %g | %s (%s) | %.3f %% | %s | %.2f | %s | %s |\n", e.name, r.Connected, r.Rate,
+			thousands(r.DeliveriesPerSec), thousands(r.ExpectedPerSec), r.LossPct, ms(r.Latency.P99Us), r.ServerCPUPerDeliveryUs, cores(r), yesNo(ok))
 	}
 
 	b.WriteString("\n## Raw pion ceiling (bench/ceiling: one relay process, one publisher, N detached channels, no broker logic)\n\n")
-	b.WriteString("| run | receivers x msg/s (burst) | channel | deliveries/s (expected) | loss | relay dropped | p50 | p99 | relay CPU µs/delivery | idle peer RSS | goroutines/peer |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| run | receivers x msg/s (burst) | channel | deliveries/s (expected) | loss | relay dropped | p50 | p99 | relay CPU µs/delivery | cores used: relay + generator | idle peer RSS | goroutines/peer |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	var bestRaw *entry
 	for _, e := range entries {
 		if e.kind != "ceiling" && e.kind != "ceilstep" {
@@ -108,9 +110,10 @@ func render(entries []*entry, byName map[string]*entry, meta string) string {
 		if e.kind == "ceilstep" && sustained(r.LossPct, r.Latency.P99Us) && (bestRaw == nil || r.DeliveriesPerSec > bestRaw.raw.DeliveriesPerSec) {
 			bestRaw = e
 		}
-		fmt.Fprintf(&b, "| %s | %d x %g (%d) | %s | %s (%s) | %.3f %% | %d | %s | %s | %.2f | %.0f KiB | %.1f |\n",
+		fmt.Fprintf(&b, "| %s | %d x %g (%d) | %s | %s (%s) | %.3f %% | %d | %s | %s | %.2f | %.2f + %.2f | %.0f KiB | %.1f |\n",
 			e.name, r.Receivers, r.Rate, r.Burst, r.Channel, thousands(r.DeliveriesPerSec), thousands(r.ExpectedPerSec),
-			r.LossPct, r.RelayDropped, ms(r.Latency.P50Us), ms(r.Latency.P99Us), r.CPUPerDeliveryUs, r.IdleRSSPerPeerKB, r.IdleGoroutinesPerPeer)
+			r.LossPct, r.RelayDropped, ms(r.Latency.P50Us), ms(r.Latency.P99Us), r.CPUPerDeliveryUs,
+			r.Relay.CPUSeconds/r.WindowSeconds, r.Generator.CPUSeconds/r.WindowSeconds, r.IdleRSSPerPeerKB, r.IdleGoroutinesPerPeer)
 	}
 
 	if js := byName["join-storm"]; js != nil && js.load != nil && js.load.JoinStorm != nil {
@@ -122,12 +125,23 @@ func render(entries []*entry, byName map[string]*entry, meta string) string {
 			ms(j.Subscribed.P50Us), ms(j.Subscribed.P99Us), j.ServerRSSPerClientKB, j.ServerRSSDeltaKB, r.Connected, j.IdleSeconds)
 	}
 
+	writeProfileSection(&b, rawDir, "dense-unreliable")
+
 	b.WriteString("\n## Targets (issue 5)\n\n| target | measured | |\n|---|---|---|\n")
 	for _, t := range targets(byName, best, bestRaw) {
 		fmt.Fprintf(&b, "| %s | %s | %s |\n", t[0], t[1], t[2])
 	}
 	b.WriteString("\n![latency](latency.svg)\n")
 	return b.String()
+}
+
+// cores is the CPU the servers and the load generator used over the window,
+// in cores: how close the run came to the machine's limit.
+func cores(r *loadgen.Report) string {
+	if r.WindowSeconds <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("%.2f + %.2f", r.ServerCPUSeconds/r.WindowSeconds, r.Generator.CPUSeconds/r.WindowSeconds)
 }
 
 func yesNo(ok bool) string {
@@ -148,8 +162,17 @@ func targets(byName map[string]*entry, best, bestRaw *entry) [][3]string {
 			ratio := r.ServerCPUPerDeliveryUs / c.raw.CPUPerDeliveryUs
 			t = append(t, [3]string{"server CPU per delivery <= 1.1 x raw pion's, same run",
 				fmt.Sprintf("%.2f µs vs %.2f µs = %.2f x", r.ServerCPUPerDeliveryUs, c.raw.CPUPerDeliveryUs, ratio), mark(ratio <= 1.1)})
-			t = append(t, [3]string{"then below raw pion's per-message cost (batching)",
-				fmt.Sprintf("%.2f x", ratio), mark(ratio < 1)})
+			// Two runs of one load differ by up to about 10 % here, so
+			// "below" has to be by more than that to count.
+			below := fail
+			switch {
+			case ratio < 0.9:
+				below = pass
+			case ratio <= 1.1:
+				below = "**not met**: level with raw pion, within run-to-run spread"
+			}
+			t = append(t, [3]string{"then below raw pion's per-message cost (several queued messages per packet)",
+				fmt.Sprintf("%.2f x", ratio), below})
 		}
 	} else {
 		t = append(t, [3]string{"dense 50 x 20 msg/s x 100 B unreliable", "", none})

@@ -8,7 +8,8 @@ import (
 
 // load runs the publishing scenarios: warm-up, the measured window, then a
 // drain for the messages still in flight.
-func (e *engine) load(ctx context.Context, rep *Report, servers *ProcSampler) {
+// servers and self (the generator) are measured over the window.
+func (e *engine) load(ctx context.Context, rep *Report, servers, self *ProcSampler) {
 	up := make([]bool, len(e.clients))
 	for i, c := range e.clients {
 		up[i] = c != nil
@@ -32,6 +33,7 @@ func (e *engine) load(ctx context.Context, rep *Report, servers *ProcSampler) {
 	udp0, udpErr := ReadUDPStats()
 	if !interrupted {
 		servers.Mark()
+		self.Mark()
 		e.phase.Store("measuring")
 		interrupted = !e.sleepUntil(ctx, to)
 	}
@@ -42,6 +44,7 @@ func (e *engine) load(ctx context.Context, rep *Report, servers *ProcSampler) {
 		e.rec.SetWindow(from, max(end, from))
 	}
 	rep.Servers = servers.Usage()
+	rep.Generator = self.Usage()[0]
 	wg.Wait()
 
 	e.phase.Store("draining")

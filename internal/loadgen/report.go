@@ -44,9 +44,10 @@ type Report struct {
 	Servers []ProcUsage `json:"servers,omitempty"`
 	// ServerCPUSeconds sums the servers' CPU; per delivery it is the cost the
 	// ceiling is compared with.
-	ServerCPUSeconds       float64   `json:"server_cpu_seconds"`
-	ServerCPUPerDeliveryUs float64   `json:"server_cpu_per_delivery_us"`
-	Generator              ProcUsage `json:"generator"`
+	ServerCPUSeconds       float64 `json:"server_cpu_seconds"`
+	ServerCPUPerDeliveryUs float64 `json:"server_cpu_per_delivery_us"`
+	// Generator is this process, over the same span as Servers.
+	Generator ProcUsage `json:"generator"`
 	// UDP is the machine's UDP traffic over the window (every process, see
 	// UDPStats); DatagramsPerDelivery is its out-datagrams per delivery.
 	UDP                  *UDPStats `json:"udp,omitempty"`

