@@ -71,20 +71,24 @@ func TestFailureModes(t *testing.T) {
 }
 
 // TestTimeoutDiscardsState: a state whose deadline fired is closed, not put
-// back; the next call gets a fresh one.
+// back. The pool is filled when the script loads, so callers never wait for a
+// state to be made.
 func TestTimeoutDiscardsState(t *testing.T) {
 	th := newTestHost(t, map[string]string{"f.lua": fmt.Sprintf(failingScript, "closed")})
 	s := th.snap.Load().scripts[0]
-	if n := s.pool.live.Load(); n != 1 {
-		t.Fatalf("live states before: %d, want the one that validated the script", n)
+	full := s.pool.max
+	if n := s.pool.live.Load(); n != full {
+		t.Fatalf("live states after load: %d, want the full pool of %d", n, full)
 	}
 	th.publish(alice, "f.x", "loop")
-	if n := s.pool.live.Load(); n != 0 {
-		t.Fatalf("live states after a time-out: %d, want 0", n)
+	if n := s.pool.live.Load(); n != full-1 {
+		t.Fatalf("live states after a time-out: %d, want %d", n, full-1)
 	}
-	th.publish(alice, "f.x", "fine")
-	if n := s.pool.live.Load(); n != 1 {
-		t.Fatalf("live states after the next call: %d, want 1", n)
+	if d := th.publish(alice, "f.x", "fine"); d.Verdict != policy.Allow {
+		t.Fatalf("next call: %+v, want allow from a healthy state", d)
+	}
+	if n := len(s.pool.free); int32(n) != full-1 {
+		t.Fatalf("free states after the next call: %d, want %d (the timed-out one is gone)", n, full-1)
 	}
 }
 
