@@ -153,6 +153,9 @@ func (s *Server) newPeer(alias uint64, offerer bool) *peer {
 	}
 	p.chans[reliable] = &channel{kind: reliable, q: outbound.NewReliable(s.cfg.Outbound.ReliableBytes), low: make(chan struct{}, 1)}
 	p.chans[unreliable] = &channel{kind: unreliable, q: outbound.NewUnreliable(s.cfg.Outbound.UnreliableMessages), low: make(chan struct{}, 1)}
+	for _, ch := range p.chans {
+		ch.q.SetCoalesce(s.cfg.Outbound.Coalesce)
+	}
 	s.all[p] = struct{}{}
 	s.peerWG.Add(1)
 	p.establishing = time.AfterFunc(time.Hour, func() {

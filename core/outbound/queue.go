@@ -14,6 +14,7 @@ package outbound
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Queue is one channel's outbound queue. Producers call Push from any
@@ -34,10 +35,12 @@ type Queue struct {
 	// without the lock.
 	closed atomic.Bool
 
-	// Set at construction, then read-only.
+	// Set at construction (coalesce by SetCoalesce before Run), then
+	// read-only.
 	reliable    bool
 	maxBytes    int
 	maxMessages int
+	coalesce    time.Duration
 
 	// dropped counts messages an unreliable queue dropped; atomic so that
 	// metrics read it without the lock.

@@ -433,3 +433,42 @@ func TestPushDoesNotAllocate(t *testing.T) {
 		}
 	}
 }
+
+// TestRunCoalesces: a busy writer waits one window before taking a batch, so
+// messages pushed one by one leave together; an idle writer's first message
+// leaves at once.
+func TestRunCoalesces(t *testing.T) {
+	const window = 500 * time.Millisecond // far longer than five Pushes take
+	q := NewReliable(1 << 20)
+	q.SetCoalesce(window)
+	sink := newFakeSink()
+	var pushed atomic.Int32
+	var atM0 struct{ pushed, queued int } // written by the writer goroutine, read after expectWrites
+	sink.onWrite = func(p []byte) {
+		if string(p) == "m0" {
+			atM0.pushed = int(pushed.Load())
+			atM0.queued, _ = q.Len()
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := startRun(ctx, q, sink, 1<<20, nil)
+
+	start := time.Now()
+	q.Push([]byte("first"))
+	sink.expectWrites(t, "first")
+	if waited := time.Since(start); waited >= window {
+		t.Fatalf("an idle writer's first message waited %v, want it sent at once", waited)
+	}
+	for i := range 5 {
+		q.Push(fmt.Appendf(nil, "m%d", i))
+		pushed.Add(1)
+	}
+	sink.expectWrites(t, "m0", "m1", "m2", "m3", "m4")
+	q.Close()
+	waitRun(t, done)
+	if atM0.pushed != 5 || atM0.queued != 0 {
+		t.Fatalf("when m0 was written, %d of 5 were pushed and %d still queued; want all 5 pushed and taken in one batch",
+			atM0.pushed, atM0.queued)
+	}
+}
