@@ -206,6 +206,16 @@ else
 fi
 stop_cluster
 
+# --- coalesce: dense with outbound.coalesce, its ceiling side by side ---------
+# Several queued messages for one peer leave together and share packets.
+if start_cluster coalesce 1 --set outbound.coalesce=5ms; then
+  load dense-coalesce load ceiling-dense-coalesce --scenario dense --clients 50 --rate 20 "${COMMON[@]}" || true
+  ceiling ceiling-dense-coalesce ceiling --receivers 49 --rate 1000 "${CEIL_COMMON[@]}" || true
+else
+  manifest dense-coalesce skipped - - "the server did not start with outbound.coalesce=5ms (see raw/logs/coalesce-*.log)"
+fi
+stop_cluster
+
 # --- join storm on a fresh server, so its memory growth is the clients' -------
 start_cluster storm 1
 load join-storm load - --scenario join-storm --clients "$STORM" --duration "$IDLE" || true
