@@ -406,6 +406,6 @@ func TestCloseLeavesNoClientGoroutine(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("client goroutines left after Close:\n%s", stacks)
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond) // polling interval of a deadline loop
 	}
 }

@@ -341,6 +341,6 @@ func TestSmokeShutdownLeavesNoGoroutines(t *testing.T) {
 			_ = pprof.Lookup("goroutine").WriteTo(&stacks, 1)
 			t.Fatalf("%d goroutines left running, %d before:\n%s", runtime.NumGoroutine(), before, stacks.String())
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond) // polling interval of a deadline loop
 	}
 }
