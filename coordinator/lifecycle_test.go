@@ -98,9 +98,12 @@ func TestKeepaliveClosesAPeerThatStopsAnsweringPings(t *testing.T) {
 	client, server := dialClient(t, tc), dialServer(t, tc)
 	clientAlias, serverAlias := client.welcome().GetAlias(), server.welcome().GetAlias()
 
+	// Taken before the dial: the coordinator arms its read deadline after it
+	// accepts the socket, so the close cannot come sooner than 2*ping after
+	// this instant (taken after WELCOME, the bound would race the arming).
+	started := time.Now()
 	silent := dialPeer(t, tc.wsURL("/discover?role=COMMUNICATION_SERVER"), withoutPongs)
 	silent.welcome()
-	started := time.Now()
 	if err := silent.waitClosed(); websocket.IsCloseError(err, websocket.CloseGoingAway, websocket.CloseNormalClosure) {
 		t.Fatalf("closed with %v, want a dropped connection", err)
 	}

@@ -438,7 +438,7 @@ func TestPushDoesNotAllocate(t *testing.T) {
 // messages pushed one by one leave together; an idle writer's first message
 // leaves at once.
 func TestRunCoalesces(t *testing.T) {
-	const window = 500 * time.Millisecond // far longer than five Pushes take
+	const window = time.Second // far longer than five Pushes take, or a scheduling stall
 	q := NewReliable(1 << 20)
 	q.SetCoalesce(window)
 	sink := newFakeSink()
