@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/webrtc-broker/webrtc-broker/internal/rtc"
+	"github.com/webrtc-broker/webrtc-broker/internal/testwait"
 	"github.com/webrtc-broker/webrtc-broker/protocol"
 )
 
@@ -397,15 +398,10 @@ func TestCloseLeavesNoClientGoroutine(t *testing.T) {
 		t.Fatal("no client goroutine found while connected: the check below would prove nothing")
 	}
 	c.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		stacks, running := clientGoroutines()
-		if !running {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("client goroutines left after Close:\n%s", stacks)
-		}
-		time.Sleep(10 * time.Millisecond) // polling interval of a deadline loop
-	}
+	var stacks string
+	testwait.ForReport(t, 10*time.Second, func() bool {
+		var running bool
+		stacks, running = clientGoroutines()
+		return !running
+	}, func() string { return "for client goroutines to end after Close:\n" + stacks })
 }

@@ -3,6 +3,7 @@ package commserver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -334,13 +335,9 @@ func TestSmokeShutdownLeavesNoGoroutines(t *testing.T) {
 	}) // its cleanups stop the clients, the server and the coordinator
 	http.DefaultClient.CloseIdleConnections()
 
-	deadline := time.Now().Add(smokeTimeout)
-	for runtime.NumGoroutine() > before {
-		if time.Now().After(deadline) {
-			var stacks strings.Builder
-			_ = pprof.Lookup("goroutine").WriteTo(&stacks, 1)
-			t.Fatalf("%d goroutines left running, %d before:\n%s", runtime.NumGoroutine(), before, stacks.String())
-		}
-		time.Sleep(10 * time.Millisecond) // polling interval of a deadline loop
-	}
+	testwait.ForReport(t, smokeTimeout, func() bool { return runtime.NumGoroutine() <= before }, func() string {
+		var stacks strings.Builder
+		_ = pprof.Lookup("goroutine").WriteTo(&stacks, 1)
+		return fmt.Sprintf("for goroutines to end: %d left running, %d before:\n%s", runtime.NumGoroutine(), before, stacks.String())
+	})
 }

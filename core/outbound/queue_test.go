@@ -263,7 +263,7 @@ func TestRunHonoursHighWater(t *testing.T) {
 	q.Push([]byte("held"))
 	// Deliberate negative check: nothing may be written while pion's buffer
 	// is over the high-water mark, and there is no event for "did not write".
-	time.Sleep(50 * time.Millisecond)
+	time.Sleep(50 * time.Millisecond) // deliberate negative check (see above)
 	if len(sink.written) != 0 {
 		t.Fatal("Run wrote while Buffered() was above highWater")
 	}

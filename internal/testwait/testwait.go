@@ -16,10 +16,18 @@ const pollInterval = 5 * time.Millisecond
 // still false after timeout.
 func For(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
+	ForReport(t, timeout, cond, func() string { return "waiting for " + what })
+}
+
+// ForReport is For with a failure message built only when it fails, for
+// reports that are costly or must describe the state at the deadline (say,
+// the goroutines still running).
+func ForReport(t testing.TB, timeout time.Duration, cond func() bool, report func() string) {
+	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+			t.Fatalf("timed out after %s %s", timeout, report())
 		}
 		time.Sleep(pollInterval)
 	}
