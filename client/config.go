@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/webrtc-broker/webrtc-broker/core/logging"
-	"github.com/webrtc-broker/webrtc-broker/internal/rtc"
+	"github.com/webrtc-broker/webrtc-broker/core/rtcconfig"
 )
 
 // Config says where to connect and how to present oneself.
@@ -28,7 +28,7 @@ type Config struct {
 	// clients on given servers of a mesh).
 	Server uint64
 	// WebRTC configures pion; LoopbackOnly for tests and local runs.
-	WebRTC rtc.Config
+	WebRTC rtcconfig.Config
 	// Logger receives the client's diagnostics; nil discards them.
 	Logger *slog.Logger
 	// ConnectTimeout bounds Dial as a whole (coordinator, signaling, ICE,

@@ -16,6 +16,7 @@ import (
 	"github.com/pion/webrtc/v3"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/webrtc-broker/webrtc-broker/core/rtcconfig"
 	"github.com/webrtc-broker/webrtc-broker/internal/rtc"
 	"github.com/webrtc-broker/webrtc-broker/internal/testwait"
 	"github.com/webrtc-broker/webrtc-broker/protocol"
@@ -58,7 +59,7 @@ func startFake(t *testing.T, mode fakeMode) *fakeServer {
 		pcs:        make(chan *webrtc.PeerConnection, 1),
 		connect:    make(chan *protocol.ConnectMessage, 1),
 	}
-	api, err := rtc.NewAPI(rtc.Config{LoopbackOnly: true})
+	api, err := rtc.NewAPI(rtcconfig.Config{LoopbackOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,7 +245,7 @@ func readMessage(t *testing.T, rw datachannel.ReadWriteCloser) []byte {
 
 func dialFake(t *testing.T, f *fakeServer, mod func(*Config)) (*Client, error) {
 	t.Helper()
-	cfg := Config{CoordinatorURL: f.url, WebRTC: rtc.Config{LoopbackOnly: true}, ConnectTimeout: 15 * time.Second}
+	cfg := Config{CoordinatorURL: f.url, WebRTC: rtcconfig.Config{LoopbackOnly: true}, ConnectTimeout: 15 * time.Second}
 	if mod != nil {
 		mod(&cfg)
 	}

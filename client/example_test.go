@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/webrtc-broker/webrtc-broker/client"
-	"github.com/webrtc-broker/webrtc-broker/internal/rtc"
+	"github.com/webrtc-broker/webrtc-broker/core/rtcconfig"
 )
 
 // A client that subscribes to a topic, publishes on it reliably and prints
@@ -16,7 +16,7 @@ func Example() {
 	defer cancel()
 	c, err := client.Dial(ctx, client.Config{
 		CoordinatorURL: "ws://127.0.0.1:9090",
-		WebRTC:         rtc.Config{LoopbackOnly: true},
+		WebRTC:         rtcconfig.Config{LoopbackOnly: true},
 	})
 	if err != nil {
 		fmt.Println(err)

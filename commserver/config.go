@@ -7,7 +7,7 @@ import (
 
 	"github.com/webrtc-broker/webrtc-broker/core/auth"
 	"github.com/webrtc-broker/webrtc-broker/core/logging"
-	"github.com/webrtc-broker/webrtc-broker/internal/rtc"
+	"github.com/webrtc-broker/webrtc-broker/core/rtcconfig"
 )
 
 // Config is the communication server's configuration (the commserver
@@ -52,7 +52,7 @@ type Config struct {
 		// profiles show internals to whoever can reach the port.
 		PProf bool `koanf:"pprof"`
 	} `koanf:"http"`
-	WebRTC  rtc.Config `koanf:"webrtc"`
+	WebRTC  rtcconfig.Config `koanf:"webrtc"`
 	Scripts struct {
 		Dir string `koanf:"dir"` // Lua topic policies; empty disables
 	} `koanf:"scripts"`
@@ -99,7 +99,7 @@ func Defaults() map[string]any {
 		"log.level":                    "info",
 		"log.format":                   "text",
 	}
-	maps.Copy(d, rtc.Defaults())
+	maps.Copy(d, rtcconfig.Defaults())
 	maps.Copy(d, auth.Defaults())
 	return d
 }

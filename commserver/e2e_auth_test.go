@@ -18,10 +18,10 @@ import (
 	"github.com/webrtc-broker/webrtc-broker/commserver"
 	"github.com/webrtc-broker/webrtc-broker/coordinator"
 	"github.com/webrtc-broker/webrtc-broker/core/auth"
-	"github.com/webrtc-broker/webrtc-broker/internal/testcluster"
 	"github.com/webrtc-broker/webrtc-broker/plugins"
 	"github.com/webrtc-broker/webrtc-broker/plugins/token/tokens"
 	"github.com/webrtc-broker/webrtc-broker/protocol"
+	"github.com/webrtc-broker/webrtc-broker/test/cluster"
 )
 
 // End to end with real auth plugin processes: the coordinator and each
@@ -40,13 +40,13 @@ func buildPlugin(t *testing.T, pkg string) string {
 }
 
 // pluginAuth starts one plugin host, closed after the cluster has stopped
-// (register it before testcluster.Start: cleanups run last-in first-out).
+// (register it before cluster.Start: cleanups run last-in first-out).
 func pluginAuth(t *testing.T, binary string, config map[string]any) auth.Authenticator {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), testcluster.ReadyTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), cluster.ReadyTimeout)
 	defer cancel()
 	a, err := plugins.NewAuthenticator(ctx, auth.Config{Plugin: binary, Config: config, Timeout: 5 * time.Second},
-		testcluster.Logger("auth"), prometheus.NewRegistry())
+		cluster.Logger("auth"), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,13 +57,13 @@ func pluginAuth(t *testing.T, binary string, config map[string]any) auth.Authent
 // tokenCluster is a two-server mesh where every component authenticates
 // with the token plugin. The mesh forming at all proves that servers'
 // self-minted tokens pass the coordinator's /discover and each other's AUTH.
-func tokenCluster(t *testing.T) *testcluster.Cluster {
+func tokenCluster(t *testing.T) *cluster.Cluster {
 	t.Helper()
 	bin := buildPlugin(t, "github.com/webrtc-broker/webrtc-broker/plugins/token")
 	cfg := map[string]any{"secret": e2eSecret, "ttl": "1m"}
 	coordAuth := pluginAuth(t, bin, cfg)
 	serverAuth := []auth.Authenticator{pluginAuth(t, bin, cfg), pluginAuth(t, bin, cfg)}
-	return testcluster.Start(t, testcluster.Options{
+	return cluster.Start(t, cluster.Options{
 		Servers:            2,
 		CoordinatorOptions: func(o *coordinator.Options) { o.Auth = coordAuth },
 		ServerOptions:      func(i int, o *commserver.Options) { o.Auth = serverAuth[i] },
@@ -166,7 +166,7 @@ func TestE2ETokenPluginDenies(t *testing.T) {
 func TestE2EServerSurvivesItsPluginDying(t *testing.T) {
 	bin := buildPlugin(t, "github.com/webrtc-broker/webrtc-broker/plugins/internal/testplugins/scripted")
 	serverAuth := pluginAuth(t, bin, nil)
-	cl := testcluster.Start(t, testcluster.Options{ServerOptions: func(_ int, o *commserver.Options) { o.Auth = serverAuth }})
+	cl := cluster.Start(t, cluster.Options{ServerOptions: func(_ int, o *commserver.Options) { o.Auth = serverAuth }})
 
 	// The scripted plugin's identity is its pid.
 	a := cl.Client(t)
@@ -192,7 +192,7 @@ func TestE2EServerSurvivesItsPluginDying(t *testing.T) {
 	// Dial returns once AUTH is written; a PING answered proves it passed
 	// (nothing is answered before), while a client denied meanwhile goes down.
 	var c *client.Client
-	testcluster.WaitFor(t, testcluster.ReadyTimeout, "a new client authenticated by the restarted plugin", func() bool {
+	cluster.WaitFor(t, cluster.ReadyTimeout, "a new client authenticated by the restarted plugin", func() bool {
 		if c, err = cl.Dial(t); err != nil {
 			return false
 		}

@@ -4,12 +4,12 @@ import (
 	"testing"
 
 	"github.com/webrtc-broker/webrtc-broker/client"
-	"github.com/webrtc-broker/webrtc-broker/internal/testcluster"
+	"github.com/webrtc-broker/webrtc-broker/test/cluster"
 )
 
 // TestE2EMesh: three servers, each linked to the other two; a client on each.
 func TestE2EMesh(t *testing.T) {
-	cl := testcluster.Start(t, testcluster.Options{Servers: 3})
+	cl := cluster.Start(t, cluster.Options{Servers: 3})
 	a, b, c := cl.Client(t, cl.On(0)), cl.Client(t, cl.On(1)), cl.Client(t, cl.On(2))
 	for i, x := range []*client.Client{a, b, c} {
 		if want := cl.Server(i).Stats().Alias; x.ServerAlias() != want {
@@ -56,7 +56,7 @@ func TestE2EMesh(t *testing.T) {
 		// server, but the server's metrics can: once server 1's new set
 		// has reached server 0, a publish on prop there goes to no server.
 		// The ping after it proves server 0 handled the publish.
-		testcluster.WaitFor(t, eventTimeout, "server 0 to stop relaying topic prop to server 1", func() bool {
+		cluster.WaitFor(t, eventTimeout, "server 0 to stop relaying topic prop to server 1", func() bool {
 			before := relayedToServers()
 			publish(t, a, "prop", "probe", true)
 			ping(t, a, true)
@@ -75,7 +75,7 @@ func TestE2EMesh(t *testing.T) {
 // TestE2EStar: two servers exchange through a hub; the servers see only the
 // hub, clients only the servers.
 func TestE2EStar(t *testing.T) {
-	cl := testcluster.Start(t, testcluster.Options{Servers: 3, Hub: true})
+	cl := cluster.Start(t, cluster.Options{Servers: 3, Hub: true})
 	for i := range 3 {
 		if got, want := cl.Server(i).Stats().Servers, cl.ExpectedLinks(i); got != want {
 			t.Fatalf("server %d has %d server links, want %d", i, got, want)

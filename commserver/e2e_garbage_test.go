@@ -13,8 +13,8 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/webrtc-broker/webrtc-broker/internal/testcluster"
 	"github.com/webrtc-broker/webrtc-broker/protocol"
+	"github.com/webrtc-broker/webrtc-broker/test/cluster"
 )
 
 // TestE2EGarbage: random bytes and truncated or nonsensical protobufs, on
@@ -22,7 +22,7 @@ import (
 // signaling addressed to the real servers) and on both data channels,
 // leave every server serving: registered, meshed, relaying.
 func TestE2EGarbage(t *testing.T) {
-	cl := testcluster.Start(t, testcluster.Options{Servers: 2})
+	cl := cluster.Start(t, cluster.Options{Servers: 2})
 	a, b := cl.Client(t, cl.On(0)), cl.Client(t, cl.On(1))
 	subscribe(t, a, "alive")
 	subscribe(t, b, "alive")

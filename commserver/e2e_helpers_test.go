@@ -8,15 +8,15 @@ import (
 	"time"
 
 	"github.com/webrtc-broker/webrtc-broker/client"
-	"github.com/webrtc-broker/webrtc-broker/internal/testcluster"
 	"github.com/webrtc-broker/webrtc-broker/protocol"
+	"github.com/webrtc-broker/webrtc-broker/test/cluster"
 )
 
 // Helpers shared by the end-to-end tests (e2e_*_test.go): real pion clients
-// from client/ against real servers started by internal/testcluster.
+// from client/ against real servers started by internal/cluster.
 
 const (
-	eventTimeout = testcluster.EventTimeout
+	eventTimeout = cluster.EventTimeout
 	// probeEvery paces publishes that wait for something asynchronous (a
 	// subscription announced to another server) to take effect.
 	probeEvery = 20 * time.Millisecond
@@ -46,15 +46,15 @@ func publish(t *testing.T, cl *client.Client, topic, body string, reliable bool)
 // receive waits for body on topic at cl, skipping anything else.
 func receive(t *testing.T, cl *client.Client, topic, body string) client.Message {
 	t.Helper()
-	return testcluster.Receive(t, cl, eventTimeout, testcluster.Body(topic, body))
+	return cluster.Receive(t, cl, eventTimeout, cluster.Body(topic, body))
 }
 
 // next asserts that the next message cl receives is body on topic: the
 // barrier of a negative check (whatever must not arrive would come first).
 func next(t *testing.T, cl *client.Client, topic, body string) client.Message {
 	t.Helper()
-	m := testcluster.Next(t, cl, eventTimeout)
-	if !testcluster.Body(topic, body)(m) {
+	m := cluster.Next(t, cl, eventTimeout)
+	if !cluster.Body(topic, body)(m) {
 		t.Fatalf("client %d: next message is %s on %q from %d: %q, want %q on %q",
 			cl.Alias(), m.Type, m.Topic, m.FromAlias, m.Body, body, topic)
 	}
@@ -109,7 +109,7 @@ func reach(t *testing.T, from, to *client.Client, topic string, reliable bool) c
 		// Unreliable probes are unordered with the reliable sync: drain
 		// the stragglers with a bounded wait (a negative check nothing can
 		// signal: a lost probe never arrives).
-		testcluster.NoReceive(t, to, 3*probeEvery, func(m client.Message) bool { return false })
+		cluster.NoReceive(t, to, 3*probeEvery, func(m client.Message) bool { return false })
 	}
 	return got
 }

@@ -9,8 +9,8 @@ import (
 
 	"github.com/webrtc-broker/webrtc-broker/client"
 	"github.com/webrtc-broker/webrtc-broker/commserver"
-	"github.com/webrtc-broker/webrtc-broker/internal/testcluster"
 	"github.com/webrtc-broker/webrtc-broker/protocol"
+	"github.com/webrtc-broker/webrtc-broker/test/cluster"
 )
 
 func mustMarshal(t *testing.T, m proto.Message) []byte {
@@ -25,7 +25,7 @@ func mustMarshal(t *testing.T, m proto.Message) []byte {
 // TestE2EDataBeforeAuth: a peer whose first message is not AUTH is refused
 // and closed, what it sent is not relayed, and the other peers carry on.
 func TestE2EDataBeforeAuth(t *testing.T) {
-	cl := testcluster.Start(t, testcluster.Options{Servers: 1})
+	cl := cluster.Start(t, cluster.Options{Servers: 1})
 	a, b := cl.Client(t), cl.Client(t)
 	subscribe(t, b, "guarded")
 
@@ -70,7 +70,7 @@ func TestE2EDataBeforeAuth(t *testing.T) {
 // TestE2EMaxPeers: max_peers=1 refuses a second client with SERVER_FULL,
 // never a server link, and frees the slot when the first client leaves.
 func TestE2EMaxPeers(t *testing.T) {
-	cl := testcluster.Start(t, testcluster.Options{
+	cl := cluster.Start(t, cluster.Options{
 		Servers: 2, // meshed although each takes a single client
 		Server:  func(_ int, cfg *commserver.Config) { cfg.MaxPeers = 1 },
 	})
@@ -83,7 +83,7 @@ func TestE2EMaxPeers(t *testing.T) {
 	if err := first.Close(); err != nil {
 		t.Fatal(err)
 	}
-	testcluster.WaitFor(t, eventTimeout, "the first client's slot to be freed", func() bool {
+	cluster.WaitFor(t, eventTimeout, "the first client's slot to be freed", func() bool {
 		return cl.Server(0).Stats().Clients == 0
 	})
 	ping(t, cl.Client(t, cl.On(0)), true)
@@ -94,7 +94,7 @@ func TestE2EMaxPeers(t *testing.T) {
 // relayed; a sender that keeps doing it is closed, and nobody else is.
 func TestE2EOversizedMessage(t *testing.T) {
 	const limit = 1024
-	cl := testcluster.Start(t, testcluster.Options{
+	cl := cluster.Start(t, cluster.Options{
 		Servers: 1,
 		Server:  func(_ int, cfg *commserver.Config) { cfg.MaxMessageSize = limit },
 	})
@@ -109,7 +109,7 @@ func TestE2EOversizedMessage(t *testing.T) {
 	publish(t, a, "big", "normal", true)
 	// The huge message would have come first.
 	next(t, b, "big", "normal")
-	e := testcluster.Receive(t, a, eventTimeout, func(m client.Message) bool { return m.Type == protocol.MessageType_ERROR })
+	e := cluster.Receive(t, a, eventTimeout, func(m client.Message) bool { return m.Type == protocol.MessageType_ERROR })
 	if e.ErrorCode != protocol.ErrorCode_ERROR_PROTOCOL_VIOLATION {
 		t.Fatalf("error %s %q, want ERROR_PROTOCOL_VIOLATION", e.ErrorCode, e.Reason)
 	}

@@ -14,8 +14,8 @@ import (
 	"github.com/webrtc-broker/webrtc-broker/commserver/luahost"
 	"github.com/webrtc-broker/webrtc-broker/core/auth"
 	"github.com/webrtc-broker/webrtc-broker/core/policy"
-	"github.com/webrtc-broker/webrtc-broker/internal/testcluster"
 	"github.com/webrtc-broker/webrtc-broker/protocol"
+	"github.com/webrtc-broker/webrtc-broker/test/cluster"
 )
 
 // End-to-end tests of the Lua topic policies: the shipped rules of scripts/
@@ -33,7 +33,7 @@ func (identityAuth) Authenticate(_ context.Context, r auth.Request) (auth.Result
 // policyCluster is one server whose Lua host loads a scripts directory
 // holding the named shipped rules and the extra files given.
 type policyCluster struct {
-	*testcluster.Cluster
+	*cluster.Cluster
 	dir  string
 	host *luahost.Host
 }
@@ -51,11 +51,11 @@ func startPolicyCluster(t *testing.T, shipped []string, extra map[string]string)
 	for name, src := range extra {
 		pc.write(t, name, src)
 	}
-	pc.Cluster = testcluster.Start(t, testcluster.Options{
+	pc.Cluster = cluster.Start(t, cluster.Options{
 		ServerOptions: func(_ int, o *commserver.Options) {
 			h, err := luahost.New(context.Background(), luahost.Options{
 				Dir:        pc.dir,
-				Logger:     testcluster.Logger("luahost"),
+				Logger:     cluster.Logger("luahost"),
 				Registerer: o.Registry,
 				// The machine running -race tests is slow; a shipped rule
 				// must not time out for that. The loop test declares its own.
@@ -100,7 +100,7 @@ func (pc *policyCluster) hookCalls(t *testing.T, script, outcome string) float64
 // policyError waits for the ERROR cl gets for topic, skipping anything else.
 func policyError(t *testing.T, cl *client.Client, code protocol.ErrorCode, topic string) client.Message {
 	t.Helper()
-	return testcluster.Receive(t, cl, eventTimeout, func(m client.Message) bool {
+	return cluster.Receive(t, cl, eventTimeout, func(m client.Message) bool {
 		return m.Type == protocol.MessageType_ERROR && m.ErrorCode == code && m.Topic == topic
 	})
 }
@@ -163,7 +163,7 @@ func TestPolicyRateLimitsAFlood(t *testing.T) {
 
 	fromFlooder, fromCalm := 0, 0
 	for {
-		m := testcluster.Receive(t, watcher, eventTimeout, isTopicMessage)
+		m := cluster.Receive(t, watcher, eventTimeout, isTopicMessage)
 		if string(m.Body) == "end" {
 			break
 		}
@@ -242,7 +242,7 @@ func TestPolicyHotReload(t *testing.T) {
 	}
 	saved := time.Now()
 	pc.write(t, "size_cap.lua", edited)
-	testcluster.WaitFor(t, time.Second, "the edit in force within a second", alicePeer)
+	cluster.WaitFor(t, time.Second, "the edit in force within a second", alicePeer)
 	t.Logf("the edit took effect after %v", time.Since(saved))
 	publish(t, alice, "chat.lobby", big, true)
 	next(t, bob, "chat.lobby", big)
@@ -250,7 +250,7 @@ func TestPolicyHotReload(t *testing.T) {
 
 	loadErrors := pc.Counter(t, 0, "broker_policy_script_loads_total", map[string]string{"result": "error"})
 	pc.write(t, "size_cap.lua", "policy = { topics = { \"chat.**\" } }\nfunction on_publish(topic, body)\n  return \"drop\" ,, \"all\"\nend\n")
-	testcluster.WaitFor(t, eventTimeout, "the broken edit rejected", func() bool {
+	cluster.WaitFor(t, eventTimeout, "the broken edit rejected", func() bool {
 		return pc.Counter(t, 0, "broker_policy_script_loads_total", map[string]string{"result": "error"}) > loadErrors
 	})
 	publish(t, alice, "chat.lobby", big+"!", true)
@@ -302,7 +302,7 @@ func BenchmarkPolicyRelay(b *testing.B) {
 		{"governed", "chat.lobby", true},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			var opts testcluster.Options
+			var opts cluster.Options
 			if bc.policy {
 				dir := b.TempDir()
 				for _, name := range []string{"size_cap.lua", "rate_limit.lua", "announce_acl.lua", "stamp_time.lua"} {
@@ -320,7 +320,7 @@ func BenchmarkPolicyRelay(b *testing.B) {
 				}
 				opts.ServerOptions = func(_ int, o *commserver.Options) { o.Policy = h }
 			}
-			c := testcluster.Start(b, opts)
+			c := cluster.Start(b, opts)
 			pub, sub := c.Client(b), c.Client(b)
 			ctx, cancel := context.WithTimeout(context.Background(), eventTimeout)
 			defer cancel()

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/webrtc-broker/webrtc-broker/internal/testcluster"
+	"github.com/webrtc-broker/webrtc-broker/test/cluster"
 )
 
 // TestE2ECoordinatorRestart: the coordinator is killed and restarted on the
@@ -17,7 +17,7 @@ import (
 // re-register under new aliases, and a client that joins afterwards talks to
 // the old ones.
 func TestE2ECoordinatorRestart(t *testing.T) {
-	cl := testcluster.Start(t, testcluster.Options{Servers: 2})
+	cl := cluster.Start(t, cluster.Options{Servers: 2})
 	a, b := cl.Client(t, cl.On(0)), cl.Client(t, cl.On(1))
 	subscribe(t, a, "live")
 	subscribe(t, b, "live")
@@ -80,13 +80,13 @@ func TestE2ECoordinatorRestart(t *testing.T) {
 	progress := func(what string, n int64) {
 		t.Helper()
 		target := got.Load() + n
-		testcluster.WaitFor(t, eventTimeout, what, func() bool { return got.Load() >= target })
+		cluster.WaitFor(t, eventTimeout, what, func() bool { return got.Load() >= target })
 	}
 
 	progress("the stream to flow", 10)
 	cl.StopCoordinator(t)
 	for i := range 2 {
-		testcluster.WaitFor(t, eventTimeout, fmt.Sprintf("server %d to notice the coordinator is gone", i), func() bool {
+		cluster.WaitFor(t, eventTimeout, fmt.Sprintf("server %d to notice the coordinator is gone", i), func() bool {
 			return !cl.Server(i).Stats().CoordinatorConnected
 		})
 	}

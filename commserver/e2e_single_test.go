@@ -7,15 +7,15 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/webrtc-broker/webrtc-broker/internal/testcluster"
 	"github.com/webrtc-broker/webrtc-broker/protocol"
+	"github.com/webrtc-broker/webrtc-broker/test/cluster"
 )
 
 // TestE2ESingleServer pins the relay rules on one server. The subtests share
 // the cluster; each uses its own clients and topics, so none sees another's
 // traffic.
 func TestE2ESingleServer(t *testing.T) {
-	cl := testcluster.Start(t, testcluster.Options{Servers: 1})
+	cl := cluster.Start(t, cluster.Options{Servers: 1})
 
 	t.Run("reliable", func(t *testing.T) {
 		a, b := cl.Client(t), cl.Client(t)

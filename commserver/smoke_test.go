@@ -18,7 +18,7 @@ import (
 	"github.com/webrtc-broker/webrtc-broker/client"
 	"github.com/webrtc-broker/webrtc-broker/coordinator"
 	"github.com/webrtc-broker/webrtc-broker/core/logging"
-	"github.com/webrtc-broker/webrtc-broker/internal/rtc"
+	"github.com/webrtc-broker/webrtc-broker/core/rtcconfig"
 	"github.com/webrtc-broker/webrtc-broker/internal/testwait"
 	"github.com/webrtc-broker/webrtc-broker/protocol"
 )
@@ -97,7 +97,7 @@ func startServer(t *testing.T, coordURL string, adjust func(*Config)) *Server {
 
 func dialClient(t *testing.T, coordURL string, adjust func(*client.Config)) *client.Client {
 	t.Helper()
-	cfg := client.Config{CoordinatorURL: coordURL, WebRTC: rtc.Config{LoopbackOnly: true}, Logger: smokeLogger()}
+	cfg := client.Config{CoordinatorURL: coordURL, WebRTC: rtcconfig.Config{LoopbackOnly: true}, Logger: smokeLogger()}
 	if adjust != nil {
 		adjust(&cfg)
 	}
@@ -251,7 +251,7 @@ func TestSmokeMaxPeersRefusesWithServerFull(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), smokeTimeout)
 	defer cancel()
-	cl, err := client.Dial(ctx, client.Config{CoordinatorURL: coordURL, WebRTC: rtc.Config{LoopbackOnly: true}})
+	cl, err := client.Dial(ctx, client.Config{CoordinatorURL: coordURL, WebRTC: rtcconfig.Config{LoopbackOnly: true}})
 	if err == nil {
 		_ = cl.Close()
 		t.Fatalf("second client connected, want SERVER_FULL")

@@ -1,4 +1,4 @@
-// Command ceiling measures raw pion on this machine (see internal/ceiling):
+// Command ceiling measures raw pion on this machine (see bench/internal/ceiling):
 // a relay process forwarding one publisher's messages to N detached data
 // channels, with no broker logic. `ceiling relay` is that relay process; the
 // bench starts `ceiling` and it starts its own relay.
@@ -15,7 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/webrtc-broker/webrtc-broker/internal/ceiling"
+	"github.com/webrtc-broker/webrtc-broker/bench/internal/ceiling"
 )
 
 func main() {

@@ -25,8 +25,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/webrtc-broker/webrtc-broker/internal/ceiling"
-	"github.com/webrtc-broker/webrtc-broker/internal/loadgen"
+	"github.com/webrtc-broker/webrtc-broker/bench/internal/ceiling"
+	"github.com/webrtc-broker/webrtc-broker/cmd/brokerctl/loadgen"
 )
 
 type entry struct {

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/webrtc-broker/webrtc-broker/internal/loadgen"
+	"github.com/webrtc-broker/webrtc-broker/cmd/brokerctl/loadgen"
 )
 
 // Pass marks for the targets table.

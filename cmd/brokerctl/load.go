@@ -14,9 +14,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/webrtc-broker/webrtc-broker/cmd/brokerctl/loadgen"
 	"github.com/webrtc-broker/webrtc-broker/core/logging"
-	"github.com/webrtc-broker/webrtc-broker/internal/loadgen"
-	"github.com/webrtc-broker/webrtc-broker/internal/rtc"
+	"github.com/webrtc-broker/webrtc-broker/core/rtcconfig"
 )
 
 func init() {
@@ -91,7 +91,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	cfg.AuthBody = []byte(*authBody)
 	cfg.Header = headers.h
-	cfg.WebRTC = rtc.Config{LoopbackOnly: *loopback}
+	cfg.WebRTC = rtcconfig.Config{LoopbackOnly: *loopback}
 	if cfg.Logger, err = logging.New(logging.Config{Level: *logLevel, Format: "text"}, stderr); err != nil {
 		return usageErr(err)
 	}

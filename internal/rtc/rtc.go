@@ -13,6 +13,8 @@ import (
 	"github.com/pion/ice/v2"
 	"github.com/pion/transport/v2/stdnet"
 	"github.com/pion/webrtc/v3"
+
+	"github.com/webrtc-broker/webrtc-broker/core/rtcconfig"
 )
 
 // Channel labels. The side that receives CONNECT creates both.
@@ -21,48 +23,17 @@ const (
 	LabelUnreliable = "unreliable"
 )
 
-// Config is the webrtc section of the configuration.
-type Config struct {
-	// LoopbackOnly gathers only 127.0.0.1 host candidates, disables mDNS and
-	// ignores remote candidates that are not loopback: tests and local runs.
-	LoopbackOnly bool     `koanf:"loopback_only"`
-	ICEServers   []string `koanf:"ice_servers"`
-	UDPPortMin   uint16   `koanf:"udp_port_min"`
-	UDPPortMax   uint16   `koanf:"udp_port_max"`
-	// UDPMuxPort serves every peer on one UDP port when non-zero.
-	UDPMuxPort int      `koanf:"udp_mux_port"`
-	NAT1To1IPs []string `koanf:"nat_1to1_ips"`
-	// ReceiveMTU and SCTPReceiveBuffer trade memory per peer for throughput;
-	// zero keeps pion's defaults.
-	ReceiveMTU        uint   `koanf:"receive_mtu"`
-	SCTPReceiveBuffer uint32 `koanf:"sctp_receive_buffer"`
-}
-
-// Defaults are the config defaults for the webrtc section, flat keys.
-func Defaults() map[string]any {
-	return map[string]any{
-		"webrtc.loopback_only":       false,
-		"webrtc.ice_servers":         []string{},
-		"webrtc.udp_port_min":        0,
-		"webrtc.udp_port_max":        0,
-		"webrtc.udp_mux_port":        0,
-		"webrtc.nat_1to1_ips":        []string{},
-		"webrtc.receive_mtu":         0,
-		"webrtc.sctp_receive_buffer": 0,
-	}
-}
-
 // API is a configured pion API plus the ICE servers new peer connections use.
 // Close releases the UDP mux socket if one was opened.
 type API struct {
 	*webrtc.API
-	cfg Config
+	cfg rtcconfig.Config
 	mux ice.UDPMux
 }
 
 // NewAPI builds the pion API. Data channels are detached: callers run their
 // own read and write loops on them.
-func NewAPI(cfg Config) (*API, error) {
+func NewAPI(cfg rtcconfig.Config) (*API, error) {
 	var se webrtc.SettingEngine
 	se.DetachDataChannels()
 	// One logger per scope and one network object for every peer, instead of

@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/pion/webrtc/v3"
+
+	"github.com/webrtc-broker/webrtc-broker/core/rtcconfig"
 )
 
 func TestAcceptCandidate(t *testing.T) {
@@ -22,7 +24,7 @@ func TestAcceptCandidate(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			a, err := NewAPI(Config{LoopbackOnly: tc.loopback})
+			a, err := NewAPI(rtcconfig.Config{LoopbackOnly: tc.loopback})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -13,6 +13,7 @@ import (
 	"github.com/pion/datachannel"
 	"github.com/pion/webrtc/v3"
 
+	"github.com/webrtc-broker/webrtc-broker/core/rtcconfig"
 	"github.com/webrtc-broker/webrtc-broker/internal/rtc"
 )
 
@@ -41,7 +42,7 @@ func ServeRelay(ctx context.Context, in io.Reader, out io.Writer) error {
 }
 
 func serveRelay(ctx context.Context, w *wire) error {
-	api, err := rtc.NewAPI(rtc.Config{LoopbackOnly: true})
+	api, err := rtc.NewAPI(rtcconfig.Config{LoopbackOnly: true})
 	if err != nil {
 		return err
 	}

@@ -16,7 +16,7 @@ import (
 
 	"github.com/webrtc-broker/webrtc-broker/client"
 	"github.com/webrtc-broker/webrtc-broker/core/logging"
-	"github.com/webrtc-broker/webrtc-broker/internal/rtc"
+	"github.com/webrtc-broker/webrtc-broker/core/rtcconfig"
 	"github.com/webrtc-broker/webrtc-broker/protocol"
 )
 
@@ -52,7 +52,7 @@ type Config struct {
 	Query    url.Values
 	Header   http.Header
 	AuthBody []byte
-	WebRTC   rtc.Config
+	WebRTC   rtcconfig.Config
 	// PIDs are server processes whose CPU and RSS the report includes;
 	// PIDNames labels them (optional).
 	PIDs     []int

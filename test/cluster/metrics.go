@@ -1,4 +1,4 @@
-package testcluster
+package cluster
 
 import (
 	"testing"
@@ -14,11 +14,11 @@ func (c *Cluster) Counter(t testing.TB, i int, name string, labels map[string]st
 	t.Helper()
 	reg := c.registries[i]
 	if reg == nil {
-		t.Fatalf("testcluster: server %d has no registry (ServerOptions set it to nil)", i)
+		t.Fatalf("cluster: server %d has no registry (ServerOptions set it to nil)", i)
 	}
 	families, err := reg.Gather()
 	if err != nil {
-		t.Fatalf("testcluster: gather server %d metrics: %v", i, err)
+		t.Fatalf("cluster: gather server %d metrics: %v", i, err)
 	}
 	var sum float64
 	found := false
@@ -34,7 +34,7 @@ func (c *Cluster) Counter(t testing.TB, i int, name string, labels map[string]st
 		}
 	}
 	if !found {
-		t.Fatalf("testcluster: server %d has no metric %q", i, name)
+		t.Fatalf("cluster: server %d has no metric %q", i, name)
 	}
 	return sum
 }

@@ -12,7 +12,7 @@ package ceiling
 import (
 	"time"
 
-	"github.com/webrtc-broker/webrtc-broker/internal/loadgen"
+	"github.com/webrtc-broker/webrtc-broker/cmd/brokerctl/loadgen"
 )
 
 // Config describes one ceiling run.

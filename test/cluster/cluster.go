@@ -1,4 +1,4 @@
-// Package testcluster starts a whole broker in the test process: a
+// Package cluster starts a whole broker in the test process: a
 // coordinator on a loopback port and communication servers in loopback-only
 // WebRTC mode, ready (registered and meshed) when Start returns, and stopped
 // by t.Cleanup. It also gives tests the waiting helpers they share: WaitFor,
@@ -7,7 +7,7 @@
 //
 // Logs are discarded unless BROKER_TEST_LOG=1, which sends every component's
 // debug log to stderr.
-package testcluster
+package cluster
 
 import (
 	"context"
@@ -26,7 +26,7 @@ import (
 	"github.com/webrtc-broker/webrtc-broker/commserver"
 	"github.com/webrtc-broker/webrtc-broker/coordinator"
 	"github.com/webrtc-broker/webrtc-broker/core/logging"
-	"github.com/webrtc-broker/webrtc-broker/internal/rtc"
+	"github.com/webrtc-broker/webrtc-broker/core/rtcconfig"
 )
 
 // Options say what cluster to start. The zero value is one server.
@@ -85,7 +85,7 @@ func Start(t testing.TB, o Options) *Cluster {
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatalf("testcluster: coordinator listener: %v", err)
+		t.Fatalf("cluster: coordinator listener: %v", err)
 	}
 	c := &Cluster{opts: o, addr: ln.Addr().String()}
 	t.Cleanup(func() { c.stop(t) })
@@ -95,7 +95,7 @@ func Start(t testing.TB, o Options) *Cluster {
 	c.stopServers = cancel
 	for i := 0; i < o.Servers; i++ {
 		cfg := commserver.Config{CoordinatorURL: c.URL(), Role: commserver.RoleServer}
-		cfg.WebRTC = rtc.Config{LoopbackOnly: true}
+		cfg.WebRTC = rtcconfig.Config{LoopbackOnly: true}
 		// Re-register quickly after a coordinator restart: tests wait for it.
 		cfg.Reconnect.Min, cfg.Reconnect.Max = 20*time.Millisecond, 200*time.Millisecond
 		if o.Hub && i == 0 {
@@ -111,7 +111,7 @@ func Start(t testing.TB, o Options) *Cluster {
 		c.registries = append(c.registries, opts.Registry)
 		s, err := commserver.New(cfg, opts)
 		if err != nil {
-			t.Fatalf("testcluster: server %d: %v", i, err)
+			t.Fatalf("cluster: server %d: %v", i, err)
 		}
 		done := make(chan error, 1)
 		go func() { done <- s.Run(ctx) }()
@@ -180,7 +180,7 @@ func (c *Cluster) Client(t testing.TB, mod ...func(*client.Config)) *client.Clie
 	t.Helper()
 	cl, err := c.Dial(t, mod...)
 	if err != nil {
-		t.Fatalf("testcluster: client: %v", err)
+		t.Fatalf("cluster: client: %v", err)
 	}
 	return cl
 }
@@ -190,7 +190,7 @@ func (c *Cluster) Dial(t testing.TB, mod ...func(*client.Config)) (*client.Clien
 	t.Helper()
 	cfg := client.Config{
 		CoordinatorURL: c.URL(),
-		WebRTC:         rtc.Config{LoopbackOnly: true},
+		WebRTC:         rtcconfig.Config{LoopbackOnly: true},
 		Logger:         Logger("client"),
 		ConnectTimeout: ReadyTimeout,
 	}
@@ -218,7 +218,7 @@ func (c *Cluster) StopCoordinator(t testing.TB) {
 	}
 	stop()
 	if err := waitDone(done, ReadyTimeout); err != nil {
-		t.Fatalf("testcluster: stop coordinator: %v", err)
+		t.Fatalf("cluster: stop coordinator: %v", err)
 	}
 }
 
@@ -250,7 +250,7 @@ func (c *Cluster) serveCoordinator(t testing.TB, ln net.Listener) {
 	co, err := coordinator.New(cfg, opts)
 	if err != nil {
 		_ = ln.Close()
-		t.Fatalf("testcluster: coordinator: %v", err)
+		t.Fatalf("cluster: coordinator: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -267,7 +267,7 @@ func (c *Cluster) stop(t testing.TB) {
 	}
 	for i, done := range c.serversDone {
 		if err := waitDone(done, ReadyTimeout); err != nil {
-			t.Errorf("testcluster: stop server %d: %v", i, err)
+			t.Errorf("cluster: stop server %d: %v", i, err)
 		}
 	}
 	c.StopCoordinator(t)

@@ -13,7 +13,8 @@ import (
 	"github.com/pion/datachannel"
 	"github.com/pion/webrtc/v3"
 
-	"github.com/webrtc-broker/webrtc-broker/internal/loadgen"
+	"github.com/webrtc-broker/webrtc-broker/cmd/brokerctl/loadgen"
+	"github.com/webrtc-broker/webrtc-broker/core/rtcconfig"
 	"github.com/webrtc-broker/webrtc-broker/internal/rtc"
 )
 
@@ -63,7 +64,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 	}()
 
-	api, err := rtc.NewAPI(rtc.Config{LoopbackOnly: true})
+	api, err := rtc.NewAPI(rtcconfig.Config{LoopbackOnly: true})
 	if err != nil {
 		return nil, fmt.Errorf("ceiling: %w", err)
 	}

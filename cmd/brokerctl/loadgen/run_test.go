@@ -6,14 +6,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/webrtc-broker/webrtc-broker/internal/rtc"
-	"github.com/webrtc-broker/webrtc-broker/internal/testcluster"
+	"github.com/webrtc-broker/webrtc-broker/core/rtcconfig"
+	"github.com/webrtc-broker/webrtc-broker/test/cluster"
 )
 
 // A short real run through a cluster in this process: every message a client
 // publishes on the reliable channel reaches the other clients, in order.
 func TestLoadRunThroughACluster(t *testing.T) {
-	c := testcluster.Start(t, testcluster.Options{})
+	c := cluster.Start(t, cluster.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	rep, err := Run(ctx, Config{
@@ -25,7 +25,7 @@ func TestLoadRunThroughACluster(t *testing.T) {
 		Reliable:       true,
 		Warmup:         300 * time.Millisecond,
 		Duration:       time.Second,
-		WebRTC:         rtc.Config{LoopbackOnly: true},
+		WebRTC:         rtcconfig.Config{LoopbackOnly: true},
 		// The servers run in this process: measure it as "the server".
 		PIDs: []int{os.Getpid()},
 	})
@@ -53,7 +53,7 @@ func TestLoadRunThroughACluster(t *testing.T) {
 // The join storm connects every client, then reads server memory after the
 // idle hold.
 func TestJoinStormThroughACluster(t *testing.T) {
-	c := testcluster.Start(t, testcluster.Options{})
+	c := cluster.Start(t, cluster.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	rep, err := Run(ctx, Config{
@@ -62,7 +62,7 @@ func TestJoinStormThroughACluster(t *testing.T) {
 		Clients:        5,
 		BodySize:       100,
 		Duration:       100 * time.Millisecond,
-		WebRTC:         rtc.Config{LoopbackOnly: true},
+		WebRTC:         rtcconfig.Config{LoopbackOnly: true},
 		PIDs:           []int{os.Getpid()},
 	})
 	if err != nil {
