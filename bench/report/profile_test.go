@@ -32,7 +32,9 @@ func TestProfileSharesOfARealProfile(t *testing.T) {
 	if err := pprof.StartCPUProfile(f); err != nil {
 		t.Fatal(err)
 	}
-	burn(400 * time.Millisecond)
+	if burn(400*time.Millisecond) < 0 { // kept, so the loop is not optimised away
+		t.Fatal("burn overflowed")
+	}
 	pprof.StopCPUProfile()
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
