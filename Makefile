@@ -3,7 +3,7 @@ GO       ?= go
 BIN      := bin
 PLUGINS  := $(wildcard plugins/*/main.go)
 
-.PHONY: all build test race proto run lint bench clean
+.PHONY: all build test race proto run lint bench fuzz clean
 
 all: build
 
@@ -41,6 +41,10 @@ lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
+
+# Every fuzz target for FUZZTIME each (default 30s); CI runs it with a few seconds.
+fuzz:
+	./test/fuzz.sh
 
 bench: build
 	./bench/run.sh
