@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -389,20 +388,10 @@ func TestCloseLeavesNoClientGoroutine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clientGoroutines := func() (string, bool) {
-		buf := make([]byte, 1<<20)
-		stacks := string(buf[:runtime.Stack(buf, true)])
-		return stacks, strings.Contains(stacks, "client.(*Client)") || strings.Contains(stacks, "client.(*signaling)") ||
-			strings.Contains(stacks, "client.(*channel)")
-	}
-	if _, running := clientGoroutines(); !running {
+	marks := []string{"client.(*Client)", "client.(*signaling)", "client.(*channel)"}
+	if len(testwait.Goroutines(marks...)) == 0 {
 		t.Fatal("no client goroutine found while connected: the check below would prove nothing")
 	}
 	c.Close()
-	var stacks string
-	testwait.ForReport(t, 10*time.Second, func() bool {
-		var running bool
-		stacks, running = clientGoroutines()
-		return !running
-	}, func() string { return "for client goroutines to end after Close:\n" + stacks })
+	testwait.GoroutinesEnd(t, 10*time.Second, "client goroutines to end after Close", marks...)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/webrtc-broker/webrtc-broker/commserver"
 	"github.com/webrtc-broker/webrtc-broker/coordinator"
 	"github.com/webrtc-broker/webrtc-broker/core/auth"
+	"github.com/webrtc-broker/webrtc-broker/internal/testwait"
 	"github.com/webrtc-broker/webrtc-broker/plugins"
 	"github.com/webrtc-broker/webrtc-broker/plugins/token/tokens"
 	"github.com/webrtc-broker/webrtc-broker/protocol"
@@ -192,7 +193,7 @@ func TestE2EServerSurvivesItsPluginDying(t *testing.T) {
 	// Dial returns once AUTH is written; a PING answered proves it passed
 	// (nothing is answered before), while a client denied meanwhile goes down.
 	var c *client.Client
-	cluster.WaitFor(t, cluster.ReadyTimeout, "a new client authenticated by the restarted plugin", func() bool {
+	testwait.For(t, cluster.ReadyTimeout, "a new client authenticated by the restarted plugin", func() bool {
 		if c, err = cl.Dial(t); err != nil {
 			return false
 		}

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/webrtc-broker/webrtc-broker/client"
+	"github.com/webrtc-broker/webrtc-broker/internal/testwait"
 	"github.com/webrtc-broker/webrtc-broker/test/cluster"
 )
 
@@ -56,7 +57,7 @@ func TestE2EMesh(t *testing.T) {
 		// server, but the server's metrics can: once server 1's new set
 		// has reached server 0, a publish on prop there goes to no server.
 		// The ping after it proves server 0 handled the publish.
-		cluster.WaitFor(t, eventTimeout, "server 0 to stop relaying topic prop to server 1", func() bool {
+		testwait.For(t, eventTimeout, "server 0 to stop relaying topic prop to server 1", func() bool {
 			before := relayedToServers()
 			publish(t, a, "prop", "probe", true)
 			ping(t, a, true)

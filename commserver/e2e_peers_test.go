@@ -9,6 +9,7 @@ import (
 
 	"github.com/webrtc-broker/webrtc-broker/client"
 	"github.com/webrtc-broker/webrtc-broker/commserver"
+	"github.com/webrtc-broker/webrtc-broker/internal/testwait"
 	"github.com/webrtc-broker/webrtc-broker/protocol"
 	"github.com/webrtc-broker/webrtc-broker/test/cluster"
 )
@@ -83,7 +84,7 @@ func TestE2EMaxPeers(t *testing.T) {
 	if err := first.Close(); err != nil {
 		t.Fatal(err)
 	}
-	cluster.WaitFor(t, eventTimeout, "the first client's slot to be freed", func() bool {
+	testwait.For(t, eventTimeout, "the first client's slot to be freed", func() bool {
 		return cl.Server(0).Stats().Clients == 0
 	})
 	ping(t, cl.Client(t, cl.On(0)), true)

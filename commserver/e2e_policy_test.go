@@ -14,6 +14,7 @@ import (
 	"github.com/webrtc-broker/webrtc-broker/commserver/luahost"
 	"github.com/webrtc-broker/webrtc-broker/core/auth"
 	"github.com/webrtc-broker/webrtc-broker/core/policy"
+	"github.com/webrtc-broker/webrtc-broker/internal/testwait"
 	"github.com/webrtc-broker/webrtc-broker/protocol"
 	"github.com/webrtc-broker/webrtc-broker/test/cluster"
 )
@@ -242,7 +243,7 @@ func TestPolicyHotReload(t *testing.T) {
 	}
 	saved := time.Now()
 	pc.write(t, "size_cap.lua", edited)
-	cluster.WaitFor(t, time.Second, "the edit in force within a second", alicePeer)
+	testwait.For(t, time.Second, "the edit in force within a second", alicePeer)
 	t.Logf("the edit took effect after %v", time.Since(saved))
 	publish(t, alice, "chat.lobby", big, true)
 	next(t, bob, "chat.lobby", big)
@@ -250,7 +251,7 @@ func TestPolicyHotReload(t *testing.T) {
 
 	loadErrors := pc.Counter(t, 0, "broker_policy_script_loads_total", map[string]string{"result": "error"})
 	pc.write(t, "size_cap.lua", "policy = { topics = { \"chat.**\" } }\nfunction on_publish(topic, body)\n  return \"drop\" ,, \"all\"\nend\n")
-	cluster.WaitFor(t, eventTimeout, "the broken edit rejected", func() bool {
+	testwait.For(t, eventTimeout, "the broken edit rejected", func() bool {
 		return pc.Counter(t, 0, "broker_policy_script_loads_total", map[string]string{"result": "error"}) > loadErrors
 	})
 	publish(t, alice, "chat.lobby", big+"!", true)

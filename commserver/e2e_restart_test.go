@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/webrtc-broker/webrtc-broker/internal/testwait"
 	"github.com/webrtc-broker/webrtc-broker/test/cluster"
 )
 
@@ -80,13 +81,13 @@ func TestE2ECoordinatorRestart(t *testing.T) {
 	progress := func(what string, n int64) {
 		t.Helper()
 		target := got.Load() + n
-		cluster.WaitFor(t, eventTimeout, what, func() bool { return got.Load() >= target })
+		testwait.For(t, eventTimeout, what, func() bool { return got.Load() >= target })
 	}
 
 	progress("the stream to flow", 10)
 	cl.StopCoordinator(t)
 	for i := range 2 {
-		cluster.WaitFor(t, eventTimeout, fmt.Sprintf("server %d to notice the coordinator is gone", i), func() bool {
+		testwait.For(t, eventTimeout, fmt.Sprintf("server %d to notice the coordinator is gone", i), func() bool {
 			return !cl.Server(i).Stats().CoordinatorConnected
 		})
 	}

@@ -4,6 +4,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/webrtc-broker/webrtc-broker/internal/testwait"
 )
 
 func TestWelcomeGivesEveryPeerAUniqueAlias(t *testing.T) {
@@ -39,7 +41,7 @@ func TestAliasesStayUniqueAcrossACoordinatorRestart(t *testing.T) {
 	}
 	// A restart takes at least a millisecond in real life; make sure the
 	// clock has moved on from the one the first coordinator started with.
-	waitFor(t, "the clock to pass the first coordinator's start", func() bool {
+	testwait.For(t, waitTimeout, "the clock to pass the first coordinator's start", func() bool {
 		return uint64(time.Now().UnixMilli()) > slices.Max(old)>>aliasClockShift
 	})
 

@@ -8,6 +8,7 @@ import (
 	"github.com/gorilla/websocket"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/webrtc-broker/webrtc-broker/internal/testwait"
 	"github.com/webrtc-broker/webrtc-broker/protocol"
 )
 
@@ -91,7 +92,7 @@ func TestAPeerThatKeepsSendingGarbageIsClosed(t *testing.T) {
 	if !websocket.IsCloseError(err, websocket.ClosePolicyViolation) {
 		t.Fatalf("closed with %v, want 1008 (policy violation)", err)
 	}
-	waitFor(t, "the offender to leave the server list", func() bool { return tc.serverCount() == 1 })
+	testwait.For(t, waitTimeout, "the offender to leave the server list", func() bool { return tc.serverCount() == 1 })
 	expectRelay(t, client, clientAlias, server, serverAlias)
 	if got := dialClient(t, tc).welcome().GetAvailableServers(); len(got) != 1 || got[0] != serverAlias {
 		t.Fatalf("offered %v after the offender left, want [%d]", got, serverAlias)

@@ -14,7 +14,6 @@ import (
 	"github.com/gorilla/websocket"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/webrtc-broker/webrtc-broker/internal/testwait"
 	"github.com/webrtc-broker/webrtc-broker/protocol"
 )
 
@@ -237,12 +236,6 @@ func decode[M any, PM interface {
 		t.Fatalf("decode %T: %v", m, err)
 	}
 	return m
-}
-
-// waitFor polls cond until it holds, failing the test after waitTimeout.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	testwait.For(t, waitTimeout, what, cond)
 }
 
 // serverCount is how many servers the coordinator has registered.

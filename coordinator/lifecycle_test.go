@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"net"
-	"runtime"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
 
+	"github.com/webrtc-broker/webrtc-broker/internal/testwait"
 	"github.com/webrtc-broker/webrtc-broker/protocol"
 )
 
@@ -21,7 +21,7 @@ func TestALeavingServerIsNoLongerOffered(t *testing.T) {
 	stayingAlias := staying.welcome().GetAlias()
 
 	_ = leaving.conn.Close()
-	waitFor(t, "the coordinator to see the server leave", func() bool { return tc.serverCount() == 1 })
+	testwait.For(t, waitTimeout, "the coordinator to see the server leave", func() bool { return tc.serverCount() == 1 })
 
 	if got := dialClient(t, tc).welcome().GetAvailableServers(); !slices.Equal(got, []uint64{stayingAlias}) {
 		t.Fatalf("client offered %v, want only %d", got, stayingAlias)
@@ -35,11 +35,13 @@ func TestALeavingServerIsNoLongerOffered(t *testing.T) {
 }
 
 func TestServeClosesEverySocketAndEndsEveryGoroutine(t *testing.T) {
-	baseline := runtime.NumGoroutine()
 	tc := startCoordinator(t, Config{}, Options{}, nil)
 	peers := []*testPeer{dialClient(t, tc), dialServer(t, tc), dialHub(t, tc)}
 	for _, p := range peers {
 		p.welcome()
+	}
+	if len(testwait.Goroutines(coordinatorGoroutines...)) == 0 {
+		t.Fatal("no coordinator goroutine found while serving: the check below would prove nothing")
 	}
 
 	if err := tc.stop(); err != nil {
@@ -61,11 +63,14 @@ func TestServeClosesEverySocketAndEndsEveryGoroutine(t *testing.T) {
 	if _, err := net.Dial("tcp", tc.addr); err == nil {
 		t.Fatal("listener still accepts after Serve returned")
 	}
-	// Serve has returned, so the coordinator's goroutines are gone; what
-	// may linger briefly are the test peers' readers, which end with their
-	// sockets.
-	waitFor(t, "goroutines back to the baseline", func() bool { return runtime.NumGoroutine() <= baseline })
+	// Serve has returned, so the coordinator's goroutines are gone; the
+	// test peers' readers (which match too) end with their sockets.
+	testwait.GoroutinesEnd(t, waitTimeout, "the coordinator's goroutines to end", coordinatorGoroutines...)
 }
+
+// coordinatorGoroutines mark the stacks of the coordinator's goroutines:
+// its accept loop, its peers' handlers and write loops, its timers.
+var coordinatorGoroutines = []string{"webrtc-broker/coordinator.", "github.com/gorilla/websocket."}
 
 func TestServeReturnsTheListenersError(t *testing.T) {
 	c, err := New(Config{}, Options{Logger: testLogger(t)})
@@ -78,7 +83,7 @@ func TestServeReturnsTheListenersError(t *testing.T) {
 	}
 	served := make(chan error, 1)
 	go func() { served <- c.Serve(context.Background(), ln) }()
-	waitFor(t, "Serve to start", func() bool { return c.serving.Load() == 1 })
+	testwait.For(t, waitTimeout, "Serve to start", func() bool { return c.serving.Load() == 1 })
 	_ = ln.Close()
 	select {
 	case err := <-served:
@@ -111,7 +116,7 @@ func TestKeepaliveClosesAPeerThatStopsAnsweringPings(t *testing.T) {
 		t.Fatalf("closed after %s, before the pong wait of %s", waited, 2*ping)
 	}
 	// The healthy peers, connected for longer than the silent one, live on.
-	waitFor(t, "the silent peer to be unregistered", func() bool { return tc.peerCount() == 2 })
+	testwait.For(t, waitTimeout, "the silent peer to be unregistered", func() bool { return tc.peerCount() == 2 })
 	expectRelay(t, client, clientAlias, server, serverAlias)
 }
 

@@ -6,6 +6,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/webrtc-broker/webrtc-broker/internal/testwait"
 	"github.com/webrtc-broker/webrtc-broker/protocol"
 )
 
@@ -71,7 +72,7 @@ func TestRelayStampsTheSendersAliasOnEveryType(t *testing.T) {
 			})
 		}
 		// The counter moves just after the message is queued, so poll.
-		waitFor(t, m.name+" counted once per direction", func() bool {
+		testwait.For(t, waitTimeout, m.name+" counted once per direction", func() bool {
 			return metricValue(t, tc.Coordinator, "coordinator_messages_relayed_total", "type", m.name) == float64(len(directions))
 		})
 	}

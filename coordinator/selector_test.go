@@ -4,6 +4,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/webrtc-broker/webrtc-broker/internal/testwait"
 	"github.com/webrtc-broker/webrtc-broker/protocol"
 )
 
@@ -142,7 +143,7 @@ func TestStarRefusesASecondHubUntilTheFirstLeaves(t *testing.T) {
 		t.Fatalf("second hub: HTTP %d, want 409", got)
 	}
 	_ = first.conn.Close()
-	waitFor(t, "the first hub to leave", func() bool { return tc.serverCount() == 0 })
+	testwait.For(t, waitTimeout, "the first hub to leave", func() bool { return tc.serverCount() == 0 })
 	dialHub(t, tc).welcome()
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/webrtc-broker/webrtc-broker/core/auth"
+	"github.com/webrtc-broker/webrtc-broker/internal/testwait"
 	"github.com/webrtc-broker/webrtc-broker/plugins"
 	"github.com/webrtc-broker/webrtc-broker/protocol"
 )
@@ -175,7 +176,7 @@ func TestPluginKilledMidRunFailsClosedThenRecovers(t *testing.T) {
 	// Until the death is noticed a call may still reach the dying process;
 	// after it, calls deny with ErrPluginDown, never allow.
 	var downErr error
-	eventually(t, 5*time.Second, "a call denied because the plugin is down", func() bool {
+	testwait.For(t, 5*time.Second, "a call denied because the plugin is down", func() bool {
 		res, err := a.Authenticate(t.Context(), body(client, "hello"))
 		if err == nil && string(res.Identity) != "pid:"+strconv.Itoa(oldPID) {
 			t.Fatalf("allowed by %q while the plugin was down", res.Identity)
@@ -190,7 +191,7 @@ func TestPluginKilledMidRunFailsClosedThenRecovers(t *testing.T) {
 
 	// It comes back as a new process and allows again.
 	var newPID int
-	eventually(t, 10*time.Second, "the restarted plugin allows", func() bool {
+	testwait.For(t, 10*time.Second, "the restarted plugin allows", func() bool {
 		res, err := a.Authenticate(t.Context(), body(client, "hello"))
 		if err != nil || !res.Allow {
 			return false

@@ -17,7 +17,6 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/webrtc-broker/webrtc-broker/core/auth"
-	"github.com/webrtc-broker/webrtc-broker/internal/testwait"
 	"github.com/webrtc-broker/webrtc-broker/plugins"
 	"github.com/webrtc-broker/webrtc-broker/protocol"
 )
@@ -79,12 +78,6 @@ func start(t testing.TB, name string, cfg auth.Config) (auth.Authenticator, *rec
 // body is an AUTH-message request, the scripted plugin's instruction.
 func body(role protocol.Role, s string) auth.Request {
 	return auth.Request{Role: role, Body: []byte(s)}
-}
-
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	testwait.For(t, within, what, cond)
 }
 
 // metricValue is the value of the counter or gauge name with labels on reg,

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/webrtc-broker/webrtc-broker/core/auth"
+	"github.com/webrtc-broker/webrtc-broker/internal/testwait"
 	"github.com/webrtc-broker/webrtc-broker/plugins"
 )
 
@@ -77,5 +78,5 @@ func TestPluginDiesWithAHostThatCrashes(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = host.Wait()
-	eventually(t, 5*time.Second, fmt.Sprintf("plugin %d ends with its host", pid), func() bool { return !processAlive(pid) })
+	testwait.For(t, 5*time.Second, fmt.Sprintf("plugin %d ends with its host", pid), func() bool { return !processAlive(pid) })
 }

@@ -15,6 +15,7 @@ import (
 	lua "github.com/yuin/gopher-lua"
 
 	"github.com/webrtc-broker/webrtc-broker/core/policy"
+	"github.com/webrtc-broker/webrtc-broker/internal/testwait"
 )
 
 // tagScript governs "r.**" and replaces the body with tag, so a publish
@@ -145,29 +146,29 @@ function on_publish() return "replace", "` + v + `:" .. broker.kv_incr("n") end`
 func TestWatch(t *testing.T) {
 	th := newTestHost(t, map[string]string{"a.lua": tagScript("A1")}, watching)
 	writeFile(t, th.dir, "a.lua", tagScript("A2"))
-	eventually(t, 5*time.Second, "the edit takes effect", func() bool {
+	testwait.For(t, 5*time.Second, "the edit takes effect", func() bool {
 		return body(th.publish(alice, "r.x", "")) == "A2"
 	})
 	// A plain non-atomic write (truncate, then write) too.
 	if err := os.WriteFile(filepath.Join(th.dir, "a.lua"), []byte(tagScript("A3")), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "the in-place edit takes effect", func() bool {
+	testwait.For(t, 5*time.Second, "the in-place edit takes effect", func() bool {
 		return body(th.publish(alice, "r.x", "")) == "A3"
 	})
 	writeFile(t, th.dir, "b.lua", tagScript("B1"))
-	eventually(t, 5*time.Second, "the new file takes effect", func() bool {
+	testwait.For(t, 5*time.Second, "the new file takes effect", func() bool {
 		return body(th.publish(alice, "r.x", "")) == "A3B1"
 	})
 	writeFile(t, th.dir, "a.lua", "policy = {")
-	eventually(t, 5*time.Second, "the broken edit is reported", func() bool {
+	testwait.For(t, 5*time.Second, "the broken edit is reported", func() bool {
 		return strings.Contains(th.logs.String(), "at end of file")
 	})
 	if got := body(th.publish(alice, "r.x", "")); got != "A3B1" {
 		t.Errorf("after a broken edit: %q, want A3B1", got)
 	}
 	os.Remove(filepath.Join(th.dir, "b.lua"))
-	eventually(t, 5*time.Second, "the removal takes effect", func() bool {
+	testwait.For(t, 5*time.Second, "the removal takes effect", func() bool {
 		return body(th.publish(alice, "r.x", "")) == "A3"
 	})
 }
@@ -209,7 +210,7 @@ func TestReloadUnderLoad(t *testing.T) {
 		}
 	}
 	// Publishers keep going until they have seen the last version.
-	eventually(t, 10*time.Second, "publishers see the last version", func() bool {
+	testwait.For(t, 10*time.Second, "publishers see the last version", func() bool {
 		_, ok := versions.Load("a9b9")
 		return ok || bad.Load() != nil
 	})
@@ -228,7 +229,7 @@ func TestReloadOnSignal(t *testing.T) {
 	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "SIGHUP reloads", func() bool {
+	testwait.For(t, 5*time.Second, "SIGHUP reloads", func() bool {
 		return body(th.publish(alice, "r.x", "")) == "A2"
 	})
 	th.Close()
@@ -250,7 +251,7 @@ end`
 	st := th.snap.Load().scripts[0].store
 	inFlight := make(chan string, 1)
 	go func() { inFlight <- body(th.publish(alice, "slow", "")) }()
-	eventually(t, 5*time.Second, "the call is running", func() bool { return st.get("waiting") == lua.LTrue })
+	testwait.For(t, 5*time.Second, "the call is running", func() bool { return st.get("waiting") == lua.LTrue })
 
 	writeFile(t, th.dir, "s.lua", version("new"))
 	if err := th.Reload(); err != nil {

@@ -1,8 +1,8 @@
 // Package cluster starts a whole broker in the test process: a
 // coordinator on a loopback port and communication servers in loopback-only
 // WebRTC mode, ready (registered and meshed) when Start returns, and stopped
-// by t.Cleanup. It also gives tests the waiting helpers they share: WaitFor,
-// Receive, Next, NoReceive. End-to-end tests of commserver, of the plugins,
+// by t.Cleanup. It also gives tests the message helpers they share: Receive,
+// Next, Body (polling a condition is internal/testwait.For). End-to-end tests of commserver, of the plugins,
 // of the Lua policies and of the load generator build on it.
 //
 // Logs are discarded unless BROKER_TEST_LOG=1, which sends every component's
@@ -27,6 +27,7 @@ import (
 	"github.com/webrtc-broker/webrtc-broker/coordinator"
 	"github.com/webrtc-broker/webrtc-broker/core/logging"
 	"github.com/webrtc-broker/webrtc-broker/core/rtcconfig"
+	"github.com/webrtc-broker/webrtc-broker/internal/testwait"
 )
 
 // Options say what cluster to start. The zero value is one server.
@@ -157,7 +158,7 @@ func (c *Cluster) ExpectedLinks(i int) int {
 // (an alias, the link up) and has its expected server links.
 func (c *Cluster) WaitReady(t testing.TB) {
 	t.Helper()
-	WaitFor(t, ReadyTimeout, "every server registered and meshed", func() bool {
+	testwait.For(t, ReadyTimeout, "every server registered and meshed", func() bool {
 		for i, s := range c.servers {
 			st := s.Stats()
 			if st.Alias == 0 || !st.CoordinatorConnected || st.Servers != c.ExpectedLinks(i) {
@@ -229,7 +230,7 @@ func (c *Cluster) StartCoordinator(t testing.TB) {
 	var ln net.Listener
 	// The old listener is closed, but the kernel may take a moment to let
 	// the port go; retry briefly rather than fail.
-	WaitFor(t, ReadyTimeout, "the coordinator's port to be free again", func() bool {
+	testwait.For(t, ReadyTimeout, "the coordinator's port to be free again", func() bool {
 		var err error
 		ln, err = net.Listen("tcp", c.addr)
 		return err == nil

@@ -1,15 +1,12 @@
 package cluster
 
 import (
-	"fmt"
-	"runtime"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/webrtc-broker/webrtc-broker/client"
 	"github.com/webrtc-broker/webrtc-broker/commserver"
+	"github.com/webrtc-broker/webrtc-broker/internal/testwait"
 )
 
 func TestStartRegistersMeshesAndRestartsTheCoordinator(t *testing.T) {
@@ -32,7 +29,7 @@ func TestStartRegistersMeshesAndRestartsTheCoordinator(t *testing.T) {
 	old := c.Server(0).Stats().Alias
 	c.StopCoordinator(t)
 	c.StopCoordinator(t) // idempotent
-	WaitFor(t, EventTimeout, "server 0 to see the coordinator gone", func() bool {
+	testwait.For(t, EventTimeout, "server 0 to see the coordinator gone", func() bool {
 		return !c.Server(0).Stats().CoordinatorConnected
 	})
 	c.StartCoordinator(t)
@@ -65,51 +62,6 @@ func TestExpectedLinks(t *testing.T) {
 				t.Errorf("%s: ExpectedLinks(%d) = %d, want %d", tc.name, i, got, want)
 			}
 		}
-	}
-}
-
-// recorder is a testing.TB whose Fatalf ends only the goroutine that called
-// it, so that a test can check that a helper fails, and how.
-type recorder struct {
-	testing.TB
-	mu  sync.Mutex
-	msg string
-}
-
-func (r *recorder) Helper() {}
-
-func (r *recorder) Fatalf(format string, args ...any) {
-	r.mu.Lock()
-	r.msg = fmt.Sprintf(format, args...)
-	r.mu.Unlock()
-	runtime.Goexit()
-}
-
-func (r *recorder) Logf(string, ...any) {}
-
-// run calls f with r in a goroutine and returns the Fatalf message, if any.
-func (r *recorder) run(f func(testing.TB)) string {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		f(r)
-	}()
-	<-done
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.msg
-}
-
-func TestWaitFor(t *testing.T) {
-	r := &recorder{TB: t}
-	n := 0
-	if msg := r.run(func(tb testing.TB) { WaitFor(tb, time.Second, "n to reach 3", func() bool { n++; return n == 3 }) }); msg != "" {
-		t.Fatalf("WaitFor failed: %s", msg)
-	}
-	r = &recorder{TB: t}
-	msg := r.run(func(tb testing.TB) { WaitFor(tb, 20*time.Millisecond, "the impossible", func() bool { return false }) })
-	if !strings.Contains(msg, "the impossible") {
-		t.Fatalf("WaitFor's failure %q does not say what it waited for", msg)
 	}
 }
 

@@ -5,17 +5,8 @@ import (
 	"time"
 
 	"github.com/webrtc-broker/webrtc-broker/client"
-	"github.com/webrtc-broker/webrtc-broker/internal/testwait"
 	"github.com/webrtc-broker/webrtc-broker/protocol"
 )
-
-// pollInterval is how often WaitFor re-checks its condition: short enough
-// WaitFor polls cond until it is true, and fails the test with what if it is
-// still false after timeout.
-func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	testwait.For(t, timeout, what, cond)
-}
 
 // Next returns the next message cl receives, whatever it is, and fails the
 // test if none arrives within timeout or the client goes down.
@@ -54,29 +45,6 @@ func Receive(t testing.TB, cl *client.Client, timeout time.Duration, match func(
 			t.Logf("client %d: skipping %s on %q from %d: %q", cl.Alias(), m.Type, m.Topic, m.FromAlias, truncate(m.Body))
 		case <-timer.C:
 			t.Fatalf("client %d received no matching message within %s", cl.Alias(), timeout)
-		}
-	}
-}
-
-// NoReceive fails the test if cl receives a message that match accepts
-// within wait. It is a deliberate bounded wait, for the rare negative check
-// that no barrier can prove; prefer publishing a marker after the message
-// that must not arrive, and asserting with Next that the marker comes first.
-func NoReceive(t testing.TB, cl *client.Client, wait time.Duration, match func(client.Message) bool) {
-	t.Helper()
-	timer := time.NewTimer(wait)
-	defer timer.Stop()
-	for {
-		select {
-		case m, ok := <-cl.Messages():
-			if !ok {
-				return
-			}
-			if match(m) {
-				t.Fatalf("client %d received %s on %q from %d: %q, want nothing", cl.Alias(), m.Type, m.Topic, m.FromAlias, truncate(m.Body))
-			}
-		case <-timer.C:
-			return
 		}
 	}
 }
