@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -121,36 +122,48 @@ func TestAuthGate(t *testing.T) {
 	})
 
 	t.Run("a message waits for an AUTH that is being checked", func(t *testing.T) {
-		g := newAuthGate()
-		g.begin()
-		done := make(chan error, 1)
-		go func() {
-			c, err := g.wait(context.Background(), 10*time.Millisecond)
-			if err == nil && c.role != protocol.Role_CLIENT {
-				err = errors.New("wrong credentials")
+		// In a synctest bubble the grace passes on the fake clock, exactly
+		// and at once: no real wait, and no race with a loaded machine.
+		synctest.Test(t, func(t *testing.T) {
+			const grace = 10 * time.Millisecond
+			g := newAuthGate()
+			g.begin()
+			done := make(chan error, 1)
+			go func() {
+				c, err := g.wait(context.Background(), grace)
+				if err == nil && c.role != protocol.Role_CLIENT {
+					err = errors.New("wrong credentials")
+				}
+				done <- err
+			}()
+			// The check outlasts the grace: the waiter must not give up,
+			// since the AUTH did arrive.
+			time.Sleep(3 * grace) // the bubble's fake clock: passes at once
+			synctest.Wait()
+			select {
+			case err := <-done:
+				t.Fatalf("wait returned %v before the AUTH was settled", err)
+			default:
 			}
-			done <- err
-		}()
-		// The check outlasts the grace: the waiter must not give up, since
-		// the AUTH did arrive.
-		time.Sleep(30 * time.Millisecond) // deliberate: longer than the grace
-		if g.authorized() {
-			t.Fatal("authorized before settle")
-		}
-		if !g.settle(ok, nil) {
-			t.Fatal("first settle did not count")
-		}
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatalf("wait = %v, want success", err)
+			if g.authorized() {
+				t.Fatal("authorized before settle")
 			}
-		case <-time.After(5 * time.Second):
-			t.Fatal("wait did not return after settle")
-		}
-		if !g.authorized() {
-			t.Fatal("not authorized after a successful settle")
-		}
+			if !g.settle(ok, nil) {
+				t.Fatal("first settle did not count")
+			}
+			synctest.Wait()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("wait = %v, want success", err)
+				}
+			default:
+				t.Fatal("wait did not return after settle")
+			}
+			if !g.authorized() {
+				t.Fatal("not authorized after a successful settle")
+			}
+		})
 	})
 
 	t.Run("a failed AUTH fails the waiter, and the first outcome sticks", func(t *testing.T) {

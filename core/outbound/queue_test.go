@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -251,45 +252,48 @@ func TestRunTakesEverythingQueuedInOneBatch(t *testing.T) {
 	}
 }
 
+// TestRunHonoursHighWater runs in a synctest bubble: synctest.Wait returns
+// once Run is blocked, so "nothing was written" is proven, not hoped for
+// after a sleep.
 func TestRunHonoursHighWater(t *testing.T) {
-	q := NewReliable(1 << 20)
-	sink := newFakeSink()
-	sink.buffered.Store(2000)
-	low := make(chan struct{}, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := startRun(ctx, q, sink, 1000, low)
+	synctest.Test(t, func(t *testing.T) {
+		q := NewReliable(1 << 20)
+		sink := newFakeSink()
+		sink.buffered.Store(2000)
+		low := make(chan struct{}, 1)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		done := startRun(ctx, q, sink, 1000, low)
 
-	q.Push([]byte("held"))
-	// Deliberate negative check: nothing may be written while pion's buffer
-	// is over the high-water mark, and there is no event for "did not write".
-	time.Sleep(50 * time.Millisecond) // deliberate negative check (see above)
-	if len(sink.written) != 0 {
-		t.Fatal("Run wrote while Buffered() was above highWater")
-	}
+		q.Push([]byte("held"))
+		synctest.Wait()
+		if len(sink.written) != 0 {
+			t.Fatal("Run wrote while Buffered() was above highWater")
+		}
 
-	// A stale low signal while still above the mark must not release it.
-	low <- struct{}{}
-	time.Sleep(50 * time.Millisecond) // deliberate negative check, as above
-	if len(sink.written) != 0 {
-		t.Fatal("Run wrote on a low signal while Buffered() was still above highWater")
-	}
+		// A stale low signal while still above the mark must not release it.
+		low <- struct{}{}
+		synctest.Wait()
+		if len(sink.written) != 0 {
+			t.Fatal("Run wrote on a low signal while Buffered() was still above highWater")
+		}
 
-	sink.buffered.Store(100)
-	low <- struct{}{}
-	sink.expectWrites(t, "held")
-	if n, _ := q.Len(); n != 0 {
-		t.Fatalf("%d messages still queued", n)
-	}
+		sink.buffered.Store(100)
+		low <- struct{}{}
+		sink.expectWrites(t, "held")
+		if n, _ := q.Len(); n != 0 {
+			t.Fatalf("%d messages still queued", n)
+		}
 
-	// Writing at the mark is allowed; only above it waits.
-	sink.buffered.Store(1000)
-	q.Push([]byte("at the mark"))
-	sink.expectWrites(t, "at the mark")
-	cancel()
-	if err := waitRun(t, done); err != nil {
-		t.Fatalf("Run after cancel = %v", err)
-	}
+		// Writing at the mark is allowed; only above it waits.
+		sink.buffered.Store(1000)
+		q.Push([]byte("at the mark"))
+		sink.expectWrites(t, "at the mark")
+		cancel()
+		if err := waitRun(t, done); err != nil {
+			t.Fatalf("Run after cancel = %v", err)
+		}
+	})
 }
 
 func TestRunStops(t *testing.T) {
