@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -22,8 +21,7 @@ func init() {
 // loopback, prefixes each process's output with its name, and stops them all
 // when ctx ends (Ctrl-C) or when any of them exits.
 func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("cluster", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("cluster", "[flags]")
 	servers := fs.Int("servers", 2, "communication servers to start")
 	listen := fs.String("listen", "127.0.0.1:9090", "coordinator listen address")
 	binDir := fs.String("bin", "", "directory of the coordinator and commserver binaries (default: next to brokerctl)")
@@ -31,8 +29,8 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	selector := fs.String("selector", "random", "coordinator selector: random, least-loaded, star (star makes server 1 the hub)")
 	scripts := fs.String("scripts", "", "Lua rules directory for every server (scripts.dir)")
 	logLevel := fs.String("log-level", "info", "log.level of every process")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	if *binDir == "" {
 		exe, err := os.Executable()

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -30,8 +29,7 @@ func init() {
 // runLoad parses the flags into a loadgen.Config, runs it, and prints the
 // summary (or the JSON report). Progress goes to stderr once a second.
 func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("load", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("load", "[flags]")
 	var cfg loadgen.Config
 	var scenarioNames []string
 	for _, s := range loadgen.Scenarios {
@@ -61,8 +59,8 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	quiet := fs.Bool("quiet", false, "no progress line")
 	logLevel := fs.String("log-level", "warn", "client log level on stderr")
 	cpuProfile := fs.String("cpuprofile", "", "write the load generator's own CPU profile to this file")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "brokerctl load: unexpected argument %q\n", fs.Arg(0))

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -21,18 +20,18 @@ func init() {
 
 func runPlugin(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] != "test" {
-		fmt.Fprintln(stderr, "usage: brokerctl plugin test BINARY [--cases FILE] [--config FILE] [--timeout D] [--verbose]")
-		return 2
+		return usageExit("brokerctl plugin", args, stdout, stderr, func(w io.Writer) {
+			fmt.Fprintln(w, "usage: brokerctl plugin test BINARY [--cases FILE] [--config FILE] [--timeout D] [--verbose]")
+		})
 	}
-	fs := flag.NewFlagSet("plugin test", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("plugin test", "BINARY [flags]")
 	casesFile := fs.String("cases", "", "YAML file of cases (and optionally the plugin's config)")
 	configFile := fs.String("config", "", "YAML file holding the plugin's config section (auth.config); overrides the cases file's")
 	timeout := fs.Duration("timeout", 0, "auth.timeout for every call (default: the cases file's, else 2s)")
 	verbose := fs.Bool("verbose", false, "show the host's and the plugin's logs")
 	binary, rest := splitPositional(args[1:])
-	if err := fs.Parse(rest); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, rest, stdout, stderr); !ok {
+		return code
 	}
 	if binary == "" && fs.NArg() == 1 {
 		binary = fs.Arg(0)

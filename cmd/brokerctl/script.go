@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -24,33 +23,29 @@ const scriptUsage = `usage:
   brokerctl script check FILE...          compile rules and show what each declares`
 
 func runScript(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprintln(stderr, scriptUsage)
-		return 2
+	if len(args) > 0 {
+		switch args[0] {
+		case "test":
+			return runScriptTest(ctx, args[1:], stdout, stderr)
+		case "check":
+			return runScriptCheck(args[1:], stdout, stderr)
+		}
 	}
-	switch args[0] {
-	case "test":
-		return runScriptTest(ctx, args[1:], stdout, stderr)
-	case "check":
-		return runScriptCheck(args[1:], stdout, stderr)
-	}
-	fmt.Fprintln(stderr, scriptUsage)
-	return 2
+	return usageExit("brokerctl script", args, stdout, stderr, func(w io.Writer) { fmt.Fprintln(w, scriptUsage) })
 }
 
 // runScriptTest exits 0 when every case passed, 1 when one failed, 2 when the
 // directory could not be tested.
 func runScriptTest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("script test", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("script test", "DIR [flags]")
 	verbose := fs.Bool("verbose", false, "show what the scripts log (broker.log, print)")
 	// The directory may come before or after the flags.
 	var dir string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		dir, args = args[0], args[1:]
 	}
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	if dir == "" && fs.NArg() == 1 {
 		dir = fs.Arg(0)
@@ -75,7 +70,12 @@ func runScriptTest(ctx context.Context, args []string, stdout, stderr io.Writer)
 
 // runScriptCheck prints "FILE: ok, ..." per script that loads and
 // "FILE:LINE: message" per one that does not; exit 1 if any did not.
-func runScriptCheck(files []string, stdout, stderr io.Writer) int {
+func runScriptCheck(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("script check", "FILE...")
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
+	}
+	files := fs.Args()
 	if len(files) == 0 {
 		fmt.Fprintln(stderr, "brokerctl script check: give one or more .lua files")
 		return 2

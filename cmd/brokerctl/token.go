@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"time"
@@ -19,20 +18,24 @@ func init() {
 }
 
 func runToken(_ context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: brokerctl token mint|verify [flags]")
-		return 2
+	if len(args) == 0 || (args[0] != "mint" && args[0] != "verify") {
+		return usageExit("brokerctl token", args, stdout, stderr, func(w io.Writer) {
+			fmt.Fprintln(w, "usage: brokerctl token mint|verify [flags]")
+		})
 	}
-	fs := flag.NewFlagSet("token "+args[0], flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	synopsis := "--secret S --identity ID [--role R] [--ttl D]"
+	if args[0] == "verify" {
+		synopsis = "--secret S TOKEN"
+	}
+	fs := newFlags("token "+args[0], synopsis)
 	secret := fs.String("secret", "", "the token plugin's secret (auth.config.secret)")
 	switch args[0] {
 	case "mint":
 		identity := fs.String("identity", "", "identity the token carries (what receivers see)")
 		role := fs.String("role", "client", "role the token admits: client, server or hub")
 		ttl := fs.Duration("ttl", time.Hour, "lifetime")
-		if err := fs.Parse(args[1:]); err != nil {
-			return 2
+		if code, ok := parseFlags(fs, args[1:], stdout, stderr); !ok {
+			return code
 		}
 		r, err := tokens.ParseRole(*role)
 		if err != nil {
@@ -50,9 +53,9 @@ func runToken(_ context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintln(stdout, tok)
 		return 0
-	case "verify":
-		if err := fs.Parse(args[1:]); err != nil {
-			return 2
+	default: // verify, the only other action usageExit lets through
+		if code, ok := parseFlags(fs, args[1:], stdout, stderr); !ok {
+			return code
 		}
 		if fs.NArg() != 1 {
 			fmt.Fprintln(stderr, "usage: brokerctl token verify --secret S TOKEN")
@@ -66,6 +69,4 @@ func runToken(_ context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "identity=%s role=%s expires=%s\n", c.Identity, tokens.RoleName(c.Role), c.Expiry.Format(time.RFC3339))
 		return 0
 	}
-	fmt.Fprintf(stderr, "brokerctl token: unknown action %q (want mint or verify)\n", args[0])
-	return 2
 }
