@@ -5,6 +5,7 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
@@ -26,29 +27,51 @@ const EnvPrefix = "BROKER_"
 // effective configuration; the caller exits 0.
 var ErrPrinted = errors.New("configuration printed")
 
+// ErrUsage is returned by Load for a command line it cannot parse (an
+// unknown flag, a stray argument), after it has written what was wrong and
+// the usage to Options.Err; the caller exits 2. A request for help (-h,
+// --help) is not one: Load writes the usage to Out and returns an error
+// that is flag.ErrHelp, and the caller exits 0.
+var ErrUsage = errors.New("usage error")
+
 // Options says where Load reads from. Environ is the environment as
-// os.Environ returns it; Out receives --print-config and usage output.
+// os.Environ returns it; Out receives --print-config and the usage asked
+// for, Err (Out when nil) the usage after a bad command line.
 type Options struct {
 	Name     string         // binary name, for usage text
 	Args     []string       // command-line arguments without the program name
 	Environ  []string       // usually os.Environ()
 	Defaults map[string]any // flat keys with "." between levels
 	Out      io.Writer
+	Err      io.Writer
 }
 
 // Load fills out (a pointer to a struct with koanf tags) from the layers.
 func Load(opts Options, out any) error {
 	fs := flag.NewFlagSet(opts.Name, flag.ContinueOnError)
-	fs.SetOutput(opts.Out)
+	var usage bytes.Buffer
+	fs.SetOutput(&usage)
 	file := fs.String("config", "", "YAML config `file`")
 	printConfig := fs.Bool("print-config", false, "print the effective configuration and exit")
 	var sets setFlags
 	fs.Var(&sets, "set", "override one `key=value` (repeatable), e.g. --set log.level=debug")
-	if err := fs.Parse(opts.Args); err != nil {
-		return fmt.Errorf("parse flags: %w", err)
+	errOut := opts.Err
+	if errOut == nil {
+		errOut = opts.Out
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	err := fs.Parse(opts.Args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		_, _ = usage.WriteTo(opts.Out)
+		return fmt.Errorf("parse flags: %w", err)
+	case err != nil: // the flag package has written the error and the usage
+		_, _ = usage.WriteTo(errOut)
+		return fmt.Errorf("%w: %w", ErrUsage, err)
+	case fs.NArg() > 0:
+		fmt.Fprintf(errOut, "unexpected argument %q\n", fs.Arg(0))
+		fs.SetOutput(errOut)
+		fs.Usage()
+		return fmt.Errorf("%w: unexpected argument %q", ErrUsage, fs.Arg(0))
 	}
 
 	k := koanf.New(".")

@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"errors"
+	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -106,5 +107,40 @@ func TestPrintConfig(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "127.0.0.1:4") || !strings.Contains(out.String(), "loopback_only") {
 		t.Fatalf("printed:\n%s", out.String())
+	}
+}
+
+// A request for help is flag.ErrHelp with the usage on Out; a bad command
+// line is ErrUsage with the error and the usage on Err.
+func TestHelpAndUsageErrors(t *testing.T) {
+	cases := []struct {
+		name      string
+		args      []string
+		want      error
+		out, errs string
+	}{
+		{"help", []string{"--help"}, flag.ErrHelp, "-print-config", ""},
+		{"unknown flag", []string{"--no-such-flag"}, ErrUsage, "", "no-such-flag"},
+		{"stray argument", []string{"serve"}, ErrUsage, "", `unexpected argument "serve"`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errs bytes.Buffer
+			var c testConfig
+			err := Load(Options{Name: "t", Args: tc.args, Defaults: defaults, Out: &out, Err: &errs}, &c)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("err = %v, want %v", err, tc.want)
+			}
+			got, other := &out, &errs
+			if tc.want == ErrUsage {
+				got, other = &errs, &out
+			}
+			if !strings.Contains(got.String(), "-print-config") || !strings.Contains(got.String(), tc.out+tc.errs) {
+				t.Fatalf("usage output %q lacks the usage or %q", got.String(), tc.out+tc.errs)
+			}
+			if other.Len() != 0 {
+				t.Fatalf("the other stream got %q", other.String())
+			}
+		})
 	}
 }

@@ -6,6 +6,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -30,15 +31,18 @@ type Env struct {
 // --config, BROKER_ env and --set, builds the logger (from logOf(cfg)), the
 // registry and the authenticator (from authOf(cfg)), and calls serve until it
 // returns. It returns the exit code: 0 on a clean stop or after
-// --print-config, 1 on an error, which it has reported.
+// --print-config or --help, 2 on a command line it cannot parse, 1 on any
+// other error; it has reported the error.
 func Run[T any](ctx context.Context, name string, defaults map[string]any, args, environ []string,
 	stdout, stderr io.Writer, cfg *T, logOf func(*T) logging.Config, authOf func(*T) auth.Config,
 	serve func(ctx context.Context, cfg *T, env Env) error,
 ) int {
-	err := config.Load(config.Options{Name: name, Args: args, Environ: environ, Defaults: defaults, Out: stdout}, cfg)
+	err := config.Load(config.Options{Name: name, Args: args, Environ: environ, Defaults: defaults, Out: stdout, Err: stderr}, cfg)
 	switch {
-	case errors.Is(err, config.ErrPrinted):
+	case errors.Is(err, config.ErrPrinted), errors.Is(err, flag.ErrHelp):
 		return 0
+	case errors.Is(err, config.ErrUsage): // Load has written the error and the usage
+		return 2
 	case err != nil:
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return 1
