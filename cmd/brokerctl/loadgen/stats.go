@@ -32,7 +32,9 @@ type Recorder struct {
 	from, to atomic.Int64
 
 	sent, expected atomic.Uint64
-	shards         [recShards]recShard
+	// slots split the window by send time for Outstanding; set by SetWindow.
+	slots  atomic.Pointer[slotTable]
+	shards [recShards]recShard
 	// seqs[r][s] is the highest sequence receiver r has seen from sender s.
 	// Row r is guarded by shards[r%recShards].mu.
 	seqs [][]uint64
@@ -72,6 +74,11 @@ func (r *Recorder) Now() int64 { return int64(time.Since(r.epoch)) }
 
 // SetWindow sets the measurement window [from, to), in ns since the epoch.
 func (r *Recorder) SetWindow(from, to int64) {
+	// The first call sizes the slots; a window cut short keeps them (the
+	// later ones stay empty).
+	if t := r.slots.Load(); t == nil || t.from != from {
+		r.slots.Store(newSlots(from, to))
+	}
 	r.from.Store(from)
 	r.to.Store(to)
 }
@@ -85,6 +92,9 @@ func (r *Recorder) Sent(sentNs int64, fanout int) {
 	}
 	r.sent.Add(1)
 	r.expected.Add(uint64(fanout))
+	if sl := r.slots.Load().at(sentNs); sl != nil {
+		sl.expected.Add(uint64(fanout))
+	}
 }
 
 // Received records a body that receiver got at nowNs. Bodies the load
@@ -128,6 +138,9 @@ func (r *Recorder) Received(receiver int, body []byte, nowNs int64) {
 	if counted {
 		sh.delivered++
 		_ = sh.total.RecordValue(latUs)
+		if sl := r.slots.Load().at(st.SentNs); sl != nil {
+			sl.delivered.Add(1)
+		}
 	}
 }
 
