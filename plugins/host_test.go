@@ -98,7 +98,7 @@ func TestNoPluginIsAllowAllWithAWarning(t *testing.T) {
 	if _, ok := a.(auth.AllowAll); !ok {
 		t.Fatalf("got %T, want auth.AllowAll", a)
 	}
-	rec.waitFor(t, time.Second, "WARN", "no auth plugin configured")
+	rec.line(t, time.Second, "WARN", "no auth plugin configured")
 }
 
 func TestChecksum(t *testing.T) {
@@ -187,7 +187,7 @@ func TestPluginKilledMidRunFailsClosedThenRecovers(t *testing.T) {
 		downErr = err
 		return errors.Is(err, plugins.ErrPluginDown)
 	})
-	rec.waitFor(t, 5*time.Second, "ERROR", "denying every authentication", "plugin=scripted")
+	rec.line(t, 5*time.Second, "ERROR", "denying every authentication", "plugin=scripted")
 
 	// It comes back as a new process and allows again.
 	var newPID int
@@ -202,7 +202,7 @@ func TestPluginKilledMidRunFailsClosedThenRecovers(t *testing.T) {
 	if newPID == oldPID || newPID == 0 {
 		t.Fatalf("pid after restart = %d, before = %d", newPID, oldPID)
 	}
-	rec.waitFor(t, time.Second, "INFO", "auth plugin restarted", "plugin=scripted")
+	rec.line(t, time.Second, "INFO", "auth plugin restarted", "plugin=scripted")
 	if got := metricValue(t, reg, "broker_auth_plugin_restarts_total", nil); got != 1 {
 		t.Errorf("restarts_total = %v, want 1", got)
 	}
@@ -299,8 +299,8 @@ func TestCloseWhileHangingCallsInFlight(t *testing.T) {
 
 func TestPluginStderrReachesTheHostLog(t *testing.T) {
 	_, rec, _ := start(t, "scripted", auth.Config{Config: map[string]any{"say": "hello-from-plugin"}})
-	rec.waitFor(t, 5*time.Second, "INFO structured hello-from-plugin", "plugin=scripted", "pid=")
-	rec.waitFor(t, 5*time.Second, "plugin stderr", "line=raw hello-from-plugin", "plugin=scripted")
+	rec.line(t, 5*time.Second, "INFO structured hello-from-plugin", "plugin=scripted", "pid=")
+	rec.line(t, 5*time.Second, "plugin stderr", "line=raw hello-from-plugin", "plugin=scripted")
 }
 
 // pidOf asks the scripted plugin for its pid (its identity).

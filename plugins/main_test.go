@@ -156,9 +156,9 @@ func (r *recorder) WithAttrs(attrs []slog.Attr) slog.Handler {
 
 func (r *recorder) WithGroup(string) slog.Handler { return r }
 
-// waitFor returns the first line containing every one of parts, failing the
+// line returns the first log line containing every one of parts, failing the
 // test if none arrives within d.
-func (r *recorder) waitFor(t *testing.T, d time.Duration, parts ...string) string {
+func (r *recorder) line(t *testing.T, d time.Duration, parts ...string) string {
 	t.Helper()
 	timeout := time.After(d)
 	seen := 0
