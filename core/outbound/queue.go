@@ -34,6 +34,13 @@ type Queue struct {
 	// closed is set under mu by Close; atomic so that Run checks it
 	// without the lock.
 	closed atomic.Bool
+	// pushed and left count the bytes that ever entered and left the queue
+	// (taken by the writer, dropped, or released by Close), so that a
+	// Ticket can tell whether its message is still queued. pushed is
+	// guarded by mu; left is written under mu and atomic so that Released
+	// reads it without the lock.
+	pushed uint64
+	left   atomic.Uint64
 
 	// Set at construction (coalesce by SetCoalesce before Run), then
 	// read-only.
@@ -90,6 +97,35 @@ func NewUnreliable(maxMessages int) *Queue {
 func (q *Queue) Push(msg []byte) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	return q.push(msg)
+}
+
+// Ticket is a message's place in its queue, for Released.
+type Ticket uint64
+
+// PushTicket is Push that also returns the message's Ticket, for an owner
+// that bounds what one producer may have queued (the coordinator bounds the
+// bytes one sender has queued towards one receiver): it counts the bytes it
+// pushed and, with Released, forgets them once they have left the queue.
+func (q *Queue) PushTicket(msg []byte) (Ticket, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if err := q.push(msg); err != nil {
+		return 0, err
+	}
+	return Ticket(q.pushed), nil
+}
+
+// Released reports whether the message pushed with t has left the queue:
+// taken by the writer, dropped as the oldest of a full unreliable queue, or
+// released by Close. The queue is FIFO, so a message has left once as many
+// bytes have left as had entered up to and including it.
+func (q *Queue) Released(t Ticket) bool {
+	return q.left.Load() >= uint64(t)
+}
+
+// push is Push with the lock held.
+func (q *Queue) push(msg []byte) error {
 	if q.closed.Load() {
 		return ErrClosed
 	}
@@ -106,6 +142,7 @@ func (q *Queue) Push(msg []byte) error {
 	case q.count == len(q.ring):
 		// Full unreliable queue: the oldest message is the least useful.
 		q.bytes -= len(q.ring[q.head])
+		q.left.Add(uint64(len(q.ring[q.head])))
 		q.ring[q.head] = nil
 		q.head = (q.head + 1) % len(q.ring)
 		q.count--
@@ -114,6 +151,7 @@ func (q *Queue) Push(msg []byte) error {
 	q.ring[(q.head+q.count)%len(q.ring)] = msg
 	q.count++
 	q.bytes += len(msg)
+	q.pushed += uint64(len(msg))
 	if q.count == 1 {
 		q.signal()
 	}
@@ -156,6 +194,7 @@ func (q *Queue) take(batch [][]byte) [][]byte {
 		clear(q.ring[q.head:])
 		clear(q.ring[:end-len(q.ring)])
 	}
+	q.left.Add(uint64(q.bytes))
 	q.head, q.count, q.bytes = 0, 0, 0
 	return batch
 }
@@ -180,6 +219,7 @@ func (q *Queue) Len() (messages, bytes int) {
 func (q *Queue) Close() {
 	q.mu.Lock()
 	q.closed.Store(true)
+	q.left.Store(q.pushed)
 	clear(q.ring)
 	q.head, q.count, q.bytes = 0, 0, 0
 	q.mu.Unlock()

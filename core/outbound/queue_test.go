@@ -476,3 +476,79 @@ func TestRunCoalesces(t *testing.T) {
 			atM0.pushed, atM0.queued)
 	}
 }
+
+func TestTicketIsReleasedOnceItsMessageLeavesTheQueue(t *testing.T) {
+	t.Run("written by Run", func(t *testing.T) {
+		q := NewReliable(1 << 20)
+		sink := newFakeSink()
+		// Run is held in its first write until release, so the tickets of
+		// the messages behind it stay queued for as long as the test looks.
+		writing, release := make(chan struct{}), make(chan struct{})
+		sink.onWrite = func(p []byte) {
+			if string(p) == "first" {
+				close(writing)
+				<-release
+			}
+		}
+		first, err := q.PushTicket([]byte("first"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		done := startRun(ctx, q, sink, 1<<20, nil)
+		select {
+		case <-writing:
+		case <-time.After(waitTimeout):
+			t.Fatal("Run did not write the first message")
+		}
+		if !q.Released(first) {
+			t.Fatal("the message being written still counts as queued")
+		}
+		second, _ := q.PushTicket([]byte("second"))
+		third, _ := q.PushTicket([]byte("third"))
+		if q.Released(second) || q.Released(third) {
+			t.Fatal("a message the writer has not taken counts as released")
+		}
+		close(release)
+		sink.expectWrites(t, "first", "second", "third")
+		if !q.Released(second) || !q.Released(third) {
+			t.Fatal("written messages still count as queued")
+		}
+		cancel()
+		waitRun(t, done)
+	})
+	t.Run("dropped as the oldest", func(t *testing.T) {
+		q := NewUnreliable(2)
+		a, _ := q.PushTicket([]byte("a"))
+		b, _ := q.PushTicket([]byte("bb"))
+		c, _ := q.PushTicket([]byte("ccc"))
+		if !q.Released(a) || q.Released(b) || q.Released(c) {
+			t.Fatalf("after dropping a: released a=%v b=%v c=%v, want true false false", q.Released(a), q.Released(b), q.Released(c))
+		}
+	})
+	t.Run("released by Close", func(t *testing.T) {
+		q := NewReliable(100)
+		a, _ := q.PushTicket([]byte("a"))
+		q.Close()
+		if !q.Released(a) {
+			t.Fatal("Close kept a message counted as queued")
+		}
+		if _, err := q.PushTicket([]byte("b")); !errors.Is(err, ErrClosed) {
+			t.Fatalf("PushTicket after Close = %v, want ErrClosed", err)
+		}
+	})
+	t.Run("refused by the budget", func(t *testing.T) {
+		q := NewReliable(4)
+		a, _ := q.PushTicket([]byte("aaaa"))
+		if _, err := q.PushTicket([]byte("b")); !errors.Is(err, ErrSlowConsumer) {
+			t.Fatalf("PushTicket over the budget = %v, want ErrSlowConsumer", err)
+		}
+		q.mu.Lock()
+		q.take(nil)
+		q.mu.Unlock()
+		if !q.Released(a) {
+			t.Fatal("a refused push moved the ticket count")
+		}
+	})
+}
