@@ -18,8 +18,25 @@ type Config struct {
 	MaxMessageSize int64          `koanf:"max_message_size"` // WebSocket read limit, default 65536
 	PingInterval   time.Duration  `koanf:"ping_interval"`    // default 10s; pong wait = 2x
 	WriteTimeout   time.Duration  `koanf:"write_timeout"`    // default 5s
+	Signal         SignalConfig   `koanf:"signal"`
 	Auth           auth.Config    `koanf:"auth"`
 	Log            logging.Config `koanf:"log"`
+}
+
+// SignalConfig bounds the signaling a peer may relay through the
+// coordinator, so that no sender can fill another peer's send queue.
+type SignalConfig struct {
+	// Rate and Burst are the token bucket of each client socket, in
+	// messages (CONNECT, offers, answers, candidates, refusals): Burst at
+	// once, Rate a second after that. Servers are not rate-limited: they
+	// are authenticated cluster members whose signaling grows with the
+	// clients they answer.
+	Rate  float64 `koanf:"rate"`  // default 20
+	Burst int     `koanf:"burst"` // default 100
+	// PairBytes bounds the bytes one sender may have queued (relayed, not
+	// yet written) towards one receiver; over it the sender's messages to
+	// that receiver are dropped. An empty pair takes any one message.
+	PairBytes int `koanf:"pair_bytes"` // default 262144
 }
 
 const (
@@ -28,19 +45,34 @@ const (
 	defaultPingInterval   = 10 * time.Second
 	defaultWriteTimeout   = 5 * time.Second
 	defaultAuthTimeout    = 2 * time.Second
+	// A client's connection attempt is a CONNECT, an answer and tens of
+	// ICE candidates within a second or so; a burst of 100 leaves room for
+	// two attempts at once (a retry, a second server), and 20 a second for
+	// trickling candidates and reconnects, while a flooder is held to 20 a
+	// second (160 KiB/s of 8 KiB candidates) and cut soon after.
+	defaultSignalRate  = 20
+	defaultSignalBurst = 100
+	// A connection's signaling towards one server is a few KiB (an SDP
+	// answer and candidates of ~200 bytes); 256 KiB is a hundred times
+	// that, and sixteen flooders together still fit in a receiver's 4 MiB
+	// queue.
+	defaultSignalPairBytes = 256 << 10
 )
 
 // Defaults are the coordinator binary's config defaults, flat keys, for
 // config.Load.
 func Defaults() map[string]any {
 	d := map[string]any{
-		"listen":           defaultListen,
-		"selector":         selectorRandom,
-		"max_message_size": defaultMaxMessageSize,
-		"ping_interval":    defaultPingInterval.String(),
-		"write_timeout":    defaultWriteTimeout.String(),
-		"log.level":        "info",
-		"log.format":       "text",
+		"listen":            defaultListen,
+		"selector":          selectorRandom,
+		"max_message_size":  defaultMaxMessageSize,
+		"ping_interval":     defaultPingInterval.String(),
+		"write_timeout":     defaultWriteTimeout.String(),
+		"signal.rate":       defaultSignalRate,
+		"signal.burst":      defaultSignalBurst,
+		"signal.pair_bytes": defaultSignalPairBytes,
+		"log.level":         "info",
+		"log.format":        "text",
 	}
 	maps.Copy(d, auth.Defaults())
 	return d
@@ -66,6 +98,15 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Auth.Timeout == 0 {
 		c.Auth.Timeout = defaultAuthTimeout
 	}
+	if c.Signal.Rate == 0 {
+		c.Signal.Rate = defaultSignalRate
+	}
+	if c.Signal.Burst == 0 {
+		c.Signal.Burst = defaultSignalBurst
+	}
+	if c.Signal.PairBytes == 0 {
+		c.Signal.PairBytes = defaultSignalPairBytes
+	}
 	switch {
 	case c.MaxMessageSize < 0:
 		return c, fmt.Errorf("max_message_size %d: %w", c.MaxMessageSize, errNegative)
@@ -75,6 +116,12 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("write_timeout %s: %w", c.WriteTimeout, errNegative)
 	case c.Auth.Timeout < 0:
 		return c, fmt.Errorf("auth.timeout %s: %w", c.Auth.Timeout, errNegative)
+	case c.Signal.Rate < 0:
+		return c, fmt.Errorf("signal.rate %g: %w", c.Signal.Rate, errNegative)
+	case c.Signal.Burst < 0:
+		return c, fmt.Errorf("signal.burst %d: %w", c.Signal.Burst, errNegative)
+	case c.Signal.PairBytes < 0:
+		return c, fmt.Errorf("signal.pair_bytes %d: %w", c.Signal.PairBytes, errNegative)
 	}
 	return c, nil
 }

@@ -14,10 +14,10 @@ import (
 // directory is the coordinator's table of live peers and registered servers.
 //
 // mu guards every field. It is held only for map work and for queueing a
-// WELCOME (sendQueue.push never blocks), never while writing to a socket or
-// calling out, so no lock is held on entry to any other component's code.
-// Lock order: directory.mu, then a sendQueue's mu (register); never the
-// reverse.
+// WELCOME (outbound.Queue.Push never blocks), never while writing to a
+// socket or calling out, so no lock is held on entry to any other
+// component's code. Lock order: directory.mu, then a peer queue's mu
+// (register); never the reverse.
 type directory struct {
 	mu      sync.Mutex
 	sel     selector
@@ -77,7 +77,7 @@ func (d *directory) register(p *peer) error {
 	if err != nil {
 		return fmt.Errorf("encode WELCOME: %w", err)
 	}
-	if err := p.out.push(welcome); err != nil {
+	if err := p.out.Push(welcome); err != nil {
 		return fmt.Errorf("queue WELCOME: %w", err)
 	}
 	d.peers[p.alias] = p

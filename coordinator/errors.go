@@ -14,9 +14,6 @@ var (
 	errHubTaken = errors.New("a hub is already registered (star allows one per cluster)")
 	// errBadRole is a /discover request whose role query is not a server role.
 	errBadRole = errors.New("role must be COMMUNICATION_SERVER or COMMUNICATION_SERVER_HUB")
-	// errSlowConsumer means a peer's send queue stayed full: it does not read
-	// its socket fast enough, so it is closed rather than allowed to grow memory.
-	errSlowConsumer = errors.New("send queue full: slow consumer")
 	// errUnknownType is a message type the coordinator does not relay: only
 	// CONNECT, WEBRTC_OFFER/ANSWER/ICE_CANDIDATE and CONNECTION_REFUSED.
 	errUnknownType = errors.New("not a message the coordinator relays")
@@ -27,6 +24,4 @@ var (
 	// errClientTarget is a client addressing another client: clients may
 	// only signal servers.
 	errClientTarget = errors.New("a client may only address servers")
-	// errPeerGone means the peer's socket has closed; the message is dropped.
-	errPeerGone = errors.New("peer closed")
 )

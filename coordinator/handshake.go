@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/gorilla/websocket"
 
@@ -64,7 +65,7 @@ func (c *Coordinator) servePeer(w http.ResponseWriter, r *http.Request, role pro
 		return
 	}
 	alias := c.aliases.next()
-	p := newPeer(conn, role, alias, c.timing, c.queueLimit, log.With("alias", alias))
+	p := newPeer(conn, role, alias, c.timing, c.queueLimit, newSignalLimit(c.cfg.Signal, role, time.Now()), log.With("alias", alias))
 	// The gauges move before the directory does, so whoever sees a peer
 	// registered (or gone) also sees it counted.
 	c.metrics.peerUp(p)

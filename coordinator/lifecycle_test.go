@@ -10,6 +10,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/webrtc-broker/webrtc-broker/core/outbound"
 	"github.com/webrtc-broker/webrtc-broker/internal/testwait"
 	"github.com/webrtc-broker/webrtc-broker/protocol"
 )
@@ -121,12 +122,12 @@ func TestKeepaliveClosesAPeerThatStopsAnsweringPings(t *testing.T) {
 }
 
 func TestASlowConsumerIsClosedInsteadOfQueueingForever(t *testing.T) {
-	p := newPeer(nil, protocol.Role_CLIENT, 1, timing{}, 100, testLogger(t))
-	if err := p.send(make([]byte, 60)); err != nil {
+	p := newPeer(nil, protocol.Role_CLIENT, 1, timing{}, 100, nil, testLogger(t))
+	if _, err := p.send(make([]byte, 60)); err != nil {
 		t.Fatalf("first message: %v", err)
 	}
-	if err := p.send(make([]byte, 60)); !errors.Is(err, errSlowConsumer) {
-		t.Fatalf("message over the budget: %v, want errSlowConsumer", err)
+	if _, err := p.send(make([]byte, 60)); !errors.Is(err, outbound.ErrSlowConsumer) {
+		t.Fatalf("message over the budget: %v, want outbound.ErrSlowConsumer", err)
 	}
 	select {
 	case <-p.done:
@@ -138,26 +139,19 @@ func TestASlowConsumerIsClosedInsteadOfQueueingForever(t *testing.T) {
 	}
 }
 
-func TestSendQueue(t *testing.T) {
-	q := newSendQueue(10)
-	for _, step := range []struct {
-		size int
-		want error
-	}{
-		{4, nil}, {6, nil}, {1, errSlowConsumer},
-	} {
-		if err := q.push(make([]byte, step.size)); !errors.Is(err, step.want) {
-			t.Fatalf("push %d: %v, want %v", step.size, err, step.want)
-		}
+// A server's queue fills with what others address to it: the message is
+// refused, the server stays (issue 12 defect 3).
+func TestAServerWithAFullQueueIsNotClosed(t *testing.T) {
+	p := newPeer(nil, protocol.Role_COMMUNICATION_SERVER, 1, timing{}, 100, nil, testLogger(t))
+	if _, err := p.send(make([]byte, 60)); err != nil {
+		t.Fatalf("first message: %v", err)
 	}
-	if got := q.drain(nil); len(got) != 2 {
-		t.Fatalf("drained %d messages, want 2", len(got))
+	if _, err := p.send(make([]byte, 60)); !errors.Is(err, outbound.ErrSlowConsumer) {
+		t.Fatalf("message over the budget: %v, want outbound.ErrSlowConsumer", err)
 	}
-	if err := q.push(make([]byte, 50)); err != nil {
-		t.Fatalf("an oversized message into an empty queue: %v", err)
-	}
-	q.close()
-	if err := q.push([]byte{1}); !errors.Is(err, errPeerGone) {
-		t.Fatalf("push after close: %v, want errPeerGone", err)
+	select {
+	case <-p.done:
+		t.Fatalf("server closed: %s", p.cause.reason)
+	default:
 	}
 }

@@ -14,6 +14,7 @@ type metrics struct {
 	relayed     *prometheus.CounterVec // by message type
 	dropped     *prometheus.CounterVec // by reason
 	authDenials *prometheus.CounterVec // by role
+	disconnects *prometheus.CounterVec // by role and reason
 }
 
 // Reasons a message is dropped (label values of messages_dropped_total).
@@ -22,6 +23,9 @@ const (
 	dropBadMessage   = "bad_message"
 	dropPeerGone     = "peer_gone"
 	dropSlowConsumer = "slow_consumer"
+	dropRateLimited  = "rate_limited"  // the sender is over signal.rate
+	dropPairLimit    = "pair_limit"    // the sender is over signal.pair_bytes towards the receiver
+	dropReceiverFull = "receiver_full" // the receiving server's queue is full
 )
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -40,14 +44,18 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"type"}),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "coordinator", Name: "messages_dropped_total",
-			Help: "Messages not relayed: unknown_alias, bad_message (undecodable, unknown type, forbidden target), peer_gone, slow_consumer.",
+			Help: "Messages not relayed: unknown_alias, bad_message (undecodable, unknown type, forbidden target), peer_gone, slow_consumer (the receiving client was closed), rate_limited (sender over signal.rate), pair_limit (sender over signal.pair_bytes towards the receiver), receiver_full (the receiving server's queue is full).",
 		}, []string{"reason"}),
 		authDenials: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "coordinator", Name: "auth_denials_total",
 			Help: "WebSocket requests refused by the authenticator (denied or failed), by role.",
 		}, []string{"role"}),
+		disconnects: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "coordinator", Name: "disconnects_total",
+			Help: "Peer sockets that ended, by role and reason: closed, abrupt, keepalive, read_limit, invalid_utf8, bad_messages, signal_flood, slow_consumer, write_failed, shutdown.",
+		}, []string{"role", "reason"}),
 	}
-	for _, c := range []prometheus.Collector{m.clients, m.servers, m.relayed, m.dropped, m.authDenials} {
+	for _, c := range []prometheus.Collector{m.clients, m.servers, m.relayed, m.dropped, m.authDenials, m.disconnects} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -56,11 +64,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, t := range relayedTypes {
 		m.relayed.WithLabelValues(t.String())
 	}
-	for _, r := range []string{dropUnknownAlias, dropBadMessage, dropPeerGone, dropSlowConsumer} {
+	for _, r := range []string{dropUnknownAlias, dropBadMessage, dropPeerGone, dropSlowConsumer, dropRateLimited, dropPairLimit, dropReceiverFull} {
 		m.dropped.WithLabelValues(r)
 	}
 	for _, r := range []protocol.Role{protocol.Role_CLIENT, protocol.Role_COMMUNICATION_SERVER, protocol.Role_COMMUNICATION_SERVER_HUB} {
 		m.authDenials.WithLabelValues(r.String())
+		for _, reason := range disconnectReasons {
+			m.disconnects.WithLabelValues(r.String(), reason)
+		}
 	}
 	return m, nil
 }
@@ -73,7 +84,12 @@ func (m *metrics) peerUp(p *peer) {
 	}
 }
 
+// peerDown uncounts p and counts why it left, once its socket has closed (a
+// peer that never got past register has no cause).
 func (m *metrics) peerDown(p *peer) {
+	if p.cause.kind != "" {
+		m.disconnects.WithLabelValues(p.role.String(), p.cause.kind).Inc()
+	}
 	if p.isServer() {
 		m.servers.Dec()
 	} else {

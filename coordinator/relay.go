@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/gorilla/websocket"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/webrtc-broker/webrtc-broker/core/outbound"
 	"github.com/webrtc-broker/webrtc-broker/protocol"
 )
 
@@ -76,6 +78,11 @@ func decodeRelayed(data []byte, from uint64, role protocol.Role) (relayed, error
 
 // handle relays one message from p. It runs on p's read loop.
 func (c *Coordinator) handle(p *peer, data []byte) {
+	if !p.limit.allow(time.Now()) {
+		// Before decoding: a flood costs as little as it can.
+		c.refuse(p, dropRateLimited, "over signal.rate", 0)
+		return
+	}
 	r, err := decodeRelayed(data, p.alias, p.role)
 	if err != nil {
 		c.badMessage(p, err)
@@ -98,15 +105,27 @@ func (c *Coordinator) handle(p *peer, data []byte) {
 		p.log.Error("encode relayed message", "type", r.typ.String(), "err", err)
 		return
 	}
-	if err := target.send(out); err != nil {
+	if !p.limit.fits(target, len(out)) {
+		c.refuse(p, dropPairLimit, "over signal.pair_bytes queued towards to_alias", r.to)
+		return
+	}
+	ticket, err := target.send(out)
+	switch {
+	case errors.Is(err, outbound.ErrSlowConsumer) && target.isServer():
+		// Others' traffic filled the server's queue: refuse this message and
+		// hold its sender to account, never close the server for it.
+		c.refuse(p, dropReceiverFull, "to_alias's send queue is full", r.to)
+		return
+	case err != nil:
 		reason := dropPeerGone
-		if errors.Is(err, errSlowConsumer) {
-			reason = dropSlowConsumer
+		if errors.Is(err, outbound.ErrSlowConsumer) {
+			reason = dropSlowConsumer // and send closed the client
 		}
 		p.log.Debug("message dropped", "type", r.typ.String(), "to_alias", r.to, "err", err)
 		c.metrics.dropped.WithLabelValues(reason).Inc()
 		return
 	}
+	p.limit.queued(target, ticket, len(out))
 	c.metrics.relayed.WithLabelValues(r.typ.String()).Inc()
 	if r.typ == protocol.MessageType_CONNECT && !p.isServer() {
 		if _, seen := p.signaled[r.to]; !seen {
@@ -129,6 +148,28 @@ func (c *Coordinator) badMessage(p *peer, err error) {
 	p.log.Log(context.Background(), level, "bad message dropped", "err", err, "bad_messages", p.bad)
 	if p.bad >= maxBadMessages {
 		p.close(closeCause{level: slog.LevelWarn, reason: fmt.Sprintf("%d bad messages", p.bad), err: err,
-			code: websocket.ClosePolicyViolation})
+			code: websocket.ClosePolicyViolation, kind: reasonBadMessages})
+	}
+}
+
+// refuse drops a message that p may not relay now (reason is its
+// messages_dropped_total label, why says it in words). The first refusal is
+// an info line; a client that keeps going is cut with 1008 and a warning,
+// counted as reason signal_flood in coordinator_disconnects_total.
+func (c *Coordinator) refuse(p *peer, reason, why string, to uint64) {
+	c.metrics.dropped.WithLabelValues(reason).Inc()
+	cut := p.limit.strike(time.Now())
+	if p.limit.refused == 1 {
+		attrs := []any{"why", why, "signal_rate", c.cfg.Signal.Rate, "signal_burst", c.cfg.Signal.Burst,
+			"signal_pair_bytes", c.cfg.Signal.PairBytes}
+		if to != 0 {
+			attrs = append(attrs, "to_alias", to)
+		}
+		p.log.Info("signaling refused, message dropped", attrs...)
+	}
+	if cut {
+		p.close(closeCause{level: slog.LevelWarn,
+			reason: fmt.Sprintf("signaling flood: %d messages refused (last: %s)", p.limit.refused, why),
+			code:   websocket.ClosePolicyViolation, kind: reasonSignalFlood})
 	}
 }
