@@ -26,7 +26,7 @@ type fakeServer struct {
 	alias  uint64
 	resume chan struct{}
 	// start closes resume (once): the server starts reading.
-	start func()
+	start  func()
 	from   atomic.Uint64
 	got    chan []byte
 	closed chan error // the read error that ended the link
