@@ -13,8 +13,14 @@
 // undecodable message, a type the coordinator does not relay, a missing or
 // forbidden to_alias (a client may only address servers) is logged with the
 // peer's alias and dropped, and the tenth such message closes the socket with
-// 1008. A peer that does not answer pings for twice ping_interval, or whose
-// send queue stays full (it does not read), is closed.
+// 1008. A peer that does not answer pings for twice ping_interval, or a
+// client whose send queue stays full (it does not read), is closed.
+//
+// No sender can fill another peer's queue (see signalLimit): a client's
+// signaling is rate-limited (signal.rate, signal.burst), every sender's bytes
+// queued towards one receiver are bounded (signal.pair_bytes), and a server's
+// full queue refuses the message rather than closing the server; a client
+// that keeps sending over its limits is cut with 1008.
 package coordinator
 
 import (
