@@ -86,7 +86,7 @@ func New(cfg Config, opts Options) (*Coordinator, error) {
 		auth:    opts.Auth,
 		reg:     opts.Registry,
 		dir:     newDirectory(sel),
-		aliases: newAliasSource(time.Now()),
+		aliases: newAliasSource(wallClock),
 		timing: timing{
 			pingInterval: cfg.PingInterval,
 			pongWait:     2 * cfg.PingInterval,
