@@ -26,6 +26,8 @@ type directory struct {
 	// hubs counts hubs registered or admitted and upgrading, so that two
 	// hubs racing through the upgrade cannot both pass star's admit.
 	hubs int
+	// registered counts server registrations, for server.since.
+	registered uint64
 }
 
 func newDirectory(sel selector) *directory {
@@ -68,7 +70,7 @@ func (d *directory) register(p *peer) error {
 	for _, s := range d.servers {
 		snapshot = append(snapshot, *s)
 	}
-	slices.SortFunc(snapshot, func(a, b server) int { return cmp.Compare(a.alias, b.alias) })
+	slices.SortFunc(snapshot, func(a, b server) int { return cmp.Compare(a.since, b.since) })
 	welcome, err := proto.Marshal(&protocol.WelcomeMessage{
 		Type:             protocol.MessageType_WELCOME,
 		Alias:            p.alias,
@@ -82,7 +84,8 @@ func (d *directory) register(p *peer) error {
 	}
 	d.peers[p.alias] = p
 	if p.isServer() {
-		d.servers[p.alias] = &server{alias: p.alias, hub: p.role == protocol.Role_COMMUNICATION_SERVER_HUB}
+		d.registered++
+		d.servers[p.alias] = &server{alias: p.alias, hub: p.role == protocol.Role_COMMUNICATION_SERVER_HUB, since: d.registered}
 	}
 	return nil
 }

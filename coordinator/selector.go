@@ -25,6 +25,9 @@ type server struct {
 	// see a WebRTC peer leave, so the count only grows; it still spreads new
 	// clients evenly, which is what least-loaded is for.
 	load uint64
+	// since orders servers by registration, oldest first (aliases are
+	// random, so they do not).
+	since uint64
 }
 
 // selector decides which servers a newly registered peer is offered in its
@@ -36,8 +39,8 @@ type selector interface {
 	// with 409 Conflict. hubs counts the hubs registered or being registered.
 	admit(role protocol.Role, hubs int) error
 	// offer returns, best first, the aliases from servers (every registered
-	// server, sorted by alias; the new peer is not among them) that a peer
-	// with role may use.
+	// server, oldest first; the new peer is not among them) that a peer with
+	// role may use.
 	offer(role protocol.Role, servers []server) []uint64
 }
 
@@ -68,7 +71,7 @@ func (randomSelector) offer(_ protocol.Role, servers []server) []uint64 {
 }
 
 // leastLoadedSelector offers every server, least loaded first, ties broken by
-// alias (the older server first) so that the order is deterministic.
+// age (the older server first) so that the order is deterministic.
 type leastLoadedSelector struct{}
 
 func (leastLoadedSelector) admit(protocol.Role, int) error { return nil }
@@ -76,7 +79,7 @@ func (leastLoadedSelector) admit(protocol.Role, int) error { return nil }
 func (leastLoadedSelector) offer(_ protocol.Role, servers []server) []uint64 {
 	sorted := slices.Clone(servers)
 	slices.SortStableFunc(sorted, func(a, b server) int {
-		return cmp.Or(cmp.Compare(a.load, b.load), cmp.Compare(a.alias, b.alias))
+		return cmp.Or(cmp.Compare(a.load, b.load), cmp.Compare(a.since, b.since))
 	})
 	return aliasesOf(sorted, func(server) bool { return true })
 }
