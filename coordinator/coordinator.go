@@ -38,6 +38,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/webrtc-broker/webrtc-broker/core/auth"
+	"github.com/webrtc-broker/webrtc-broker/core/ratelimit"
 )
 
 // Options are the coordinator's collaborators.
@@ -67,6 +68,12 @@ type Coordinator struct {
 	queueLimit int
 	// serving counts running Serve calls, for /readyz.
 	serving atomic.Int32
+	// cutWarnings bounds the warnings for flooders cut (see refuse): one
+	// token a flooder can reconnect and be cut many times a second.
+	cutWarnings struct {
+		mu sync.Mutex
+		b  ratelimit.Bucket
+	}
 }
 
 // New builds a coordinator. It fails on a config that cannot work, such as an
@@ -100,6 +107,7 @@ func New(cfg Config, opts Options) (*Coordinator, error) {
 	if c.log == nil {
 		c.log = slog.Default()
 	}
+	c.cutWarnings.b = ratelimit.New(cutWarningRate, cutWarningBurst, time.Now())
 	if c.auth == nil {
 		c.auth = auth.AllowAll{}
 	}

@@ -154,8 +154,9 @@ func (c *Coordinator) badMessage(p *peer, err error) {
 
 // refuse drops a message that p may not relay now (reason is its
 // messages_dropped_total label, why says it in words). The first refusal is
-// an info line; a client that keeps going is cut with 1008 and a warning,
-// counted as reason signal_flood in coordinator_disconnects_total.
+// an info line; a client that keeps going is cut with 1008 and a warning
+// (see cutLevel), counted as reason signal_flood in
+// coordinator_disconnects_total.
 func (c *Coordinator) refuse(p *peer, reason, why string, to uint64) {
 	c.metrics.dropped.WithLabelValues(reason).Inc()
 	cut := p.limit.strike(time.Now())
@@ -168,8 +169,26 @@ func (c *Coordinator) refuse(p *peer, reason, why string, to uint64) {
 		p.log.Info("signaling refused, message dropped", attrs...)
 	}
 	if cut {
-		p.close(closeCause{level: slog.LevelWarn,
+		p.close(closeCause{level: c.cutLevel(),
 			reason: fmt.Sprintf("signaling flood: %d messages refused (last: %s)", p.limit.refused, why),
 			code:   websocket.ClosePolicyViolation, kind: reasonSignalFlood})
 	}
+}
+
+// A burst of 10 warnings for cut flooders, then one a second; the others
+// are debug lines. coordinator_disconnects_total{reason="signal_flood"}
+// counts them all.
+const (
+	cutWarningRate  = 1
+	cutWarningBurst = 10
+)
+
+// cutLevel is the level of the line for one more flooder cut.
+func (c *Coordinator) cutLevel() slog.Level {
+	c.cutWarnings.mu.Lock()
+	defer c.cutWarnings.mu.Unlock()
+	if c.cutWarnings.b.Allow(time.Now()) {
+		return slog.LevelWarn
+	}
+	return slog.LevelDebug
 }
