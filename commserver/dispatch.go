@@ -45,7 +45,7 @@ func (p *peer) handle(ch *channel, msg []byte) {
 	case protocol.MessageType_SUBSCRIPTION:
 		p.subscribe(ch.kind, msg)
 	case protocol.MessageType_TOPIC, protocol.MessageType_TOPIC_IDENTITY:
-		p.publish(ch.kind, msg)
+		p.publish(ch.kind, t, msg)
 	case protocol.MessageType_ERROR:
 		if !p.creds().isServer() {
 			p.violate(ch.kind, t, errUnexpected)

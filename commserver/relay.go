@@ -9,14 +9,16 @@ import (
 // publish relays a TOPIC or TOPIC_IDENTITY that p sent on a channel of kind,
 // per the relay rules: each form is encoded once and the same bytes go to
 // every target's queue of the same kind; p never gets its own message back.
+// t is msg's type as handle read it (with its framing checked), so the
+// message is parsed once and the table looked up once.
 //
 // From a client, the server stamps from_alias (and, for identity messages,
 // the identity and role that authentication gave); from a server link they
 // are kept, since they name the original publisher.
-func (p *peer) publish(kind chanKind, msg []byte) {
-	m, err := relay.ParseTopic(msg)
+func (p *peer) publish(kind chanKind, t protocol.MessageType, msg []byte) {
+	m, err := relay.ParseTopicAs(t, msg)
 	if err != nil {
-		p.violate(kind, protocol.MessageType_TOPIC, err)
+		p.violate(kind, t, err)
 		return
 	}
 	s := p.s
@@ -28,8 +30,11 @@ func (p *peer) publish(kind chanKind, msg []byte) {
 		from, identity, role = m.From, m.Identity, m.Role
 	}
 
-	// The table's own copy of the topic: no allocation on the hot path.
-	topic, subscribed := s.subs.Topic(m.Topic)
+	// One snapshot of both subscriber lists, with the table's own copy of
+	// the topic: no allocation on the hot path. A subscription that changes
+	// while the policy runs applies from the next message.
+	subs, subscribed := s.subs.Lookup(m.Topic)
+	topic := subs.Topic
 	body := m.Body
 	// Policies apply to clients' messages only: a server link's were checked
 	// where they entered the cluster.
@@ -56,27 +61,26 @@ func (p *peer) publish(kind chanKind, msg []byte) {
 		return
 	}
 
-	identified := m.Type == protocol.MessageType_TOPIC_IDENTITY
+	identified := t == protocol.MessageType_TOPIC_IDENTITY
 	toClients, toServers := relay.Route(origin, s.hub)
 	if toClients {
-		if targets := s.subs.Clients(topic); hasOther(targets, p) {
+		if targets := subs.Clients; hasOther(targets, p) {
 			var out []byte
-			t := protocol.MessageType_TOPIC_FW
+			ft := protocol.MessageType_TOPIC_FW
 			if identified {
-				t = protocol.MessageType_TOPIC_IDENTITY_FW
+				ft = protocol.MessageType_TOPIC_IDENTITY_FW
 				out = relay.AppendTopicIdentityFW(nil, from, topic, identity, role, body)
 			} else {
 				out = relay.AppendTopicFW(nil, from, topic, body)
 			}
-			s.fanout(p, targets, kind, t, out)
+			s.fanout(p, targets, kind, ft, out)
 		}
 	}
 	if toServers {
-		if targets := s.subs.Servers(topic); hasOther(targets, p) {
+		if targets := subs.Servers; hasOther(targets, p) {
+			// Relayed between servers in the form it came in.
 			var out []byte
-			t := protocol.MessageType_TOPIC
 			if identified {
-				t = protocol.MessageType_TOPIC_IDENTITY
 				out = relay.AppendTopicIdentity(nil, from, topic, identity, role, body)
 			} else {
 				out = relay.AppendTopic(nil, from, topic, body)

@@ -106,7 +106,7 @@ func TestPublishFollowsTheRelayRules(t *testing.T) {
 		f := newRelayFixture(t, RoleServer, 2, 1)
 		sender, other, srv := f.clients[0], f.clients[1], f.servers[0]
 		toOther, toServer := drain(t, other, unreliable), drain(t, srv, unreliable)
-		sender.publish(unreliable, topicMsg)
+		sender.handle(sender.chans[unreliable], topicMsg)
 		if m := expect(t, "the other client", toOther); m.Type != protocol.MessageType_TOPIC_FW || m.From != sender.alias || string(m.Body) != "body" || string(m.Topic) != "t" {
 			t.Fatalf("other client got %+v, want TOPIC_FW from %d", m, sender.alias)
 		}
@@ -120,7 +120,7 @@ func TestPublishFollowsTheRelayRules(t *testing.T) {
 		f := newRelayFixture(t, RoleServer, 2, 1)
 		sender := f.clients[0]
 		toOther, toServer := drain(t, f.clients[1], reliable), drain(t, f.servers[0], reliable)
-		sender.publish(reliable, identityMsg)
+		sender.handle(sender.chans[reliable], identityMsg)
 		for who, sink := range map[string]collectSink{"client": toOther, "server": toServer} {
 			m := expect(t, who, sink)
 			if m.From != sender.alias || string(m.Identity) != "id-100" || m.Role != protocol.Role_CLIENT {
@@ -132,7 +132,7 @@ func TestPublishFollowsTheRelayRules(t *testing.T) {
 	t.Run("a server's TOPIC goes to local clients only, keeping the original publisher", func(t *testing.T) {
 		f := newRelayFixture(t, RoleServer, 1, 2)
 		toClient := drain(t, f.clients[0], reliable)
-		f.servers[0].publish(reliable, identityMsg)
+		f.servers[0].handle(f.servers[0].chans[reliable], identityMsg)
 		m := expect(t, "the client", toClient)
 		if m.Type != protocol.MessageType_TOPIC_IDENTITY_FW || m.From != 999 || string(m.Identity) != "claimed" || m.Role != protocol.Role_COMMUNICATION_SERVER {
 			t.Fatalf("client got %+v, want the server's from_alias, identity and role kept", m)
@@ -143,7 +143,7 @@ func TestPublishFollowsTheRelayRules(t *testing.T) {
 	t.Run("on a hub, a server's TOPIC also goes to the other servers, never back", func(t *testing.T) {
 		f := newRelayFixture(t, RoleHub, 1, 2)
 		toClient, toOther := drain(t, f.clients[0], reliable), drain(t, f.servers[1], reliable)
-		f.servers[0].publish(reliable, topicMsg)
+		f.servers[0].handle(f.servers[0].chans[reliable], topicMsg)
 		if m := expect(t, "the client", toClient); m.Type != protocol.MessageType_TOPIC_FW || m.From != 999 {
 			t.Fatalf("client got %+v", m)
 		}
@@ -164,7 +164,7 @@ func BenchmarkPublishFanout(b *testing.B) {
 			sender := f.clients[0]
 			b.ReportAllocs()
 			for b.Loop() {
-				sender.publish(unreliable, msg)
+				sender.handle(sender.chans[unreliable], msg)
 			}
 		})
 	}

@@ -69,10 +69,11 @@ func benchFanout(b *testing.B, subscribers int) {
 			}
 		}
 	}
+	topicBytes := []byte(topic)
 	relay := func() {
-		subs := table.Clients(topic)
+		subs, _ := table.Lookup(topicBytes)
 		msg := AppendTopicFW(nil, 42, topic, body)
-		for _, p := range subs {
+		for _, p := range subs.Clients {
 			if err := p.out.Push(msg); err != nil {
 				b.Fatal(err)
 			}

@@ -13,8 +13,8 @@ import (
 // TOPIC_IDENTITY_FW. Topic, Identity and Body are views into the parsed
 // buffer, not copies: they are valid as long as the buffer is unchanged, and
 // a caller that keeps one (or reuses its read buffer) copies it first. Look
-// the topic up with subscriptions.Table.ClientsBytes and turn it into a
-// string without allocating with subscriptions.Table.Topic.
+// the topic up with subscriptions.Table.Lookup, which also gives the table's
+// own string for it, so that the relay never allocates one.
 type Message struct {
 	Type     protocol.MessageType
 	From     uint64
@@ -36,6 +36,15 @@ func ParseTopic(b []byte) (Message, error) {
 	if err != nil {
 		return Message{}, err
 	}
+	return ParseTopicAs(t, b)
+}
+
+// ParseTopicAs is ParseTopic for a message whose type ReadType has already
+// returned as t: a read loop reads every message's type to dispatch it, and
+// the relay then parses a topic message without reading its type again.
+// With a t that ReadType did not return for b, the fields are read by the
+// wrong type's numbers; framing errors are still reported, never a panic.
+func ParseTopicAs(t protocol.MessageType, b []byte) (Message, error) {
 	// Field numbers of the type's fields; 0 for a field the type lacks.
 	var topicNum, identityNum, roleNum, bodyNum protowire.Number
 	switch t {
@@ -52,11 +61,18 @@ func ParseTopic(b []byte) (Message, error) {
 	}
 
 	m := Message{Type: t}
-	// ReadType has checked the framing, so only values are checked here.
+	// ReadType has checked the framing (the two n < 0 checks guard only
+	// against a caller that skipped it); the field values are checked here.
 	for len(b) > 0 {
 		num, wt, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return Message{}, fmt.Errorf("%w: tag: %w", ErrMalformed, protowire.ParseError(n))
+		}
 		b = b[n:]
 		n = protowire.ConsumeFieldValue(num, wt, b)
+		if n < 0 {
+			return Message{}, fmt.Errorf("%w: field %d: %w", ErrMalformed, num, protowire.ParseError(n))
+		}
 		value := b[:n]
 		b = b[n:]
 		switch {

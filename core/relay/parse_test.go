@@ -192,6 +192,20 @@ func TestParseTopicRejectsEveryTruncation(t *testing.T) {
 	}
 }
 
+func TestParseTopicAsReportsBadFramingWithoutPanicking(t *testing.T) {
+	b := AppendTopicIdentityFW(nil, 1<<40, "chat.room", []byte("identity"), protocol.Role_CLIENT, []byte("the body"))
+	for i := 1; i < len(b); i++ {
+		got, err := ParseTopicAs(protocol.MessageType_TOPIC_IDENTITY_FW, b[:i])
+		want, wantErr := ParseTopic(b[:i])
+		if !errors.Is(err, ErrMalformed) && (wantErr != nil || !equalMessage(got, want)) {
+			t.Errorf("cut at %d: ParseTopicAs = %+v, %v; ParseTopic = %+v, %v", i, got, err, want, wantErr)
+		}
+	}
+	if _, err := ParseTopicAs(protocol.MessageType_PING, b); !errors.Is(err, ErrNotTopic) {
+		t.Errorf("ParseTopicAs(PING) = %v, want ErrNotTopic", err)
+	}
+}
+
 func TestReadType(t *testing.T) {
 	tests := []struct {
 		name string
@@ -219,6 +233,9 @@ func TestParseTopicDoesNotAllocate(t *testing.T) {
 	b := AppendTopicIdentityFW(nil, 42, "chat.room", []byte("identity"), protocol.Role_CLIENT, []byte("the body"))
 	if n := testing.AllocsPerRun(100, func() { _, _ = ParseTopic(b) }); n != 0 {
 		t.Fatalf("ParseTopic: %v allocations, want 0", n)
+	}
+	if n := testing.AllocsPerRun(100, func() { _, _ = ParseTopicAs(protocol.MessageType_TOPIC_IDENTITY_FW, b) }); n != 0 {
+		t.Fatalf("ParseTopicAs: %v allocations, want 0", n)
 	}
 	if n := testing.AllocsPerRun(100, func() { _, _ = ReadType(b) }); n != 0 {
 		t.Fatalf("ReadType: %v allocations, want 0", n)

@@ -83,9 +83,6 @@ func BenchmarkPublishLookup(b *testing.B) {
 
 // publishLookup is the lookup commserver's publish makes per message.
 func publishLookup(tbl *Table[*benchPeer], topic []byte) (string, []*benchPeer, []*benchPeer) {
-	name, ok := tbl.Topic(topic)
-	if !ok {
-		return "", nil, nil
-	}
-	return name, tbl.Clients(name), tbl.Servers(name)
+	subs, _ := tbl.Lookup(topic)
+	return subs.Topic, subs.Clients, subs.Servers
 }

@@ -6,7 +6,7 @@
 // as a SUBSCRIPTION message replaces the previous one; empty strings are
 // ignored and duplicates collapse.
 //
-// Reads are on the hot path (one lookup per relayed message) and writes are
+// Reads are on the hot path (one Lookup per relayed message) and writes are
 // rare (a subscription change), so subscriber lists are copy-on-write: a
 // change builds a new slice and swaps it in under the write lock, and every
 // reader gets the current slice without copying. A slice handed out is never
@@ -102,61 +102,28 @@ func (t *Table[P]) Remove(p P) (unionChanged bool) {
 	return unionChanged
 }
 
-// Clients returns the clients subscribed to topic. The slice is an immutable
-// snapshot shared by all callers: do not modify it. It does not allocate.
-func (t *Table[P]) Clients(topic string) []P {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	if e := t.byTopic[topic]; e != nil {
-		return e.clients
-	}
-	return nil
+// Subscribers is one topic's subscribers as a Lookup found them. Its slices
+// are immutable snapshots shared by all callers: do not modify them.
+type Subscribers[P comparable] struct {
+	// Topic is the table's own string for the topic, so that the hot path
+	// has one for the policy and the encoder without allocating.
+	Topic   string
+	Clients []P
+	Servers []P
 }
 
-// Servers returns the servers subscribed to topic, as Clients does.
-func (t *Table[P]) Servers(topic string) []P {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	if e := t.byTopic[topic]; e != nil {
-		return e.servers
-	}
-	return nil
-}
-
-// ClientsBytes is Clients for a topic held as bytes, such as the view that
-// relay.ParseTopic returns. It does not allocate either.
-func (t *Table[P]) ClientsBytes(topic []byte) []P {
+// Lookup returns topic's subscribers, clients and servers, as of one moment:
+// the one table access the relay makes per message. topic is bytes, such as
+// the view relay.ParseTopic returns; ok is false when no one subscribes. It
+// does not allocate.
+func (t *Table[P]) Lookup(topic []byte) (subs Subscribers[P], ok bool) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	// The compiler does not allocate for a conversion used only as a map key.
 	if e := t.byTopic[string(topic)]; e != nil {
-		return e.clients
+		return Subscribers[P]{Topic: e.name, Clients: e.clients, Servers: e.servers}, true
 	}
-	return nil
-}
-
-// ServersBytes is Servers for a topic held as bytes.
-func (t *Table[P]) ServersBytes(topic []byte) []P {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	if e := t.byTopic[string(topic)]; e != nil {
-		return e.servers
-	}
-	return nil
-}
-
-// Topic returns the table's own string for topic when any client or server
-// subscribes to it. It lets the hot path turn a parsed topic into the string
-// the policy and the encoder take without allocating; when ok is false no one
-// subscribes, and the caller may allocate with string(topic) if it still
-// needs one.
-func (t *Table[P]) Topic(topic []byte) (s string, ok bool) {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	if e := t.byTopic[string(topic)]; e != nil {
-		return e.name, true
-	}
-	return "", false
+	return Subscribers[P]{}, false
 }
 
 // ClientTopics is the sorted union of all clients' topics: what a server
@@ -189,17 +156,6 @@ func (t *Table[P]) TopicsExcept(except P) []string {
 	}
 	slices.Sort(out)
 	return out
-}
-
-// TopicsOf returns p's current set, client or server, sorted. The caller owns
-// the returned slice.
-func (t *Table[P]) TopicsOf(p P) []string {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	if set, ok := t.clientSets[p]; ok {
-		return slices.Clone(set)
-	}
-	return slices.Clone(t.serverSets[p])
 }
 
 // replace sets p's set of kind k to next (sorted, deduplicated) and updates

@@ -105,22 +105,22 @@ func TestServerSets(t *testing.T) {
 		{op: "server", peer: "s1", topics: []string{"z"}, changed: true, clientUnion: []string{}},
 	})
 	for topic, want := range map[string][]string{"x": nil, "y": {"s2"}, "z": {"s1"}} {
-		if got := tbl.Servers(topic); !slices.Equal(got, want) {
-			t.Errorf("Servers(%q) = %q, want %q", topic, got, want)
+		if got := tbl.servers(topic); !slices.Equal(got, want) {
+			t.Errorf("servers(%q) = %q, want %q", topic, got, want)
 		}
-		if got := tbl.Clients(topic); got != nil {
-			t.Errorf("Clients(%q) = %q, want none", topic, got)
+		if got := tbl.clients(topic); got != nil {
+			t.Errorf("clients(%q) = %q, want none", topic, got)
 		}
 	}
-	if got := tbl.TopicsOf("s1"); !slices.Equal(got, []string{"z"}) {
-		t.Errorf("TopicsOf(s1) = %q", got)
+	if got := tbl.topicsOf("s1"); !slices.Equal(got, []string{"z"}) {
+		t.Errorf("topicsOf(s1) = %q", got)
 	}
 	tbl.Remove("s1")
-	if got := tbl.Servers("z"); got != nil {
-		t.Errorf("Servers(z) after Remove(s1) = %q, want none", got)
+	if got := tbl.servers("z"); got != nil {
+		t.Errorf("servers(z) after Remove(s1) = %q, want none", got)
 	}
-	if got := tbl.TopicsOf("s1"); len(got) != 0 {
-		t.Errorf("TopicsOf(s1) after Remove = %q", got)
+	if got := tbl.topicsOf("s1"); len(got) != 0 {
+		t.Errorf("topicsOf(s1) after Remove = %q", got)
 	}
 }
 
@@ -142,29 +142,33 @@ func TestSubscribers(t *testing.T) {
 		{"", nil, nil},
 	}
 	for _, tt := range tests {
-		clients := slices.Sorted(slices.Values(tbl.Clients(tt.topic)))
+		clients := slices.Sorted(slices.Values(tbl.clients(tt.topic)))
 		if !slices.Equal(clients, tt.clients) {
-			t.Errorf("Clients(%q) = %q, want %q", tt.topic, clients, tt.clients)
+			t.Errorf("clients(%q) = %q, want %q", tt.topic, clients, tt.clients)
 		}
-		if got := tbl.ClientsBytes([]byte(tt.topic)); !slices.Equal(slices.Sorted(slices.Values(got)), tt.clients) {
-			t.Errorf("ClientsBytes(%q) = %q, want %q", tt.topic, got, tt.clients)
+		if got := tbl.servers(tt.topic); !slices.Equal(got, tt.servers) {
+			t.Errorf("servers(%q) = %q, want %q", tt.topic, got, tt.servers)
 		}
-		if got := tbl.Servers(tt.topic); !slices.Equal(got, tt.servers) {
-			t.Errorf("Servers(%q) = %q, want %q", tt.topic, got, tt.servers)
+		wantOK, wantTopic := tt.clients != nil || tt.servers != nil, ""
+		if wantOK {
+			wantTopic = tt.topic
 		}
-		if got := tbl.ServersBytes([]byte(tt.topic)); !slices.Equal(got, tt.servers) {
-			t.Errorf("ServersBytes(%q) = %q, want %q", tt.topic, got, tt.servers)
+		if subs, ok := tbl.Lookup([]byte(tt.topic)); ok != wantOK || subs.Topic != wantTopic {
+			t.Errorf("Lookup(%q) = topic %q, %v; want %q, %v", tt.topic, subs.Topic, ok, wantTopic, wantOK)
 		}
-		name, ok := tbl.Topic([]byte(tt.topic))
-		if wantOK := tt.clients != nil || tt.servers != nil; ok != wantOK || (ok && name != tt.topic) {
-			t.Errorf("Topic(%q) = %q, %v; want %v", tt.topic, name, ok, wantOK)
+		subs, _ := tbl.Lookup([]byte(tt.topic))
+		if got := slices.Sorted(slices.Values(subs.Clients)); !slices.Equal(got, tt.clients) {
+			t.Errorf("Lookup(%q) clients = %q, want %q", tt.topic, got, tt.clients)
+		}
+		if !slices.Equal(subs.Servers, tt.servers) {
+			t.Errorf("Lookup(%q) servers = %q, want %q", tt.topic, subs.Servers, tt.servers)
 		}
 	}
-	if got := tbl.TopicsOf("a"); !slices.Equal(got, []string{"x", "y"}) {
-		t.Errorf("TopicsOf(a) = %q", got)
+	if got := tbl.topicsOf("a"); !slices.Equal(got, []string{"x", "y"}) {
+		t.Errorf("topicsOf(a) = %q", got)
 	}
-	if got := tbl.TopicsOf("nobody"); len(got) != 0 {
-		t.Errorf("TopicsOf(nobody) = %q", got)
+	if got := tbl.topicsOf("nobody"); len(got) != 0 {
+		t.Errorf("topicsOf(nobody) = %q", got)
 	}
 }
 
@@ -196,7 +200,7 @@ func TestSnapshotsNeverChange(t *testing.T) {
 	tbl := New[string]()
 	tbl.SetClient("a", []string{"x"})
 	tbl.SetClient("b", []string{"x"})
-	before := tbl.Clients("x")
+	before := tbl.clients("x")
 	saved := slices.Clone(before)
 
 	tbl.SetClient("c", []string{"x"})
@@ -206,8 +210,8 @@ func TestSnapshotsNeverChange(t *testing.T) {
 	if !slices.Equal(before, saved) {
 		t.Fatalf("a snapshot changed under its reader: %q, was %q", before, saved)
 	}
-	if got := tbl.Clients("x"); !slices.Equal(got, []string{"c"}) {
-		t.Fatalf("Clients(x) = %q, want [c]", got)
+	if got := tbl.clients("x"); !slices.Equal(got, []string{"c"}) {
+		t.Fatalf("clients(x) = %q, want [c]", got)
 	}
 }
 
@@ -219,10 +223,10 @@ func TestCallerSlicesAreNotRetained(t *testing.T) {
 		t.Errorf("SetClient reordered the caller's slice: %q", topics)
 	}
 	topics[0] = "changed"
-	got := tbl.TopicsOf("a")
+	got := tbl.topicsOf("a")
 	got[0] = "changed too"
-	if again := tbl.TopicsOf("a"); !slices.Equal(again, []string{"x", "y"}) {
-		t.Errorf("TopicsOf(a) = %q after the caller's slices changed", again)
+	if again := tbl.topicsOf("a"); !slices.Equal(again, []string{"x", "y"}) {
+		t.Errorf("topicsOf(a) = %q after the caller's slices changed", again)
 	}
 }
 
@@ -232,13 +236,9 @@ func TestLookupsDoNotAllocate(t *testing.T) {
 		tbl.SetClient(new(int), []string{"topic", fmt.Sprint("t", i)})
 	}
 	tbl.SetServer(new(int), []string{"topic"})
-	topic := []byte("topic")
 	for name, f := range map[string]func(){
-		"Clients":      func() { _ = tbl.Clients("topic") },
-		"Servers":      func() { _ = tbl.Servers("topic") },
-		"ClientsBytes": func() { _ = tbl.ClientsBytes(topic) },
-		"ServersBytes": func() { _ = tbl.ServersBytes(topic) },
-		"Topic":        func() { _, _ = tbl.Topic(topic) },
+		"Lookup":          func() { _, _ = tbl.Lookup([]byte("topic")) },
+		"Lookup(unknown)": func() { _, _ = tbl.Lookup([]byte("nobody's")) },
 	} {
 		if n := testing.AllocsPerRun(100, f); n != 0 {
 			t.Errorf("%s allocates %v times per call, want 0", name, n)
@@ -265,13 +265,13 @@ func TestConcurrentUse(t *testing.T) {
 	for range 4 {
 		wg.Go(func() {
 			for range 2000 {
-				for _, p := range tbl.Clients("shared") {
+				for _, p := range tbl.clients("shared") {
 					if p < 0 || p > 3 {
 						t.Errorf("client %d was never added", p)
 						return
 					}
 				}
-				_ = tbl.Servers("shared")
+				_ = tbl.servers("shared")
 				_ = tbl.TopicsExcept(100)
 			}
 		})
