@@ -19,10 +19,21 @@ func (t *Table[P]) servers(topic string) []P {
 
 // topicsOf returns p's current set, client or server, sorted.
 func (t *Table[P]) topicsOf(p P) []string {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	if set, ok := t.clientSets[p]; ok {
 		return slices.Clone(set)
 	}
 	return slices.Clone(t.serverSets[p])
+}
+
+// entries counts the topics the table holds over all shards.
+func (t *Table[P]) entries() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := 0
+	for i := range t.shards {
+		n += len(t.shards[i].byTopic)
+	}
+	return n
 }

@@ -6,30 +6,50 @@
 // as a SUBSCRIPTION message replaces the previous one; empty strings are
 // ignored and duplicates collapse.
 //
-// Reads are on the hot path (one Lookup per relayed message) and writes are
-// rare (a subscription change), so subscriber lists are copy-on-write: a
-// change builds a new slice and swaps it in under the write lock, and every
-// reader gets the current slice without copying. A slice handed out is never
-// modified afterwards, so callers may range over it after the lock is gone.
+// Reads are on the hot path (one Lookup per relayed message, from every
+// peer's read loop at once) and writes are rare (a subscription change), so
+// subscriber lists are copy-on-write: a change builds a new slice and swaps
+// it in under the write lock, and every reader gets the current slice
+// without copying. A slice handed out is never modified afterwards, so
+// callers may range over it after the lock is gone.
+//
+// The topics are sharded by hash, each shard with its own RWMutex, as
+// centrifuge's hub does: with one table-wide RWMutex every Lookup writes the
+// same lock word, and publishers on different cores then queue on that one
+// cache line (BenchmarkPublishLookup got slower with more cores, not faster).
 package subscriptions
 
 import (
+	"hash/maphash"
 	"slices"
 	"strings"
 	"sync"
+	"unsafe"
 )
+
+// numShards is how many shards hold the topics: enough that publishers on
+// different topics rarely share one, few enough that walking them all (to
+// announce) costs nothing next to the sort that follows.
+const numShards = 64
 
 // Table maps topics to subscribers, kept apart by kind: clients (local
 // subscribers that get *_FW messages) and servers (mesh links that get TOPIC
 // messages). P is the caller's peer handle, typically a pointer. A handle is
 // either a client or a server; Remove forgets it as both.
 //
-// Safe for concurrent use. Readers share an RWMutex read lock held only for
-// one map lookup, so they never wait on each other and wait on a writer only
-// while it swaps the few slices a change touches.
+// Safe for concurrent use. Lock order: mu, then a shard's mu. A change holds
+// mu throughout and each shard's write lock while it edits that shard, so
+// changes are serialized and one shard holds all of one topic: whether a
+// topic gains its first client or loses its last is decided inside it. A
+// Lookup holds only its topic's shard read lock, for one map lookup; it
+// never waits on another shard's change. Walks over every topic (ClientTopics,
+// TopicsExcept) hold mu instead, and so see one state of the whole table,
+// never half a change.
 type Table[P comparable] struct {
-	// mu guards everything below.
-	mu sync.RWMutex
+	// mu serializes changes and guards everything below, and (with each
+	// shard's own lock) the shards' entries: holding it is enough to read
+	// them.
+	mu sync.Mutex
 
 	// clientSets and serverSets hold each peer's current set, sorted and
 	// deduplicated, made of the entries' canonical strings. A peer with an
@@ -37,11 +57,25 @@ type Table[P comparable] struct {
 	clientSets map[P][]string
 	serverSets map[P][]string
 
-	// byTopic holds every topic with at least one subscriber of either kind.
-	byTopic map[string]*entry[P]
 	// clientTopics counts the entries with at least one client: the size
 	// of the union a server announces.
 	clientTopics int
+
+	// seed picks the shard of a topic.
+	seed   maphash.Seed
+	shards [numShards]shard[P]
+}
+
+// shard holds the topics whose hash falls on it.
+type shard[P comparable] struct {
+	// mu guards byTopic; writers also hold the table's mu.
+	mu sync.RWMutex
+	// byTopic holds every topic of the shard with at least one subscriber
+	// of either kind.
+	byTopic map[string]*entry[P]
+	// Keeps each shard's lock word on a cache line of its own, so that
+	// readers of neighbouring shards do not contend after all.
+	_ [64 - (unsafe.Sizeof(sync.RWMutex{})+unsafe.Sizeof(map[string]*entry[int](nil)))%64]byte
 }
 
 // entry is one topic's subscribers. Its slices are immutable once stored:
@@ -66,11 +100,25 @@ const (
 
 // New returns an empty table.
 func New[P comparable]() *Table[P] {
-	return &Table[P]{
+	t := &Table[P]{
 		clientSets: make(map[P][]string),
 		serverSets: make(map[P][]string),
-		byTopic:    make(map[string]*entry[P]),
+		seed:       maphash.MakeSeed(),
 	}
+	for i := range t.shards {
+		t.shards[i].byTopic = make(map[string]*entry[P])
+	}
+	return t
+}
+
+// shardOf returns the shard that holds topic; shardOfBytes the same for it
+// held as bytes (maphash hashes equal contents alike).
+func (t *Table[P]) shardOf(topic string) *shard[P] {
+	return &t.shards[maphash.String(t.seed, topic)%numShards]
+}
+
+func (t *Table[P]) shardOfBytes(topic []byte) *shard[P] {
+	return &t.shards[maphash.Bytes(t.seed, topic)%numShards]
 }
 
 // SetClient replaces client p's whole topic set; unionChanged reports whether
@@ -117,10 +165,11 @@ type Subscribers[P comparable] struct {
 // the view relay.ParseTopic returns; ok is false when no one subscribes. It
 // does not allocate.
 func (t *Table[P]) Lookup(topic []byte) (subs Subscribers[P], ok bool) {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
+	sh := t.shardOfBytes(topic)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
 	// The compiler does not allocate for a conversion used only as a map key.
-	if e := t.byTopic[string(topic)]; e != nil {
+	if e := sh.byTopic[string(topic)]; e != nil {
 		return Subscribers[P]{Topic: e.name, Clients: e.clients, Servers: e.servers}, true
 	}
 	return Subscribers[P]{}, false
@@ -129,12 +178,14 @@ func (t *Table[P]) Lookup(topic []byte) (subs Subscribers[P], ok bool) {
 // ClientTopics is the sorted union of all clients' topics: what a server
 // announces. The caller owns the returned slice.
 func (t *Table[P]) ClientTopics() []string {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	out := make([]string, 0, t.clientTopics)
-	for _, e := range t.byTopic {
-		if len(e.clients) > 0 {
-			out = append(out, e.name)
+	for i := range t.shards {
+		for _, e := range t.shards[i].byTopic {
+			if len(e.clients) > 0 {
+				out = append(out, e.name)
+			}
 		}
 	}
 	slices.Sort(out)
@@ -146,12 +197,14 @@ func (t *Table[P]) ClientTopics() []string {
 // so that a server's own set is never echoed back to it. The caller owns the
 // returned slice.
 func (t *Table[P]) TopicsExcept(except P) []string {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	out := make([]string, 0, len(t.byTopic))
-	for _, e := range t.byTopic {
-		if len(e.clients) > 0 || len(e.servers) > 1 || (len(e.servers) == 1 && e.servers[0] != except) {
-			out = append(out, e.name)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []string
+	for i := range t.shards {
+		for _, e := range t.shards[i].byTopic {
+			if len(e.clients) > 0 || len(e.servers) > 1 || (len(e.servers) == 1 && e.servers[0] != except) {
+				out = append(out, e.name)
+			}
 		}
 	}
 	slices.Sort(out)
@@ -161,7 +214,7 @@ func (t *Table[P]) TopicsExcept(except P) []string {
 // replace sets p's set of kind k to next (sorted, deduplicated) and updates
 // the entries to match. changed reports whether p's set differs from before;
 // unionChanged whether a topic gained its first client or lost its last.
-// Lock held on entry (write).
+// t.mu held on entry.
 func (t *Table[P]) replace(k kind, p P, next []string) (changed, unionChanged bool) {
 	sets := t.clientSets
 	if k == server {
@@ -205,13 +258,16 @@ func (t *Table[P]) replace(k kind, p P, next []string) (changed, unionChanged bo
 
 // subscribe adds p to topic's subscribers of kind k, with a new slice since
 // readers may hold the old one. It returns the canonical topic string and
-// whether p is the topic's first subscriber of that kind. Lock held on entry
-// (write).
+// whether p is the topic's first subscriber of that kind. t.mu held on
+// entry; it takes the topic's shard lock.
 func (t *Table[P]) subscribe(k kind, topic string, p P) (name string, first bool) {
-	e := t.byTopic[topic]
+	sh := t.shardOf(topic)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	e := sh.byTopic[topic]
 	if e == nil {
 		e = &entry[P]{name: strings.Clone(topic)}
-		t.byTopic[e.name] = e
+		sh.byTopic[e.name] = e
 	}
 	subs := &e.clients
 	if k == server {
@@ -229,9 +285,13 @@ func (t *Table[P]) subscribe(k kind, topic string, p P) (name string, first bool
 
 // unsubscribe removes p from topic's subscribers of kind k, with a new slice,
 // and reports whether p was the last one of that kind. An entry left with no
-// subscriber at all is deleted. Lock held on entry (write).
+// subscriber at all is deleted. t.mu held on entry; it takes the topic's
+// shard lock.
 func (t *Table[P]) unsubscribe(k kind, topic string, p P) (last bool) {
-	e := t.byTopic[topic]
+	sh := t.shardOf(topic)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	e := sh.byTopic[topic]
 	if e == nil {
 		return false
 	}
@@ -255,7 +315,7 @@ func (t *Table[P]) unsubscribe(k kind, topic string, p P) (last bool) {
 		*subs = append(next, (*subs)[i+1:]...)
 	}
 	if len(e.clients) == 0 && len(e.servers) == 0 {
-		delete(t.byTopic, topic)
+		delete(sh.byTopic, topic)
 	}
 	return last
 }

@@ -284,7 +284,7 @@ func TestConcurrentUse(t *testing.T) {
 	if got := tbl.TopicsExcept(-1); len(got) != 0 {
 		t.Fatalf("after removing everyone the table still holds %q", got)
 	}
-	if len(tbl.byTopic) != 0 || tbl.clientTopics != 0 {
-		t.Fatalf("after removing everyone: %d entries, %d client topics", len(tbl.byTopic), tbl.clientTopics)
+	if n := tbl.entries(); n != 0 || tbl.clientTopics != 0 {
+		t.Fatalf("after removing everyone: %d entries, %d client topics", n, tbl.clientTopics)
 	}
 }
