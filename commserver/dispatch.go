@@ -110,6 +110,7 @@ func (p *peer) authDone(c credentials, err error) {
 	s.mu.Lock()
 	if c.isServer() {
 		s.servers[p.alias] = struct{}{}
+		s.linkUpLocked(p)
 		if p.clientSlot {
 			p.clientSlot = false
 			s.clientSlots--

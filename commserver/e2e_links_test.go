@@ -73,7 +73,9 @@ func TestE2EServerGoneForGood(t *testing.T) {
 	m1, _, stopM1 := startServer(t, cl, "m1")
 	cluster.WaitFor(t, cluster.ReadyTimeout, "m1 linked", func() bool { return m1.Stats().Servers == 1 })
 	m2, reg2, _ := startServer(t, cl, "m2")
-	cluster.WaitFor(t, cluster.ReadyTimeout, "m2 linked to both", func() bool { return m2.Stats().Servers == 2 })
+	cluster.WaitFor(t, cluster.ReadyTimeout, "m2 linked to both", func() bool {
+		return m2.Stats().Servers == 2 && m1.Stats().Servers == 2 && cl.Server(0).Stats().Servers == 2
+	})
 
 	stopM1()
 	cluster.WaitFor(t, cluster.EventTimeout, "m2 to lose m1 and stop re-dialing it", func() bool {
@@ -141,4 +143,3 @@ func gather(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	t.Fatalf("no metric %q", name)
 	return 0
 }
-

@@ -98,6 +98,11 @@ type Server struct {
 	// servers holds every alias known to be a server: from WELCOME lists and
 	// from AUTH roles. A CONNECT from any other alias is a client's.
 	servers map[uint64]struct{}
+	// dialing holds the servers this server is dialing (links.go).
+	dialing map[uint64]*dialTarget
+	// lost holds, by DTLS fingerprint, when a link to a server was lost,
+	// until a new link to it counts as restored.
+	lost map[string]time.Time
 	// clientSlots counts the peers that count against max_peers.
 	clientSlots int
 	// closing is set when Run begins to shut down: no peer is added after.
@@ -126,6 +131,8 @@ func New(cfg Config, opts Options) (*Server, error) {
 		sameAs:   map[uint64]*peer{},
 		pending:  map[uint64]time.Time{},
 		servers:  map[uint64]struct{}{},
+		dialing:  map[uint64]*dialTarget{},
+		lost:     map[string]time.Time{},
 	}
 	if s.hub {
 		s.role = protocol.Role_COMMUNICATION_SERVER_HUB
@@ -243,15 +250,21 @@ func (s *Server) forget(p *peer) {
 	unionChanged := s.subs.Remove(p)
 	s.mu.Lock()
 	delete(s.all, p)
+	var aliases []uint64
 	for alias, q := range s.peers {
 		if q == p {
 			delete(s.peers, alias)
+			aliases = append(aliases, alias)
 		}
 	}
 	for alias, q := range s.sameAs {
 		if q == p {
 			delete(s.sameAs, alias)
+			aliases = append(aliases, alias)
 		}
+	}
+	if p.isServerLink() && !s.closing {
+		s.linkLostLocked(p, aliases)
 	}
 	if p.clientSlot {
 		p.clientSlot = false

@@ -24,36 +24,28 @@ import (
 // description has not arrived yet.
 const maxRemoteCandidates = 64
 
-// onWelcome records the new alias and links to every listed server this
-// server is not linked to yet (mesh; star: the hub, or a hub's servers).
+// onWelcome records the new alias and dials every listed server this
+// server is not linked to yet (mesh; star: the hub, or a hub's servers),
+// until a link to each is up (links.go); servers it was dialing that the
+// list no longer has are gone.
 func (s *Server) onWelcome(m *protocol.WelcomeMessage) {
 	s.alias.Store(m.Alias)
 	s.welcomed.Store(true)
 	s.m.coordConnected.Set(1)
 	s.log.Info("registered with the coordinator", "alias", m.Alias, "servers", len(m.AvailableServers))
 
-	now := time.Now()
-	var targets []uint64
+	listed := make(map[uint64]bool, len(m.AvailableServers))
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	for _, a := range m.AvailableServers {
+		listed[a] = true
 		s.servers[a] = struct{}{}
-		if a == m.Alias || s.linkedLocked(a) || s.pendingLocked(a, now) {
-			continue
-		}
-		s.pending[a] = now
-		targets = append(targets, a)
 	}
-	s.mu.Unlock()
-	for _, a := range targets {
-		err := s.signal(&protocol.ConnectMessage{Type: protocol.MessageType_CONNECT, FromAlias: m.Alias, ToAlias: a})
-		if err != nil {
-			s.log.Warn("CONNECT to a server not sent", "server", a, "err", err)
-			s.mu.Lock()
-			delete(s.pending, a)
-			s.mu.Unlock()
-			continue
+	s.reconcileDialingLocked(listed)
+	for _, a := range m.AvailableServers {
+		if !s.linkedLocked(a) && !s.pendingLocked(a, time.Now()) {
+			s.wantLinkLocked(a, "", false)
 		}
-		s.log.Debug("CONNECT sent", "server", a)
 	}
 }
 
@@ -378,6 +370,7 @@ func (s *Server) onRefused(m *protocol.ConnectionRefusedMessage) {
 	_, wasPending := s.pending[m.FromAlias]
 	delete(s.pending, m.FromAlias)
 	p := s.peers[m.FromAlias]
+	s.giveUpLocked(m.FromAlias, "refused: "+string(m.Data))
 	s.mu.Unlock()
 	if wasPending {
 		s.log.Warn("CONNECT refused by a server", "server", m.FromAlias, "reason", m.Reason.String(), "data", string(m.Data))
