@@ -89,16 +89,35 @@ func TestE2EServerGoneForGood(t *testing.T) {
 	}
 }
 
+// serverSpec adjusts a server startServer starts: its config, the server
+// before it runs, and whether to wait for its registration.
+type serverSpec struct {
+	config     func(*commserver.Config)
+	setup      func(*commserver.Server)
+	unwelcomed bool // do not wait for a WELCOME: the coordinator refuses it
+}
+
 // startServer runs one more server against cl's coordinator, configured as
-// cl's own are; stop stops it and waits.
-func startServer(t *testing.T, cl *cluster.Cluster, name string) (*commserver.Server, *prometheus.Registry, func()) {
+// cl's own are (then spec); stop stops it and waits.
+func startServer(t *testing.T, cl *cluster.Cluster, name string, spec ...serverSpec) (*commserver.Server, *prometheus.Registry, func()) {
 	t.Helper()
 	cfg := commserver.Config{CoordinatorURL: cl.URL(), WebRTC: rtcconfig.Config{LoopbackOnly: true}}
 	cfg.Reconnect.Min, cfg.Reconnect.Max = 20*time.Millisecond, 200*time.Millisecond
+	cfg.Cluster.Secret = cluster.Secret
+	var sp serverSpec
+	if len(spec) > 0 {
+		sp = spec[0]
+	}
+	if sp.config != nil {
+		sp.config(&cfg)
+	}
 	reg := prometheus.NewRegistry()
 	s, err := commserver.New(cfg, commserver.Options{Logger: cluster.Logger(name), Registry: reg})
 	if err != nil {
 		t.Fatalf("server %s: %v", name, err)
+	}
+	if sp.setup != nil {
+		sp.setup(s)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -120,7 +139,9 @@ func startServer(t *testing.T, cl *cluster.Cluster, name string) (*commserver.Se
 		}
 	}
 	t.Cleanup(stop)
-	cluster.WaitFor(t, cluster.ReadyTimeout, name+" registered", func() bool { return s.Stats().CoordinatorConnected })
+	if !sp.unwelcomed {
+		cluster.WaitFor(t, cluster.ReadyTimeout, name+" registered", func() bool { return s.Stats().CoordinatorConnected })
+	}
 	return s, reg, stop
 }
 

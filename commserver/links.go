@@ -169,4 +169,3 @@ func (s *Server) reconcileDialingLocked(listed map[uint64]bool) {
 		}
 	}
 }
-

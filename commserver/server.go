@@ -60,6 +60,9 @@ type Server struct {
 	certs  *certSource
 	hub    bool
 	role   protocol.Role // presented to the coordinator and in AUTH
+	// linkSecret is cluster.secret as server links prove it (a test may
+	// set another, to play a server that does not hold it).
+	linkSecret string
 
 	subs     *subscriptions.Table[*peer]
 	routines routines
@@ -117,22 +120,23 @@ func New(cfg Config, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("commserver config: %w", err)
 	}
 	s := &Server{
-		cfg:      cfg,
-		log:      opts.Logger,
-		auth:     opts.Auth,
-		policy:   opts.Policy,
-		reg:      opts.Registry,
-		hub:      cfg.Role == RoleHub,
-		role:     protocol.Role_COMMUNICATION_SERVER,
-		subs:     subscriptions.New[*peer](),
-		announce: make(chan struct{}, 1),
-		all:      map[*peer]struct{}{},
-		peers:    map[uint64]*peer{},
-		sameAs:   map[uint64]*peer{},
-		pending:  map[uint64]time.Time{},
-		servers:  map[uint64]struct{}{},
-		dialing:  map[uint64]*dialTarget{},
-		lost:     map[string]time.Time{},
+		cfg:        cfg,
+		log:        opts.Logger,
+		auth:       opts.Auth,
+		policy:     opts.Policy,
+		reg:        opts.Registry,
+		hub:        cfg.Role == RoleHub,
+		role:       protocol.Role_COMMUNICATION_SERVER,
+		linkSecret: cfg.Cluster.Secret,
+		subs:       subscriptions.New[*peer](),
+		announce:   make(chan struct{}, 1),
+		all:        map[*peer]struct{}{},
+		peers:      map[uint64]*peer{},
+		sameAs:     map[uint64]*peer{},
+		pending:    map[uint64]time.Time{},
+		servers:    map[uint64]struct{}{},
+		dialing:    map[uint64]*dialTarget{},
+		lost:       map[string]time.Time{},
 	}
 	if s.hub {
 		s.role = protocol.Role_COMMUNICATION_SERVER_HUB
