@@ -15,10 +15,11 @@ func CloseServerLinksForTest(s *Server) int {
 }
 
 // SetLinkSecretForTest makes s prove secret on its server links from now on
-// (its coordinator registration keeps cluster.secret): a server that passed
-// /discover but cannot prove the secret to the servers it links with.
+// (it still registers with, and checks others' proofs against,
+// cluster.secret): a server that passed /discover but cannot prove the
+// secret to the servers it links with.
 func SetLinkSecretForTest(s *Server, secret string) {
 	s.mu.Lock()
-	s.linkSecret = secret
+	s.proofSecret = secret
 	s.mu.Unlock()
 }

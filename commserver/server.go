@@ -60,9 +60,6 @@ type Server struct {
 	certs  *certSource
 	hub    bool
 	role   protocol.Role // presented to the coordinator and in AUTH
-	// linkSecret is cluster.secret as server links prove it (a test may
-	// set another, to play a server that does not hold it).
-	linkSecret string
 
 	subs     *subscriptions.Table[*peer]
 	routines routines
@@ -106,6 +103,9 @@ type Server struct {
 	// lost holds, by DTLS fingerprint, when a link to a server was lost,
 	// until a new link to it counts as restored.
 	lost map[string]time.Time
+	// proofSecret is the secret this server proves on its server links:
+	// cluster.secret, unless a test plays a server that does not hold it.
+	proofSecret string
 	// clientSlots counts the peers that count against max_peers.
 	clientSlots int
 	// closing is set when Run begins to shut down: no peer is added after.
@@ -120,23 +120,24 @@ func New(cfg Config, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("commserver config: %w", err)
 	}
 	s := &Server{
-		cfg:        cfg,
-		log:        opts.Logger,
-		auth:       opts.Auth,
-		policy:     opts.Policy,
-		reg:        opts.Registry,
-		hub:        cfg.Role == RoleHub,
-		role:       protocol.Role_COMMUNICATION_SERVER,
-		linkSecret: cfg.Cluster.Secret,
-		subs:       subscriptions.New[*peer](),
-		announce:   make(chan struct{}, 1),
-		all:        map[*peer]struct{}{},
-		peers:      map[uint64]*peer{},
-		sameAs:     map[uint64]*peer{},
-		pending:    map[uint64]time.Time{},
-		servers:    map[uint64]struct{}{},
-		dialing:    map[uint64]*dialTarget{},
-		lost:       map[string]time.Time{},
+		cfg:      cfg,
+		log:      opts.Logger,
+		auth:     opts.Auth,
+		policy:   opts.Policy,
+		reg:      opts.Registry,
+		hub:      cfg.Role == RoleHub,
+		role:     protocol.Role_COMMUNICATION_SERVER,
+		subs:     subscriptions.New[*peer](),
+		announce: make(chan struct{}, 1),
+		all:      map[*peer]struct{}{},
+		peers:    map[uint64]*peer{},
+		sameAs:   map[uint64]*peer{},
+		pending:  map[uint64]time.Time{},
+		servers:  map[uint64]struct{}{},
+		dialing:  map[uint64]*dialTarget{},
+		lost:     map[string]time.Time{},
+
+		proofSecret: cfg.Cluster.Secret,
 	}
 	if s.hub {
 		s.role = protocol.Role_COMMUNICATION_SERVER_HUB
@@ -182,7 +183,12 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 	}
 	s.log.Info("communication server starting", "role", s.cfg.Role, "coordinator", s.cfg.CoordinatorURL,
-		"max_peers", s.cfg.MaxPeers, "loopback_only", s.cfg.WebRTC.LoopbackOnly)
+		"max_peers", s.cfg.MaxPeers, "loopback_only", s.cfg.WebRTC.LoopbackOnly, "cluster_secret", s.cfg.Cluster.Secret != "")
+	if s.cfg.Cluster.Secret == "" && s.allowAll() {
+		s.log.Warn("neither cluster.secret nor an auth plugin is configured: the coordinator refuses to register " +
+			"this server and links with other servers are refused; set cluster.secret, the same on the coordinator " +
+			"and every server")
+	}
 	s.routines.Go(func() { s.announceLoop(ctx) })
 	s.routines.Go(func() { s.runCoordinatorLink(ctx) })
 

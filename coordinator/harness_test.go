@@ -177,10 +177,11 @@ func dialHub(t *testing.T, tc *testCoordinator) *testPeer {
 	return dialPeer(t, tc.wsURL("/discover?role=COMMUNICATION_SERVER_HUB"))
 }
 
-// dialStatus dials and returns the HTTP status of a refused handshake.
+// dialStatus dials (proving testSecret on /discover) and returns the HTTP
+// status of a refused handshake.
 func dialStatus(t *testing.T, url string) int {
 	t.Helper()
-	conn, resp, err := websocket.DefaultDialer.Dial(url, nil)
+	conn, resp, err := websocket.DefaultDialer.Dial(url, discoverHeader(t, url))
 	if err == nil {
 		_ = conn.Close()
 		return http.StatusSwitchingProtocols
