@@ -164,3 +164,45 @@ func gather(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	t.Fatalf("no metric %q", name)
 	return 0
 }
+
+// TestE2EServerLinkHealsAfterCoordinatorRestart: after a coordinator
+// restart every server has a new alias and the links made under the old
+// ones carry on; a link lost then is dialed again under the new aliases
+// (the old ones are gone), whichever end it is closed from.
+func TestE2EServerLinkHealsAfterCoordinatorRestart(t *testing.T) {
+	cl := cluster.Start(t, cluster.Options{Servers: 2})
+	a, b := cl.Client(t, cl.On(0)), cl.Client(t, cl.On(1))
+	subscribe(t, a, "heal")
+	subscribe(t, b, "heal")
+	reach(t, b, a, "heal", true)
+	old := []uint64{cl.Server(0).Stats().Alias, cl.Server(1).Stats().Alias}
+	cl.StopCoordinator(t)
+	cl.StartCoordinator(t)
+	cluster.WaitFor(t, cluster.ReadyTimeout, "both servers re-registered under new aliases", func() bool {
+		for i := range 2 {
+			if st := cl.Server(i).Stats(); !st.CoordinatorConnected || st.Alias == old[i] || st.Alias == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	cl.WaitReady(t)
+
+	for round, side := range []int{0, 1} {
+		t.Run(fmt.Sprintf("closed by server %d", side), func(t *testing.T) {
+			if n := commserver.CloseServerLinksForTest(cl.Server(side)); n != 1 {
+				t.Fatalf("closed %d server links on server %d, want 1", n, side)
+			}
+			want := float64(round + 1)
+			cluster.WaitFor(t, cluster.EventTimeout, "the server link back on both servers", func() bool {
+				for i := range 2 {
+					if cl.Server(i).Stats().Servers != 1 || cl.Counter(t, i, linksRestored, nil) < want {
+						return false
+					}
+				}
+				return true
+			})
+			reach(t, b, a, "heal", true)
+		})
+	}
+}

@@ -12,8 +12,9 @@ import (
 // until a link is up again, the server refuses, or it has left the
 // coordinator (the coordinator answers a CONNECT to an alias it no longer
 // has with CONNECTION_REFUSED, and a later WELCOME no longer lists it). The
-// other side only waits for the CONNECT, so the two never dial each other at
-// once. The same loop makes the first link to every server a WELCOME lists,
+// other side only waits for the CONNECT, so the two do not dial each other
+// at once (except after a coordinator restart, see linkLostLocked; crossed
+// CONNECTs are resolved in onConnect). The same loop makes the first link to every server a WELCOME lists,
 // so a first attempt that fails is retried too.
 
 // lostMemory is how long a lost link is remembered, so that the link that
@@ -118,9 +119,13 @@ func (s *Server) serverLinkedLocked(alias uint64, fp string) bool {
 }
 
 // linkLostLocked records that p, an authenticated server link, is gone
-// while the server runs, and has the side that dialed it dial again.
-// aliases are those p was known under. Server.mu held on entry.
-func (s *Server) linkLostLocked(p *peer, aliases []uint64) {
+// while the server runs, and dials again every alias of that server this
+// server had sent CONNECT to: p's own if this side dialed it, and newer
+// ones (sameAs: the server re-registered, this server dialed it under its
+// new alias and found the link it had). Either end may hold those newer
+// aliases, so both may dial; crossed CONNECTs resolve as ever (onConnect).
+// Server.mu held on entry.
+func (s *Server) linkLostLocked(p *peer, newer []uint64) {
 	now := time.Now()
 	for fp, at := range s.lost {
 		if now.Sub(at) > lostMemory {
@@ -131,11 +136,11 @@ func (s *Server) linkLostLocked(p *peer, aliases []uint64) {
 		s.lost[p.remoteFP] = now
 	}
 	s.m.linksLost.Inc()
-	p.log.Warn("server link lost", "redial", !p.offerer)
-	if p.offerer {
-		return // the remote sent the CONNECT: it dials again
+	p.log.Warn("server link lost", "redial", !p.offerer || len(newer) > 0)
+	if !p.offerer {
+		s.wantLinkLocked(p.alias, p.remoteFP, true)
 	}
-	for _, a := range aliases {
+	for _, a := range newer {
 		s.wantLinkLocked(a, p.remoteFP, true)
 	}
 }

@@ -260,21 +260,20 @@ func (s *Server) forget(p *peer) {
 	unionChanged := s.subs.Remove(p)
 	s.mu.Lock()
 	delete(s.all, p)
-	var aliases []uint64
 	for alias, q := range s.peers {
 		if q == p {
 			delete(s.peers, alias)
-			aliases = append(aliases, alias)
 		}
 	}
+	var newer []uint64
 	for alias, q := range s.sameAs {
 		if q == p {
 			delete(s.sameAs, alias)
-			aliases = append(aliases, alias)
+			newer = append(newer, alias)
 		}
 	}
 	if p.isServerLink() && !s.closing {
-		s.linkLostLocked(p, aliases)
+		s.linkLostLocked(p, newer)
 	}
 	if p.clientSlot {
 		p.clientSlot = false

@@ -350,7 +350,8 @@ func (s *Server) onRefused(m *protocol.ConnectionRefusedMessage) {
 	s.giveUpLocked(m.FromAlias, "refused: "+string(m.Data))
 	s.mu.Unlock()
 	if wasPending {
-		s.log.Warn("CONNECT refused by a server", "server", m.FromAlias, "reason", m.Reason.String(), "data", string(m.Data))
+		// Routine: the server is linked already, or gone.
+		s.log.Info("CONNECT refused by a server", "server", m.FromAlias, "reason", m.Reason.String(), "data", string(m.Data))
 	}
 	if p != nil && p.offerer && !p.isEstablished() {
 		p.close(slog.LevelInfo, "closed: refused by the remote", fmt.Errorf("%v: %s", m.Reason, m.Data))
