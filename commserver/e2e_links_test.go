@@ -10,6 +10,7 @@ import (
 
 	"github.com/webrtc-broker/webrtc-broker/commserver"
 	"github.com/webrtc-broker/webrtc-broker/core/rtcconfig"
+	"github.com/webrtc-broker/webrtc-broker/internal/testwait"
 	"github.com/webrtc-broker/webrtc-broker/test/cluster"
 )
 
@@ -38,7 +39,7 @@ func TestE2EServerLinkHeals(t *testing.T) {
 				t.Fatalf("closed %d server links on server %d, want 1", n, side)
 			}
 			want := float64(round + 1)
-			cluster.WaitFor(t, cluster.EventTimeout, "the server link back on both servers", func() bool {
+			testwait.For(t, cluster.EventTimeout, "the server link back on both servers", func() bool {
 				for i := range 2 {
 					if cl.Server(i).Stats().Servers != 1 || cl.Counter(t, i, linksRestored, nil) < want {
 						return false
@@ -71,14 +72,14 @@ func TestE2EServerGoneForGood(t *testing.T) {
 	// Started one after the other so that each dials the ones before it:
 	// the last one, m2, is the side that re-dials m1.
 	m1, _, stopM1 := startServer(t, cl, "m1")
-	cluster.WaitFor(t, cluster.ReadyTimeout, "m1 linked", func() bool { return m1.Stats().Servers == 1 })
+	testwait.For(t, cluster.ReadyTimeout, "m1 linked", func() bool { return m1.Stats().Servers == 1 })
 	m2, reg2, _ := startServer(t, cl, "m2")
-	cluster.WaitFor(t, cluster.ReadyTimeout, "m2 linked to both", func() bool {
+	testwait.For(t, cluster.ReadyTimeout, "m2 linked to both", func() bool {
 		return m2.Stats().Servers == 2 && m1.Stats().Servers == 2 && cl.Server(0).Stats().Servers == 2
 	})
 
 	stopM1()
-	cluster.WaitFor(t, cluster.EventTimeout, "m2 to lose m1 and stop re-dialing it", func() bool {
+	testwait.For(t, cluster.EventTimeout, "m2 to lose m1 and stop re-dialing it", func() bool {
 		return gather(t, reg2, linksLost) == 1 && gather(t, reg2, redialing) == 0
 	})
 	if got := gather(t, reg2, linksRestored); got != 0 {
@@ -140,7 +141,7 @@ func startServer(t *testing.T, cl *cluster.Cluster, name string, spec ...serverS
 	}
 	t.Cleanup(stop)
 	if !sp.unwelcomed {
-		cluster.WaitFor(t, cluster.ReadyTimeout, name+" registered", func() bool { return s.Stats().CoordinatorConnected })
+		testwait.For(t, cluster.ReadyTimeout, name+" registered", func() bool { return s.Stats().CoordinatorConnected })
 	}
 	return s, reg, stop
 }
@@ -178,7 +179,7 @@ func TestE2EServerLinkHealsAfterCoordinatorRestart(t *testing.T) {
 	old := []uint64{cl.Server(0).Stats().Alias, cl.Server(1).Stats().Alias}
 	cl.StopCoordinator(t)
 	cl.StartCoordinator(t)
-	cluster.WaitFor(t, cluster.ReadyTimeout, "both servers re-registered under new aliases", func() bool {
+	testwait.For(t, cluster.ReadyTimeout, "both servers re-registered under new aliases", func() bool {
 		for i := range 2 {
 			if st := cl.Server(i).Stats(); !st.CoordinatorConnected || st.Alias == old[i] || st.Alias == 0 {
 				return false
@@ -194,7 +195,7 @@ func TestE2EServerLinkHealsAfterCoordinatorRestart(t *testing.T) {
 				t.Fatalf("closed %d server links on server %d, want 1", n, side)
 			}
 			want := float64(round + 1)
-			cluster.WaitFor(t, cluster.EventTimeout, "the server link back on both servers", func() bool {
+			testwait.For(t, cluster.EventTimeout, "the server link back on both servers", func() bool {
 				for i := range 2 {
 					if cl.Server(i).Stats().Servers != 1 || cl.Counter(t, i, linksRestored, nil) < want {
 						return false

@@ -7,6 +7,7 @@ import (
 
 	"github.com/webrtc-broker/webrtc-broker/commserver"
 	"github.com/webrtc-broker/webrtc-broker/coordinator"
+	"github.com/webrtc-broker/webrtc-broker/internal/testwait"
 	"github.com/webrtc-broker/webrtc-broker/test/cluster"
 )
 
@@ -35,7 +36,7 @@ func TestE2ERogueServerIsNeverLinked(t *testing.T) {
 				unwelcomed: true,
 			})
 			defer stop()
-			cluster.WaitFor(t, cluster.EventTimeout, "the rogue's registration to be refused twice", func() bool {
+			testwait.For(t, cluster.EventTimeout, "the rogue's registration to be refused twice", func() bool {
 				return gather(t, reg, "commserver_coordinator_reconnects_total") >= 2
 			})
 			if st := rogue.Stats(); st.Alias != 0 || st.Servers != 0 {
@@ -61,7 +62,7 @@ func TestE2EServerLinkProofCheckedByTheReceivingSide(t *testing.T) {
 	m1, _, _ := startServer(t, cl, "m1", serverSpec{setup: func(s *commserver.Server) {
 		commserver.SetLinkSecretForTest(s, "not-the-cluster-secret-0123")
 	}})
-	cluster.WaitFor(t, cluster.EventTimeout, "server 0 to refuse m1's AUTH twice", func() bool {
+	testwait.For(t, cluster.EventTimeout, "server 0 to refuse m1's AUTH twice", func() bool {
 		return cl.Counter(t, 0, authFailures, nil) >= 2
 	})
 	if got := cl.Server(0).Stats().Servers; got != 0 {
@@ -80,7 +81,7 @@ func TestE2EServerLinkProofCheckedByTheConnectingSide(t *testing.T) {
 	cl := cluster.Start(t, cluster.Options{Servers: 1})
 	commserver.SetLinkSecretForTest(cl.Server(0), "not-the-cluster-secret-0123")
 	m1, reg1, _ := startServer(t, cl, "m1") // dials server 0
-	cluster.WaitFor(t, cluster.EventTimeout, "m1 to refuse server 0's AUTH twice", func() bool {
+	testwait.For(t, cluster.EventTimeout, "m1 to refuse server 0's AUTH twice", func() bool {
 		return gather(t, reg1, authFailures) >= 2
 	})
 	if got := m1.Stats().Servers; got != 0 {
