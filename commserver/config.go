@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/webrtc-broker/webrtc-broker/core/auth"
+	"github.com/webrtc-broker/webrtc-broker/core/clusterauth"
 	"github.com/webrtc-broker/webrtc-broker/core/logging"
 	"github.com/webrtc-broker/webrtc-broker/core/rtcconfig"
 )
@@ -56,8 +57,11 @@ type Config struct {
 	Scripts struct {
 		Dir string `koanf:"dir"` // Lua topic policies; empty disables
 	} `koanf:"scripts"`
-	Auth auth.Config    `koanf:"auth"`
-	Log  logging.Config `koanf:"log"`
+	Auth auth.Config `koanf:"auth"`
+	// Cluster.Secret is shared by the coordinator and every server: it
+	// admits this server at /discover and proves it on every server link.
+	Cluster clusterauth.Config `koanf:"cluster"`
+	Log     logging.Config     `koanf:"log"`
 }
 
 // Roles a communication server can run as (the role key).
@@ -101,6 +105,7 @@ func Defaults() map[string]any {
 	}
 	maps.Copy(d, rtcconfig.Defaults())
 	maps.Copy(d, auth.Defaults())
+	maps.Copy(d, clusterauth.Defaults())
 	return d
 }
 
@@ -156,6 +161,9 @@ func (c Config) withDefaults() (Config, error) {
 			c.Outbound.ReliableBytes, c.Outbound.UnreliableMessages, errNegative)
 	case c.Auth.Timeout < 0:
 		return c, fmt.Errorf("auth.timeout %s: %w", c.Auth.Timeout, errNegative)
+	}
+	if err := clusterauth.Check(c.Cluster.Secret); err != nil {
+		return c, err
 	}
 	return c, nil
 }

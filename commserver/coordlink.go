@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
 	"net/url"
 	"sync"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/webrtc-broker/webrtc-broker/core/auth"
+	"github.com/webrtc-broker/webrtc-broker/core/clusterauth"
 	"github.com/webrtc-broker/webrtc-broker/core/relay"
 	"github.com/webrtc-broker/webrtc-broker/protocol"
 )
@@ -101,9 +103,16 @@ func (s *Server) coordinatorSession(ctx context.Context) (welcomed bool, err err
 	if err != nil {
 		return false, err
 	}
+	header := creds.Header.Clone()
+	if s.cfg.Cluster.Secret != "" {
+		if header == nil {
+			header = http.Header{}
+		}
+		header.Set(clusterauth.Header, clusterauth.DiscoverToken(s.cfg.Cluster.Secret, s.role, time.Now()))
+	}
 	dctx, cancel := context.WithTimeout(ctx, coordDialTimeout)
 	dialer := websocket.Dialer{HandshakeTimeout: coordDialTimeout}
-	conn, resp, err := dialer.DialContext(dctx, u, creds.Header)
+	conn, resp, err := dialer.DialContext(dctx, u, header)
 	cancel()
 	if resp != nil && resp.Body != nil {
 		_ = resp.Body.Close()

@@ -60,24 +60,24 @@ func (p *peer) handle(ch *channel, msg []byte) {
 	}
 }
 
-// admit runs before the peer is authorized. On the offering side the first
-// message of the reliable channel is the AUTH step; anything else waits for
-// its outcome and is processed only if it succeeds. It reports whether msg
+// admit runs before the peer is authorized. On either side the first
+// message of the reliable channel is the AUTH step (authStep); anything
+// else waits for its outcome and is processed only if it succeeds. It reports whether msg
 // is to be processed as an ordinary message.
 func (p *peer) admit(ch *channel, msg []byte, t protocol.MessageType) bool {
-	if ch.kind == reliable && p.offerer {
+	if ch.kind == reliable {
 		if p.gate.settled() {
 			return false // refused or closed
 		}
 		p.gate.begin()
-		c, err := authenticate(p.ctx, p.s.auth, p.s.cfg.Auth.Timeout, p.signaledRole, msg)
-		p.authDone(c, err)
+		p.authStep(msg, t)
 		return false
 	}
 	grace := authGrace
 	if !p.offerer {
-		// This side writes AUTH; the remote authenticates it and may talk
-		// once it has. Wait for our own step to finish.
+		// This side wrote AUTH first; the remote's comes only once the
+		// remote has checked ours, and may be preceded here by what the
+		// remote sends once it has.
 		grace = p.s.cfg.EstablishTimeout
 	}
 	if _, err := p.gate.wait(p.ctx, grace); err != nil {
@@ -87,6 +87,36 @@ func (p *peer) admit(ch *channel, msg []byte, t protocol.MessageType) bool {
 		return false
 	}
 	return true
+}
+
+// authStep checks the remote's AUTH, the first message of the reliable
+// channel, on either side of a link. On a link this server dialed the
+// remote is the server the coordinator listed: its AUTH must be a server's
+// (an ERROR there is its refusal of ours). A server's AUTH must also prove
+// the cluster (checkServerAuth), and the side that received CONNECT answers
+// a server's accepted AUTH with its own before the gate opens.
+func (p *peer) authStep(msg []byte, t protocol.MessageType) {
+	s := p.s
+	signaled := p.signaledRole
+	if !p.offerer {
+		if t == protocol.MessageType_ERROR {
+			p.serverRefusal(msg)
+			return
+		}
+		signaled = protocol.Role_COMMUNICATION_SERVER
+	}
+	c, err := authenticate(p.ctx, s.auth, s.cfg.Auth.Timeout, signaled, msg)
+	if err == nil && c.isServer() {
+		err = p.checkServerAuth(msg)
+	}
+	if err == nil && c.isServer() && p.offerer {
+		if err = p.sendAuth(); err != nil {
+			p.gate.settle(credentials{}, err)
+			p.close(slog.LevelWarn, "closed: AUTH not sent", err)
+			return
+		}
+	}
+	p.authDone(c, err)
 }
 
 // authDone settles the AUTH step: on success the peer joins the server, on
@@ -110,6 +140,7 @@ func (p *peer) authDone(c credentials, err error) {
 	s.mu.Lock()
 	if c.isServer() {
 		s.servers[p.alias] = struct{}{}
+		s.linkUpLocked(p)
 		if p.clientSlot {
 			p.clientSlot = false
 			s.clientSlots--

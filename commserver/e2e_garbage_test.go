@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/webrtc-broker/webrtc-broker/core/clusterauth"
 	"github.com/webrtc-broker/webrtc-broker/protocol"
 	"github.com/webrtc-broker/webrtc-broker/test/cluster"
 )
@@ -185,7 +186,13 @@ func sendOnWebSocket(t *testing.T, url string, msgs [][]byte) int {
 	t.Helper()
 	sent, redials := 0, 0
 	for sent < len(msgs) {
-		ws, resp, err := websocket.DefaultDialer.Dial(url, nil)
+		// A server's socket is reached by a server: one that proves the
+		// cluster's secret.
+		var header http.Header
+		if strings.Contains(url, "/discover") {
+			header = http.Header{clusterauth.Header: {clusterauth.DiscoverToken(cluster.Secret, protocol.Role_COMMUNICATION_SERVER, time.Now())}}
+		}
+		ws, resp, err := websocket.DefaultDialer.Dial(url, header)
 		if resp != nil && resp.Body != nil {
 			resp.Body.Close()
 		}

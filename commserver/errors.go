@@ -30,6 +30,16 @@ var (
 	// errAuthUnavailable: the authenticator could not decide (error or
 	// time-out); the broker fails closed.
 	errAuthUnavailable = errors.New("authenticator unavailable")
+	// errNoClusterProof: a server's AUTH does not prove cluster.secret on
+	// this link.
+	errNoClusterProof = errors.New("server AUTH does not prove cluster.secret")
+	// errNoLinkAuth: with neither cluster.secret nor an auth plugin nothing
+	// can vouch for a server, so server links are refused.
+	errNoLinkAuth = errors.New("server links need cluster.secret or an auth plugin")
+	// errLinkRefused: the server this one dialed refused its AUTH.
+	errLinkRefused = errors.New("refused by the server")
+	// errLinkClosed: the link closed before its AUTH could be queued.
+	errLinkClosed = errors.New("link closed")
 )
 
 // Protocol violations: the message is dropped and counted; a peer that keeps

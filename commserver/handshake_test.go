@@ -7,6 +7,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/webrtc-broker/webrtc-broker/core/auth"
@@ -219,5 +220,26 @@ func TestAuthRoleMustMatchCoordinator(t *testing.T) {
 				t.Fatal("authenticator was asked about a mismatched role")
 			}
 		})
+	}
+}
+
+// TestAuthProofField: the cluster proof rides in AUTH as an extra field
+// that decoders without it skip, the body the auth plugin reads untouched.
+func TestAuthProofField(t *testing.T) {
+	msg := authMsg(t, protocol.Role_COMMUNICATION_SERVER, "plugin-creds")
+	if got := authProof(msg); got != nil {
+		t.Fatalf("proof of an AUTH without one = %x, want nil", got)
+	}
+	proof := []byte("0123456789abcdef0123456789abcdef")
+	with := protowire.AppendBytes(protowire.AppendTag(msg, authProofField, protowire.BytesType), proof)
+	if got := authProof(with); string(got) != string(proof) {
+		t.Fatalf("proof = %x, want %x", got, proof)
+	}
+	var m protocol.AuthMessage
+	if err := proto.Unmarshal(with, &m); err != nil || string(m.Body) != "plugin-creds" || m.Role != protocol.Role_COMMUNICATION_SERVER {
+		t.Fatalf("AUTH with a proof decodes as %v, %v", &m, err)
+	}
+	if got := authProof(with[:len(with)-3]); got != nil {
+		t.Fatalf("proof of a truncated AUTH = %x, want nil", got)
 	}
 }

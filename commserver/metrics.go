@@ -30,6 +30,9 @@ type metrics struct {
 	coordConnected   prometheus.Gauge
 	coordReconnects  prometheus.Counter
 	coordBadMessages prometheus.Counter
+	linksLost        prometheus.Counter
+	linksRestored    prometheus.Counter
+	redials          prometheus.Gauge
 
 	// Drops, exported by dropCollector. unreliableClosed sums the drops
 	// of peers already gone; live peers' are read from their queues.
@@ -73,6 +76,18 @@ func newMetrics(reg prometheus.Registerer, s *Server) (*metrics, error) {
 			Namespace: ns, Name: "coordinator_bad_messages_total",
 			Help: "Messages from the coordinator that could not be decoded or had an unexpected type.",
 		}),
+		linksLost: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Name: "server_links_lost_total",
+			Help: "Authenticated links to other servers that ended while this server ran.",
+		}),
+		linksRestored: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Name: "server_links_restored_total",
+			Help: "Links to other servers made again after one to the same server was lost.",
+		}),
+		redials: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: ns, Name: "server_redials",
+			Help: "Servers this server is dialing (listed by the coordinator or lost) with no link up yet.",
+		}),
 	}
 	in := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: ns, Name: "messages_received_total",
@@ -96,7 +111,7 @@ func newMetrics(reg prometheus.Registerer, s *Server) (*metrics, error) {
 			"(oldest dropped from a full unreliable queue), policy (publishes dropped by a topic policy).",
 		[]string{"reason"}, nil)}
 	for _, c := range []prometheus.Collector{m.peers, in, out, m.sentBytes, m.authFailures, m.violations,
-		m.refusedFull, m.coordConnected, m.coordReconnects, m.coordBadMessages, drops} {
+		m.refusedFull, m.coordConnected, m.coordReconnects, m.coordBadMessages, m.linksLost, m.linksRestored, m.redials, drops} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -120,10 +120,11 @@ type peer struct {
 	remoteFP   string // DTLS fingerprint from the remote's SDP
 	clientSlot bool   // counted against max_peers
 
-	// mu guards pc, closed, openChans, established and the channels' attached,
+	// mu guards pc, localFP, closed, openChans, established and the channels' attached,
 	// dc and rw.
 	mu          sync.Mutex
 	pc          *webrtc.PeerConnection
+	localFP     string // this end's DTLS fingerprint, from its own SDP
 	closed      bool
 	openChans   int
 	established bool

@@ -98,6 +98,14 @@ type Server struct {
 	// servers holds every alias known to be a server: from WELCOME lists and
 	// from AUTH roles. A CONNECT from any other alias is a client's.
 	servers map[uint64]struct{}
+	// dialing holds the servers this server is dialing (links.go).
+	dialing map[uint64]*dialTarget
+	// lost holds, by DTLS fingerprint, when a link to a server was lost,
+	// until a new link to it counts as restored.
+	lost map[string]time.Time
+	// proofSecret is the secret this server proves on its server links:
+	// cluster.secret, unless a test plays a server that does not hold it.
+	proofSecret string
 	// clientSlots counts the peers that count against max_peers.
 	clientSlots int
 	// closing is set when Run begins to shut down: no peer is added after.
@@ -126,6 +134,10 @@ func New(cfg Config, opts Options) (*Server, error) {
 		sameAs:   map[uint64]*peer{},
 		pending:  map[uint64]time.Time{},
 		servers:  map[uint64]struct{}{},
+		dialing:  map[uint64]*dialTarget{},
+		lost:     map[string]time.Time{},
+
+		proofSecret: cfg.Cluster.Secret,
 	}
 	if s.hub {
 		s.role = protocol.Role_COMMUNICATION_SERVER_HUB
@@ -171,7 +183,12 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 	}
 	s.log.Info("communication server starting", "role", s.cfg.Role, "coordinator", s.cfg.CoordinatorURL,
-		"max_peers", s.cfg.MaxPeers, "loopback_only", s.cfg.WebRTC.LoopbackOnly)
+		"max_peers", s.cfg.MaxPeers, "loopback_only", s.cfg.WebRTC.LoopbackOnly, "cluster_secret", s.cfg.Cluster.Secret != "")
+	if s.cfg.Cluster.Secret == "" && s.allowAll() {
+		s.log.Warn("neither cluster.secret nor an auth plugin is configured: the coordinator refuses to register " +
+			"this server and links with other servers are refused; set cluster.secret, the same on the coordinator " +
+			"and every server")
+	}
 	s.routines.Go(func() { s.announceLoop(ctx) })
 	s.routines.Go(func() { s.runCoordinatorLink(ctx) })
 
@@ -248,10 +265,15 @@ func (s *Server) forget(p *peer) {
 			delete(s.peers, alias)
 		}
 	}
+	var newer []uint64
 	for alias, q := range s.sameAs {
 		if q == p {
 			delete(s.sameAs, alias)
+			newer = append(newer, alias)
 		}
+	}
+	if p.isServerLink() && !s.closing {
+		s.linkLostLocked(p, newer)
 	}
 	if p.clientSlot {
 		p.clientSlot = false

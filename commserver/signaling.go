@@ -1,16 +1,13 @@
 package commserver
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/pion/webrtc/v3"
-	"google.golang.org/protobuf/proto"
 
-	"github.com/webrtc-broker/webrtc-broker/core/auth"
 	"github.com/webrtc-broker/webrtc-broker/internal/rtc"
 	"github.com/webrtc-broker/webrtc-broker/protocol"
 )
@@ -24,36 +21,28 @@ import (
 // description has not arrived yet.
 const maxRemoteCandidates = 64
 
-// onWelcome records the new alias and links to every listed server this
-// server is not linked to yet (mesh; star: the hub, or a hub's servers).
+// onWelcome records the new alias and dials every listed server this
+// server is not linked to yet (mesh; star: the hub, or a hub's servers),
+// until a link to each is up (links.go); servers it was dialing that the
+// list no longer has are gone.
 func (s *Server) onWelcome(m *protocol.WelcomeMessage) {
 	s.alias.Store(m.Alias)
 	s.welcomed.Store(true)
 	s.m.coordConnected.Set(1)
 	s.log.Info("registered with the coordinator", "alias", m.Alias, "servers", len(m.AvailableServers))
 
-	now := time.Now()
-	var targets []uint64
+	listed := make(map[uint64]bool, len(m.AvailableServers))
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	for _, a := range m.AvailableServers {
+		listed[a] = true
 		s.servers[a] = struct{}{}
-		if a == m.Alias || s.linkedLocked(a) || s.pendingLocked(a, now) {
-			continue
-		}
-		s.pending[a] = now
-		targets = append(targets, a)
 	}
-	s.mu.Unlock()
-	for _, a := range targets {
-		err := s.signal(&protocol.ConnectMessage{Type: protocol.MessageType_CONNECT, FromAlias: m.Alias, ToAlias: a})
-		if err != nil {
-			s.log.Warn("CONNECT to a server not sent", "server", a, "err", err)
-			s.mu.Lock()
-			delete(s.pending, a)
-			s.mu.Unlock()
-			continue
+	s.reconcileDialingLocked(listed)
+	for _, a := range m.AvailableServers {
+		if !s.linkedLocked(a) && !s.pendingLocked(a, time.Now()) {
+			s.wantLinkLocked(a, "", false)
 		}
-		s.log.Debug("CONNECT sent", "server", a)
 	}
 }
 
@@ -175,6 +164,7 @@ func (s *Server) offer(p *peer) error {
 	if err := pc.SetLocalDescription(offer); err != nil {
 		return fmt.Errorf("set local description: %w", err)
 	}
+	p.setLocalFingerprint(offer.SDP)
 	return s.sendDescription(p, protocol.MessageType_WEBRTC_OFFER, offer)
 }
 
@@ -227,8 +217,8 @@ func (s *Server) onOffer(from uint64, data []byte) error {
 	return nil
 }
 
-// answer makes the answering side of a mesh link: it takes the channels the
-// remote created and writes AUTH first.
+// answer makes the answering side of a server link: it takes the channels
+// the remote created and writes AUTH first (linkauth.go).
 func (s *Server) answer(p *peer, offer webrtc.SessionDescription) error {
 	pc, err := s.newPeerConnection(p)
 	if err != nil || pc == nil {
@@ -254,37 +244,16 @@ func (s *Server) answer(p *peer, offer webrtc.SessionDescription) error {
 	if err := pc.SetLocalDescription(answer); err != nil {
 		return fmt.Errorf("set local description: %w", err)
 	}
+	p.setLocalFingerprint(answer.SDP)
 	if err := s.sendDescription(p, protocol.MessageType_WEBRTC_ANSWER, answer); err != nil {
 		return err
 	}
 	// The credentials may come from a plugin: fetch them off the signaling
 	// goroutine. AUTH is queued before anything else can be (the gate is
-	// not open until it is), so it is the first message on the channel.
+	// not open until the remote's AUTH has passed), so it is the first
+	// message on the channel.
 	s.routines.Go(func() { p.writeAuth() })
 	return nil
-}
-
-// writeAuth queues this server's AUTH on a link it answered and opens the
-// gate: the remote is the server this server sent CONNECT to.
-func (p *peer) writeAuth() {
-	s := p.s
-	ctx, cancel := context.WithTimeout(p.ctx, s.cfg.Auth.Timeout)
-	creds, err := s.auth.Credentials(ctx, s.role, auth.TargetServer)
-	cancel()
-	if err != nil {
-		p.close(slog.LevelWarn, "closed: no credentials for a server link", err)
-		return
-	}
-	msg, err := proto.Marshal(&protocol.AuthMessage{Type: protocol.MessageType_AUTH, Role: s.role, Body: creds.Body})
-	if err != nil {
-		p.close(slog.LevelError, "closed: encode AUTH", err)
-		return
-	}
-	if !p.send(reliable, msg) {
-		return
-	}
-	s.m.sent(protocol.MessageType_AUTH, 1, len(msg))
-	p.authDone(credentials{role: protocol.Role_COMMUNICATION_SERVER, identity: []byte{}}, nil)
 }
 
 // onAnswer applies a client's or a server's answer to this server's offer.
@@ -378,9 +347,11 @@ func (s *Server) onRefused(m *protocol.ConnectionRefusedMessage) {
 	_, wasPending := s.pending[m.FromAlias]
 	delete(s.pending, m.FromAlias)
 	p := s.peers[m.FromAlias]
+	s.giveUpLocked(m.FromAlias, "refused: "+string(m.Data))
 	s.mu.Unlock()
 	if wasPending {
-		s.log.Warn("CONNECT refused by a server", "server", m.FromAlias, "reason", m.Reason.String(), "data", string(m.Data))
+		// Routine: the server is linked already, or gone.
+		s.log.Info("CONNECT refused by a server", "server", m.FromAlias, "reason", m.Reason.String(), "data", string(m.Data))
 	}
 	if p != nil && p.offerer && !p.isEstablished() {
 		p.close(slog.LevelInfo, "closed: refused by the remote", fmt.Errorf("%v: %s", m.Reason, m.Data))

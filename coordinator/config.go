@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/webrtc-broker/webrtc-broker/core/auth"
+	"github.com/webrtc-broker/webrtc-broker/core/clusterauth"
 	"github.com/webrtc-broker/webrtc-broker/core/logging"
 )
 
@@ -13,14 +14,17 @@ import (
 // Zero durations and sizes mean the defaults, so a Config literal in a test
 // only sets what it cares about.
 type Config struct {
-	Listen         string         `koanf:"listen"`           // default 127.0.0.1:9090
-	Selector       string         `koanf:"selector"`         // random (default) | least-loaded | star
-	MaxMessageSize int64          `koanf:"max_message_size"` // WebSocket read limit, default 65536
-	PingInterval   time.Duration  `koanf:"ping_interval"`    // default 10s; pong wait = 2x
-	WriteTimeout   time.Duration  `koanf:"write_timeout"`    // default 5s
-	Signal         SignalConfig   `koanf:"signal"`
-	Auth           auth.Config    `koanf:"auth"`
-	Log            logging.Config `koanf:"log"`
+	Listen         string        `koanf:"listen"`           // default 127.0.0.1:9090
+	Selector       string        `koanf:"selector"`         // random (default) | least-loaded | star
+	MaxMessageSize int64         `koanf:"max_message_size"` // WebSocket read limit, default 65536
+	PingInterval   time.Duration `koanf:"ping_interval"`    // default 10s; pong wait = 2x
+	WriteTimeout   time.Duration `koanf:"write_timeout"`    // default 5s
+	Signal         SignalConfig  `koanf:"signal"`
+	Auth           auth.Config   `koanf:"auth"`
+	// Cluster.Secret, shared with every communication server, is what
+	// /discover requires proof of (see clusterauth).
+	Cluster clusterauth.Config `koanf:"cluster"`
+	Log     logging.Config     `koanf:"log"`
 }
 
 // SignalConfig bounds the signaling a peer may relay through the
@@ -75,6 +79,7 @@ func Defaults() map[string]any {
 		"log.format":        "text",
 	}
 	maps.Copy(d, auth.Defaults())
+	maps.Copy(d, clusterauth.Defaults())
 	return d
 }
 
@@ -122,6 +127,9 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("signal.burst %d: %w", c.Signal.Burst, errNegative)
 	case c.Signal.PairBytes < 0:
 		return c, fmt.Errorf("signal.pair_bytes %d: %w", c.Signal.PairBytes, errNegative)
+	}
+	if err := clusterauth.Check(c.Cluster.Secret); err != nil {
+		return c, err
 	}
 	return c, nil
 }

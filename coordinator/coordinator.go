@@ -66,6 +66,8 @@ type Coordinator struct {
 	handler  http.Handler
 	// queueLimit bounds each peer's send queue in bytes.
 	queueLimit int
+	// allowAll: no auth plugin, so only cluster.secret can admit servers.
+	allowAll bool
 	// serving counts running Serve calls, for /readyz.
 	serving atomic.Int32
 	// cutWarnings bounds the warnings for flooders cut (see refuse): one
@@ -110,6 +112,11 @@ func New(cfg Config, opts Options) (*Coordinator, error) {
 	c.cutWarnings.b = ratelimit.New(cutWarningRate, cutWarningBurst, time.Now())
 	if c.auth == nil {
 		c.auth = auth.AllowAll{}
+	}
+	_, c.allowAll = c.auth.(auth.AllowAll)
+	if c.allowAll && cfg.Cluster.Secret == "" {
+		c.log.Warn("neither cluster.secret nor an auth plugin is configured: /discover refuses every communication " +
+			"server; set cluster.secret, the same on the coordinator and every server")
 	}
 	if c.reg == nil {
 		c.reg = prometheus.NewRegistry()

@@ -34,7 +34,8 @@ type fakeServer struct {
 
 func dialFakeServer(t *testing.T, tc *testCoordinator) *fakeServer {
 	t.Helper()
-	conn, _, err := websocket.DefaultDialer.Dial(tc.wsURL("/discover?role=COMMUNICATION_SERVER"), nil)
+	u := tc.wsURL("/discover?role=COMMUNICATION_SERVER")
+	conn, _, err := websocket.DefaultDialer.Dial(u, discoverHeader(t, u))
 	if err != nil {
 		t.Fatalf("dial /discover: %v", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/webrtc-broker/webrtc-broker/core/auth"
+	"github.com/webrtc-broker/webrtc-broker/core/clusterauth"
 	"github.com/webrtc-broker/webrtc-broker/protocol"
 )
 
@@ -45,6 +46,11 @@ func (c *Coordinator) servePeer(w http.ResponseWriter, r *http.Request, role pro
 	if !websocket.IsWebSocketUpgrade(r) {
 		// Probes and scanners: not worth an auth plugin call.
 		http.Error(w, "WebSocket upgrade required", http.StatusBadRequest)
+		return
+	}
+	if status, reason := c.checkClusterSecret(r, role, log); status != 0 {
+		c.metrics.authDenials.WithLabelValues(role.String()).Inc()
+		http.Error(w, reason, status)
 		return
 	}
 	if reason, ok := c.authenticate(r, role, log); !ok {
@@ -115,4 +121,29 @@ func (c *Coordinator) authenticate(r *http.Request, role protocol.Role, log *slo
 		return res.Reason, false
 	}
 	return "", true
+}
+
+// checkClusterSecret is the gate a communication server passes before the
+// authenticator: with cluster.secret set, /discover needs a token proving
+// it (clusterauth). Without one, an auth plugin is the gate; with neither,
+// nothing could tell a rogue from a server, so every server is refused. It
+// returns the HTTP status and text of a refusal, or 0.
+func (c *Coordinator) checkClusterSecret(r *http.Request, role protocol.Role, log *slog.Logger) (int, string) {
+	if role == protocol.Role_CLIENT {
+		return 0, ""
+	}
+	if c.cfg.Cluster.Secret == "" {
+		if !c.allowAll {
+			return 0, ""
+		}
+		log.Warn("server refused: neither cluster.secret nor an auth plugin is configured, so no server can be " +
+			"authenticated; set cluster.secret, the same on the coordinator and every server")
+		return http.StatusForbidden, "forbidden: server registration needs cluster.secret or an auth plugin on the coordinator"
+	}
+	err := clusterauth.VerifyDiscoverToken(c.cfg.Cluster.Secret, role, r.Header.Get(clusterauth.Header), time.Now())
+	if err != nil {
+		log.Warn("server refused: cluster.secret not proven", "err", err)
+		return http.StatusUnauthorized, "unauthorized: " + err.Error()
+	}
+	return 0, ""
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/gorilla/websocket"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/webrtc-broker/webrtc-broker/core/clusterauth"
 	"github.com/webrtc-broker/webrtc-broker/protocol"
 )
 
@@ -43,6 +45,10 @@ func startCoordinatorAt(t *testing.T, addr string, cfg Config, opts Options, twe
 	t.Helper()
 	if opts.Logger == nil {
 		opts.Logger = testLogger(t)
+	}
+	if cfg.Cluster.Secret == "" && opts.Auth == nil {
+		// With neither, /discover refuses every server; dialPeer proves it.
+		cfg.Cluster.Secret = testSecret
 	}
 	c, err := New(cfg, opts)
 	if err != nil {
@@ -104,9 +110,28 @@ type peerOption func(*websocket.Conn)
 // withoutPongs makes the peer ignore pings, like a peer that hung.
 func withoutPongs(c *websocket.Conn) { c.SetPingHandler(func(string) error { return nil }) }
 
+// testSecret is the cluster.secret of the test coordinators that have no
+// authenticator, and what dialPeer proves on /discover.
+const testSecret = "coordinator-test-secret-0123456789"
+
+// discoverHeader proves testSecret for a /discover URL's role; nil for
+// other URLs.
+func discoverHeader(t *testing.T, rawURL string) http.Header {
+	t.Helper()
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		t.Fatalf("parse %s: %v", rawURL, err)
+	}
+	if u.Path != "/discover" {
+		return nil
+	}
+	role := protocol.Role(protocol.Role_value[u.Query().Get("role")])
+	return http.Header{clusterauth.Header: {clusterauth.DiscoverToken(testSecret, role, time.Now())}}
+}
+
 func dialPeer(t *testing.T, url string, opts ...peerOption) *testPeer {
 	t.Helper()
-	conn, resp, err := websocket.DefaultDialer.Dial(url, nil)
+	conn, resp, err := websocket.DefaultDialer.Dial(url, discoverHeader(t, url))
 	if err != nil {
 		status := 0
 		if resp != nil {
@@ -152,10 +177,11 @@ func dialHub(t *testing.T, tc *testCoordinator) *testPeer {
 	return dialPeer(t, tc.wsURL("/discover?role=COMMUNICATION_SERVER_HUB"))
 }
 
-// dialStatus dials and returns the HTTP status of a refused handshake.
+// dialStatus dials (proving testSecret on /discover) and returns the HTTP
+// status of a refused handshake.
 func dialStatus(t *testing.T, url string) int {
 	t.Helper()
-	conn, resp, err := websocket.DefaultDialer.Dial(url, nil)
+	conn, resp, err := websocket.DefaultDialer.Dial(url, discoverHeader(t, url))
 	if err == nil {
 		_ = conn.Close()
 		return http.StatusSwitchingProtocols

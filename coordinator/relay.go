@@ -93,6 +93,9 @@ func (c *Coordinator) handle(p *peer, data []byte) {
 		// Routine: the target may have left a moment ago.
 		p.log.Debug("to_alias unknown, message dropped", "type", r.typ.String(), "to_alias", r.to)
 		c.metrics.dropped.WithLabelValues(dropUnknownAlias).Inc()
+		if r.typ == protocol.MessageType_CONNECT && p.isServer() {
+			c.refuseGone(p, r.to)
+		}
 		return
 	}
 	if !p.isServer() && !target.isServer() {
@@ -191,4 +194,22 @@ func (c *Coordinator) cutLevel() slog.Level {
 		return slog.LevelWarn
 	}
 	return slog.LevelDebug
+}
+
+// refuseGone answers a server's CONNECT to an alias that is not registered
+// (any more) with a CONNECTION_REFUSED in that alias's name: a server that
+// keeps re-dialing a lost link stops when its peer has left for good.
+// Clients get nothing new (the 2019 protocol never sent them this).
+func (c *Coordinator) refuseGone(p *peer, gone uint64) {
+	out, err := proto.Marshal(&protocol.ConnectionRefusedMessage{
+		Type: protocol.MessageType_CONNECTION_REFUSED, FromAlias: gone, ToAlias: p.alias,
+		Reason: protocol.ConnectionRefusedReason_UNKNOWN_REASON, Data: []byte("no such peer"),
+	})
+	if err != nil {
+		p.log.Error("encode CONNECTION_REFUSED", "err", err)
+		return
+	}
+	if _, err := p.send(out); err != nil {
+		p.log.Debug("CONNECTION_REFUSED not sent", "to_alias", gone, "err", err)
+	}
 }

@@ -11,15 +11,23 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/webrtc-broker/webrtc-broker/core/clusterauth"
 )
 
 func init() {
 	register(subcommand{name: "cluster", usage: "run a local cluster (coordinator + servers) on loopback: make run", run: runCluster})
 }
 
+// secretEnv is the environment variable the processes read cluster.secret
+// from.
+const secretEnv = "BROKER_CLUSTER__SECRET"
+
 // runCluster starts bin/coordinator and N bin/commserver processes on
-// loopback, prefixes each process's output with its name, and stops them all
-// when ctx ends (Ctrl-C) or when any of them exits.
+// loopback, all with one cluster.secret (so that the coordinator admits the
+// servers and the servers each other), prefixes each process's output with
+// its name, and stops them all when ctx ends (Ctrl-C) or when any of them
+// exits.
 func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("cluster", "[flags]")
 	servers := fs.Int("servers", 2, "communication servers to start")
@@ -29,8 +37,21 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	selector := fs.String("selector", "random", "coordinator selector: random, least-loaded, star (star makes server 1 the hub)")
 	scripts := fs.String("scripts", "", "Lua rules directory for every server (scripts.dir)")
 	logLevel := fs.String("log-level", "info", "log.level of every process")
+	secret := fs.String("secret", os.Getenv(secretEnv), "cluster.secret of every process (default: $"+secretEnv+", else a new random one)")
 	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
 		return code
+	}
+	if *secret == "" {
+		s, err := clusterauth.NewSecret()
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		*secret = s
+	}
+	if err := clusterauth.Check(*secret); err != nil {
+		fmt.Fprintln(stderr, err)
+		return 2
 	}
 	if *binDir == "" {
 		exe, err := os.Executable()
@@ -47,6 +68,9 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	var wg sync.WaitGroup
 	start := func(name string, argv ...string) error {
 		cmd := exec.Command(filepath.Join(*binDir, argv[0]), argv[1:]...)
+		// In the environment, not the arguments, which every local user
+		// can read in the process list.
+		cmd.Env = append(os.Environ(), secretEnv+"="+*secret)
 		pipe, err := cmd.StdoutPipe()
 		if err != nil {
 			return fmt.Errorf("start %s: %w", name, err)

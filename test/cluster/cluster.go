@@ -47,6 +47,10 @@ type Options struct {
 	ServerOptions      func(i int, o *commserver.Options)
 }
 
+// Secret is the cluster.secret every component of a test cluster is given
+// (before Options' adjustments, which may change it).
+const Secret = "test-cluster-secret-0123456789"
+
 // Timeouts: generous, because a loaded CI machine with -race is slow, but
 // every wait returns as soon as its event happens.
 const (
@@ -97,6 +101,7 @@ func Start(t testing.TB, o Options) *Cluster {
 	for i := 0; i < o.Servers; i++ {
 		cfg := commserver.Config{CoordinatorURL: c.URL(), Role: commserver.RoleServer}
 		cfg.WebRTC = rtcconfig.Config{LoopbackOnly: true}
+		cfg.Cluster.Secret = Secret
 		// Re-register quickly after a coordinator restart: tests wait for it.
 		cfg.Reconnect.Min, cfg.Reconnect.Max = 20*time.Millisecond, 200*time.Millisecond
 		if o.Hub && i == 0 {
@@ -241,6 +246,7 @@ func (c *Cluster) StartCoordinator(t testing.TB) {
 func (c *Cluster) serveCoordinator(t testing.TB, ln net.Listener) {
 	t.Helper()
 	cfg := coordinator.Config{Listen: c.addr, Selector: c.opts.Selector}
+	cfg.Cluster.Secret = Secret
 	if c.opts.Coordinator != nil {
 		c.opts.Coordinator(&cfg)
 	}

@@ -1,0 +1,25 @@
+package commserver
+
+import "log/slog"
+
+// CloseServerLinksForTest closes every authenticated server link of s from
+// s's side, as a protocol violation, a write error or an ICE failure would,
+// and returns how many it closed: the seam of the link-healing tests.
+func CloseServerLinksForTest(s *Server) int {
+	n := 0
+	for _, p := range s.serverLinks() {
+		p.close(slog.LevelWarn, "closed: by the test", nil)
+		n++
+	}
+	return n
+}
+
+// SetLinkSecretForTest makes s prove secret on its server links from now on
+// (it still registers with, and checks others' proofs against,
+// cluster.secret): a server that passed /discover but cannot prove the
+// secret to the servers it links with.
+func SetLinkSecretForTest(s *Server, secret string) {
+	s.mu.Lock()
+	s.proofSecret = secret
+	s.mu.Unlock()
+}
