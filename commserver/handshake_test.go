@@ -231,7 +231,7 @@ func TestAuthProofField(t *testing.T) {
 		t.Fatalf("proof of an AUTH without one = %x, want nil", got)
 	}
 	proof := []byte("0123456789abcdef0123456789abcdef")
-	with := protowire.AppendBytes(protowire.AppendTag(msg, authProofField, protowire.BytesType), proof)
+	with := protowire.AppendBytes(protowire.AppendTag(msg, 4, protowire.BytesType), proof) // field 4: cluster_proof
 	if got := authProof(with); string(got) != string(proof) {
 		t.Fatalf("proof = %x, want %x", got, proof)
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 
-	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/webrtc-broker/webrtc-broker/core/auth"
@@ -22,12 +21,6 @@ import (
 // coordinator by some other means, or that saw another link's AUTH, still
 // cannot become a trusted server link: only server links may relay
 // TOPIC_IDENTITY with an identity of their choosing.
-
-// authProofField is the AuthMessage field that carries the proof: an
-// extension field (bytes cluster_proof = 4, see protocol/broker.proto),
-// written and read raw so that it needs no regenerated code, and ignored by
-// decoders that do not know it.
-const authProofField protowire.Number = 4
 
 // allowAll reports whether the server runs with the built-in allow-all,
 // which vouches for nobody.
@@ -46,16 +39,16 @@ func (p *peer) sendAuth() error {
 	if err != nil {
 		return fmt.Errorf("credentials for a server link: %w", err)
 	}
-	msg, err := proto.Marshal(&protocol.AuthMessage{Type: protocol.MessageType_AUTH, Role: s.role, Body: creds.Body})
-	if err != nil {
-		return fmt.Errorf("encode AUTH: %w", err)
-	}
 	s.mu.Lock()
 	secret, remote := s.proofSecret, p.remoteFP
 	s.mu.Unlock()
+	am := &protocol.AuthMessage{Type: protocol.MessageType_AUTH, Role: s.role, Body: creds.Body}
 	if secret != "" {
-		msg = protowire.AppendTag(msg, authProofField, protowire.BytesType)
-		msg = protowire.AppendBytes(msg, clusterauth.LinkProof(secret, p.localFingerprint(), remote))
+		am.ClusterProof = clusterauth.LinkProof(secret, p.localFingerprint(), remote)
+	}
+	msg, err := proto.Marshal(am)
+	if err != nil {
+		return fmt.Errorf("encode AUTH: %w", err)
 	}
 	if !p.send(reliable, msg) {
 		return errLinkClosed
@@ -94,29 +87,14 @@ func (p *peer) checkServerAuth(msg []byte) error {
 	return nil
 }
 
-// authProof returns the proof field of an encoded AuthMessage, nil if it
+// authProof returns the cluster_proof of an encoded AuthMessage, nil if it
 // has none or is malformed (authenticate has decoded it already).
 func authProof(b []byte) []byte {
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return nil
-		}
-		b = b[n:]
-		if num == authProofField && typ == protowire.BytesType {
-			v, m := protowire.ConsumeBytes(b)
-			if m < 0 {
-				return nil
-			}
-			return v
-		}
-		m := protowire.ConsumeFieldValue(num, typ, b)
-		if m < 0 {
-			return nil
-		}
-		b = b[m:]
+	var am protocol.AuthMessage
+	if err := proto.Unmarshal(b, &am); err != nil {
+		return nil
 	}
-	return nil
+	return am.ClusterProof
 }
 
 // serverRefusal handles an ERROR that arrives where the AUTH of a server

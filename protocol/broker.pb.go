@@ -816,7 +816,12 @@ type AuthMessage struct {
 	Type  MessageType            `protobuf:"varint,1,opt,name=type,proto3,enum=protocol.MessageType" json:"type,omitempty"`
 	Role  Role                   `protobuf:"varint,2,opt,name=role,proto3,enum=protocol.Role" json:"role,omitempty"`
 	// Credentials, opaque to the broker; the auth plugin reads them.
-	Body          []byte `protobuf:"bytes,3,opt,name=body,proto3" json:"body,omitempty"`
+	Body []byte `protobuf:"bytes,3,opt,name=body,proto3" json:"body,omitempty"`
+	// Extension. A communication server's AUTH on a server link carries
+	// HMAC-SHA256 under cluster.secret of both ends' DTLS fingerprints
+	// (core/clusterauth.LinkProof); sent by both ends of a server link, never
+	// to or by clients, which ignore it as an unknown field.
+	ClusterProof  []byte `protobuf:"bytes,4,opt,name=cluster_proof,json=clusterProof,proto3" json:"cluster_proof,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -868,6 +873,13 @@ func (x *AuthMessage) GetRole() Role {
 func (x *AuthMessage) GetBody() []byte {
 	if x != nil {
 		return x.Body
+	}
+	return nil
+}
+
+func (x *AuthMessage) GetClusterProof() []byte {
+	if x != nil {
+		return x.ClusterProof
 	}
 	return nil
 }
@@ -1288,11 +1300,12 @@ const file_broker_proto_rawDesc = "" +
 	"\x13SubscriptionMessage\x12)\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x15.protocol.MessageTypeR\x04type\x12(\n" +
 	"\x06format\x18\x02 \x01(\x0e2\x10.protocol.FormatR\x06format\x12\x16\n" +
-	"\x06topics\x18\x03 \x01(\fR\x06topics\"p\n" +
+	"\x06topics\x18\x03 \x01(\fR\x06topics\"\x95\x01\n" +
 	"\vAuthMessage\x12)\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x15.protocol.MessageTypeR\x04type\x12\"\n" +
 	"\x04role\x18\x02 \x01(\x0e2\x0e.protocol.RoleR\x04role\x12\x12\n" +
-	"\x04body\x18\x03 \x01(\fR\x04body\"\x82\x01\n" +
+	"\x04body\x18\x03 \x01(\fR\x04body\x12#\n" +
+	"\rcluster_proof\x18\x04 \x01(\fR\fclusterProof\"\x82\x01\n" +
 	"\fTopicMessage\x12)\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x15.protocol.MessageTypeR\x04type\x12\x1d\n" +
 	"\n" +

@@ -66,6 +66,8 @@ func TestWireCompatibility(t *testing.T) {
 			wire{}.varint(1, 8).varint(2, 2).bytes(3, "tok")},
 		{"AuthMessage client", &AuthMessage{Role: Role_CLIENT}, wire{}.varint(2, 1)},
 		{"AuthMessage hub", &AuthMessage{Role: Role_COMMUNICATION_SERVER_HUB}, wire{}.varint(2, 3)},
+		{"AuthMessage server link proof", &AuthMessage{Role: Role_COMMUNICATION_SERVER, ClusterProof: []byte("p")},
+			wire{}.varint(2, 2).bytes(4, "p")},
 		{"TopicMessage", &TopicMessage{Type: MessageType_TOPIC, FromAlias: 4, Topic: "t", Body: []byte("b")},
 			wire{}.varint(1, 9).varint(2, 4).bytes(3, "t").bytes(4, "b")},
 		{"TopicFWMessage", &TopicFWMessage{Type: MessageType_TOPIC_FW, FromAlias: 4, Body: []byte("b"), Topic: "t"},
