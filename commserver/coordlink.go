@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/url"
 	"sync"
 	"time"
@@ -28,7 +29,25 @@ const (
 	coordReadTimeout   = 45 * time.Second
 	coordReadLimit     = 1 << 20 // SDPs are a few KiB
 	coordCloseDeadline = time.Second
+	// coordQueueBytes bounds what waits for the coordinator socket: SDPs are
+	// a few KiB and candidates a few hundred bytes, so this holds a join
+	// storm of a thousand peers; past it the socket is not keeping up.
+	coordQueueBytes = 8 << 20
 )
+
+// coordTuning is the coordinator link's settings, the constants above
+// unless a test changes them before Run.
+type coordTuning struct {
+	queueBytes   int
+	writeTimeout time.Duration
+	pingInterval time.Duration
+	// netDial, when set, dials the TCP connection (tests shrink its buffers).
+	netDial func(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+func defaultCoordTuning() coordTuning {
+	return coordTuning{queueBytes: coordQueueBytes, writeTimeout: coordWriteTimeout, pingInterval: coordPingInterval}
+}
 
 // coordConn is one WebSocket session to the coordinator. mu makes writes one
 // at a time, as gorilla requires; control frames need no lock.
@@ -102,7 +121,7 @@ func (s *Server) coordinatorSession(ctx context.Context) (welcomed bool, err err
 		return false, err
 	}
 	dctx, cancel := context.WithTimeout(ctx, coordDialTimeout)
-	dialer := websocket.Dialer{HandshakeTimeout: coordDialTimeout}
+	dialer := websocket.Dialer{HandshakeTimeout: coordDialTimeout, NetDialContext: s.coordTune.netDial}
 	conn, resp, err := dialer.DialContext(dctx, u, creds.Header)
 	cancel()
 	if resp != nil && resp.Body != nil {

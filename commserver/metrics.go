@@ -30,6 +30,7 @@ type metrics struct {
 	coordConnected   prometheus.Gauge
 	coordReconnects  prometheus.Counter
 	coordBadMessages prometheus.Counter
+	coordOverflows   prometheus.Counter
 
 	// Drops, exported by dropCollector. unreliableClosed sums the drops
 	// of peers already gone; live peers' are read from their queues.
@@ -73,6 +74,10 @@ func newMetrics(reg prometheus.Registerer, s *Server) (*metrics, error) {
 			Namespace: ns, Name: "coordinator_bad_messages_total",
 			Help: "Messages from the coordinator that could not be decoded or had an unexpected type.",
 		}),
+		coordOverflows: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Name: "coordinator_queue_overflows_total",
+			Help: "Coordinator link restarts because its outbound queue went over its bound (the socket did not keep up).",
+		}),
 	}
 	in := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: ns, Name: "messages_received_total",
@@ -96,7 +101,7 @@ func newMetrics(reg prometheus.Registerer, s *Server) (*metrics, error) {
 			"(oldest dropped from a full unreliable queue), policy (publishes dropped by a topic policy).",
 		[]string{"reason"}, nil)}
 	for _, c := range []prometheus.Collector{m.peers, in, out, m.sentBytes, m.authFailures, m.violations,
-		m.refusedFull, m.coordConnected, m.coordReconnects, m.coordBadMessages, drops} {
+		m.refusedFull, m.coordConnected, m.coordReconnects, m.coordBadMessages, m.coordOverflows, drops} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

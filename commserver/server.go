@@ -73,9 +73,10 @@ type Server struct {
 	httpAddr atomic.Pointer[net.Addr]
 
 	// The coordinator link's state, read by anyone.
-	alias    atomic.Uint64
-	welcomed atomic.Bool
-	link     atomic.Pointer[coordConn] // nil while the coordinator is away
+	alias     atomic.Uint64
+	welcomed  atomic.Bool
+	link      atomic.Pointer[coordConn] // nil while the coordinator is away
+	coordTune coordTuning
 
 	// peerWG counts peers not yet torn down: Run waits for it before it
 	// waits for the goroutines, so that no teardown is ever refused.
@@ -112,20 +113,21 @@ func New(cfg Config, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("commserver config: %w", err)
 	}
 	s := &Server{
-		cfg:      cfg,
-		log:      opts.Logger,
-		auth:     opts.Auth,
-		policy:   opts.Policy,
-		reg:      opts.Registry,
-		hub:      cfg.Role == RoleHub,
-		role:     protocol.Role_COMMUNICATION_SERVER,
-		subs:     subscriptions.New[*peer](),
-		announce: make(chan struct{}, 1),
-		all:      map[*peer]struct{}{},
-		peers:    map[uint64]*peer{},
-		sameAs:   map[uint64]*peer{},
-		pending:  map[uint64]time.Time{},
-		servers:  map[uint64]struct{}{},
+		cfg:       cfg,
+		log:       opts.Logger,
+		auth:      opts.Auth,
+		policy:    opts.Policy,
+		reg:       opts.Registry,
+		hub:       cfg.Role == RoleHub,
+		role:      protocol.Role_COMMUNICATION_SERVER,
+		subs:      subscriptions.New[*peer](),
+		announce:  make(chan struct{}, 1),
+		all:       map[*peer]struct{}{},
+		peers:     map[uint64]*peer{},
+		sameAs:    map[uint64]*peer{},
+		pending:   map[uint64]time.Time{},
+		servers:   map[uint64]struct{}{},
+		coordTune: defaultCoordTuning(),
 	}
 	if s.hub {
 		s.role = protocol.Role_COMMUNICATION_SERVER_HUB
