@@ -8,13 +8,14 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/url"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/webrtc-broker/webrtc-broker/core/auth"
+	"github.com/webrtc-broker/webrtc-broker/core/outbound"
 	"github.com/webrtc-broker/webrtc-broker/core/relay"
 	"github.com/webrtc-broker/webrtc-broker/protocol"
 )
@@ -49,26 +50,53 @@ func defaultCoordTuning() coordTuning {
 	return coordTuning{queueBytes: coordQueueBytes, writeTimeout: coordWriteTimeout, pingInterval: coordPingInterval}
 }
 
-// coordConn is one WebSocket session to the coordinator. mu makes writes one
-// at a time, as gorilla requires; control frames need no lock.
+// coordConn is one WebSocket session to the coordinator. Signaling queues
+// its messages on q and one writer goroutine (core/outbound) drains it into
+// the socket, so that a coordinator that reads slowly or not at all never
+// blocks pion's callbacks or the read loop, which handles every peer's
+// signaling; a queue over its bound restarts the link instead. Control
+// frames need no lock.
 type coordConn struct {
-	conn *websocket.Conn
-	mu   sync.Mutex
+	conn    *websocket.Conn
+	q       *outbound.Queue
+	timeout time.Duration // per write
+	// failed holds why the link was ended from this side (the queue went
+	// over its bound or a write failed), for the read loop to report.
+	failed atomic.Pointer[error]
 }
 
-func (c *coordConn) write(msg []byte) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	_ = c.conn.SetWriteDeadline(time.Now().Add(coordWriteTimeout))
+// Write sends one queued message; the writer goroutine is its only caller.
+func (c *coordConn) Write(msg []byte) (int, error) {
+	_ = c.conn.SetWriteDeadline(time.Now().Add(c.timeout))
 	if err := c.conn.WriteMessage(websocket.BinaryMessage, msg); err != nil {
-		// The read loop sees the closed socket and reconnects.
+		return 0, err
+	}
+	return len(msg), nil
+}
+
+// Buffered is 0: the socket has no buffer the writer should wait on, so
+// core/outbound's high-water wait never applies.
+func (c *coordConn) Buffered() uint64 { return 0 }
+
+// fail ends the session: the read loop sees the closed socket and returns
+// err, and the reconnect loop takes over. The first cause wins.
+func (c *coordConn) fail(err error) {
+	if c.failed.CompareAndSwap(nil, &err) {
+		c.q.Close()
 		_ = c.conn.Close()
-		return fmt.Errorf("write to coordinator: %w", err)
+	}
+}
+
+// cause is why fail ended the session, or nil.
+func (c *coordConn) cause() error {
+	if p := c.failed.Load(); p != nil {
+		return *p
 	}
 	return nil
 }
 
-// signal sends one signaling message to the coordinator, if it is there.
+// signal queues one signaling message for the coordinator, if it is there.
+// It never waits for the socket.
 func (s *Server) signal(m proto.Message) error {
 	c := s.link.Load()
 	if c == nil {
@@ -78,7 +106,38 @@ func (s *Server) signal(m proto.Message) error {
 	if err != nil {
 		return fmt.Errorf("encode signaling message: %w", err)
 	}
-	return c.write(b)
+	switch err := c.q.Push(b); {
+	case err == nil:
+		return nil
+	case errors.Is(err, outbound.ErrSlowConsumer):
+		msgs, bytes := c.q.Len()
+		err = fmt.Errorf("%w: %d messages, %d bytes queued, bound %d", errCoordinatorBacklog, msgs, bytes, s.coordTune.queueBytes)
+		if c.failed.Load() == nil {
+			s.m.coordOverflows.Inc()
+			s.log.Warn("coordinator link over its queue bound: restarting it", "err", err,
+				"type", messageType(m), "size", len(b), "queued_messages", msgs, "queued_bytes", bytes)
+		}
+		c.fail(err)
+		return err
+	default: // outbound.ErrClosed: the session is ending
+		return fmt.Errorf("%w: %w", errCoordinatorDown, err)
+	}
+}
+
+// messageType names a signaling message's type for the log.
+func messageType(m proto.Message) string {
+	if t, ok := m.(interface{ GetType() protocol.MessageType }); ok {
+		return t.GetType().String()
+	}
+	return fmt.Sprintf("%T", m)
+}
+
+// writeCoordinator drains c's queue into the socket until the session ends;
+// a failed write ends the session.
+func (s *Server) writeCoordinator(ctx context.Context, c *coordConn) {
+	if err := c.q.Run(ctx, c, 0, nil); err != nil {
+		c.fail(fmt.Errorf("write to coordinator: %w", err))
+	}
 }
 
 // runCoordinatorLink keeps the coordinator link up until ctx is done:
@@ -133,11 +192,12 @@ func (s *Server) coordinatorSession(ctx context.Context) (welcomed bool, err err
 		}
 		return false, fmt.Errorf("dial %s: %w", s.cfg.CoordinatorURL, err)
 	}
-	c := &coordConn{conn: conn}
+	c := &coordConn{conn: conn, q: outbound.NewReliable(s.coordTune.queueBytes), timeout: s.coordTune.writeTimeout}
 	done := make(chan struct{})
 	defer func() {
 		close(done)
 		s.link.CompareAndSwap(c, nil)
+		c.q.Close() // ends the writer
 		s.welcomed.Store(false)
 		s.m.coordConnected.Set(0)
 		_ = conn.Close()
@@ -149,13 +209,14 @@ func (s *Server) coordinatorSession(ctx context.Context) (welcomed bool, err err
 	conn.SetPongHandler(func(string) error { extend(); return nil })
 	conn.SetPingHandler(func(data string) error {
 		extend()
-		err := conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(coordWriteTimeout))
+		err := conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(s.coordTune.writeTimeout))
 		if errors.Is(err, websocket.ErrCloseSent) {
 			return nil
 		}
 		return err
 	})
 	s.routines.Go(func() { s.coordinatorKeepalive(ctx, conn, done) })
+	s.routines.Go(func() { s.writeCoordinator(ctx, c) })
 	s.link.Store(c)
 
 	bad := 0
@@ -164,6 +225,9 @@ func (s *Server) coordinatorSession(ctx context.Context) (welcomed bool, err err
 		if err != nil {
 			if ctx.Err() != nil {
 				return welcomed, nil
+			}
+			if cause := c.cause(); cause != nil {
+				return welcomed, cause
 			}
 			return welcomed, fmt.Errorf("read from coordinator: %w", err)
 		}
@@ -184,7 +248,7 @@ func (s *Server) coordinatorSession(ctx context.Context) (welcomed bool, err err
 // ctx is done it says goodbye and closes the socket, which ends the read
 // loop.
 func (s *Server) coordinatorKeepalive(ctx context.Context, conn *websocket.Conn, done <-chan struct{}) {
-	t := time.NewTicker(coordPingInterval)
+	t := time.NewTicker(s.coordTune.pingInterval)
 	defer t.Stop()
 	for {
 		select {
@@ -196,7 +260,7 @@ func (s *Server) coordinatorKeepalive(ctx context.Context, conn *websocket.Conn,
 			_ = conn.Close()
 			return
 		case <-t.C:
-			if err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(coordWriteTimeout)); err != nil {
+			if err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(s.coordTune.writeTimeout)); err != nil {
 				_ = conn.Close()
 				return
 			}

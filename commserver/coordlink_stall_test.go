@@ -186,6 +186,11 @@ func TestCoordinatorLinkStallDoesNotBlockSignaling(t *testing.T) {
 		t.Fatalf("the link was restarted before its queue reached the bound")
 	default:
 	}
+	if c := s.link.Load(); c == nil {
+		t.Fatalf("the link went down while its queue was under the bound")
+	} else if _, queued := c.q.Len(); queued == 0 {
+		t.Fatalf("nothing queued: the writer was not stuck, the test proves nothing")
+	}
 
 	// Now past the bound: the signal that does not fit fails, and the link
 	// is restarted.
