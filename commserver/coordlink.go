@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/url"
 	"sync/atomic"
@@ -15,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/webrtc-broker/webrtc-broker/core/auth"
+	"github.com/webrtc-broker/webrtc-broker/core/backoff"
 	"github.com/webrtc-broker/webrtc-broker/core/outbound"
 	"github.com/webrtc-broker/webrtc-broker/core/relay"
 	"github.com/webrtc-broker/webrtc-broker/protocol"
@@ -144,24 +144,20 @@ func (s *Server) writeCoordinator(ctx context.Context, c *coordConn) {
 // reconnecting forever with capped, jittered exponential backoff, reset
 // after every WELCOME. Peers are not touched while the link is away.
 func (s *Server) runCoordinatorLink(ctx context.Context) {
-	b := backoff{min: s.cfg.Reconnect.Min, max: s.cfg.Reconnect.Max}
+	b := backoff.Backoff{Min: s.cfg.Reconnect.Min, Max: s.cfg.Reconnect.Max}
 	for {
 		welcomed, err := s.coordinatorSession(ctx)
 		if ctx.Err() != nil {
 			return
 		}
 		if welcomed {
-			b.reset()
+			b.Reset()
 		}
-		wait := b.next()
+		wait := b.Next()
 		s.m.coordReconnects.Inc()
 		s.log.Warn("coordinator link down, reconnecting", "err", err, "retry_in", wait.Round(time.Millisecond))
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !backoff.Wait(ctx.Done(), wait) {
 			return
-		case <-t.C:
 		}
 	}
 }
@@ -342,27 +338,4 @@ func discoverURL(base string, role protocol.Role, query url.Values) (string, err
 	}
 	u.RawQuery = q.Encode()
 	return u.String(), nil
-}
-
-// backoff is capped exponential backoff with equal jitter: each wait is
-// between half and all of the current step, so that servers that lost the
-// coordinator together do not all come back in the same instant.
-type backoff struct {
-	min, max time.Duration
-	step     time.Duration
-}
-
-func (b *backoff) reset() { b.step = 0 }
-
-func (b *backoff) next() time.Duration {
-	if b.step == 0 {
-		b.step = b.min
-	} else {
-		b.step = min(2*b.step, b.max)
-	}
-	half := b.step / 2
-	if half <= 0 {
-		return b.step
-	}
-	return half + rand.N(b.step-half+1)
 }
