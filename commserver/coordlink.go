@@ -15,6 +15,7 @@ import (
 
 	"github.com/webrtc-broker/webrtc-broker/core/auth"
 	"github.com/webrtc-broker/webrtc-broker/core/backoff"
+	"github.com/webrtc-broker/webrtc-broker/core/coordurl"
 	"github.com/webrtc-broker/webrtc-broker/core/outbound"
 	"github.com/webrtc-broker/webrtc-broker/core/relay"
 	"github.com/webrtc-broker/webrtc-broker/protocol"
@@ -312,30 +313,10 @@ func (s *Server) handleSignal(data []byte, welcomed *bool) error {
 
 // discoverURL is the coordinator URL with /discover as the default path,
 // the role, and the credentials' query merged in.
-func discoverURL(base string, role protocol.Role, query url.Values) (string, error) {
-	u, err := url.Parse(base)
-	if err != nil {
-		return "", fmt.Errorf("coordinator_url %q: %w", base, err)
+func discoverURL(base string, role protocol.Role, creds url.Values) (string, error) {
+	q := url.Values{"role": {role.String()}}
+	for k, vs := range creds {
+		q[k] = append(q[k], vs...)
 	}
-	switch u.Scheme {
-	case "ws", "wss":
-	case "http":
-		u.Scheme = "ws"
-	case "https":
-		u.Scheme = "wss"
-	default:
-		return "", fmt.Errorf("coordinator_url %q: scheme must be ws or wss", base)
-	}
-	if u.Path == "" || u.Path == "/" {
-		u.Path = "/discover"
-	}
-	q := u.Query()
-	q.Set("role", role.String())
-	for k, vs := range query {
-		for _, v := range vs {
-			q.Add(k, v)
-		}
-	}
-	u.RawQuery = q.Encode()
-	return u.String(), nil
+	return coordurl.URL(base, "/discover", q)
 }
