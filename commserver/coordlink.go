@@ -80,12 +80,15 @@ func (c *coordConn) Write(msg []byte) (int, error) {
 func (c *coordConn) Buffered() uint64 { return 0 }
 
 // fail ends the session: the read loop sees the closed socket and returns
-// err, and the reconnect loop takes over. The first cause wins.
-func (c *coordConn) fail(err error) {
-	if c.failed.CompareAndSwap(nil, &err) {
-		c.q.Close()
-		_ = c.conn.Close()
+// err, and the reconnect loop takes over. The first cause wins; fail
+// reports whether err was it.
+func (c *coordConn) fail(err error) bool {
+	if !c.failed.CompareAndSwap(nil, &err) {
+		return false
 	}
+	c.q.Close()
+	_ = c.conn.Close()
+	return true
 }
 
 // cause is why fail ended the session, or nil.
@@ -113,12 +116,12 @@ func (s *Server) signal(m proto.Message) error {
 	case errors.Is(err, outbound.ErrSlowConsumer):
 		msgs, bytes := c.q.Len()
 		err = fmt.Errorf("%w: %d messages, %d bytes queued, bound %d", errCoordinatorBacklog, msgs, bytes, s.coordTune.queueBytes)
-		if c.failed.Load() == nil {
+		if c.fail(err) {
 			s.m.coordOverflows.Inc()
 			s.log.Warn("coordinator link over its queue bound: restarting it", "err", err,
-				"type", messageType(m), "size", len(b), "queued_messages", msgs, "queued_bytes", bytes)
+				"coordinator", s.cfg.CoordinatorURL, "type", messageType(m), "size", len(b),
+				"queued_messages", msgs, "queued_bytes", bytes)
 		}
-		c.fail(err)
 		return err
 	default: // outbound.ErrClosed: the session is ending
 		return fmt.Errorf("%w: %w", errCoordinatorDown, err)
@@ -204,15 +207,20 @@ func (s *Server) coordinatorSession(ctx context.Context) (welcomed bool, err err
 	extend := func() { _ = conn.SetReadDeadline(time.Now().Add(coordReadTimeout)) }
 	extend()
 	conn.SetPongHandler(func(string) error { extend(); return nil })
+	// A control frame waits for the data frame being written, so the pong
+	// is the keepalive's to send, not the read loop's: a stuck writer must
+	// not stop signaling. One pending pong is enough; the next ping's
+	// replaces a lost one.
+	pongs := make(chan string, 1)
 	conn.SetPingHandler(func(data string) error {
 		extend()
-		err := conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(s.coordTune.writeTimeout))
-		if errors.Is(err, websocket.ErrCloseSent) {
-			return nil
+		select {
+		case pongs <- data:
+		default:
 		}
-		return err
+		return nil
 	})
-	s.routines.Go(func() { s.coordinatorKeepalive(ctx, conn, done) })
+	s.routines.Go(func() { s.coordinatorKeepalive(ctx, c, pongs, done) })
 	s.routines.Go(func() { s.writeCoordinator(ctx, c) })
 	s.link.Store(c)
 
@@ -241,10 +249,10 @@ func (s *Server) coordinatorSession(ctx context.Context) (welcomed bool, err err
 	}
 }
 
-// coordinatorKeepalive pings the coordinator until the session ends; when
-// ctx is done it says goodbye and closes the socket, which ends the read
-// loop.
-func (s *Server) coordinatorKeepalive(ctx context.Context, conn *websocket.Conn, done <-chan struct{}) {
+// coordinatorKeepalive pings the coordinator and answers its pings until
+// the session ends; when ctx is done it says goodbye and closes the socket,
+// which ends the read loop.
+func (s *Server) coordinatorKeepalive(ctx context.Context, c *coordConn, pongs <-chan string, done <-chan struct{}) {
 	t := time.NewTicker(s.coordTune.pingInterval)
 	defer t.Stop()
 	for {
@@ -253,12 +261,18 @@ func (s *Server) coordinatorKeepalive(ctx context.Context, conn *websocket.Conn,
 			return
 		case <-ctx.Done():
 			msg := websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down")
-			_ = conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(coordCloseDeadline))
-			_ = conn.Close()
+			_ = c.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(coordCloseDeadline))
+			_ = c.conn.Close()
 			return
+		case data := <-pongs:
+			err := c.conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(s.coordTune.writeTimeout))
+			if err != nil && !errors.Is(err, websocket.ErrCloseSent) {
+				c.fail(fmt.Errorf("pong to coordinator: %w", err))
+				return
+			}
 		case <-t.C:
-			if err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(s.coordTune.writeTimeout)); err != nil {
-				_ = conn.Close()
+			if err := c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(s.coordTune.writeTimeout)); err != nil {
+				c.fail(fmt.Errorf("ping to coordinator: %w", err))
 				return
 			}
 		}

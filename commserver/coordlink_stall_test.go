@@ -175,8 +175,12 @@ func TestCoordinatorLinkStallDoesNotBlockSignaling(t *testing.T) {
 		t.Fatalf("signal blocked for %s on a coordinator that does not read", smokeTimeout)
 	}
 
-	// Handling this WELCOME sends a CONNECT to server 77; the next WELCOME
-	// is handled only if that did not block the read loop.
+	// A ping wants a pong and handling this WELCOME sends a CONNECT to
+	// server 77; the last WELCOME is handled only if neither blocked the
+	// read loop.
+	if err := ws.WriteControl(websocket.PingMessage, []byte("stalled?"), time.Now().Add(smokeTimeout)); err != nil {
+		t.Fatalf("ping: %v", err)
+	}
 	fake.welcome(t, ws, 2, 77)
 	fake.welcome(t, ws, 3)
 	testwait.For(t, smokeTimeout, "the read loop to handle WELCOMEs while writes are stuck",
