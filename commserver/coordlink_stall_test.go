@@ -21,6 +21,10 @@ import (
 	"github.com/webrtc-broker/webrtc-broker/protocol"
 )
 
+// stallTimeout bounds each wait for an event; the events come in
+// milliseconds, so it matters only on a loaded machine or a failure.
+const stallTimeout = 15 * time.Second
+
 // stallingCoordinator is a coordinator side that accepts sockets and never
 // reads from them: whatever the server writes piles up in the kernel until
 // its writes block. Its receive buffer is kept small so that this happens
@@ -62,8 +66,8 @@ func (f *stallingCoordinator) accept(t *testing.T, why string) *websocket.Conn {
 	case ws := <-f.conns:
 		t.Cleanup(func() { _ = ws.Close() })
 		return ws
-	case <-time.After(smokeTimeout):
-		t.Fatalf("no coordinator socket %s within %s", why, smokeTimeout)
+	case <-time.After(stallTimeout):
+		t.Fatalf("no coordinator socket %s within %s", why, stallTimeout)
 		return nil
 	}
 }
@@ -150,7 +154,7 @@ func TestCoordinatorLinkStallDoesNotBlockSignaling(t *testing.T) {
 
 	ws := fake.accept(t, "at start")
 	fake.welcome(t, ws, 1)
-	testwait.For(t, smokeTimeout, "the first WELCOME", func() bool { return s.Stats().Alias == 1 })
+	testwait.For(t, stallTimeout, "the first WELCOME", func() bool { return s.Stats().Alias == 1 })
 
 	// Far more than the two small socket buffers hold, far less than the
 	// bound: the writer is stuck in the kernel from here on.
@@ -171,19 +175,19 @@ func TestCoordinatorLinkStallDoesNotBlockSignaling(t *testing.T) {
 		if err != nil {
 			t.Fatalf("signal while the coordinator does not read: %v", err)
 		}
-	case <-time.After(smokeTimeout):
-		t.Fatalf("signal blocked for %s on a coordinator that does not read", smokeTimeout)
+	case <-time.After(stallTimeout):
+		t.Fatalf("signal blocked for %s on a coordinator that does not read", stallTimeout)
 	}
 
 	// A ping wants a pong and handling this WELCOME sends a CONNECT to
 	// server 77; the last WELCOME is handled only if neither blocked the
 	// read loop.
-	if err := ws.WriteControl(websocket.PingMessage, []byte("stalled?"), time.Now().Add(smokeTimeout)); err != nil {
+	if err := ws.WriteControl(websocket.PingMessage, []byte("stalled?"), time.Now().Add(stallTimeout)); err != nil {
 		t.Fatalf("ping: %v", err)
 	}
 	fake.welcome(t, ws, 2, 77)
 	fake.welcome(t, ws, 3)
-	testwait.For(t, smokeTimeout, "the read loop to handle WELCOMEs while writes are stuck",
+	testwait.For(t, stallTimeout, "the read loop to handle WELCOMEs while writes are stuck",
 		func() bool { return s.Stats().Alias == 3 })
 	select {
 	case <-fake.conns:
@@ -218,5 +222,5 @@ func TestCoordinatorLinkStallDoesNotBlockSignaling(t *testing.T) {
 	}
 	ws2 := fake.accept(t, "after the overflow")
 	fake.welcome(t, ws2, 100)
-	testwait.For(t, smokeTimeout, "the WELCOME on the new socket", func() bool { return s.Stats().Alias == 100 })
+	testwait.For(t, stallTimeout, "the WELCOME on the new socket", func() bool { return s.Stats().Alias == 100 })
 }
