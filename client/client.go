@@ -14,6 +14,7 @@ import (
 
 	"github.com/pion/webrtc/v3"
 
+	"github.com/webrtc-broker/webrtc-broker/core/relay"
 	"github.com/webrtc-broker/webrtc-broker/internal/rtc"
 	"github.com/webrtc-broker/webrtc-broker/protocol"
 )
@@ -117,7 +118,15 @@ func (c *Client) publish(typ protocol.MessageType, topic string, body []byte, re
 	if err != nil {
 		return c.closedErr()
 	}
-	if err := ch.commit(appendTopic(b, typ, topic, body)); err != nil {
+	var msg []byte
+	if typ == protocol.MessageType_TOPIC_IDENTITY {
+		// No alias, identity or role: the server stamps those and never
+		// trusts a client's.
+		msg = relay.AppendTopicIdentity(b, 0, topic, nil, 0, body)
+	} else {
+		msg = relay.AppendTopic(b, 0, topic, body)
+	}
+	if err := ch.commit(msg); err != nil {
 		return c.writeErr(err)
 	}
 	return nil
@@ -157,7 +166,7 @@ func (c *Client) subscribe(ctx context.Context, format protocol.Format, topics [
 	if err != nil {
 		return c.closedErr()
 	}
-	if err := c.reliable.commit(appendSubscription(b, format, set)); err != nil {
+	if err := c.reliable.commit(relay.AppendSubscription(b, format, set)); err != nil {
 		return c.writeErr(err)
 	}
 	// The server handles a channel's messages in order, so the echo of a PING
@@ -195,7 +204,7 @@ func (c *Client) Ping(ctx context.Context, reliable bool) (time.Duration, error)
 	if err != nil {
 		return 0, c.closedErr()
 	}
-	if err := ch.commit(appendPing(b, t)); err != nil {
+	if err := ch.commit(relay.AppendPing(b, t)); err != nil {
 		return 0, c.writeErr(err)
 	}
 	select {

@@ -1,12 +1,12 @@
 package client
 
 import (
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"time"
 
+	"github.com/webrtc-broker/webrtc-broker/core/coordurl"
 	"github.com/webrtc-broker/webrtc-broker/core/logging"
 	"github.com/webrtc-broker/webrtc-broker/core/rtcconfig"
 )
@@ -65,30 +65,5 @@ func (cfg Config) withDefaults() Config {
 // connectURL is CoordinatorURL with /connect as the default path and Query
 // merged into its query string.
 func (cfg Config) connectURL() (string, error) {
-	u, err := url.Parse(cfg.CoordinatorURL)
-	if err != nil {
-		return "", fmt.Errorf("coordinator URL %q: %w", cfg.CoordinatorURL, err)
-	}
-	switch u.Scheme {
-	case "ws", "wss":
-	case "http":
-		u.Scheme = "ws"
-	case "https":
-		u.Scheme = "wss"
-	default:
-		return "", fmt.Errorf("coordinator URL %q: scheme must be ws or wss", cfg.CoordinatorURL)
-	}
-	if u.Path == "" || u.Path == "/" {
-		u.Path = "/connect"
-	}
-	if len(cfg.Query) > 0 {
-		q := u.Query()
-		for k, vs := range cfg.Query {
-			for _, v := range vs {
-				q.Add(k, v)
-			}
-		}
-		u.RawQuery = q.Encode()
-	}
-	return u.String(), nil
+	return coordurl.URL(cfg.CoordinatorURL, "/connect", cfg.Query)
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/pion/webrtc/v3"
 
+	"github.com/webrtc-broker/webrtc-broker/core/relay"
 	"github.com/webrtc-broker/webrtc-broker/internal/rtc"
 	"github.com/webrtc-broker/webrtc-broker/protocol"
 )
@@ -148,7 +149,7 @@ func (c *Client) handshake(ctx context.Context, target string) error {
 		if err != nil {
 			return c.err
 		}
-		if err := c.reliable.commit(appendAuth(b, protocol.Role_CLIENT, c.cfg.AuthBody)); err != nil {
+		if err := c.reliable.commit(relay.AppendAuth(b, protocol.Role_CLIENT, c.cfg.AuthBody)); err != nil {
 			return fmt.Errorf("dial: server %d: auth: %w", c.server, err)
 		}
 	}

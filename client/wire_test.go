@@ -7,44 +7,9 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/webrtc-broker/webrtc-broker/core/relay"
 	"github.com/webrtc-broker/webrtc-broker/protocol"
 )
-
-// The hand-written encoders must produce exactly what the generated code
-// produces, so that a renumbered field in either is caught here.
-func TestEncodersMatchGeneratedCode(t *testing.T) {
-	cases := []struct {
-		name string
-		got  []byte
-		want proto.Message
-	}{
-		{"topic", appendTopic(nil, protocol.MessageType_TOPIC, "chat", []byte("hi")),
-			&protocol.TopicMessage{Type: protocol.MessageType_TOPIC, Topic: "chat", Body: []byte("hi")}},
-		{"topic with empty body", appendTopic(nil, protocol.MessageType_TOPIC, "chat", nil),
-			&protocol.TopicMessage{Type: protocol.MessageType_TOPIC, Topic: "chat"}},
-		{"topic identity", appendTopic(nil, protocol.MessageType_TOPIC_IDENTITY, "chat", []byte("hi")),
-			&protocol.TopicIdentityMessage{Type: protocol.MessageType_TOPIC_IDENTITY, Topic: "chat", Body: []byte("hi")}},
-		{"subscription plain", appendSubscription(nil, protocol.Format_PLAIN, []byte("a b")),
-			&protocol.SubscriptionMessage{Type: protocol.MessageType_SUBSCRIPTION, Format: protocol.Format_PLAIN, Topics: []byte("a b")}},
-		{"empty subscription", appendSubscription(nil, protocol.Format_PLAIN, nil),
-			&protocol.SubscriptionMessage{Type: protocol.MessageType_SUBSCRIPTION, Format: protocol.Format_PLAIN}},
-		{"auth", appendAuth(nil, protocol.Role_CLIENT, []byte("token")),
-			&protocol.AuthMessage{Type: protocol.MessageType_AUTH, Role: protocol.Role_CLIENT, Body: []byte("token")}},
-		{"ping", appendPing(nil, 1712345678901.25),
-			&protocol.PingMessage{Type: protocol.MessageType_PING, Time: 1712345678901.25}},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			want, err := proto.MarshalOptions{Deterministic: true}.Marshal(tc.want)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(tc.got, want) {
-				t.Fatalf("encoded %x, generated code encodes %x", tc.got, want)
-			}
-		})
-	}
-}
 
 func TestDecodeServerMessages(t *testing.T) {
 	cases := []struct {
@@ -124,7 +89,7 @@ func TestHotPathsDoNotAllocate(t *testing.T) {
 	body := bytes.Repeat([]byte("x"), 200)
 	buf := make([]byte, 0, 512)
 	if n := testing.AllocsPerRun(100, func() {
-		buf = appendTopic(buf[:0], protocol.MessageType_TOPIC, "game.state", body)
+		buf = relay.AppendTopic(buf[:0], 0, "game.state", body)
 	}); n != 0 {
 		t.Errorf("encoding a publish allocates %v times", n)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/webrtc-broker/webrtc-broker/core/auth"
 	"github.com/webrtc-broker/webrtc-broker/core/clusterauth"
+	"github.com/webrtc-broker/webrtc-broker/core/config"
 	"github.com/webrtc-broker/webrtc-broker/core/logging"
 	"github.com/webrtc-broker/webrtc-broker/core/rtcconfig"
 )
@@ -70,32 +71,20 @@ const (
 	RoleHub    = "hub"
 )
 
-const (
-	defaultCoordinatorURL     = "ws://127.0.0.1:9090"
-	defaultMaxMessageSize     = 64 << 10
-	defaultMaxTopicsSize      = 64 << 10
-	defaultEstablishTimeout   = 15 * time.Second
-	defaultReconnectMin       = 100 * time.Millisecond
-	defaultReconnectMax       = 10 * time.Second
-	defaultReliableBytes      = 4 << 20
-	defaultUnreliableMessages = 1024
-	defaultAuthTimeout        = 2 * time.Second
-)
-
-// Defaults are the commserver binary's config defaults, flat keys, for
-// config.Load.
+// Defaults are the communication server's config defaults, flat keys: what
+// config.Load starts from and what New fills a Config's zero fields with.
 func Defaults() map[string]any {
 	d := map[string]any{
-		"coordinator_url":              defaultCoordinatorURL,
+		"coordinator_url":              "ws://127.0.0.1:9090",
 		"role":                         RoleServer,
 		"max_peers":                    0,
-		"max_message_size":             defaultMaxMessageSize,
-		"max_topics_size":              defaultMaxTopicsSize,
-		"establish_timeout":            defaultEstablishTimeout.String(),
-		"reconnect.min":                defaultReconnectMin.String(),
-		"reconnect.max":                defaultReconnectMax.String(),
-		"outbound.reliable_bytes":      defaultReliableBytes,
-		"outbound.unreliable_messages": defaultUnreliableMessages,
+		"max_message_size":             64 << 10,
+		"max_topics_size":              64 << 10,
+		"establish_timeout":            "15s",
+		"reconnect.min":                "100ms",
+		"reconnect.max":                "10s",
+		"outbound.reliable_bytes":      4 << 20,
+		"outbound.unreliable_messages": 1024,
 		"outbound.coalesce":            "0s",
 		"http.listen":                  "",
 		"http.pprof":                   false,
@@ -109,37 +98,16 @@ func Defaults() map[string]any {
 	return d
 }
 
-// withDefaults fills zero values and rejects values that cannot work.
+// withDefaults fills zero values from Defaults and rejects values that
+// cannot work.
 func (c Config) withDefaults() (Config, error) {
-	if c.CoordinatorURL == "" {
-		c.CoordinatorURL = defaultCoordinatorURL
+	maxUnset := c.Reconnect.Max == 0
+	if err := config.FillDefaults(&c, Defaults()); err != nil {
+		return c, err
 	}
-	if c.Role == "" {
-		c.Role = RoleServer
-	}
-	if c.MaxMessageSize == 0 {
-		c.MaxMessageSize = defaultMaxMessageSize
-	}
-	if c.MaxTopicsSize == 0 {
-		c.MaxTopicsSize = defaultMaxTopicsSize
-	}
-	if c.EstablishTimeout == 0 {
-		c.EstablishTimeout = defaultEstablishTimeout
-	}
-	if c.Reconnect.Min == 0 {
-		c.Reconnect.Min = defaultReconnectMin
-	}
-	if c.Reconnect.Max == 0 {
-		c.Reconnect.Max = max(defaultReconnectMax, c.Reconnect.Min)
-	}
-	if c.Outbound.ReliableBytes == 0 {
-		c.Outbound.ReliableBytes = defaultReliableBytes
-	}
-	if c.Outbound.UnreliableMessages == 0 {
-		c.Outbound.UnreliableMessages = defaultUnreliableMessages
-	}
-	if c.Auth.Timeout == 0 {
-		c.Auth.Timeout = defaultAuthTimeout
+	if maxUnset {
+		// A reconnect.min over the default max raises the max with it.
+		c.Reconnect.Max = max(c.Reconnect.Max, c.Reconnect.Min)
 	}
 	switch {
 	case c.Role != RoleServer && c.Role != RoleHub:

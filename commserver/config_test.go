@@ -4,6 +4,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/webrtc-broker/webrtc-broker/core/auth"
 )
 
 func TestConfigDefaultsAndValidation(t *testing.T) {
@@ -14,6 +16,14 @@ func TestConfigDefaultsAndValidation(t *testing.T) {
 	if cfg.Role != RoleServer || cfg.MaxMessageSize != 65536 || cfg.EstablishTimeout != 15*time.Second ||
 		cfg.Reconnect.Min != 100*time.Millisecond || cfg.Reconnect.Max != 10*time.Second {
 		t.Fatalf("defaults = %+v", cfg)
+	}
+	if cfg.Auth.Timeout != auth.DefaultTimeout || cfg.CoordinatorURL != "ws://127.0.0.1:9090" {
+		t.Fatalf("defaults = %+v", cfg)
+	}
+	var slow Config
+	slow.Reconnect.Min = time.Minute
+	if slow, err = slow.withDefaults(); err != nil || slow.Reconnect.Max != time.Minute {
+		t.Fatalf("reconnect.min 1m without a max: max = %s, err %v; want 1m", slow.Reconnect.Max, err)
 	}
 	for _, k := range []string{"coordinator_url", "role", "max_peers", "establish_timeout", "reconnect.min",
 		"outbound.reliable_bytes", "http.listen", "webrtc.loopback_only", "scripts.dir", "auth.plugin", "log.level"} {

@@ -5,17 +5,20 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/webrtc-broker/webrtc-broker/core/auth"
+	"github.com/webrtc-broker/webrtc-broker/core/backoff"
 	"github.com/webrtc-broker/webrtc-broker/core/clusterauth"
+	"github.com/webrtc-broker/webrtc-broker/core/coordurl"
+	"github.com/webrtc-broker/webrtc-broker/core/outbound"
 	"github.com/webrtc-broker/webrtc-broker/core/relay"
 	"github.com/webrtc-broker/webrtc-broker/protocol"
 )
@@ -30,28 +33,76 @@ const (
 	coordReadTimeout   = 45 * time.Second
 	coordReadLimit     = 1 << 20 // SDPs are a few KiB
 	coordCloseDeadline = time.Second
+	// coordQueueBytes bounds what waits for the coordinator socket: SDPs are
+	// a few KiB and candidates a few hundred bytes, so this holds a join
+	// storm of a thousand peers; past it the socket is not keeping up.
+	coordQueueBytes = 8 << 20
 )
 
-// coordConn is one WebSocket session to the coordinator. mu makes writes one
-// at a time, as gorilla requires; control frames need no lock.
-type coordConn struct {
-	conn *websocket.Conn
-	mu   sync.Mutex
+// coordTuning is the coordinator link's settings, the constants above
+// unless a test changes them before Run.
+type coordTuning struct {
+	queueBytes   int
+	writeTimeout time.Duration
+	pingInterval time.Duration
+	// netDial, when set, dials the TCP connection (tests shrink its buffers).
+	netDial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
-func (c *coordConn) write(msg []byte) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	_ = c.conn.SetWriteDeadline(time.Now().Add(coordWriteTimeout))
+func defaultCoordTuning() coordTuning {
+	return coordTuning{queueBytes: coordQueueBytes, writeTimeout: coordWriteTimeout, pingInterval: coordPingInterval}
+}
+
+// coordConn is one WebSocket session to the coordinator. Signaling queues
+// its messages on q and one writer goroutine (core/outbound) drains it into
+// the socket, so that a coordinator that reads slowly or not at all never
+// blocks pion's callbacks or the read loop, which handles every peer's
+// signaling; a queue over its bound restarts the link instead. Control
+// frames need no lock.
+type coordConn struct {
+	conn    *websocket.Conn
+	q       *outbound.Queue
+	timeout time.Duration // per write
+	// failed holds why the link was ended from this side (the queue went
+	// over its bound or a write failed), for the read loop to report.
+	failed atomic.Pointer[error]
+}
+
+// Write sends one queued message; the writer goroutine is its only caller.
+func (c *coordConn) Write(msg []byte) (int, error) {
+	_ = c.conn.SetWriteDeadline(time.Now().Add(c.timeout))
 	if err := c.conn.WriteMessage(websocket.BinaryMessage, msg); err != nil {
-		// The read loop sees the closed socket and reconnects.
-		_ = c.conn.Close()
-		return fmt.Errorf("write to coordinator: %w", err)
+		return 0, err
+	}
+	return len(msg), nil
+}
+
+// Buffered is 0: the socket has no buffer the writer should wait on, so
+// core/outbound's high-water wait never applies.
+func (c *coordConn) Buffered() uint64 { return 0 }
+
+// fail ends the session: the read loop sees the closed socket and returns
+// err, and the reconnect loop takes over. The first cause wins; fail
+// reports whether err was it.
+func (c *coordConn) fail(err error) bool {
+	if !c.failed.CompareAndSwap(nil, &err) {
+		return false
+	}
+	c.q.Close()
+	_ = c.conn.Close()
+	return true
+}
+
+// cause is why fail ended the session, or nil.
+func (c *coordConn) cause() error {
+	if p := c.failed.Load(); p != nil {
+		return *p
 	}
 	return nil
 }
 
-// signal sends one signaling message to the coordinator, if it is there.
+// signal queues one signaling message for the coordinator, if it is there.
+// It never waits for the socket.
 func (s *Server) signal(m proto.Message) error {
 	c := s.link.Load()
 	if c == nil {
@@ -61,31 +112,58 @@ func (s *Server) signal(m proto.Message) error {
 	if err != nil {
 		return fmt.Errorf("encode signaling message: %w", err)
 	}
-	return c.write(b)
+	switch err := c.q.Push(b); {
+	case err == nil:
+		return nil
+	case errors.Is(err, outbound.ErrSlowConsumer):
+		msgs, bytes := c.q.Len()
+		err = fmt.Errorf("%w: %d messages, %d bytes queued, bound %d", errCoordinatorBacklog, msgs, bytes, s.coordTune.queueBytes)
+		if c.fail(err) {
+			s.m.coordOverflows.Inc()
+			s.log.Warn("coordinator link over its queue bound: restarting it", "err", err,
+				"coordinator", s.cfg.CoordinatorURL, "type", messageType(m), "size", len(b),
+				"queued_messages", msgs, "queued_bytes", bytes)
+		}
+		return err
+	default: // outbound.ErrClosed: the session is ending
+		return fmt.Errorf("%w: %w", errCoordinatorDown, err)
+	}
+}
+
+// messageType names a signaling message's type for the log.
+func messageType(m proto.Message) string {
+	if t, ok := m.(interface{ GetType() protocol.MessageType }); ok {
+		return t.GetType().String()
+	}
+	return fmt.Sprintf("%T", m)
+}
+
+// writeCoordinator drains c's queue into the socket until the session ends;
+// a failed write ends the session.
+func (s *Server) writeCoordinator(ctx context.Context, c *coordConn) {
+	if err := c.q.Run(ctx, c, 0, nil); err != nil {
+		c.fail(fmt.Errorf("write to coordinator: %w", err))
+	}
 }
 
 // runCoordinatorLink keeps the coordinator link up until ctx is done:
 // reconnecting forever with capped, jittered exponential backoff, reset
 // after every WELCOME. Peers are not touched while the link is away.
 func (s *Server) runCoordinatorLink(ctx context.Context) {
-	b := backoff{min: s.cfg.Reconnect.Min, max: s.cfg.Reconnect.Max}
+	b := backoff.Backoff{Min: s.cfg.Reconnect.Min, Max: s.cfg.Reconnect.Max}
 	for {
 		welcomed, err := s.coordinatorSession(ctx)
 		if ctx.Err() != nil {
 			return
 		}
 		if welcomed {
-			b.reset()
+			b.Reset()
 		}
-		wait := b.next()
+		wait := b.Next()
 		s.m.coordReconnects.Inc()
 		s.log.Warn("coordinator link down, reconnecting", "err", err, "retry_in", wait.Round(time.Millisecond))
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !backoff.Wait(ctx.Done(), wait) {
 			return
-		case <-t.C:
 		}
 	}
 }
@@ -111,7 +189,7 @@ func (s *Server) coordinatorSession(ctx context.Context) (welcomed bool, err err
 		header.Set(clusterauth.Header, clusterauth.DiscoverToken(s.cfg.Cluster.Secret, s.role, time.Now()))
 	}
 	dctx, cancel := context.WithTimeout(ctx, coordDialTimeout)
-	dialer := websocket.Dialer{HandshakeTimeout: coordDialTimeout}
+	dialer := websocket.Dialer{HandshakeTimeout: coordDialTimeout, NetDialContext: s.coordTune.netDial}
 	conn, resp, err := dialer.DialContext(dctx, u, header)
 	cancel()
 	if resp != nil && resp.Body != nil {
@@ -123,11 +201,12 @@ func (s *Server) coordinatorSession(ctx context.Context) (welcomed bool, err err
 		}
 		return false, fmt.Errorf("dial %s: %w", s.cfg.CoordinatorURL, err)
 	}
-	c := &coordConn{conn: conn}
+	c := &coordConn{conn: conn, q: outbound.NewReliable(s.coordTune.queueBytes), timeout: s.coordTune.writeTimeout}
 	done := make(chan struct{})
 	defer func() {
 		close(done)
 		s.link.CompareAndSwap(c, nil)
+		c.q.Close() // ends the writer
 		s.welcomed.Store(false)
 		s.m.coordConnected.Set(0)
 		_ = conn.Close()
@@ -137,15 +216,21 @@ func (s *Server) coordinatorSession(ctx context.Context) (welcomed bool, err err
 	extend := func() { _ = conn.SetReadDeadline(time.Now().Add(coordReadTimeout)) }
 	extend()
 	conn.SetPongHandler(func(string) error { extend(); return nil })
+	// A control frame waits for the data frame being written, so the pong
+	// is the keepalive's to send, not the read loop's: a stuck writer must
+	// not stop signaling. One pending pong is enough; the next ping's
+	// replaces a lost one.
+	pongs := make(chan string, 1)
 	conn.SetPingHandler(func(data string) error {
 		extend()
-		err := conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(coordWriteTimeout))
-		if errors.Is(err, websocket.ErrCloseSent) {
-			return nil
+		select {
+		case pongs <- data:
+		default:
 		}
-		return err
+		return nil
 	})
-	s.routines.Go(func() { s.coordinatorKeepalive(ctx, conn, done) })
+	s.routines.Go(func() { s.coordinatorKeepalive(ctx, c, pongs, done) })
+	s.routines.Go(func() { s.writeCoordinator(ctx, c) })
 	s.link.Store(c)
 
 	bad := 0
@@ -154,6 +239,9 @@ func (s *Server) coordinatorSession(ctx context.Context) (welcomed bool, err err
 		if err != nil {
 			if ctx.Err() != nil {
 				return welcomed, nil
+			}
+			if cause := c.cause(); cause != nil {
+				return welcomed, cause
 			}
 			return welcomed, fmt.Errorf("read from coordinator: %w", err)
 		}
@@ -170,11 +258,11 @@ func (s *Server) coordinatorSession(ctx context.Context) (welcomed bool, err err
 	}
 }
 
-// coordinatorKeepalive pings the coordinator until the session ends; when
-// ctx is done it says goodbye and closes the socket, which ends the read
-// loop.
-func (s *Server) coordinatorKeepalive(ctx context.Context, conn *websocket.Conn, done <-chan struct{}) {
-	t := time.NewTicker(coordPingInterval)
+// coordinatorKeepalive pings the coordinator and answers its pings until
+// the session ends; when ctx is done it says goodbye and closes the socket,
+// which ends the read loop.
+func (s *Server) coordinatorKeepalive(ctx context.Context, c *coordConn, pongs <-chan string, done <-chan struct{}) {
+	t := time.NewTicker(s.coordTune.pingInterval)
 	defer t.Stop()
 	for {
 		select {
@@ -182,12 +270,18 @@ func (s *Server) coordinatorKeepalive(ctx context.Context, conn *websocket.Conn,
 			return
 		case <-ctx.Done():
 			msg := websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down")
-			_ = conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(coordCloseDeadline))
-			_ = conn.Close()
+			_ = c.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(coordCloseDeadline))
+			_ = c.conn.Close()
 			return
+		case data := <-pongs:
+			err := c.conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(s.coordTune.writeTimeout))
+			if err != nil && !errors.Is(err, websocket.ErrCloseSent) {
+				c.fail(fmt.Errorf("pong to coordinator: %w", err))
+				return
+			}
 		case <-t.C:
-			if err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(coordWriteTimeout)); err != nil {
-				_ = conn.Close()
+			if err := c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(s.coordTune.writeTimeout)); err != nil {
+				c.fail(fmt.Errorf("ping to coordinator: %w", err))
 				return
 			}
 		}
@@ -242,53 +336,10 @@ func (s *Server) handleSignal(data []byte, welcomed *bool) error {
 
 // discoverURL is the coordinator URL with /discover as the default path,
 // the role, and the credentials' query merged in.
-func discoverURL(base string, role protocol.Role, query url.Values) (string, error) {
-	u, err := url.Parse(base)
-	if err != nil {
-		return "", fmt.Errorf("coordinator_url %q: %w", base, err)
+func discoverURL(base string, role protocol.Role, creds url.Values) (string, error) {
+	q := url.Values{"role": {role.String()}}
+	for k, vs := range creds {
+		q[k] = append(q[k], vs...)
 	}
-	switch u.Scheme {
-	case "ws", "wss":
-	case "http":
-		u.Scheme = "ws"
-	case "https":
-		u.Scheme = "wss"
-	default:
-		return "", fmt.Errorf("coordinator_url %q: scheme must be ws or wss", base)
-	}
-	if u.Path == "" || u.Path == "/" {
-		u.Path = "/discover"
-	}
-	q := u.Query()
-	q.Set("role", role.String())
-	for k, vs := range query {
-		for _, v := range vs {
-			q.Add(k, v)
-		}
-	}
-	u.RawQuery = q.Encode()
-	return u.String(), nil
-}
-
-// backoff is capped exponential backoff with equal jitter: each wait is
-// between half and all of the current step, so that servers that lost the
-// coordinator together do not all come back in the same instant.
-type backoff struct {
-	min, max time.Duration
-	step     time.Duration
-}
-
-func (b *backoff) reset() { b.step = 0 }
-
-func (b *backoff) next() time.Duration {
-	if b.step == 0 {
-		b.step = b.min
-	} else {
-		b.step = min(2*b.step, b.max)
-	}
-	half := b.step / 2
-	if half <= 0 {
-		return b.step
-	}
-	return half + rand.N(b.step-half+1)
+	return coordurl.URL(base, "/discover", q)
 }

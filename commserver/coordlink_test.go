@@ -3,7 +3,6 @@ package commserver
 import (
 	"net/url"
 	"testing"
-	"time"
 
 	"github.com/webrtc-broker/webrtc-broker/protocol"
 )
@@ -30,22 +29,6 @@ func TestDiscoverURL(t *testing.T) {
 	}
 	if _, err := discoverURL("ftp://x", protocol.Role_COMMUNICATION_SERVER, nil); err == nil {
 		t.Errorf("an ftp URL was accepted")
-	}
-}
-
-func TestBackoffGrowsToTheCapWithJitterAndResets(t *testing.T) {
-	b := backoff{min: 100 * time.Millisecond, max: time.Second}
-	step := b.min
-	for i := range 10 {
-		d := b.next()
-		if d < step/2 || d > step {
-			t.Fatalf("attempt %d: wait %s, want within [%s, %s]", i, d, step/2, step)
-		}
-		step = min(2*step, b.max)
-	}
-	b.reset()
-	if d := b.next(); d > b.min {
-		t.Fatalf("after reset: wait %s, want at most %s", d, b.min)
 	}
 }
 

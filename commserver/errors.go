@@ -69,6 +69,9 @@ var (
 	// errCoordinatorDown: a signaling message could not be sent because the
 	// coordinator link is away; the peer it was for will time out.
 	errCoordinatorDown = errors.New("coordinator link is down")
+	// errCoordinatorBacklog: the coordinator socket fell so far behind that
+	// its queue went over its bound; the link is restarted.
+	errCoordinatorBacklog = errors.New("coordinator link backlog over its bound")
 	// errUnsolicitedOffer: an offer came from an alias this server sent no
 	// CONNECT to; only the side that sent CONNECT answers.
 	errUnsolicitedOffer = errors.New("offer without a CONNECT from this server")

@@ -3,6 +3,7 @@ package commserver
 import (
 	"time"
 
+	"github.com/webrtc-broker/webrtc-broker/core/backoff"
 	"github.com/webrtc-broker/webrtc-broker/protocol"
 )
 
@@ -58,7 +59,7 @@ func (s *Server) stopDialingLocked(alias uint64) bool {
 // made, waiting a backoff step between tries, until a link is authenticated
 // or the loop is stopped.
 func (s *Server) dialLoop(d *dialTarget, wait bool) {
-	b := backoff{min: s.cfg.Reconnect.Min, max: s.cfg.Reconnect.Max}
+	b := backoff.Backoff{Min: s.cfg.Reconnect.Min, Max: s.cfg.Reconnect.Max}
 	defer func() {
 		s.mu.Lock()
 		if s.dialing[d.alias] == d {
@@ -68,12 +69,8 @@ func (s *Server) dialLoop(d *dialTarget, wait bool) {
 	}()
 	for {
 		if wait {
-			t := time.NewTimer(b.next())
-			select {
-			case <-s.ctx.Done():
-				t.Stop()
+			if !backoff.Wait(s.ctx.Done(), b.Next()) {
 				return
-			case <-t.C:
 			}
 		}
 		wait = true

@@ -33,6 +33,7 @@ type metrics struct {
 	linksLost        prometheus.Counter
 	linksRestored    prometheus.Counter
 	redials          prometheus.Gauge
+	coordOverflows   prometheus.Counter
 
 	// Drops, exported by dropCollector. unreliableClosed sums the drops
 	// of peers already gone; live peers' are read from their queues.
@@ -88,6 +89,10 @@ func newMetrics(reg prometheus.Registerer, s *Server) (*metrics, error) {
 			Namespace: ns, Name: "server_redials",
 			Help: "Servers this server is dialing (listed by the coordinator or lost) with no link up yet.",
 		}),
+		coordOverflows: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Name: "coordinator_queue_overflows_total",
+			Help: "Coordinator link restarts because its outbound queue went over its bound (the socket did not keep up).",
+		}),
 	}
 	in := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: ns, Name: "messages_received_total",
@@ -111,7 +116,7 @@ func newMetrics(reg prometheus.Registerer, s *Server) (*metrics, error) {
 			"(oldest dropped from a full unreliable queue), policy (publishes dropped by a topic policy).",
 		[]string{"reason"}, nil)}
 	for _, c := range []prometheus.Collector{m.peers, in, out, m.sentBytes, m.authFailures, m.violations,
-		m.refusedFull, m.coordConnected, m.coordReconnects, m.coordBadMessages, m.linksLost, m.linksRestored, m.redials, drops} {
+		m.refusedFull, m.coordConnected, m.coordReconnects, m.coordBadMessages, m.linksLost, m.linksRestored, m.redials, m.coordOverflows, drops} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

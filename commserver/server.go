@@ -25,6 +25,7 @@ import (
 
 	"github.com/webrtc-broker/webrtc-broker/core/auth"
 	"github.com/webrtc-broker/webrtc-broker/core/policy"
+	"github.com/webrtc-broker/webrtc-broker/core/routines"
 	"github.com/webrtc-broker/webrtc-broker/core/subscriptions"
 	"github.com/webrtc-broker/webrtc-broker/internal/rtc"
 	"github.com/webrtc-broker/webrtc-broker/protocol"
@@ -62,7 +63,7 @@ type Server struct {
 	role   protocol.Role // presented to the coordinator and in AUTH
 
 	subs     *subscriptions.Table[*peer]
-	routines routines
+	routines routines.Group
 	// announce has capacity 1: a pending request to re-announce topics.
 	announce chan struct{}
 	started  atomic.Bool
@@ -73,9 +74,10 @@ type Server struct {
 	httpAddr atomic.Pointer[net.Addr]
 
 	// The coordinator link's state, read by anyone.
-	alias    atomic.Uint64
-	welcomed atomic.Bool
-	link     atomic.Pointer[coordConn] // nil while the coordinator is away
+	alias     atomic.Uint64
+	welcomed  atomic.Bool
+	link      atomic.Pointer[coordConn] // nil while the coordinator is away
+	coordTune coordTuning
 
 	// peerWG counts peers not yet torn down: Run waits for it before it
 	// waits for the goroutines, so that no teardown is ever refused.
@@ -136,6 +138,8 @@ func New(cfg Config, opts Options) (*Server, error) {
 		servers:  map[uint64]struct{}{},
 		dialing:  map[uint64]*dialTarget{},
 		lost:     map[string]time.Time{},
+
+		coordTune: defaultCoordTuning(),
 
 		proofSecret: cfg.Cluster.Secret,
 	}
@@ -207,7 +211,7 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 		cancelGrace()
 	}
-	s.routines.stopAndWait()
+	s.routines.StopAndWait()
 	s.log.Info("communication server stopped")
 	return nil
 }
@@ -296,37 +300,4 @@ func (s *Server) forget(p *peer) {
 	if !c.isServer() && s.policy != nil {
 		s.policy.OnDisconnect(p.policyPeer())
 	}
-}
-
-// routines starts goroutines and waits for all of them at shutdown. mu
-// orders every wg.Add before the Wait: once stopped, Go refuses.
-type routines struct {
-	mu      sync.Mutex
-	stopped bool
-	wg      sync.WaitGroup
-}
-
-// Go runs f on a new goroutine, unless shutdown has begun waiting; it
-// reports whether f was started.
-func (r *routines) Go(f func()) bool {
-	r.mu.Lock()
-	if r.stopped {
-		r.mu.Unlock()
-		return false
-	}
-	r.wg.Add(1)
-	r.mu.Unlock()
-	go func() {
-		defer r.wg.Done()
-		f()
-	}()
-	return true
-}
-
-// stopAndWait refuses new goroutines and waits for the running ones.
-func (r *routines) stopAndWait() {
-	r.mu.Lock()
-	r.stopped = true
-	r.mu.Unlock()
-	r.wg.Wait()
 }

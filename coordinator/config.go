@@ -7,6 +7,7 @@ import (
 
 	"github.com/webrtc-broker/webrtc-broker/core/auth"
 	"github.com/webrtc-broker/webrtc-broker/core/clusterauth"
+	"github.com/webrtc-broker/webrtc-broker/core/config"
 	"github.com/webrtc-broker/webrtc-broker/core/logging"
 )
 
@@ -43,38 +44,28 @@ type SignalConfig struct {
 	PairBytes int `koanf:"pair_bytes"` // default 262144
 }
 
-const (
-	defaultListen         = "127.0.0.1:9090"
-	defaultMaxMessageSize = 64 << 10
-	defaultPingInterval   = 10 * time.Second
-	defaultWriteTimeout   = 5 * time.Second
-	defaultAuthTimeout    = 2 * time.Second
-	// A client's connection attempt is a CONNECT, an answer and tens of
-	// ICE candidates within a second or so; a burst of 100 leaves room for
-	// two attempts at once (a retry, a second server), and 20 a second for
-	// trickling candidates and reconnects, while a flooder is held to 20 a
-	// second (160 KiB/s of 8 KiB candidates) and cut soon after.
-	defaultSignalRate  = 20
-	defaultSignalBurst = 100
-	// A connection's signaling towards one server is a few KiB (an SDP
-	// answer and candidates of ~200 bytes); 256 KiB is a hundred times
-	// that, and sixteen flooders together still fit in a receiver's 4 MiB
-	// queue.
-	defaultSignalPairBytes = 256 << 10
-)
-
-// Defaults are the coordinator binary's config defaults, flat keys, for
-// config.Load.
+// Defaults are the coordinator's config defaults, flat keys: what
+// config.Load starts from and what New fills a Config's zero fields with.
 func Defaults() map[string]any {
 	d := map[string]any{
-		"listen":            defaultListen,
-		"selector":          selectorRandom,
-		"max_message_size":  defaultMaxMessageSize,
-		"ping_interval":     defaultPingInterval.String(),
-		"write_timeout":     defaultWriteTimeout.String(),
-		"signal.rate":       defaultSignalRate,
-		"signal.burst":      defaultSignalBurst,
-		"signal.pair_bytes": defaultSignalPairBytes,
+		"listen":           "127.0.0.1:9090",
+		"selector":         selectorRandom,
+		"max_message_size": 64 << 10,
+		"ping_interval":    "10s",
+		"write_timeout":    "5s",
+		// A client's connection attempt is a CONNECT, an answer and tens of
+		// ICE candidates within a second or so; a burst of 100 leaves room
+		// for two attempts at once (a retry, a second server), and 20 a
+		// second for trickling candidates and reconnects, while a flooder
+		// is held to 20 a second (160 KiB/s of 8 KiB candidates) and cut
+		// soon after.
+		"signal.rate":  20,
+		"signal.burst": 100,
+		// A connection's signaling towards one server is a few KiB (an SDP
+		// answer and candidates of ~200 bytes); 256 KiB is a hundred times
+		// that, and sixteen flooders together still fit in a receiver's
+		// 4 MiB queue.
+		"signal.pair_bytes": 256 << 10,
 		"log.level":         "info",
 		"log.format":        "text",
 	}
@@ -83,34 +74,11 @@ func Defaults() map[string]any {
 	return d
 }
 
-// withDefaults fills zero values and rejects values that cannot work.
+// withDefaults fills zero values from Defaults and rejects values that
+// cannot work.
 func (c Config) withDefaults() (Config, error) {
-	if c.Listen == "" {
-		c.Listen = defaultListen
-	}
-	if c.Selector == "" {
-		c.Selector = selectorRandom
-	}
-	if c.MaxMessageSize == 0 {
-		c.MaxMessageSize = defaultMaxMessageSize
-	}
-	if c.PingInterval == 0 {
-		c.PingInterval = defaultPingInterval
-	}
-	if c.WriteTimeout == 0 {
-		c.WriteTimeout = defaultWriteTimeout
-	}
-	if c.Auth.Timeout == 0 {
-		c.Auth.Timeout = defaultAuthTimeout
-	}
-	if c.Signal.Rate == 0 {
-		c.Signal.Rate = defaultSignalRate
-	}
-	if c.Signal.Burst == 0 {
-		c.Signal.Burst = defaultSignalBurst
-	}
-	if c.Signal.PairBytes == 0 {
-		c.Signal.PairBytes = defaultSignalPairBytes
+	if err := config.FillDefaults(&c, Defaults()); err != nil {
+		return c, err
 	}
 	switch {
 	case c.MaxMessageSize < 0:

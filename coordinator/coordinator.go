@@ -39,6 +39,7 @@ import (
 
 	"github.com/webrtc-broker/webrtc-broker/core/auth"
 	"github.com/webrtc-broker/webrtc-broker/core/ratelimit"
+	"github.com/webrtc-broker/webrtc-broker/core/routines"
 )
 
 // Options are the coordinator's collaborators.
@@ -156,9 +157,9 @@ func (c *Coordinator) Serve(ctx context.Context, ln net.Listener) error {
 	// serveCtx is every request's base context: peers' sockets end with it.
 	serveCtx, stop := context.WithCancel(ctx)
 	defer stop()
-	var handlers tracker
+	var handlers routines.Group
 	srv := &http.Server{
-		Handler:           handlers.wrap(c.handler),
+		Handler:           trackHandlers(&handlers, c.handler),
 		BaseContext:       func(net.Listener) context.Context { return serveCtx },
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(c.log.Handler(), slog.LevelDebug),
@@ -188,7 +189,7 @@ func (c *Coordinator) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	// Hijacked (WebSocket) connections are not Shutdown's business: wait for
 	// their handlers, each of which joins its own write loop.
-	handlers.closeAndWait()
+	handlers.StopAndWait()
 	c.log.Info("coordinator stopped", "addr", ln.Addr().String())
 	return err
 }
@@ -201,33 +202,16 @@ func (c *Coordinator) serveReady(w http.ResponseWriter, _ *http.Request) {
 	_, _ = w.Write([]byte("ok\n"))
 }
 
-// tracker counts running handlers so that Serve can wait for all of them,
-// WebSocket handlers included (http.Server.Shutdown does not wait for
-// hijacked connections). mu guards closed and orders wg.Add before Wait.
-type tracker struct {
-	mu     sync.Mutex
-	closed bool
-	wg     sync.WaitGroup
-}
-
-func (t *tracker) wrap(h http.Handler) http.Handler {
+// trackHandlers counts running handlers in g so that Serve can wait for all
+// of them, WebSocket handlers included (http.Server.Shutdown does not wait
+// for hijacked connections).
+func trackHandlers(g *routines.Group, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		t.mu.Lock()
-		if t.closed {
-			t.mu.Unlock()
+		if !g.Enter() {
 			http.Error(w, "shutting down", http.StatusServiceUnavailable)
 			return
 		}
-		t.wg.Add(1)
-		t.mu.Unlock()
-		defer t.wg.Done()
+		defer g.Leave()
 		h.ServeHTTP(w, r)
 	})
-}
-
-func (t *tracker) closeAndWait() {
-	t.mu.Lock()
-	t.closed = true
-	t.mu.Unlock()
-	t.wg.Wait()
 }

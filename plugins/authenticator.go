@@ -11,15 +11,11 @@ import (
 	"log/slog"
 	"os/exec"
 	"path/filepath"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/webrtc-broker/webrtc-broker/core/auth"
 )
-
-// defaultTimeout bounds calls when auth.timeout is not set.
-const defaultTimeout = 2 * time.Second // as auth.Defaults()
 
 // NewAuthenticator returns the authenticator the auth config asks for: the
 // built-in allow-all (with a warning) when no plugin is set, else the plugin.
@@ -51,7 +47,7 @@ func NewAuthenticator(ctx context.Context, cfg auth.Config, logger *slog.Logger,
 	}
 	timeout := cfg.Timeout
 	if timeout <= 0 {
-		timeout = defaultTimeout
+		timeout = auth.DefaultTimeout
 	}
 	name := filepath.Base(path)
 	h := &host{

@@ -7,13 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"os/exec"
 	"runtime"
 	"time"
 
 	"github.com/hashicorp/go-plugin"
 
+	"github.com/webrtc-broker/webrtc-broker/core/backoff"
 	"github.com/webrtc-broker/webrtc-broker/plugins/proto"
 	"github.com/webrtc-broker/webrtc-broker/plugins/sdk"
 )
@@ -24,7 +24,8 @@ const (
 	// pollInterval is how often the supervisor looks whether the process
 	// exited; a failing call wakes it sooner.
 	pollInterval = 100 * time.Millisecond
-	// Restart backoff: doubles from minBackoff up to maxBackoff, jittered.
+	// Restart backoff (core/backoff): doubles from minBackoff up to
+	// maxBackoff, jittered.
 	minBackoff = 100 * time.Millisecond
 	maxBackoff = 10 * time.Second
 )
@@ -102,15 +103,11 @@ func (h *host) waitExit(inst *instance) bool {
 // restart launches the plugin again until it runs, waiting a growing,
 // jittered delay between attempts. It returns nil when the host is closing.
 func (h *host) restart() *instance {
-	delay := minBackoff
+	b := backoff.Backoff{Min: minBackoff, Max: maxBackoff}
+	wait := b.Next()
 	for attempt := 1; ; attempt++ {
-		jittered := delay/2 + rand.N(delay) // uniform in [delay/2, 3*delay/2)
-		t := time.NewTimer(jittered)
-		select {
-		case <-h.stop:
-			t.Stop()
+		if !backoff.Wait(h.stop, wait) {
 			return nil
-		case <-t.C:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 		inst, err := h.launch(ctx)
@@ -118,9 +115,9 @@ func (h *host) restart() *instance {
 		if err == nil {
 			return inst
 		}
+		wait = b.Next()
 		h.logger.Error("auth plugin restart failed", slog.Int("attempt", attempt),
-			slog.Duration("next_in", min(2*delay, maxBackoff)), slog.Any("error", err))
-		delay = min(2*delay, maxBackoff)
+			slog.Duration("next_in", wait), slog.Any("error", err))
 	}
 }
 

@@ -8,8 +8,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"sync/atomic"
 	"syscall"
 
@@ -21,12 +19,7 @@ import (
 	"github.com/webrtc-broker/webrtc-broker/core/policy"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
-}
+func main() { cli.Main(run) }
 
 // run is the whole program; it returns the exit code (see cli.Run).
 func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) int {

@@ -9,9 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/webrtc-broker/webrtc-broker/cmd/internal/cli"
 	"github.com/webrtc-broker/webrtc-broker/coordinator"
@@ -19,12 +16,7 @@ import (
 	"github.com/webrtc-broker/webrtc-broker/core/logging"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
-}
+func main() { cli.Main(run) }
 
 // run is the whole program; it returns the exit code (see cli.Run).
 func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) int {

@@ -112,12 +112,17 @@ type Config struct {
 	Timeout time.Duration  `koanf:"timeout"` // bound of every call
 }
 
+// DefaultTimeout bounds every authenticator call when auth.timeout is not
+// set: long enough for a plugin that asks a token service, short enough that
+// a hung one does not hold a peer's set-up for long.
+const DefaultTimeout = 2 * time.Second
+
 // Defaults are the config defaults for the auth section, flat keys.
 func Defaults() map[string]any {
 	return map[string]any{
 		"auth.plugin":  "",
 		"auth.sha256":  "",
 		"auth.config":  map[string]any{},
-		"auth.timeout": "2s",
+		"auth.timeout": DefaultTimeout.String(),
 	}
 }

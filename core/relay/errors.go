@@ -11,4 +11,7 @@ var (
 	// TOPIC, TOPIC_FW, TOPIC_IDENTITY and TOPIC_IDENTITY_FW; the caller
 	// dispatches it elsewhere (ReadType tells what it is).
 	ErrNotTopic = errors.New("relay: not a topic message")
+	// ErrWrongType means a control-message parser (ParsePing, ParseError)
+	// was given a well-formed message of another type.
+	ErrWrongType = errors.New("relay: unexpected message type")
 )

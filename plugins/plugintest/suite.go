@@ -54,7 +54,7 @@ func Run(ctx context.Context, binary string, cases Cases, logger *slog.Logger) [
 	}
 	timeout := cases.Timeout
 	if timeout <= 0 {
-		timeout = 2 * time.Second
+		timeout = auth.DefaultTimeout
 	}
 	s := &suite{ctx: ctx, timeout: timeout}
 	cfg := auth.Config{Plugin: binary, Config: cases.Config, Timeout: timeout}

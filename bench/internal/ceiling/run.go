@@ -14,6 +14,7 @@ import (
 	"github.com/pion/webrtc/v3"
 
 	"github.com/webrtc-broker/webrtc-broker/cmd/brokerctl/loadgen"
+	"github.com/webrtc-broker/webrtc-broker/core/backoff"
 	"github.com/webrtc-broker/webrtc-broker/core/rtcconfig"
 	"github.com/webrtc-broker/webrtc-broker/internal/rtc"
 )
@@ -153,7 +154,7 @@ func (p *parent) run(ctx context.Context) (*Result, error) {
 	}
 
 	// Memory of idle peers, once the handshakes' garbage had time to go.
-	if !sleepCtx(ctx, settle) {
+	if !backoff.Wait(ctx.Done(), settle) {
 		return nil, ctx.Err()
 	}
 	idle := relay.Usage()[0]
@@ -342,17 +343,6 @@ func drain(ctx context.Context, rec *loadgen.Recorder) {
 		} else if time.Since(lastChange) > 300*time.Millisecond {
 			return
 		}
-		sleepCtx(ctx, 20*time.Millisecond)
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
+		backoff.Wait(ctx.Done(), 20*time.Millisecond)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/webrtc-broker/webrtc-broker/core/backoff"
 )
 
 // load runs the publishing scenarios: warm-up, the measured window, then a
@@ -85,18 +87,7 @@ func (e *engine) load(ctx context.Context, rep *Report, servers, self *ProcSampl
 // sleepUntil waits until the recorder's clock reads ns; false if ctx ended
 // first.
 func (e *engine) sleepUntil(ctx context.Context, ns int64) bool {
-	d := time.Duration(ns - e.rec.Now())
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
+	return backoff.Wait(ctx.Done(), time.Duration(ns-e.rec.Now()))
 }
 
 // drain waits, after the window, until every expected delivery arrived or

@@ -10,6 +10,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -25,6 +28,16 @@ type Env struct {
 	Logger   *slog.Logger
 	Registry *prometheus.Registry // Go and process collectors registered
 	Auth     auth.Authenticator   // closed by Run after serve returns
+}
+
+// Main runs a binary's run function with a context that ends on SIGINT or
+// SIGTERM, the process's arguments, environment and standard streams, and
+// exits with the code run returns.
+func Main(run func(ctx context.Context, args, environ []string, stdout, stderr io.Writer) int) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
 // Run loads cfg (a pointer to the binary's config struct) from defaults,
