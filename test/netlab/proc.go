@@ -138,6 +138,16 @@ func (p *Proc) Len() int {
 	return len(p.lines)
 }
 
+// linesFrom returns a copy of the output lines from index from on.
+func (p *Proc) linesFrom(from int) []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if from >= len(p.lines) {
+		return nil
+	}
+	return append([]string(nil), p.lines[from:]...)
+}
+
 // errTimeout and errExited are what Await reports when no line matched.
 var (
 	errTimeout = errors.New("timed out")
