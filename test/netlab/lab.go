@@ -224,10 +224,11 @@ func addNamespace(ns string) error {
 	if err := ip("-n", ns, "link", "set", "lo", "up"); err != nil {
 		return err
 	}
-	out, err := exec.Command("ip", "netns", "exec", ns, "sysctl", "-q", "-w",
-		"net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1").CombinedOutput()
+	// /proc/sys/net shows the namespace of the process reading it.
+	out, err := exec.Command("ip", "netns", "exec", ns, "sh", "-c",
+		"echo 1 >/proc/sys/net/ipv6/conf/all/disable_ipv6 && echo 1 >/proc/sys/net/ipv6/conf/default/disable_ipv6").CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("sysctl in %s: %w: %s", ns, err, bytes.TrimSpace(out))
+		return fmt.Errorf("disable IPv6 in %s: %w: %s", ns, err, bytes.TrimSpace(out))
 	}
 	return nil
 }
