@@ -128,22 +128,25 @@ type labClient struct {
 
 // event is one JSON line of a labclient.
 type event struct {
-	Ev          string `json:"ev"`
-	Alias       uint64 `json:"alias"`
-	Server      uint64 `json:"server"`
-	Reconnect   bool   `json:"reconnect"`
-	Err         string `json:"err"`
-	Src         string `json:"src"`
-	Run         string `json:"run"`
-	Reliable    bool   `json:"reliable"`
-	Want        int    `json:"want"`
-	Recv        int    `json:"recv"`
-	Dup         int    `json:"dup"`
-	OutOfOrder  int    `json:"out_of_order"`
-	N           int    `json:"n"`
-	Failed      int    `json:"failed"`
-	SinceLostMS int64  `json:"since_lost_ms"`
-	To          string `json:"-"` // the reporting client's name
+	Ev          string  `json:"ev"`
+	Alias       uint64  `json:"alias"`
+	Server      uint64  `json:"server"`
+	Reconnect   bool    `json:"reconnect"`
+	Err         string  `json:"err"`
+	Src         string  `json:"src"`
+	Run         string  `json:"run"`
+	Reliable    bool    `json:"reliable"`
+	Want        int     `json:"want"`
+	Recv        int     `json:"recv"`
+	Dup         int     `json:"dup"`
+	OutOfOrder  int     `json:"out_of_order"`
+	N           int     `json:"n"`
+	Failed      int     `json:"failed"`
+	SinceLostMS int64   `json:"since_lost_ms"`
+	LatencyMin  float64 `json:"latency_min_ms"`
+	LatencyP50  float64 `json:"latency_p50_ms"`
+	LatencyP99  float64 `json:"latency_p99_ms"`
+	To          string  `json:"-"` // the reporting client's name
 }
 
 func parseEvent(line string) (event, bool) {

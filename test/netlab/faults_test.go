@@ -35,10 +35,13 @@ func TestFaultLossyLinks(t *testing.T) {
 	// host, into the other); each loses perLink so that the path loses 5 %.
 	const pathLoss = 0.05
 	perLink := 100 * (1 - math.Sqrt(1-pathLoss))
+	// And 10 ms each way on each link: 20 ms between two servers, 40 ms RTT.
+	const linkDelay = 10 * time.Millisecond
 	for _, s := range b.servers {
-		lab.Impair(s.host, Loss(perLink))
+		lab.Impair(s.host, Loss(perLink), Delay(linkDelay))
 	}
-	t.Logf("loss %.2f %% on each server's link: %.2f %% between two servers; no added delay (no netem on this kernel)", perLink, 100*pathLoss)
+	t.Logf("each server's link: %.2f %% loss, %s delay each way: %.2f %% loss and %s RTT between two servers",
+		perLink, linkDelay, 100*pathLoss, 4*linkDelay)
 
 	// Both kinds at once, so reliable retransmissions and unreliable loss
 	// share the links as they would in use.
@@ -51,6 +54,11 @@ func TestFaultLossyLinks(t *testing.T) {
 	var sent, recv, dup int
 	for _, r := range unrel {
 		sent, recv, dup = sent+r.Want, recv+r.Recv, dup+r.Dup
+		t.Logf("unreliable %s -> %s: latency min %.1f ms, p50 %.1f ms, p99 %.1f ms", r.Src, r.To, r.LatencyMin, r.LatencyP50, r.LatencyP99)
+		// No packet can beat the delay of the two links it crosses.
+		if oneWay := float64(2*linkDelay) / float64(time.Millisecond); r.LatencyMin < oneWay {
+			t.Errorf("%s -> %s: fastest message took %.1f ms, below the links' %.0f ms", r.Src, r.To, r.LatencyMin, oneWay)
+		}
 	}
 	measured := 1 - float64(recv)/float64(sent)
 	t.Logf("unreliable: %d of %d delivered across servers: %.2f %% lost (links: %.2f %%), %d duplicates", recv, sent, 100*measured, 100*pathLoss, dup)

@@ -2,9 +2,10 @@
 // namespaces joined by veth pairs to a bridge in a namespace of its own, so a
 // test can cut, degrade and heal the links between broker processes. Nothing
 // in the namespace the test runs in is created or changed apart from the
-// netns mounts under /run/netns. Linux only; it needs root, iproute2 and
-// nftables, and fails the test (never skips it) without them, since CI runs
-// as root.
+// netns mounts under /run/netns. Links can lose packets (Loss), wait
+// (Delay) or be cut (Partition). Linux only; it needs root, iproute2,
+// nftables and iptables, and fails the test (never skips it) without them,
+// since CI runs as root.
 package netlab
 
 import (
@@ -21,6 +22,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // prefix starts every namespace name of a lab, followed by the owner's PID,
@@ -51,6 +53,9 @@ type Host struct {
 
 	mu                 sync.Mutex // guards the impairment state
 	lossPerTenThousand int
+	delay              time.Duration
+	delayer            *delayer // serves the delay queue while delay > 0
+	queued             bool     // the iptables rules to the queue are in
 	partitioned        bool
 }
 
@@ -61,9 +66,9 @@ func New(t testing.TB) *Lab {
 	if os.Geteuid() != 0 {
 		t.Fatal("netlab: needs root (network namespaces, veth, nftables); run the tests as root, as CI does")
 	}
-	for _, tool := range []string{"ip", "nft"} {
+	for _, tool := range []string{"ip", "nft", "iptables"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("netlab: %s not found (install iproute2 and nftables): %v", tool, err)
+			t.Fatalf("netlab: %s not found (install iproute2, nftables and iptables): %v", tool, err)
 		}
 	}
 	sweepStale(t)
@@ -128,7 +133,7 @@ func Loss(percent float64) Impairment {
 	return func(h *Host) { h.lossPerTenThousand = int(percent*100 + 0.5) }
 }
 
-// Impair applies impairments to h's link; Loss(0) clears the loss.
+// Impair applies impairments to h's link; Loss(0) and Delay(0) clear them.
 func (l *Lab) Impair(h *Host, imps ...Impairment) {
 	l.t.Helper()
 	h.mu.Lock()
@@ -163,17 +168,39 @@ func (l *Lab) Heal(h *Host) {
 // state says, in one transaction.
 func (h *Host) applyRules() error {
 	h.mu.Lock()
+	defer h.mu.Unlock()
 	var rules []string
 	if h.partitioned {
 		rules = append(rules, "drop")
-	} else if h.lossPerTenThousand > 0 {
+	}
+	if h.lossPerTenThousand > 0 {
 		rules = append(rules, fmt.Sprintf("numgen random mod 10000 < %d drop", h.lossPerTenThousand))
 	}
-	h.mu.Unlock()
+	switch {
+	case h.delay > 0 && h.delayer == nil:
+		q, err := startDelayer(h.ns, h.delay)
+		if err != nil {
+			return err
+		}
+		h.delayer = q
+	case h.delay > 0 && h.delayer.d != h.delay:
+		h.delayer.close()
+		q, err := startDelayer(h.ns, h.delay)
+		h.delayer = q
+		if err != nil {
+			return err
+		}
+	case h.delay == 0 && h.delayer != nil:
+		h.delayer.close()
+		h.delayer = nil
+	}
+	if err := h.queueRules(h.delay > 0); err != nil {
+		return err
+	}
 	var b strings.Builder
 	b.WriteString("table inet netlab\ndelete table inet netlab\ntable inet netlab {\n")
 	for _, c := range []struct{ chain, hook, match string }{{"in", "input", "iifname"}, {"out", "output", "oifname"}} {
-		fmt.Fprintf(&b, "  chain %s {\n    type filter hook %s priority 0; policy accept;\n", c.chain, c.hook)
+		fmt.Fprintf(&b, "  chain %s {\n    type filter hook %s priority -10; policy accept;\n", c.chain, c.hook)
 		for _, r := range rules {
 			fmt.Fprintf(&b, "    %s \"eth0\" %s\n", c.match, r)
 		}
@@ -188,6 +215,30 @@ func (h *Host) applyRules() error {
 	return nil
 }
 
+// queueRules adds or removes the rules that send the link's packets to the
+// delay queue. They are iptables rules: this kernel's nftables lacks the
+// queue expression, while the xtables NFQUEUE target works. Their table
+// hooks at priority 0, after the lab's loss and partition drops (-10).
+// --queue-bypass: should nobody serve the queue, packets pass undelayed.
+func (h *Host) queueRules(on bool) error {
+	if on == h.queued {
+		return nil
+	}
+	op := "-A"
+	if !on {
+		op = "-D"
+	}
+	for _, r := range [][]string{{"INPUT", "-i"}, {"OUTPUT", "-o"}} {
+		out, err := exec.Command("ip", "netns", "exec", h.ns, "iptables", op, r[0], r[1], "eth0",
+			"-j", "NFQUEUE", "--queue-num", fmt.Sprint(delayQueueNum), "--queue-bypass").CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("iptables in %s: %w: %s", h.ns, err, bytes.TrimSpace(out))
+		}
+	}
+	h.queued = on
+	return nil
+}
+
 // remove deletes the lab's namespaces; their veths go with them. Processes
 // started with Host.Start are stopped by their own cleanups, which run
 // before this one.
@@ -197,6 +248,12 @@ func (l *Lab) remove() {
 	names := []string{l.bridge}
 	for _, h := range l.hosts {
 		names = append(names, h.ns)
+		h.mu.Lock()
+		if h.delayer != nil {
+			h.delayer.close()
+			h.delayer = nil
+		}
+		h.mu.Unlock()
 	}
 	for _, ns := range names {
 		if _, err := os.Stat("/run/netns/" + ns); errors.Is(err, os.ErrNotExist) {

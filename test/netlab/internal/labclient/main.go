@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -106,6 +107,7 @@ type stream struct {
 	dup      int
 	outOfOrd int
 	last     time.Time
+	latency  []time.Duration // publish to arrival, in arrival order
 }
 
 type labClient struct {
@@ -199,14 +201,18 @@ func (c *labClient) watch(ctx context.Context) {
 	}
 }
 
-// receive is the SDK's OnMessage: bodies are "SRC RUN SEQ".
+// receive is the SDK's OnMessage: bodies are "SRC RUN SEQ SENT", SENT the
+// publisher's clock in Unix nanoseconds: every lab process runs on one
+// machine, so it is this process's clock too.
 func (c *labClient) receive(m client.Message) {
+	now := time.Now()
 	f := strings.Fields(string(m.Body))
-	if len(f) != 3 {
+	if len(f) != 4 {
 		return
 	}
-	seq, err := strconv.Atoi(f[2])
-	if err != nil {
+	seq, err1 := strconv.Atoi(f[2])
+	sent, err2 := strconv.ParseInt(f[3], 10, 64)
+	if err1 != nil || err2 != nil {
 		return
 	}
 	c.mu.Lock()
@@ -217,7 +223,8 @@ func (c *labClient) receive(m client.Message) {
 		s = &stream{seen: map[int]bool{}}
 		c.streams[k] = s
 	}
-	s.last = time.Now()
+	s.last = now
+	s.latency = append(s.latency, now.Sub(time.Unix(0, sent)))
 	if s.seen[seq] {
 		s.dup++
 	} else {
@@ -249,6 +256,14 @@ func (c *labClient) command(ctx context.Context, line string) {
 	if err != nil {
 		c.emit(map[string]any{"ev": "error", "cmd": line, "err": err.Error()})
 	}
+}
+
+// ms is quantile q of sorted durations, in milliseconds.
+func ms(sorted []time.Duration, q float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	return float64(sorted[int(q*float64(len(sorted)-1))]) / float64(time.Millisecond)
 }
 
 func parseReliable(s string) (bool, error) {
@@ -285,7 +300,7 @@ func (c *labClient) publish(ctx context.Context, run, nText, rateText, kind stri
 		}
 		// A publish that fails while the link is down is counted, not
 		// retried: the receivers' counts show what was lost.
-		if err := c.current().Publish(topic, fmt.Appendf(nil, "%s %s %d", c.name, run, i), reliable); err != nil {
+		if err := c.current().Publish(topic, fmt.Appendf(nil, "%s %s %d %d", c.name, run, i, time.Now().UnixNano()), reliable); err != nil {
 			failed++
 		}
 	}
@@ -321,6 +336,9 @@ func (c *labClient) await(ctx context.Context, src, run, kind, nText, idleText s
 			ev := map[string]any{"ev": "report", "src": src, "run": run, "reliable": reliable, "want": n}
 			if s != nil {
 				ev["recv"], ev["dup"], ev["out_of_order"] = s.recv, s.dup, s.outOfOrd
+				lat := slices.Clone(s.latency)
+				slices.Sort(lat)
+				ev["latency_min_ms"], ev["latency_p50_ms"], ev["latency_p99_ms"] = ms(lat, 0), ms(lat, 0.5), ms(lat, 0.99)
 			} else {
 				ev["recv"], ev["dup"], ev["out_of_order"] = 0, 0, 0
 			}
