@@ -39,16 +39,20 @@ func startBroker(t *testing.T, lab *Lab, n int, coordSets ...string) *broker {
 	b := &broker{lab: lab, coordHost: lab.Host("coord")}
 	addr := b.coordHost.IP().String() + ":9090"
 	b.url = "ws://" + addr
-	args := sets(append([]string{"listen=" + addr, "log.format=json"}, coordSets...))
+	var common []string
+	if clusterSecret != "" {
+		common = append(common, "cluster.secret="+clusterSecret)
+	}
+	args := sets(append(append([]string{"listen=" + addr, "log.format=json"}, common...), coordSets...))
 	b.coord = b.coordHost.Start(t, filepath.Join(bin, "coordinator"), args...)
 	b.coord.WaitLine(t, 0, startTimeout, "coordinator listening")
 	for i := range n {
 		s := &server{host: lab.Host(fmt.Sprintf("s%d", i+1))}
-		s.proc = s.host.Start(t, filepath.Join(bin, "commserver"), sets([]string{
+		s.proc = s.host.Start(t, filepath.Join(bin, "commserver"), sets(append([]string{
 			"coordinator_url=" + b.url,
 			"webrtc.networks=" + Subnet, // and mDNS stays off: webrtc.mdns defaults to false
 			"log.format=json",
-		})...)
+		}, common...))...)
 		b.servers = append(b.servers, s)
 	}
 	for _, s := range b.servers {
