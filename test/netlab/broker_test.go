@@ -122,6 +122,21 @@ func (b *broker) waitMesh(t *testing.T, from int) {
 	}
 }
 
+// waitRelinked waits until every server has established a server link
+// again after its output line marks[i].
+func (b *broker) waitRelinked(t *testing.T, marks []int) {
+	t.Helper()
+	for i, s := range b.servers {
+		if _, _, err := s.proc.Await(marks[i], meshTimeout, func(line string) bool {
+			l, ok := parseLog(line)
+			return ok && (l.Msg == "server link restored" ||
+				l.Msg == "peer established" && !strings.Contains(l.Role, "CLIENT"))
+		}); err != nil {
+			t.Fatalf("server on %s: a server link back: %v", s.host.Name(), err)
+		}
+	}
+}
+
 // labClient drives a labclient process in a host.
 type labClient struct {
 	name   string

@@ -164,3 +164,31 @@ func TestFaultServerKilled(t *testing.T) {
 	}
 	complete(t, exchange(t, "after", 50, 50, true, reliableIdle, both, both))
 }
+
+// TestFaultServerPartitionedPastICEFailure cuts a server off until pion
+// gives its server links up (ICE failed, about 30 s), then heals: the
+// servers must re-link (server-link healing) and announce their
+// subscriptions again for delivery to resume.
+func TestFaultServerPartitionedPastICEFailure(t *testing.T) {
+	lab := New(t)
+	b := startBroker(t, lab, 2)
+	s1, s2 := b.servers[0], b.servers[1]
+	a := b.startClient(t, s1.host, "a", s1)
+	c := b.startClient(t, s2.host, "c", s2)
+	both := []*labClient{a, c}
+	complete(t, exchange(t, "before", 50, 50, true, reliableIdle, both, both))
+	marks := []int{s1.proc.Len(), s2.proc.Len()}
+	lab.Partition(s1.host)
+	// The event: pion gives the link up (ICE failed) on both sides.
+	for i, s := range b.servers {
+		if _, _, err := s.proc.Await(marks[i], 60*time.Second, func(line string) bool {
+			l, ok := parseLog(line)
+			return ok && strings.HasPrefix(l.Msg, "closed") && !strings.Contains(l.Role, "CLIENT")
+		}); err != nil {
+			t.Fatalf("%s: server link closed: %v", s.host.Name(), err)
+		}
+	}
+	lab.Heal(s1.host)
+	b.waitRelinked(t, marks)
+	complete(t, exchange(t, "after", 50, 50, true, reliableIdle, both, both))
+}
