@@ -58,6 +58,23 @@ func NewAPI(cfg rtcconfig.Config) (*API, error) {
 		se.SetInterfaceFilter(func(name string) bool { return strings.HasPrefix(name, "lo") })
 	} else {
 		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
+		if !cfg.MDNS {
+			se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+		}
+		if len(cfg.Networks) > 0 {
+			nets, err := parseNetworks(cfg.Networks)
+			if err != nil {
+				return nil, err
+			}
+			se.SetIPFilter(func(ip net.IP) bool {
+				for _, n := range nets {
+					if n.Contains(ip) {
+						return true
+					}
+				}
+				return false
+			})
+		}
 	}
 	if cfg.UDPPortMin != 0 || cfg.UDPPortMax != 0 {
 		if err := se.SetEphemeralUDPPortRange(cfg.UDPPortMin, cfg.UDPPortMax); err != nil {
@@ -87,6 +104,19 @@ func NewAPI(cfg rtcconfig.Config) (*API, error) {
 	}
 	a.API = webrtc.NewAPI(webrtc.WithSettingEngine(se))
 	return a, nil
+}
+
+// parseNetworks reads webrtc.networks.
+func parseNetworks(cidrs []string) ([]*net.IPNet, error) {
+	nets := make([]*net.IPNet, 0, len(cidrs))
+	for _, c := range cidrs {
+		_, n, err := net.ParseCIDR(c)
+		if err != nil {
+			return nil, fmt.Errorf("webrtc.networks: %w", err)
+		}
+		nets = append(nets, n)
+	}
+	return nets, nil
 }
 
 // NewPeerConnection creates a peer connection with the configured ICE servers

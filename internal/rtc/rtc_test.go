@@ -1,6 +1,7 @@
 package rtc
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/pion/webrtc/v3"
@@ -32,5 +33,12 @@ func TestAcceptCandidate(t *testing.T) {
 				t.Fatalf("AcceptCandidate(%q) = %v, want %v", tc.line, got, tc.want)
 			}
 		})
+	}
+}
+
+func TestNetworksRejectsBadCIDR(t *testing.T) {
+	_, err := NewAPI(rtcconfig.Config{Networks: []string{"198.18.0.0/15", "not-a-cidr"}})
+	if err == nil || !strings.Contains(err.Error(), "webrtc.networks") {
+		t.Fatalf("NewAPI with a bad CIDR: err = %v, want one naming webrtc.networks", err)
 	}
 }

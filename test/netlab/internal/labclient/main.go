@@ -1,0 +1,361 @@
+// Command labclient is a broker client for the netlab fault tests: it runs
+// inside a lab host (the test process cannot reach the lab), connects with
+// the Go SDK, and takes commands on stdin, answering with one JSON event per
+// line on stdout.
+//
+// Commands:
+//
+//	pub RUN N RATE reliable|unreliable   publish N numbered messages at RATE/s
+//	await SRC RUN reliable|unreliable N IDLE
+//	    report stream (SRC, RUN) once N messages of it arrived or none for IDLE
+//
+// Events: ready (connected and subscribed), published, report, disconnected
+// (the SDK's Done), lost (with --reconnect: pings failed), error.
+//
+// The SDK does not reconnect by itself yet; with --reconnect this helper
+// does: it watches the link with reliable pings and, when the link is gone,
+// dials the coordinator again and lets it choose a server.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/webrtc-broker/webrtc-broker/client"
+	"github.com/webrtc-broker/webrtc-broker/core/rtcconfig"
+)
+
+const topic = "lab"
+
+// Liveness: a reliable ping every pingEvery, a link whose pings fail
+// pingFailures times in a row (each bounded by pingTimeout) is lost.
+const (
+	pingEvery    = 250 * time.Millisecond
+	pingTimeout  = 750 * time.Millisecond
+	pingFailures = 2
+)
+
+func main() {
+	coord := flag.String("coordinator", "", "coordinator URL")
+	name := flag.String("name", "", "this client's name, carried in every body")
+	server := flag.Uint64("server", 0, "alias of the server to connect to first (0: the coordinator's choice)")
+	networks := flag.String("networks", "198.18.0.0/15", "webrtc.networks")
+	reconnect := flag.Bool("reconnect", false, "dial again when the link is lost")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	c := &labClient{name: *name, streams: map[streamKey]*stream{}, out: json.NewEncoder(os.Stdout)}
+	c.cfg = client.Config{
+		CoordinatorURL: *coord,
+		Server:         *server,
+		WebRTC:         rtcconfig.Config{Networks: []string{*networks}},
+		ConnectTimeout: 5 * time.Second,
+		OnMessage:      c.receive,
+	}
+	if err := c.connect(ctx, false); err != nil {
+		c.emit(map[string]any{"ev": "error", "err": err.Error()})
+		os.Exit(1)
+	}
+	if *reconnect {
+		go c.watch(ctx)
+	}
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(os.Stdin)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			c.current().Close()
+			return
+		case line, ok := <-lines:
+			if !ok {
+				c.current().Close()
+				return
+			}
+			go c.command(ctx, line)
+		}
+	}
+}
+
+type streamKey struct {
+	src, run string
+	reliable bool
+}
+
+// stream is what arrived of one sender's run: seq numbers start at 0.
+type stream struct {
+	seen     map[int]bool
+	next     int // the seq expected next in order
+	recv     int
+	dup      int
+	outOfOrd int
+	last     time.Time
+	latency  []time.Duration // publish to arrival, in arrival order
+}
+
+type labClient struct {
+	name string
+	cfg  client.Config
+	out  *json.Encoder
+
+	mu      sync.Mutex // guards below; outMu guards out
+	cl      *client.Client
+	streams map[streamKey]*stream
+	changed chan struct{} // closed and replaced on every arrival
+	outMu   sync.Mutex
+}
+
+func (c *labClient) emit(ev map[string]any) {
+	c.outMu.Lock()
+	defer c.outMu.Unlock()
+	_ = c.out.Encode(ev)
+}
+
+func (c *labClient) current() *client.Client {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cl
+}
+
+// connect dials and subscribes; it emits ready.
+func (c *labClient) connect(ctx context.Context, again bool) error {
+	cl, err := client.Dial(ctx, c.cfg)
+	if err != nil {
+		return err
+	}
+	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := cl.Subscribe(sctx, topic); err != nil {
+		cl.Close()
+		return err
+	}
+	c.mu.Lock()
+	c.cl = cl
+	c.mu.Unlock()
+	c.emit(map[string]any{"ev": "ready", "alias": cl.Alias(), "server": cl.ServerAlias(), "reconnect": again})
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-cl.Done():
+			c.emit(map[string]any{"ev": "disconnected", "server": cl.ServerAlias(), "err": fmt.Sprint(cl.Err())})
+		}
+	}()
+	return nil
+}
+
+// watch pings the link and, once it is lost, dials until connected again.
+func (c *labClient) watch(ctx context.Context) {
+	tick := time.NewTicker(pingEvery)
+	defer tick.Stop()
+	failures := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		cl := c.current()
+		pctx, cancel := context.WithTimeout(ctx, pingTimeout)
+		_, err := cl.Ping(pctx, true)
+		cancel()
+		if err == nil {
+			failures = 0
+			continue
+		}
+		if failures++; failures < pingFailures && !errors.Is(err, client.ErrDisconnected) {
+			continue
+		}
+		lost := time.Now()
+		c.emit(map[string]any{"ev": "lost", "server": cl.ServerAlias(), "err": err.Error()})
+		cl.Close()
+		c.cfg.Server = 0 // the coordinator picks one that is up
+		for ctx.Err() == nil {
+			err := c.connect(ctx, true)
+			if err == nil {
+				break
+			}
+			c.emit(map[string]any{"ev": "error", "err": err.Error(), "since_lost_ms": time.Since(lost).Milliseconds()})
+			select {
+			case <-ctx.Done():
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+		failures = 0
+	}
+}
+
+// receive is the SDK's OnMessage: bodies are "SRC RUN SEQ SENT", SENT the
+// publisher's clock in Unix nanoseconds: every lab process runs on one
+// machine, so it is this process's clock too.
+func (c *labClient) receive(m client.Message) {
+	now := time.Now()
+	f := strings.Fields(string(m.Body))
+	if len(f) != 4 {
+		return
+	}
+	seq, err1 := strconv.Atoi(f[2])
+	sent, err2 := strconv.ParseInt(f[3], 10, 64)
+	if err1 != nil || err2 != nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := streamKey{f[0], f[1], m.Reliable}
+	s := c.streams[k]
+	if s == nil {
+		s = &stream{seen: map[int]bool{}}
+		c.streams[k] = s
+	}
+	s.last = now
+	s.latency = append(s.latency, now.Sub(time.Unix(0, sent)))
+	if s.seen[seq] {
+		s.dup++
+	} else {
+		s.seen[seq] = true
+		s.recv++
+	}
+	if seq < s.next {
+		s.outOfOrd++
+	} else {
+		s.next = seq + 1
+	}
+	if c.changed != nil {
+		close(c.changed)
+		c.changed = nil
+	}
+}
+
+func (c *labClient) command(ctx context.Context, line string) {
+	f := strings.Fields(line)
+	var err error
+	switch {
+	case len(f) == 5 && f[0] == "pub":
+		err = c.publish(ctx, f[1], f[2], f[3], f[4])
+	case len(f) == 6 && f[0] == "await":
+		err = c.await(ctx, f[1], f[2], f[3], f[4], f[5])
+	default:
+		err = fmt.Errorf("unknown command %q", line)
+	}
+	if err != nil {
+		c.emit(map[string]any{"ev": "error", "cmd": line, "err": err.Error()})
+	}
+}
+
+// ms is quantile q of sorted durations, in milliseconds.
+func ms(sorted []time.Duration, q float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	return float64(sorted[int(q*float64(len(sorted)-1))]) / float64(time.Millisecond)
+}
+
+func parseReliable(s string) (bool, error) {
+	switch s {
+	case "reliable":
+		return true, nil
+	case "unreliable":
+		return false, nil
+	}
+	return false, fmt.Errorf("%q: want reliable or unreliable", s)
+}
+
+func (c *labClient) publish(ctx context.Context, run, nText, rateText, kind string) error {
+	n, err := strconv.Atoi(nText)
+	if err != nil {
+		return err
+	}
+	rate, err := strconv.ParseFloat(rateText, 64)
+	if err != nil || rate <= 0 {
+		return fmt.Errorf("rate %q", rateText)
+	}
+	reliable, err := parseReliable(kind)
+	if err != nil {
+		return err
+	}
+	tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
+	defer tick.Stop()
+	failed := 0
+	for i := 0; i < n; i++ {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+		// A publish that fails while the link is down is counted, not
+		// retried: the receivers' counts show what was lost.
+		if err := c.current().Publish(topic, fmt.Appendf(nil, "%s %s %d %d", c.name, run, i, time.Now().UnixNano()), reliable); err != nil {
+			failed++
+		}
+	}
+	c.emit(map[string]any{"ev": "published", "run": run, "n": n, "failed": failed, "reliable": reliable})
+	return nil
+}
+
+func (c *labClient) await(ctx context.Context, src, run, kind, nText, idleText string) error {
+	reliable, err := parseReliable(kind)
+	if err != nil {
+		return err
+	}
+	n, err := strconv.Atoi(nText)
+	if err != nil {
+		return err
+	}
+	idle, err := time.ParseDuration(idleText)
+	if err != nil {
+		return err
+	}
+	k := streamKey{src, run, reliable}
+	start := time.Now()
+	for {
+		c.mu.Lock()
+		s := c.streams[k]
+		last := start
+		done := false
+		if s != nil {
+			last = s.last
+			done = s.recv >= n
+		}
+		if done || time.Since(last) >= idle {
+			ev := map[string]any{"ev": "report", "src": src, "run": run, "reliable": reliable, "want": n}
+			if s != nil {
+				ev["recv"], ev["dup"], ev["out_of_order"] = s.recv, s.dup, s.outOfOrd
+				lat := slices.Clone(s.latency)
+				slices.Sort(lat)
+				ev["latency_min_ms"], ev["latency_p50_ms"], ev["latency_p99_ms"] = ms(lat, 0), ms(lat, 0.5), ms(lat, 0.99)
+			} else {
+				ev["recv"], ev["dup"], ev["out_of_order"] = 0, 0, 0
+			}
+			c.mu.Unlock()
+			c.emit(ev)
+			return nil
+		}
+		if c.changed == nil {
+			c.changed = make(chan struct{})
+		}
+		changed := c.changed
+		c.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-changed:
+		case <-time.After(time.Until(last.Add(idle))):
+		}
+	}
+}
