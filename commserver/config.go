@@ -27,6 +27,11 @@ type Config struct {
 	// MaxTopicsSize caps a SUBSCRIPTION's topic set once inflated (GZIP) or
 	// as sent (PLAIN); over it is a protocol violation. Default 65536.
 	MaxTopicsSize int `koanf:"max_topics_size"`
+	// MaxServerTopicsSize caps another server's announced topic set (the
+	// union of its clients' sets, all parts together, once inflated); a
+	// client's cap would split a cluster whose clients merely subscribe to
+	// many topics. Default 8 MiB.
+	MaxServerTopicsSize int `koanf:"max_server_topics_size"`
 	// EstablishTimeout bounds CONNECT -> both channels open and AUTH
 	// accepted; a peer that takes longer is closed. Default 15s.
 	EstablishTimeout time.Duration `koanf:"establish_timeout"`
@@ -74,6 +79,7 @@ const (
 	defaultCoordinatorURL     = "ws://127.0.0.1:9090"
 	defaultMaxMessageSize     = 64 << 10
 	defaultMaxTopicsSize      = 64 << 10
+	defaultMaxServerTopics    = 8 << 20
 	defaultEstablishTimeout   = 15 * time.Second
 	defaultReconnectMin       = 100 * time.Millisecond
 	defaultReconnectMax       = 10 * time.Second
@@ -91,6 +97,7 @@ func Defaults() map[string]any {
 		"max_peers":                    0,
 		"max_message_size":             defaultMaxMessageSize,
 		"max_topics_size":              defaultMaxTopicsSize,
+		"max_server_topics_size":       defaultMaxServerTopics,
 		"establish_timeout":            defaultEstablishTimeout.String(),
 		"reconnect.min":                defaultReconnectMin.String(),
 		"reconnect.max":                defaultReconnectMax.String(),
@@ -123,6 +130,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MaxTopicsSize == 0 {
 		c.MaxTopicsSize = defaultMaxTopicsSize
 	}
+	if c.MaxServerTopicsSize == 0 {
+		c.MaxServerTopicsSize = defaultMaxServerTopics
+	}
 	if c.EstablishTimeout == 0 {
 		c.EstablishTimeout = defaultEstablishTimeout
 	}
@@ -150,6 +160,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("max_message_size %d: %w", c.MaxMessageSize, errNegative)
 	case c.MaxTopicsSize < 0:
 		return c, fmt.Errorf("max_topics_size %d: %w", c.MaxTopicsSize, errNegative)
+	case c.MaxServerTopicsSize < 0:
+		return c, fmt.Errorf("max_server_topics_size %d: %w", c.MaxServerTopicsSize, errNegative)
 	case c.EstablishTimeout < 0:
 		return c, fmt.Errorf("establish_timeout %s: %w", c.EstablishTimeout, errNegative)
 	case c.Outbound.Coalesce < 0:

@@ -2,6 +2,9 @@ package commserver_test
 
 import (
 	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -86,4 +89,48 @@ func bodyFor(t *testing.T, typ protocol.MessageType, topic string, size int) []b
 		t.Fatalf("no body makes a %s on %q %d bytes long", typ, topic, size)
 	}
 	return bytes.Repeat([]byte("x"), n)
+}
+
+// TestE2ELargeTopicUnion (issue 12, defect 4): clients on server 0 subscribe
+// to sets that each fit max_topics_size but whose union, which server 0
+// announces to server 1, is far larger, and gzip-compressed still larger
+// than one data-channel message. Server 1 applies it and delivers to server
+// 0's subscribers, and the link stays. Before, server 1 held the announcement
+// to the client limit, or pion refused to send it, and the link was closed.
+func TestE2ELargeTopicUnion(t *testing.T) {
+	const clients = 4
+	cl := cluster.Start(t, cluster.Options{Servers: 2})
+	rng := rand.New(rand.NewPCG(12, 4))
+	var last []string
+	union := 0
+	for range clients {
+		// Random hex: compresses to about half, so the union's gzip is
+		// still well over max_message_size.
+		topics := make([]string, 0, 1500)
+		for range cap(topics) {
+			topics = append(topics, fmt.Sprintf("%016x%016x", rng.Uint64(), rng.Uint64()))
+		}
+		sub := cl.Client(t, cl.On(0))
+		subscribe(t, sub, topics...)
+		union += len(strings.Join(topics, " ")) + 1
+		last = append(last, topics[len(topics)-1])
+		t.Cleanup(func() { _ = sub.Close() })
+	}
+	if union <= 2*maxMessageSize {
+		t.Fatalf("topic union is %d bytes: too small to prove anything", union)
+	}
+	sub := cl.Client(t, cl.On(0))
+	subscribe(t, sub, last...)
+	pub := cl.Client(t, cl.On(1))
+	for _, topic := range last {
+		reach(t, pub, sub, topic, true)
+	}
+	for i := range 2 {
+		if n := cl.Server(i).Stats().Servers; n != 1 {
+			t.Fatalf("server %d has %d server links, want 1", i, n)
+		}
+		if v := cl.Counter(t, i, "commserver_protocol_violations_total", nil); v != 0 {
+			t.Fatalf("server %d counted %v protocol violations, want none", i, v)
+		}
+	}
 }

@@ -52,6 +52,15 @@ var (
 	// errTopicsTooLarge: a SUBSCRIPTION whose topic set is, or inflates to,
 	// more than max_topics_size.
 	errTopicsTooLarge = errors.New("topic set over max_topics_size")
+	// errServerTopicsTooLarge: a server's announcement, all its parts
+	// together, inflates to more than max_server_topics_size.
+	errServerTopicsTooLarge = errors.New("announced topic set over max_server_topics_size")
+	// errClientParts: a client's SUBSCRIPTION with more set; announcements
+	// in parts are a server-link extension.
+	errClientParts = errors.New("a client's SUBSCRIPTION cannot come in parts")
+	// errUnreliableParts: an announcement part on the unreliable channel,
+	// where parts could be lost or reordered.
+	errUnreliableParts = errors.New("announcement parts must come on the reliable channel")
 	// errBadFormat: a SUBSCRIPTION with a format other than PLAIN or GZIP.
 	errBadFormat = errors.New("subscription format must be PLAIN or GZIP")
 	// errBadChannel: a data channel other than the two the protocol has.

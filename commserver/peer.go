@@ -136,6 +136,10 @@ type peer struct {
 	// server link.
 	announced     string
 	announcedOnce bool
+	// Owned by the reliable read loop: the topics of an announcement's parts
+	// received so far, and their size (see applyAnnouncement).
+	parts     []string
+	partsSize int
 }
 
 // newPeer creates a peer and counts it until its teardown. Server.mu held
