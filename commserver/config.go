@@ -20,6 +20,16 @@ type Config struct {
 	// MaxPeers caps the clients (links to other servers are never refused);
 	// 0 means unlimited.
 	MaxPeers int `koanf:"max_peers"`
+	// MaxHalfOpen caps the clients being set up: CONNECT received, DTLS not
+	// yet connected. A client holds a max_peers slot only once connected, so
+	// that sockets which send CONNECT and nothing else cannot fill the
+	// server; they are bounded here instead, each coordinator alias to one
+	// (a CONNECT for a live peer is ignored). Over it a CONNECT gets
+	// CONNECTION_REFUSED/SERVER_FULL. Default 256, for join storms.
+	MaxHalfOpen int `koanf:"max_half_open"`
+	// ICEStartTimeout bounds CONNECT -> the remote's answer: a peer that
+	// never starts ICE frees its half-open place this soon. Default 5s.
+	ICEStartTimeout time.Duration `koanf:"ice_start_timeout"`
 	// MaxMessageSize is the largest data-channel message accepted; a larger
 	// one is a protocol violation. Default 65536, which is also what pion's
 	// SCTP carries.
@@ -81,6 +91,8 @@ const (
 	defaultMaxTopicsSize      = 64 << 10
 	defaultMaxServerTopics    = 8 << 20
 	defaultEstablishTimeout   = 15 * time.Second
+	defaultMaxHalfOpen        = 256
+	defaultICEStartTimeout    = 5 * time.Second
 	defaultReconnectMin       = 100 * time.Millisecond
 	defaultReconnectMax       = 10 * time.Second
 	defaultReliableBytes      = 4 << 20
@@ -95,6 +107,8 @@ func Defaults() map[string]any {
 		"coordinator_url":              defaultCoordinatorURL,
 		"role":                         RoleServer,
 		"max_peers":                    0,
+		"max_half_open":                defaultMaxHalfOpen,
+		"ice_start_timeout":            defaultICEStartTimeout.String(),
 		"max_message_size":             defaultMaxMessageSize,
 		"max_topics_size":              defaultMaxTopicsSize,
 		"max_server_topics_size":       defaultMaxServerTopics,
@@ -133,6 +147,12 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MaxServerTopicsSize == 0 {
 		c.MaxServerTopicsSize = defaultMaxServerTopics
 	}
+	if c.MaxHalfOpen == 0 {
+		c.MaxHalfOpen = defaultMaxHalfOpen
+	}
+	if c.ICEStartTimeout == 0 {
+		c.ICEStartTimeout = defaultICEStartTimeout
+	}
 	if c.EstablishTimeout == 0 {
 		c.EstablishTimeout = defaultEstablishTimeout
 	}
@@ -156,6 +176,10 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("role %q: %w", c.Role, errBadRole)
 	case c.MaxPeers < 0:
 		return c, fmt.Errorf("max_peers %d: %w", c.MaxPeers, errNegative)
+	case c.MaxHalfOpen < 0:
+		return c, fmt.Errorf("max_half_open %d: %w", c.MaxHalfOpen, errNegative)
+	case c.ICEStartTimeout < 0:
+		return c, fmt.Errorf("ice_start_timeout %s: %w", c.ICEStartTimeout, errNegative)
 	case c.MaxMessageSize < 0:
 		return c, fmt.Errorf("max_message_size %d: %w", c.MaxMessageSize, errNegative)
 	case c.MaxTopicsSize < 0:

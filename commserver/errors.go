@@ -75,6 +75,9 @@ var (
 	// errEstablishTimeout: the peer did not open both channels and pass AUTH
 	// within establish_timeout.
 	errEstablishTimeout = errors.New("not established within establish_timeout")
+	// errICEStartTimeout: a client we offered to sent no answer within
+	// ice_start_timeout.
+	errICEStartTimeout = errors.New("no answer within ice_start_timeout")
 	// errCoordinatorDown: a signaling message could not be sent because the
 	// coordinator link is away; the peer it was for will time out.
 	errCoordinatorDown = errors.New("coordinator link is down")
