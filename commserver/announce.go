@@ -2,6 +2,8 @@ package commserver
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 
@@ -46,19 +48,78 @@ func (s *Server) announceLoop(ctx context.Context) {
 			if l.announcedOnce && l.announced == set {
 				continue
 			}
-			msg, err := encodeSubscription(set)
+			msgs, skipped, err := encodeAnnouncement(set, s.cfg.MaxMessageSize)
 			if err != nil {
 				s.log.Error("announce topics", "peer", l.alias, "err", err)
 				continue
 			}
-			if !l.send(reliable, msg) {
+			if len(skipped) > 0 {
+				l.log.Warn("topics too long for a SUBSCRIPTION left out of the announcement",
+					"topics", len(skipped), "max_message_size", s.cfg.MaxMessageSize)
+			}
+			if !l.sendAll(msgs) {
 				continue
 			}
 			l.announced, l.announcedOnce = set, true
-			s.m.sent(protocol.MessageType_SUBSCRIPTION, 1, len(msg))
-			l.log.Log(ctx, slog.LevelDebug, "topics announced", "bytes", len(set))
+			l.log.Log(ctx, slog.LevelDebug, "topics announced", "bytes", len(set), "parts", len(msgs))
 		}
 	}
+}
+
+// sendAll queues an announcement's parts on the reliable channel, in order;
+// false if the link refused one (it is closing).
+func (p *peer) sendAll(msgs [][]byte) bool {
+	for _, msg := range msgs {
+		if !p.send(reliable, msg) {
+			return false
+		}
+		p.s.m.sent(protocol.MessageType_SUBSCRIPTION, 1, len(msg))
+	}
+	return true
+}
+
+// applyAnnouncement applies a server link's SUBSCRIPTION: its whole topic set, or a
+// part of it (SubscriptionMessage.more). Parts gather until the last one, so
+// the set in force is never half an announcement; all together they may
+// inflate to max_server_topics_size, since a server announces the union of
+// its clients' sets and a client's cap would split the cluster.
+func (p *peer) applyAnnouncement(kind chanKind, m *protocol.SubscriptionMessage) {
+	s := p.s
+	if m.More && kind != reliable {
+		p.violate(kind, protocol.MessageType_SUBSCRIPTION, errUnreliableParts)
+		return
+	}
+	// The parts are the reliable read loop's alone; a whole set on the
+	// unreliable channel leaves them be.
+	var gathered []string
+	var size int
+	if kind == reliable {
+		gathered, size = p.parts, p.partsSize
+		p.parts, p.partsSize = nil, 0
+	}
+	limit := s.cfg.MaxServerTopicsSize
+	topics, err := decodeTopics(m.Format, m.Topics, limit-size)
+	if errors.Is(err, errTopicsTooLarge) {
+		err = fmt.Errorf("%w (%d bytes)", errServerTopicsTooLarge, limit)
+	}
+	if err != nil {
+		p.violate(kind, protocol.MessageType_SUBSCRIPTION, err)
+		return
+	}
+	if m.More {
+		for _, t := range topics {
+			size += len(t) + 1
+		}
+		p.parts, p.partsSize = append(gathered, topics...), size
+		return
+	}
+	topics = append(gathered, topics...)
+	// A hub announces the other servers' topics too, so a change here
+	// changes what it owes them.
+	if s.subs.SetServer(p, topics) && s.hub {
+		s.notifyAnnounce()
+	}
+	p.log.Debug("server announced its topics", "topics", len(topics))
 }
 
 // serverLinks returns the live, authenticated links to other servers.

@@ -21,6 +21,16 @@ type Config struct {
 	// MaxPeers caps the clients (links to other servers are never refused);
 	// 0 means unlimited.
 	MaxPeers int `koanf:"max_peers"`
+	// MaxHalfOpen caps the clients being set up: CONNECT received, DTLS not
+	// yet connected. A client holds a max_peers slot only once connected, so
+	// that sockets which send CONNECT and nothing else cannot fill the
+	// server; they are bounded here instead, each coordinator alias to one
+	// (a CONNECT for a live peer is ignored). Over it a CONNECT gets
+	// CONNECTION_REFUSED/SERVER_FULL. Default 256, for join storms.
+	MaxHalfOpen int `koanf:"max_half_open"`
+	// ICEStartTimeout bounds CONNECT -> the remote's answer: a peer that
+	// never starts ICE frees its half-open place this soon. Default 5s.
+	ICEStartTimeout time.Duration `koanf:"ice_start_timeout"`
 	// MaxMessageSize is the largest data-channel message accepted; a larger
 	// one is a protocol violation. Default 65536, which is also what pion's
 	// SCTP carries.
@@ -28,6 +38,11 @@ type Config struct {
 	// MaxTopicsSize caps a SUBSCRIPTION's topic set once inflated (GZIP) or
 	// as sent (PLAIN); over it is a protocol violation. Default 65536.
 	MaxTopicsSize int `koanf:"max_topics_size"`
+	// MaxServerTopicsSize caps another server's announced topic set (the
+	// union of its clients' sets, all parts together, once inflated); a
+	// client's cap would split a cluster whose clients merely subscribe to
+	// many topics. Default 8 MiB.
+	MaxServerTopicsSize int `koanf:"max_server_topics_size"`
 	// EstablishTimeout bounds CONNECT -> both channels open and AUTH
 	// accepted; a peer that takes longer is closed. Default 15s.
 	EstablishTimeout time.Duration `koanf:"establish_timeout"`
@@ -78,8 +93,11 @@ func Defaults() map[string]any {
 		"coordinator_url":              "ws://127.0.0.1:9090",
 		"role":                         RoleServer,
 		"max_peers":                    0,
+		"max_half_open":                256,
+		"ice_start_timeout":            "5s",
 		"max_message_size":             64 << 10,
 		"max_topics_size":              64 << 10,
+		"max_server_topics_size":       8 << 20,
 		"establish_timeout":            "15s",
 		"reconnect.min":                "100ms",
 		"reconnect.max":                "10s",
@@ -114,10 +132,16 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("role %q: %w", c.Role, errBadRole)
 	case c.MaxPeers < 0:
 		return c, fmt.Errorf("max_peers %d: %w", c.MaxPeers, errNegative)
+	case c.MaxHalfOpen < 0:
+		return c, fmt.Errorf("max_half_open %d: %w", c.MaxHalfOpen, errNegative)
+	case c.ICEStartTimeout < 0:
+		return c, fmt.Errorf("ice_start_timeout %s: %w", c.ICEStartTimeout, errNegative)
 	case c.MaxMessageSize < 0:
 		return c, fmt.Errorf("max_message_size %d: %w", c.MaxMessageSize, errNegative)
 	case c.MaxTopicsSize < 0:
 		return c, fmt.Errorf("max_topics_size %d: %w", c.MaxTopicsSize, errNegative)
+	case c.MaxServerTopicsSize < 0:
+		return c, fmt.Errorf("max_server_topics_size %d: %w", c.MaxServerTopicsSize, errNegative)
 	case c.EstablishTimeout < 0:
 		return c, fmt.Errorf("establish_timeout %s: %w", c.EstablishTimeout, errNegative)
 	case c.Outbound.Coalesce < 0:

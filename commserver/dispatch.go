@@ -141,10 +141,7 @@ func (p *peer) authDone(c credentials, err error) {
 	if c.isServer() {
 		s.servers[p.alias] = struct{}{}
 		s.linkUpLocked(p)
-		if p.clientSlot {
-			p.clientSlot = false
-			s.clientSlots--
-		}
+		s.releaseSlotsLocked(p)
 	}
 	s.mu.Unlock()
 	s.m.peerUp(c.role)

@@ -52,6 +52,15 @@ var (
 	// errTopicsTooLarge: a SUBSCRIPTION whose topic set is, or inflates to,
 	// more than max_topics_size.
 	errTopicsTooLarge = errors.New("topic set over max_topics_size")
+	// errServerTopicsTooLarge: a server's announcement, all its parts
+	// together, inflates to more than max_server_topics_size.
+	errServerTopicsTooLarge = errors.New("announced topic set over max_server_topics_size")
+	// errClientParts: a client's SUBSCRIPTION with more set; announcements
+	// in parts are a server-link extension.
+	errClientParts = errors.New("a client's SUBSCRIPTION cannot come in parts")
+	// errUnreliableParts: an announcement part on the unreliable channel,
+	// where parts could be lost or reordered.
+	errUnreliableParts = errors.New("announcement parts must come on the reliable channel")
 	// errBadFormat: a SUBSCRIPTION with a format other than PLAIN or GZIP.
 	errBadFormat = errors.New("subscription format must be PLAIN or GZIP")
 	// errBadChannel: a data channel other than the two the protocol has.
@@ -66,6 +75,9 @@ var (
 	// errEstablishTimeout: the peer did not open both channels and pass AUTH
 	// within establish_timeout.
 	errEstablishTimeout = errors.New("not established within establish_timeout")
+	// errICEStartTimeout: a client we offered to sent no answer within
+	// ice_start_timeout.
+	errICEStartTimeout = errors.New("no answer within ice_start_timeout")
 	// errCoordinatorDown: a signaling message could not be sent because the
 	// coordinator link is away; the peer it was for will time out.
 	errCoordinatorDown = errors.New("coordinator link is down")

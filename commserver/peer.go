@@ -116,9 +116,16 @@ type peer struct {
 	// at creation, before it can fire.
 	establishing *time.Timer
 
+	// iceStart closes an offered peer whose remote never answers (starts
+	// ICE) within ice_start_timeout; answered is set when it does. The
+	// timer is the signaling goroutine's.
+	iceStart *time.Timer
+	answered atomic.Bool
+
 	// Guarded by Server.mu.
 	remoteFP   string // DTLS fingerprint from the remote's SDP
-	clientSlot bool   // counted against max_peers
+	clientSlot bool   // counted against max_peers (a connected client)
+	halfOpen   bool   // counted against max_half_open (a client not yet connected)
 
 	// mu guards pc, localFP, closed, openChans, established and the channels' attached,
 	// dc and rw.
@@ -136,6 +143,10 @@ type peer struct {
 	// server link.
 	announced     string
 	announcedOnce bool
+	// Owned by the reliable read loop: the topics of an announcement's parts
+	// received so far, and their size (see applyAnnouncement).
+	parts     []string
+	partsSize int
 }
 
 // newPeer creates a peer and counts it until its teardown. Server.mu held

@@ -1,6 +1,10 @@
 package commserver
 
 import (
+	"context"
+	"fmt"
+	"log/slog"
+
 	"github.com/webrtc-broker/webrtc-broker/core/policy"
 	"github.com/webrtc-broker/webrtc-broker/core/relay"
 	"github.com/webrtc-broker/webrtc-broker/protocol"
@@ -62,6 +66,9 @@ func (p *peer) publish(kind chanKind, t protocol.MessageType, msg []byte) {
 	}
 
 	identified := t == protocol.MessageType_TOPIC_IDENTITY
+	if !p.relayable(identified, from, topic, identity, role, body) {
+		return
+	}
 	toClients, toServers := relay.Route(origin, s.hub)
 	if toClients {
 		if targets := subs.Clients; hasOther(targets, p) {
@@ -88,6 +95,39 @@ func (p *peer) publish(kind chanKind, t protocol.MessageType, msg []byte) {
 			s.fanout(p, targets, kind, t, out)
 		}
 	}
+}
+
+// relayable reports whether the copies publish makes of a message fit
+// max_message_size, and refuses the message to its sender alone if not. A
+// client's message may fit as sent and not once from_alias (and identity and
+// role) are stamped; pion would refuse to send such a copy, and the failed
+// write would close every receiver, server links included.
+func (p *peer) relayable(identified bool, from uint64, topic string, identity []byte, role protocol.Role, body []byte) bool {
+	size := relayedSize(identified, from, topic, identity, role, body)
+	limit := p.s.cfg.MaxMessageSize
+	if size <= limit {
+		return true
+	}
+	level := slog.LevelDebug
+	if p.errLimit.allow() {
+		level = slog.LevelInfo
+		p.sendError(protocol.ErrorCode_ERROR_MESSAGE_TOO_LARGE, topic,
+			fmt.Sprintf("relayed copy would be %d bytes, over max_message_size %d", size, limit))
+	}
+	p.log.Log(context.Background(), level, "publish refused: relayed copy over max_message_size",
+		"topic", topic, "bytes", size, "max_message_size", limit)
+	return false
+}
+
+// relayedSize is the size of the largest copy publish makes: the form sent
+// to clients and the one sent to servers carry the same fields, but both are
+// measured so that the check stays exact if either changes.
+func relayedSize(identified bool, from uint64, topic string, identity []byte, role protocol.Role, body []byte) int {
+	if identified {
+		return max(relay.SizeTopicIdentityFW(from, topic, identity, role, body),
+			relay.SizeTopicIdentity(from, topic, identity, role, body))
+	}
+	return max(relay.SizeTopicFW(from, topic, body), relay.SizeTopic(from, topic, body))
 }
 
 // hasOther reports whether targets holds a peer other than sender, so that

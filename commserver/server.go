@@ -108,8 +108,9 @@ type Server struct {
 	// proofSecret is the secret this server proves on its server links:
 	// cluster.secret, unless a test plays a server that does not hold it.
 	proofSecret string
-	// clientSlots counts the peers that count against max_peers.
-	clientSlots int
+	// clientSlots counts the peers that count against max_peers, halfOpen
+	// those that count against max_half_open.
+	clientSlots, halfOpen int
 	// closing is set when Run begins to shut down: no peer is added after.
 	closing bool
 }
@@ -279,10 +280,7 @@ func (s *Server) forget(p *peer) {
 	if p.isServerLink() && !s.closing {
 		s.linkLostLocked(p, newer)
 	}
-	if p.clientSlot {
-		p.clientSlot = false
-		s.clientSlots--
-	}
+	s.releaseSlotsLocked(p)
 	s.mu.Unlock()
 	s.m.peerGone(p)
 	if !p.gate.authorized() {

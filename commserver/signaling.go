@@ -110,20 +110,73 @@ func (s *Server) onConnect(from uint64, fromRole protocol.Role) {
 		s.refuse(from, protocol.ConnectionRefusedReason_SERVER_FULL, "server full")
 		return
 	}
+	if !isServer && s.halfOpen >= s.cfg.MaxHalfOpen {
+		s.mu.Unlock()
+		s.m.refusedFull.Inc()
+		s.log.Info("CONNECT refused: too many clients being set up", "peer", from, "max_half_open", s.cfg.MaxHalfOpen)
+		s.refuse(from, protocol.ConnectionRefusedReason_SERVER_FULL, "server busy: too many clients being set up")
+		return
+	}
 	p := s.newPeer(from, true)
 	p.signaledRole = fromRole
-	p.clientSlot = !isServer
-	if p.clientSlot {
-		s.clientSlots++
+	// A client takes a max_peers slot only once connected (see connected):
+	// until then it is half-open, and a CONNECT alone costs no slot.
+	p.halfOpen = !isServer
+	if p.halfOpen {
+		s.halfOpen++
 	}
 	s.peers[from] = p
 	s.mu.Unlock()
+	p.iceStart = time.AfterFunc(s.cfg.ICEStartTimeout, func() {
+		if !p.answered.Load() {
+			p.close(slog.LevelInfo, "closed: no answer to the offer", errICEStartTimeout)
+		}
+	})
 
 	if old != nil {
 		old.close(slog.LevelInfo, "closed: replaced by a new CONNECT", nil)
 	}
 	if err := s.offer(p); err != nil {
 		p.close(slog.LevelWarn, "closed: offer failed", err)
+	}
+}
+
+// connected moves a client from half-open to a max_peers slot once its
+// DTLS is up. Half-open clients are not held to max_peers, so one that finds
+// the server filled meanwhile is refused now.
+func (p *peer) connected() {
+	s := p.s
+	s.mu.Lock()
+	if !p.halfOpen {
+		s.mu.Unlock()
+		return
+	}
+	p.halfOpen = false
+	s.halfOpen--
+	full := s.cfg.MaxPeers > 0 && s.clientSlots >= s.cfg.MaxPeers
+	if !full {
+		p.clientSlot = true
+		s.clientSlots++
+	}
+	s.mu.Unlock()
+	if full {
+		s.m.refusedFull.Inc()
+		s.refuse(p.alias, protocol.ConnectionRefusedReason_SERVER_FULL, "server full")
+		p.close(slog.LevelInfo, "closed: server full once connected", nil)
+	}
+}
+
+// releaseSlotsLocked gives back what p counts against (max_peers,
+// max_half_open): on its teardown, or when AUTH shows it is a server. Lock
+// held on entry.
+func (s *Server) releaseSlotsLocked(p *peer) {
+	if p.clientSlot {
+		p.clientSlot = false
+		s.clientSlots--
+	}
+	if p.halfOpen {
+		p.halfOpen = false
+		s.halfOpen--
 	}
 }
 
@@ -288,6 +341,10 @@ func (s *Server) onAnswer(from uint64, data []byte) error {
 		return nil
 	}
 	p.remoteSet = true
+	p.answered.Store(true)
+	if p.iceStart != nil {
+		p.iceStart.Stop()
+	}
 	for _, c := range p.remoteCands {
 		if err := pc.AddICECandidate(c); err != nil {
 			p.log.Debug("remote ICE candidate not added", "err", err)
@@ -409,6 +466,9 @@ func (s *Server) newPeerConnection(p *peer) (*webrtc.PeerConnection, error) {
 	})
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		switch st {
+		case webrtc.PeerConnectionStateConnected:
+			p.log.Debug("connection state", "state", st.String())
+			p.connected()
 		case webrtc.PeerConnectionStateFailed:
 			p.close(slog.LevelInfo, "closed: connection failed", nil)
 		case webrtc.PeerConnectionStateClosed:

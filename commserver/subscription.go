@@ -22,21 +22,20 @@ func (p *peer) subscribe(kind chanKind, msg []byte) {
 		p.violate(kind, protocol.MessageType_SUBSCRIPTION, fmt.Errorf("%w: %w", errMalformed, err))
 		return
 	}
+	if p.creds().isServer() {
+		p.applyAnnouncement(kind, &m)
+		return
+	}
+	if m.More {
+		p.violate(kind, protocol.MessageType_SUBSCRIPTION, errClientParts)
+		return
+	}
 	topics, err := decodeTopics(m.Format, m.Topics, p.s.cfg.MaxTopicsSize)
 	if err != nil {
 		p.violate(kind, protocol.MessageType_SUBSCRIPTION, err)
 		return
 	}
 	s := p.s
-	if p.creds().isServer() {
-		// A hub announces the other servers' topics too, so a change here
-		// changes what it owes them.
-		if s.subs.SetServer(p, topics) && s.hub {
-			s.notifyAnnounce()
-		}
-		p.log.Debug("server announced its topics", "topics", len(topics))
-		return
-	}
 	if s.policy != nil {
 		topics = p.allowedTopics(topics)
 	}
@@ -97,13 +96,64 @@ func decodeTopics(format protocol.Format, raw []byte, maxSize int) ([]string, er
 // gzipAbove is the size from which an announcement is compressed.
 const gzipAbove = 1024
 
-// encodeSubscription builds the SUBSCRIPTION announcing topics: PLAIN, or
-// GZIP when the set is large.
-func encodeSubscription(set string) ([]byte, error) {
+// encodeSubscription builds the SUBSCRIPTION announcing topics in one
+// message: PLAIN, or GZIP when the set is large.
+func encodeSubscription(set string) ([]byte, error) { return encodePart(set, false) }
+
+// partHeadroom is what a part's encoding may add to its plain topics: the
+// SUBSCRIPTION's fields, and gzip's header, trailer and stored-block
+// headers when the topics do not compress.
+const partHeadroom = 256
+
+// encodeAnnouncement builds the SUBSCRIPTION messages announcing set to a
+// server link: one when it fits maxSize (the 2019 form), else parts (every
+// one but the last with more set), each at most maxSize bytes, split between
+// topics. Parts are cut by plain size so that each fits even if its topics
+// do not compress. A topic too long for any part is left out and returned in
+// skipped.
+func encodeAnnouncement(set string, maxSize int) (msgs [][]byte, skipped []string, err error) {
+	msg, err := encodePart(set, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(msg) <= maxSize {
+		return [][]byte{msg}, nil, nil
+	}
+	budget := max(maxSize-partHeadroom, 1)
+	var parts []string
+	var part strings.Builder
+	for _, topic := range strings.Fields(set) {
+		if len(topic) > budget {
+			skipped = append(skipped, topic)
+			continue
+		}
+		if part.Len() > 0 && part.Len()+1+len(topic) > budget {
+			parts = append(parts, part.String())
+			part.Reset()
+		}
+		if part.Len() > 0 {
+			part.WriteByte(' ')
+		}
+		part.WriteString(topic)
+	}
+	parts = append(parts, part.String())
+	for i, p := range parts {
+		msg, err := encodePart(p, i < len(parts)-1)
+		if err != nil {
+			return nil, skipped, err
+		}
+		msgs = append(msgs, msg)
+	}
+	return msgs, skipped, nil
+}
+
+// encodePart builds one SUBSCRIPTION carrying set, GZIP when it is large.
+func encodePart(set string, more bool) ([]byte, error) {
 	m := &protocol.SubscriptionMessage{
 		Type:   protocol.MessageType_SUBSCRIPTION,
 		Format: protocol.Format_PLAIN,
 		Topics: []byte(set),
+		More:   more,
 	}
 	if len(set) > gzipAbove {
 		var b bytes.Buffer

@@ -283,6 +283,12 @@ const (
 	ErrorCode_ERROR_PUBLISH_DROPPED ErrorCode = 3
 	// The message could not be decoded, was too large, or had an unknown type.
 	ErrorCode_ERROR_PROTOCOL_VIOLATION ErrorCode = 4
+	// A TOPIC or TOPIC_IDENTITY fitted max_message_size as sent, but the copy
+	// the server relays (with from_alias, and for TOPIC_IDENTITY the identity
+	// and role, stamped) would not; it was relayed to nobody. Not a protocol
+	// violation: the sender cannot know the stamped size. ErrorMessage.topic
+	// names the topic. A smaller body goes through.
+	ErrorCode_ERROR_MESSAGE_TOO_LARGE ErrorCode = 5
 )
 
 // Enum value maps for ErrorCode.
@@ -293,6 +299,7 @@ var (
 		2: "ERROR_SUBSCRIPTION_DENIED",
 		3: "ERROR_PUBLISH_DROPPED",
 		4: "ERROR_PROTOCOL_VIOLATION",
+		5: "ERROR_MESSAGE_TOO_LARGE",
 	}
 	ErrorCode_value = map[string]int32{
 		"ERROR_UNKNOWN":             0,
@@ -300,6 +307,7 @@ var (
 		"ERROR_SUBSCRIPTION_DENIED": 2,
 		"ERROR_PUBLISH_DROPPED":     3,
 		"ERROR_PROTOCOL_VIOLATION":  4,
+		"ERROR_MESSAGE_TOO_LARGE":   5,
 	}
 )
 
@@ -752,10 +760,21 @@ func (x *PingMessage) GetTime() float64 {
 
 // topics is the full topic set, space separated, encoded as format says.
 type SubscriptionMessage struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Type          MessageType            `protobuf:"varint,1,opt,name=type,proto3,enum=protocol.MessageType" json:"type,omitempty"`
-	Format        Format                 `protobuf:"varint,2,opt,name=format,proto3,enum=protocol.Format" json:"format,omitempty"`
-	Topics        []byte                 `protobuf:"bytes,3,opt,name=topics,proto3" json:"topics,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Type   MessageType            `protobuf:"varint,1,opt,name=type,proto3,enum=protocol.MessageType" json:"type,omitempty"`
+	Format Format                 `protobuf:"varint,2,opt,name=format,proto3,enum=protocol.Format" json:"format,omitempty"`
+	Topics []byte                 `protobuf:"bytes,3,opt,name=topics,proto3" json:"topics,omitempty"`
+	// extension, between communication servers only: more parts follow.
+	// A server's announcement (the union of its clients' topics) can be far
+	// larger than one data-channel message may be, so it is sent in parts on
+	// the reliable channel: every part but the last has more = true, each part
+	// is its own topics/format (each fits max_message_size), and the set is
+	// the union of the parts' topics. It replaces the previous set only when
+	// the last part arrives, so the receiver never relays on half a set. A
+	// small announcement is one message with more = false, exactly as in the
+	// 2019 protocol. Clients never send or receive it: a client's SUBSCRIPTION
+	// with more = true is a protocol violation.
+	More          bool `protobuf:"varint,4,opt,name=more,proto3" json:"more,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -809,6 +828,13 @@ func (x *SubscriptionMessage) GetTopics() []byte {
 		return x.Topics
 	}
 	return nil
+}
+
+func (x *SubscriptionMessage) GetMore() bool {
+	if x != nil {
+		return x.More
+	}
+	return false
 }
 
 type AuthMessage struct {
@@ -1296,11 +1322,12 @@ const file_broker_proto_rawDesc = "" +
 	"\x04type\x18\x01 \x01(\x0e2\x15.protocol.MessageTypeR\x04type\"L\n" +
 	"\vPingMessage\x12)\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x15.protocol.MessageTypeR\x04type\x12\x12\n" +
-	"\x04time\x18\x02 \x01(\x01R\x04time\"\x82\x01\n" +
+	"\x04time\x18\x02 \x01(\x01R\x04time\"\x96\x01\n" +
 	"\x13SubscriptionMessage\x12)\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x15.protocol.MessageTypeR\x04type\x12(\n" +
 	"\x06format\x18\x02 \x01(\x0e2\x10.protocol.FormatR\x06format\x12\x16\n" +
-	"\x06topics\x18\x03 \x01(\fR\x06topics\"\x95\x01\n" +
+	"\x06topics\x18\x03 \x01(\fR\x06topics\x12\x12\n" +
+	"\x04more\x18\x04 \x01(\bR\x04more\"\x95\x01\n" +
 	"\vAuthMessage\x12)\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x15.protocol.MessageTypeR\x04type\x12\"\n" +
 	"\x04role\x18\x02 \x01(\x0e2\x0e.protocol.RoleR\x04role\x12\x12\n" +
@@ -1369,13 +1396,14 @@ const file_broker_proto_rawDesc = "" +
 	"\x17ConnectionRefusedReason\x12\x12\n" +
 	"\x0eUNKNOWN_REASON\x10\x00\x12\x0f\n" +
 	"\vSERVER_FULL\x10\x01\x12\x0f\n" +
-	"\vAUTH_FAILED\x10\x02*\x8d\x01\n" +
+	"\vAUTH_FAILED\x10\x02*\xaa\x01\n" +
 	"\tErrorCode\x12\x11\n" +
 	"\rERROR_UNKNOWN\x10\x00\x12\x15\n" +
 	"\x11ERROR_AUTH_FAILED\x10\x01\x12\x1d\n" +
 	"\x19ERROR_SUBSCRIPTION_DENIED\x10\x02\x12\x19\n" +
 	"\x15ERROR_PUBLISH_DROPPED\x10\x03\x12\x1c\n" +
-	"\x18ERROR_PROTOCOL_VIOLATION\x10\x04B1Z/github.com/webrtc-broker/webrtc-broker/protocolb\x06proto3"
+	"\x18ERROR_PROTOCOL_VIOLATION\x10\x04\x12\x1b\n" +
+	"\x17ERROR_MESSAGE_TOO_LARGE\x10\x05B1Z/github.com/webrtc-broker/webrtc-broker/protocolb\x06proto3"
 
 var (
 	file_broker_proto_rawDescOnce sync.Once
