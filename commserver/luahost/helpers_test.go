@@ -109,6 +109,26 @@ func (th *testHost) counter(t *testing.T, name string, labels map[string]string)
 	return 0
 }
 
+// gauge returns the value of a gauge series, -1 if absent.
+func (th *testHost) gauge(t *testing.T, name string, labels map[string]string) float64 {
+	t.Helper()
+	mfs, err := th.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if hasLabels(m, labels) {
+				return m.GetGauge().GetValue()
+			}
+		}
+	}
+	return -1
+}
+
 func hasLabels(m *dto.Metric, want map[string]string) bool {
 	n := 0
 	for _, lp := range m.GetLabel() {

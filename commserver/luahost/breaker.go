@@ -1,0 +1,8 @@
+package luahost
+
+import "time"
+
+const (
+	breakerTrips    = 5
+	breakerCooldown = 10 * time.Second
+)
