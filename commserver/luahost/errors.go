@@ -16,6 +16,10 @@ var (
 	errBusy = errors.New("all Lua states busy")
 	// errTimeout: a hook ran past its deadline and was cut; the state is discarded.
 	errTimeout = errors.New("time-out")
+	// errMemory: a Lua state went over its memory budget; the state is discarded.
+	errMemory = errors.New("memory limit")
+	// errTripped: the script's circuit breaker is open; the hook did not run.
+	errTripped = errors.New("circuit breaker open after repeated time-outs")
 	// errBadReturn: a hook returned something other than the documented verdicts.
 	errBadReturn = errors.New("bad return value")
 	// errTooLarge: a script file is over maxScriptBytes.

@@ -116,9 +116,7 @@ func TestWaiterGetsDiscardedSlot(t *testing.T) {
 	var made atomic.Int32
 	p := newPool(1, func() (*lstate, error) {
 		made.Add(1)
-		st := &lstate{L: lua.NewState(lua.Options{SkipOpenLibs: true})}
-		st.dl.init()
-		return st, nil
+		return newLState(lua.NewState(lua.Options{SkipOpenLibs: true}), nil), nil
 	})
 	first, err := p.get(time.Millisecond)
 	if err != nil {

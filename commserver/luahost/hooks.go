@@ -53,10 +53,18 @@ func newPeerArgs(p policy.Peer) peerArgs {
 // begin takes a state for a call of hook h and returns it with the hook's
 // function; the caller pushes the function and arguments and calls finish.
 func (s *script) begin(h hook) (*lstate, lua.LValue, error) {
+	trial, ok := s.brk.admit(s.host.clock())
+	if !ok {
+		return nil, nil, errTripped
+	}
 	st, err := s.pool.get(s.timeout)
 	if err != nil {
+		if trial {
+			s.brk.abandonTrial()
+		}
 		return nil, nil, err
 	}
+	st.trial = trial
 	fn := [numHooks]lua.LValue{st.onSubscribe, st.onPublish, st.onConnect, st.onDisconnect}[h]
 	if fn == lua.LNil {
 		// Top level defined the hook in the first state but not in this one.
@@ -70,7 +78,11 @@ func (s *script) begin(h hook) (*lstate, lua.LValue, error) {
 // taken: the caller reads any results, then calls release.
 func (s *script) finish(st *lstate, nargs, nret int, start time.Time) (expired bool, o outcome, err error) {
 	expired, err = st.run(nargs, nret, s.timeout, start)
+	s.brk.record(s, st.dl.cause != nil || (err != nil && expired), st.trial)
+	st.trial = false
 	switch {
+	case st.dl.cause != nil:
+		return true, outMemory, st.dl.cause
 	case err != nil && expired:
 		return true, outTimeout, fmt.Errorf("%w after %v: %v", errTimeout, s.timeout, err)
 	case err != nil:
@@ -92,6 +104,9 @@ func (s *script) release(st *lstate, expired bool) {
 // failed counts and logs a failure and says whether the failure mode allows.
 func (s *script) failed(h hook, o outcome, start time.Time, err error) bool {
 	s.m.calls[h][o].Inc()
+	if o == outMemory {
+		s.m.memory[h].Inc()
+	}
 	s.m.duration[h].Observe(time.Since(start).Seconds())
 	s.logFailure(h, o, err)
 	return s.failOpen
@@ -139,10 +154,13 @@ func (s *script) failedPublish(o outcome, start time.Time, err error) (policy.Ve
 
 var verdictOutcomes = [...]outcome{policy.Allow: outAllow, policy.Drop: outDrop, policy.Replace: outReplace}
 
-// outBusyOr classifies a failure to get a state: all busy, or a new state
-// whose top level failed.
+// outBusyOr classifies a failure to start a call: breaker open, all states
+// busy, or a new state whose top level failed.
 func outBusyOr(err error) outcome {
-	if errors.Is(err, errBusy) {
+	switch {
+	case errors.Is(err, errTripped):
+		return outTripped
+	case errors.Is(err, errBusy):
 		return outBusy
 	}
 	return outError

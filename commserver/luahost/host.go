@@ -57,6 +57,7 @@ type Host struct {
 	defaultTimeout time.Duration
 	poolSize       int
 	metrics        *metrics
+	mem            *memWatch // nil for the rule tester's hosts: they measure on instruction counts only
 
 	// snap is the scripts in force. Calls load it once and finish on it;
 	// Reload swaps in a new immutable one.
@@ -119,10 +120,19 @@ func New(ctx context.Context, opts Options) (*Host, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The memory watch runs before the first load: top levels are measured too.
+	h.ctx, h.stop = context.WithCancel(ctx)
+	h.mem = &memWatch{}
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		h.mem.run(h.ctx)
+	}()
 	// Watch before the first load, so that no change slips between them.
 	var w *fsnotify.Watcher
 	if !opts.NoWatch {
 		if w, err = h.newWatcher(); err != nil {
+			h.Close()
 			h.metrics.unregister()
 			return nil, err
 		}
@@ -131,11 +141,11 @@ func New(ctx context.Context, opts Options) (*Host, error) {
 		if w != nil {
 			w.Close()
 		}
+		h.Close()
 		h.retireAll()
 		h.metrics.unregister()
 		return nil, fmt.Errorf("lua host: %w", err)
 	}
-	h.ctx, h.stop = context.WithCancel(ctx)
 	if w != nil {
 		h.wg.Add(1)
 		go func() {
@@ -211,6 +221,14 @@ func (h *Host) Close() error {
 	}
 	h.wg.Wait()
 	return nil
+}
+
+// memEpoch is what the states' memory budgets watch, nil without a watch.
+func (h *Host) memEpoch() *atomic.Uint64 {
+	if h.mem == nil {
+		return nil
+	}
+	return &h.mem.epoch
 }
 
 func (h *Host) retireAll() {

@@ -83,8 +83,9 @@ func TestMemoryRetainedAcrossCallsBounded(t *testing.T) {
 // pooled state.
 func TestMemoryTopLevelRefused(t *testing.T) {
 	for name, build := range map[string]string{
-		"strings": `for i = 1, 150 do big[i] = string.rep("x", 1048576) end`,
-		"numbers": `for i = 1, 3000000 do big[i] = i end`,
+		"strings":       `for i = 1, 150 do big[i] = string.rep("x", 1048576) end`,
+		"small strings": `for i = 1, 150000 do big[i] = string.rep("x", 1000) .. i end`,
+		"tables":        `for i = 1, 500000 do big[i] = { i, i, i, i } end`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			before := heapAfterGC()

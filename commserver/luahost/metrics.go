@@ -21,10 +21,12 @@ const (
 	outError                  // Lua error or bad return value: failure mode applied
 	outTimeout                // deadline hit: failure mode applied
 	outBusy                   // no free state within the deadline: failure mode applied
+	outMemory                 // state over its memory budget: discarded, failure mode applied
+	outTripped                // circuit breaker open, hook not run: failure mode applied
 	numOutcomes
 )
 
-var outcomeNames = [numOutcomes]string{"allow", "deny", "drop", "replace", "error", "timeout", "busy"}
+var outcomeNames = [numOutcomes]string{"allow", "deny", "drop", "replace", "error", "timeout", "busy", "memory", "tripped"}
 
 // metrics are the host's Prometheus series, registered on Options.Registerer.
 type metrics struct {
@@ -33,6 +35,9 @@ type metrics struct {
 	duration *prometheus.HistogramVec
 	reloads  *prometheus.CounterVec
 	scripts  prometheus.Gauge
+	memory   *prometheus.CounterVec
+	trips    *prometheus.CounterVec
+	open     *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -55,6 +60,18 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "broker_policy_scripts",
 			Help: "Lua policy scripts in force.",
 		}),
+		memory: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "broker_policy_memory_limit_total",
+			Help: "Lua states discarded for going over their memory budget, by script and hook (top_level: the script's top level, which fails the load).",
+		}, []string{"script", "hook"}),
+		trips: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "broker_policy_breaker_trips_total",
+			Help: "Times a script's circuit breaker opened after repeated time-outs or memory-limit failures.",
+		}, []string{"script"}),
+		open: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "broker_policy_breaker_open",
+			Help: "1 while a script's circuit breaker is open (its hooks fail per its failure mode without running), else 0.",
+		}, []string{"script"}),
 	}
 	for _, c := range m.collectors() {
 		if err := reg.Register(c); err != nil {
@@ -66,7 +83,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 }
 
 func (m *metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.calls, m.duration, m.reloads, m.scripts}
+	return []prometheus.Collector{m.calls, m.duration, m.reloads, m.scripts, m.memory, m.trips, m.open}
 }
 
 // unregister takes the series off the registry again when New fails, so
@@ -82,14 +99,18 @@ func (m *metrics) unregister() {
 type scriptMetrics struct {
 	calls    [numHooks][numOutcomes]prometheus.Counter
 	duration [numHooks]prometheus.Observer
+	memory   [numHooks]prometheus.Counter
+	trips    prometheus.Counter
+	open     prometheus.Gauge
 }
 
 func (m *metrics) forScript(name string, hooks [numHooks]bool) scriptMetrics {
-	var sm scriptMetrics
+	sm := scriptMetrics{trips: m.trips.WithLabelValues(name), open: m.open.WithLabelValues(name)}
 	for h := range numHooks {
 		if !hooks[h] {
 			continue
 		}
+		sm.memory[h] = m.memory.WithLabelValues(name, hookNames[h])
 		sm.duration[h] = m.duration.WithLabelValues(name, hookNames[h])
 		for o := range numOutcomes {
 			sm.calls[h][o] = m.calls.WithLabelValues(name, hookNames[h], outcomeNames[o])
@@ -102,6 +123,9 @@ func (m *metrics) forScript(name string, hooks [numHooks]bool) scriptMetrics {
 func (m *metrics) forget(name string) {
 	m.calls.DeletePartialMatch(prometheus.Labels{"script": name})
 	m.duration.DeletePartialMatch(prometheus.Labels{"script": name})
+	m.memory.DeletePartialMatch(prometheus.Labels{"script": name})
+	m.trips.DeletePartialMatch(prometheus.Labels{"script": name})
+	m.open.DeletePartialMatch(prometheus.Labels{"script": name})
 }
 
 // failureLogEvery is how often a script's repeated failure of one kind is
@@ -132,8 +156,13 @@ func (s *script) logFailure(h hook, o outcome, err error) {
 		mode = "open"
 	}
 	msg := "policy script failed"
-	if errors.Is(err, errTimeout) {
+	switch {
+	case errors.Is(err, errTimeout):
 		msg = "policy script timed out"
+	case errors.Is(err, errMemory):
+		msg = "policy script over its memory limit"
+	case errors.Is(err, errTripped):
+		msg = "policy script not run: breaker open"
 	}
 	s.host.log.Warn(msg, "script", s.name, "hook", hookNames[h], "failure", mode,
 		"err", err, "suppressed_since_last", held)

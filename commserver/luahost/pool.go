@@ -31,23 +31,46 @@ type lstate struct {
 	onConnect    lua.LValue
 	onDisconnect lua.LValue
 
-	dl deadline
+	dl    deadline
+	mem   memBudget
+	trial bool // this call is the breaker's half-open trial
+}
+
+// newLState wraps L, whose calls will be measured against the memory
+// budget; watch is the host's memWatch epoch, nil when none runs.
+func newLState(L *lua.LState, watch *atomic.Uint64) *lstate {
+	st := &lstate{L: L}
+	st.dl.init(st)
+	st.mem.watch = watch
+	st.mem.trigger, st.mem.epochs = memCheckEvery, 1
+	if watch != nil {
+		st.mem.seen = watch.Load()
+	}
+	return st
 }
 
 // deadline is the context a state runs every call under. A fresh
 // context.WithTimeout per call would cost several allocations; instead each
 // state owns one done channel and one reusable timer that closes it. Once it
 // has fired the state is discarded, so the channel never needs reopening.
+//
+// gopher-lua asks Done before every instruction, which makes it the one
+// place a running call can be measured: when the state's memory check is
+// due, Done runs it, and a state over budget gets its channel closed like a
+// time-out, with cause saying why.
 type deadline struct {
 	done  chan struct{}
 	fired atomic.Bool
 	at    time.Time // set by arm, read only by the goroutine that armed it
 	timer *time.Timer
+	st    *lstate
+	cause error // set (before fired) by the goroutine running the call
 }
 
 var _ context.Context = (*deadline)(nil)
 
-func (d *deadline) init() {
+func (d *deadline) init(st *lstate) {
+	d.st = st
 	d.done = make(chan struct{})
 	d.timer = time.AfterFunc(time.Hour, d.expire)
 	d.timer.Stop()
@@ -60,9 +83,24 @@ func (d *deadline) expire() {
 }
 
 func (d *deadline) Deadline() (time.Time, bool) { return d.at, true }
-func (d *deadline) Done() <-chan struct{}       { return d.done }
 func (d *deadline) Value(any) any               { return nil }
+
+func (d *deadline) Done() <-chan struct{} {
+	m := &d.st.mem
+	m.growth += bytesPerInstruction
+	if m.due() && !d.fired.Load() {
+		if err := d.st.checkMemory(true); err != nil {
+			d.cause = err
+			d.expire()
+		}
+	}
+	return d.done
+}
+
 func (d *deadline) Err() error {
+	if d.cause != nil {
+		return d.cause
+	}
 	if d.fired.Load() {
 		return context.DeadlineExceeded
 	}
@@ -72,7 +110,8 @@ func (d *deadline) Err() error {
 // run calls fn (already pushed with its nargs arguments) under a deadline of
 // timeout. It reports whether the deadline fired: then the state must not be
 // reused, even if the call finished, because its done channel is closed or
-// about to be.
+// about to be. A state over its memory budget, during the call or after it,
+// counts as fired, with st.dl.cause set.
 func (st *lstate) run(nargs, nret int, timeout time.Duration, start time.Time) (expired bool, err error) {
 	st.dl.at = start.Add(timeout)
 	st.dl.timer.Reset(timeout)
@@ -83,6 +122,14 @@ func (st *lstate) run(nargs, nret int, timeout time.Duration, start time.Time) (
 	// then (or is about to be) cancelled, whatever the call's outcome.
 	if !st.dl.timer.Stop() || st.dl.fired.Load() {
 		return true, err
+	}
+	// The last instructions (or a Go function) may have grown it unseen.
+	if st.mem.due() {
+		if merr := st.checkMemory(false); merr != nil {
+			st.dl.cause = merr
+			st.dl.expire()
+			return true, merr
+		}
 	}
 	return false, err
 }

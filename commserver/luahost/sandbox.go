@@ -73,6 +73,7 @@ func cappedRep(L *lua.LState) int {
 	if n > maxRepBytes/len(str) {
 		L.ArgError(2, "result over 1 MiB")
 	}
+	addGrowth(L, n*len(str))
 	L.Push(lua.LString(strings.Repeat(str, n)))
 	return 1
 }

@@ -49,6 +49,7 @@ type script struct {
 	pool  *pool
 	m     scriptMetrics
 	fails failureLog
+	brk   breaker
 }
 
 // compileScript compiles src once, runs its top level in a first sandboxed
@@ -111,12 +112,23 @@ func (s *script) newState() (*lstate, error) {
 		RegistryGrowStep: registryGrowStep,
 	})
 	openSandbox(L, s)
-	st := &lstate{L: L}
-	st.dl.init()
+	st := newLState(L, s.host.memEpoch())
 	L.Push(L.NewFunctionFromProto(s.proto))
 	expired, err := st.run(0, 0, loadTimeout, time.Now())
+	if err == nil && !expired {
+		// Whatever the top level keeps is copied into every pooled state.
+		if merr := st.checkMemory(false); merr != nil {
+			st.dl.cause, err = merr, merr
+		}
+	}
 	if err != nil || expired {
 		st.close()
+		if st.dl.cause != nil {
+			s.host.metrics.memory.WithLabelValues(s.name, "top_level").Inc()
+			le := loadError(s.path, s.name, err)
+			le.Msg = "top level: " + st.dl.cause.Error()
+			return nil, le
+		}
 		if expired {
 			return nil, &LoadError{File: s.path, Msg: fmt.Sprintf("top level ran over %v", loadTimeout)}
 		}
