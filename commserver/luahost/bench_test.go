@@ -143,3 +143,28 @@ func BenchmarkGovernsParallel(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkMeasureState is one memory measurement of a size_cap.lua state:
+// what a call pays when its check falls due (after about 1 MiB of possible
+// growth, or as much as the state held).
+func BenchmarkMeasureState(b *testing.B) {
+	h := benchHost(b)
+	var s *script
+	for _, sc := range h.snap.Load().scripts {
+		if sc.name == "size_cap.lua" {
+			s = sc
+		}
+	}
+	st, err := s.pool.get(time.Second)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.pool.put(st)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := st.checkMemory(false); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(st.mem.size), "state-bytes")
+}

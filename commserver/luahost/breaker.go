@@ -28,8 +28,9 @@ type breaker struct {
 	trial    bool      // a trial call is running; guarded by mu
 }
 
-// admit says whether a call may run now and whether it is the trial.
-func (b *breaker) admit(now time.Time) (trial, ok bool) {
+// admit says whether a call may run now and whether it is the trial. The
+// clock is read only when the breaker is open.
+func (b *breaker) admit(clock func() time.Time) (trial, ok bool) {
 	if !b.open.Load() {
 		return false, true
 	}
@@ -38,7 +39,7 @@ func (b *breaker) admit(now time.Time) (trial, ok bool) {
 	if !b.open.Load() {
 		return false, true
 	}
-	if b.trial || now.Sub(b.openedAt) < breakerCooldown {
+	if b.trial || clock().Sub(b.openedAt) < breakerCooldown {
 		return false, false
 	}
 	b.trial = true

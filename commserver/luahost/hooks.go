@@ -53,7 +53,7 @@ func newPeerArgs(p policy.Peer) peerArgs {
 // begin takes a state for a call of hook h and returns it with the hook's
 // function; the caller pushes the function and arguments and calls finish.
 func (s *script) begin(h hook) (*lstate, lua.LValue, error) {
-	trial, ok := s.brk.admit(s.host.clock())
+	trial, ok := s.brk.admit(s.host.clock)
 	if !ok {
 		return nil, nil, errTripped
 	}
