@@ -10,6 +10,7 @@ import (
 
 	"github.com/webrtc-broker/webrtc-broker/commserver"
 	"github.com/webrtc-broker/webrtc-broker/core/rtcconfig"
+	"github.com/webrtc-broker/webrtc-broker/internal/testmetrics"
 	"github.com/webrtc-broker/webrtc-broker/internal/testwait"
 	"github.com/webrtc-broker/webrtc-broker/test/cluster"
 )
@@ -146,24 +147,14 @@ func startServer(t *testing.T, cl *cluster.Cluster, name string, spec ...serverS
 	return s, reg, stop
 }
 
-// gather is the value of the counter or gauge name on reg (0 if absent).
+// gather is the value of the counter or gauge name on reg.
 func gather(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	t.Helper()
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatalf("gather: %v", err)
+	r := testmetrics.Read(t, reg, name, nil)
+	if !r.Registered {
+		t.Fatalf("no metric %q", name)
 	}
-	for _, f := range families {
-		if f.GetName() == name {
-			var sum float64
-			for _, m := range f.GetMetric() {
-				sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
-			}
-			return sum
-		}
-	}
-	t.Fatalf("no metric %q", name)
-	return 0
+	return r.Sum
 }
 
 // TestE2EServerLinkHealsAfterCoordinatorRestart: after a coordinator

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/webrtc-broker/webrtc-broker/core/clusterauth"
+	"github.com/webrtc-broker/webrtc-broker/internal/testmetrics"
 	"github.com/webrtc-broker/webrtc-broker/protocol"
 )
 
@@ -278,39 +279,15 @@ func (c *Coordinator) peerCount() int {
 	return len(c.dir.peers)
 }
 
-// metricValue reads one series from the coordinator's registry; labels are
-// name=value pairs that must all match.
+// metricValue reads one metric from the coordinator's registry, summed over
+// the series whose labels include labels (name=value pairs).
 func metricValue(t *testing.T, c *Coordinator, name string, labels ...string) float64 {
 	t.Helper()
-	families, err := c.reg.Gather()
-	if err != nil {
-		t.Fatalf("gather: %v", err)
+	want := map[string]string{}
+	for i := 0; i+1 < len(labels); i += 2 {
+		want[labels[i]] = labels[i+1]
 	}
-	for _, f := range families {
-		if f.GetName() != name {
-			continue
-		}
-	series:
-		for _, m := range f.GetMetric() {
-			for i := 0; i+1 < len(labels); i += 2 {
-				found := false
-				for _, l := range m.GetLabel() {
-					if l.GetName() == labels[i] && l.GetValue() == labels[i+1] {
-						found = true
-					}
-				}
-				if !found {
-					continue series
-				}
-			}
-			if m.GetGauge() != nil {
-				return m.GetGauge().GetValue()
-			}
-			return m.GetCounter().GetValue()
-		}
-	}
-	t.Fatalf("no series %s%v", name, labels)
-	return 0
+	return testmetrics.Value(t, c.reg, name, want)
 }
 
 // connect sends a CONNECT from p to alias.

@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/webrtc-broker/webrtc-broker/core/policy"
+	"github.com/webrtc-broker/webrtc-broker/internal/testmetrics"
 	"github.com/webrtc-broker/webrtc-broker/protocol"
 )
 
@@ -92,54 +92,17 @@ func (th *testHost) publish(p policy.Peer, topic, body string) policy.Decision {
 // counter returns the value of a counter series, 0 if absent.
 func (th *testHost) counter(t *testing.T, name string, labels map[string]string) float64 {
 	t.Helper()
-	mfs, err := th.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			if hasLabels(m, labels) {
-				return m.GetCounter().GetValue()
-			}
-		}
-	}
-	return 0
+	return testmetrics.Sum(t, th.reg, name, labels)
 }
 
 // gauge returns the value of a gauge series, -1 if absent.
 func (th *testHost) gauge(t *testing.T, name string, labels map[string]string) float64 {
 	t.Helper()
-	mfs, err := th.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
+	r := testmetrics.Read(t, th.reg, name, labels)
+	if r.Series == 0 {
+		return -1
 	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			if hasLabels(m, labels) {
-				return m.GetGauge().GetValue()
-			}
-		}
-	}
-	return -1
-}
-
-func hasLabels(m *dto.Metric, want map[string]string) bool {
-	n := 0
-	for _, lp := range m.GetLabel() {
-		if v, ok := want[lp.GetName()]; ok {
-			if v != lp.GetValue() {
-				return false
-			}
-			n++
-		}
-	}
-	return n == len(want)
+	return r.Sum
 }
 
 // syncBuffer is a log sink that tests read while hooks write.

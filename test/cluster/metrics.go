@@ -3,7 +3,7 @@ package cluster
 import (
 	"testing"
 
-	dto "github.com/prometheus/client_model/go"
+	"github.com/webrtc-broker/webrtc-broker/internal/testmetrics"
 )
 
 // Counter is the sum of the series of the counter or gauge name on server
@@ -16,38 +16,9 @@ func (c *Cluster) Counter(t testing.TB, i int, name string, labels map[string]st
 	if reg == nil {
 		t.Fatalf("cluster: server %d has no registry (ServerOptions set it to nil)", i)
 	}
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatalf("cluster: gather server %d metrics: %v", i, err)
-	}
-	var sum float64
-	found := false
-	for _, f := range families {
-		if f.GetName() != name {
-			continue
-		}
-		found = true
-		for _, m := range f.GetMetric() {
-			if hasLabels(m, labels) {
-				sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
-			}
-		}
-	}
-	if !found {
+	r := testmetrics.Read(t, reg, name, labels)
+	if !r.Registered {
 		t.Fatalf("cluster: server %d has no metric %q", i, name)
 	}
-	return sum
-}
-
-func hasLabels(m *dto.Metric, want map[string]string) bool {
-	n := 0
-	for _, l := range m.GetLabel() {
-		if v, ok := want[l.GetName()]; ok {
-			if v != l.GetValue() {
-				return false
-			}
-			n++
-		}
-	}
-	return n == len(want)
+	return r.Sum
 }
