@@ -3859,7 +3859,8 @@ var Client = class {
       authBody: this.#authBody,
       iceServers: this.#opts.iceServers ?? [],
       timeoutMs: this.#opts.connectTimeout ?? defaults.connectTimeout,
-      server: this.#opts.server,
+      server: avoid === void 0 ? this.#opts.server : void 0,
+      // reconnection picks from WELCOME
       avoid
     });
   }

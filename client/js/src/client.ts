@@ -34,7 +34,10 @@ export interface Options {
   connectTimeout?: number;
   /** ICE servers for the peer connection. Default none: host candidates only. */
   iceServers?: RTCIceServer[];
-  /** A fixed server alias instead of WELCOME's first (tests place clients on given servers). */
+  /**
+   * A server alias for the first connection instead of WELCOME's first
+   * (tests place clients on given servers); reconnection picks from WELCOME.
+   */
   server?: bigint;
 }
 
@@ -232,7 +235,7 @@ export class Client {
       authBody: this.#authBody,
       iceServers: this.#opts.iceServers ?? [],
       timeoutMs: this.#opts.connectTimeout ?? defaults.connectTimeout,
-      server: this.#opts.server,
+      server: avoid === undefined ? this.#opts.server : undefined, // reconnection picks from WELCOME
       avoid,
     });
   }
