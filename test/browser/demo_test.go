@@ -109,3 +109,5 @@ func recv(t *testing.T, c *client.Client, what string, match func(client.Message
 		}
 	}
 }
+
+func clusterOf(servers int) cluster.Options { return cluster.Options{Servers: servers} }

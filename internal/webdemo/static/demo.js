@@ -22,6 +22,7 @@ const demo = {
   drawn: [], // aliases of the dots on the canvas at the last frame
   chat: [], // {from, text} in arrival order
   errors: [], // server ERRORs and state failures
+  states: [], // every state change, in order
   client: null,
   ready: false,
 };
@@ -43,6 +44,7 @@ function say(from, line, cls) {
 
 function setState(s, err) {
   demo.state = s;
+  demo.states.push(s);
   $("state").textContent = s;
   $("state").className = `state-${s}`;
   if (err) demo.errors.push({ state: s, reason: String(err.message ?? err) });
