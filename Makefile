@@ -3,7 +3,7 @@ GO       ?= go
 BIN      := bin
 PLUGINS  := $(wildcard plugins/*/main.go)
 
-.PHONY: all build test race proto run lint bench fuzz clean
+.PHONY: all build test js-test race proto run lint bench fuzz clean
 
 all: build
 
@@ -15,9 +15,14 @@ build:
 	done
 
 # The whole suite with the race detector. CI runs exactly this.
-test:
+test: js-test
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 15m ./...
+
+# The browser SDK: unit tests (with the protocol's vectors and the check that
+# the committed bundle is fresh) and the type check. Needs `npm ci` in client/js.
+js-test:
+	cd client/js && npm test && npx tsc --noEmit
 
 # Regenerates protocol/*.pb.go, plugins/proto/*.pb.go and the browser SDK's
 # client/js/src/gen/broker_pb.ts. Needs protoc (Debian: protobuf-compiler);

@@ -30,9 +30,10 @@ func TestHandlerServesThePageAndScripts(t *testing.T) {
 	srv := httptest.NewServer(Handler("/demo/"))
 	defer srv.Close()
 	for path, want := range map[string]string{
-		"/demo/":          "<canvas",
-		"/demo/demo.js":   "connect(",
-		"/demo/broker.js": "export",
+		"/demo/":             "<canvas",
+		"/demo/demo.js":      "connect(",
+		"/demo/broker.js":    "export",
+		"/demo/example.html": "connect(",
 	} {
 		resp, err := http.Get(srv.URL + path)
 		if err != nil {

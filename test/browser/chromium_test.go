@@ -82,6 +82,9 @@ type page struct {
 // openDemo opens a tab on the cluster's /demo page and waits until it is
 // connected and subscribed. query adds name, token, server.
 func openDemo(t *testing.T, browser context.Context, cl *cluster.Cluster, query url.Values) *page {
+	if query == nil {
+		query = url.Values{"name": {"page"}}
+	}
 	t.Helper()
 	ctx, cancel := chromedp.NewContext(browser)
 	t.Cleanup(cancel)
