@@ -15,7 +15,7 @@ import (
 )
 
 // chromiumPath is Debian's chromium; BROKER_CHROMIUM overrides it.
-func chromiumPath(t *testing.T) string {
+func chromiumPath(t testing.TB) string {
 	t.Helper()
 	p := os.Getenv("BROKER_CHROMIUM")
 	if p == "" {
@@ -32,7 +32,7 @@ func chromiumPath(t *testing.T) string {
 // accept only 127.0.0.1 candidates, which Chromium offers only with
 // allow-loopback-in-peer-connection, mDNS host names off and (see below)
 // every interface enumerated.
-func newBrowser(t *testing.T) context.Context {
+func newBrowser(t testing.TB) context.Context {
 	t.Helper()
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromiumPath(t)),
@@ -74,14 +74,14 @@ func newBrowser(t *testing.T) context.Context {
 
 // page is one tab on the demo.
 type page struct {
-	t    *testing.T
+	t    testing.TB
 	ctx  context.Context
 	name string
 }
 
 // openDemo opens a tab on the cluster's /demo page and waits until it is
 // connected and subscribed. query adds name, token, server.
-func openDemo(t *testing.T, browser context.Context, cl *cluster.Cluster, query url.Values) *page {
+func openDemo(t testing.TB, browser context.Context, cl *cluster.Cluster, query url.Values) *page {
 	if query == nil {
 		query = url.Values{"name": {"page"}}
 	}

@@ -24,7 +24,7 @@ func withDemo(o *cluster.Options) {
 	o.Coordinator = func(c *coordinator.Config) { c.Demo.Enabled = true }
 }
 
-func demoCluster(t *testing.T, o cluster.Options) *cluster.Cluster {
+func demoCluster(t testing.TB, o cluster.Options) *cluster.Cluster {
 	t.Helper()
 	withDemo(&o)
 	return cluster.Start(t, o)
@@ -35,7 +35,7 @@ func onServer(cl *cluster.Cluster, i int, name string) url.Values {
 	return url.Values{"name": {name}, "server": {strconv.FormatUint(cl.Server(i).Alias(), 10)}}
 }
 
-func eventCtx(t *testing.T) context.Context {
+func eventCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), cluster.EventTimeout)
 	t.Cleanup(cancel)
 	return ctx
@@ -94,7 +94,7 @@ func TestPageLoopbackCandidates(t *testing.T) {
 
 // recv waits for a message of c that matches, quietly dropping the others
 // (the demo's positions stream is too busy to log).
-func recv(t *testing.T, c *client.Client, what string, match func(client.Message) bool) client.Message {
+func recv(t testing.TB, c *client.Client, what string, match func(client.Message) bool) client.Message {
 	t.Helper()
 	deadline := time.NewTimer(cluster.EventTimeout)
 	defer deadline.Stop()

@@ -100,6 +100,10 @@ export class Client {
   get serverAlias(): bigint {
     return this.#server;
   }
+  /** Bytes the reliable channel has yet to send: a fast publisher paces itself by it. */
+  get bufferedAmount(): number {
+    return this.#link?.reliable.bufferedAmount ?? this.#queued;
+  }
 
   /** Adds a handler; returns the function that removes it. */
   on<K extends keyof Events>(event: K, fn: Events[K]): () => void {
@@ -168,7 +172,20 @@ export class Client {
     const reliable = options.reliable ?? true;
     if (this.#state === "connected" && this.#link) {
       const ch = reliable ? this.#link.reliable : this.#link.unreliable;
-      if (this.#send(ch, b)) return true;
+      if (ch.readyState === "open") {
+        try {
+          ch.send(b);
+          return true;
+        } catch (err) {
+          // The browser's send buffer is full: a browser cannot block the
+          // caller as the Go SDK's flow control does, so it is told.
+          if (!reliable) return false;
+          throw new QueueFullError(
+            `publish ${topic}: the channel's send buffer is full (${ch.bufferedAmount} bytes): pace with bufferedAmount`,
+            { cause: err },
+          );
+        }
+      }
     }
     if (!reliable) return false; // stale state is not worth queueing
     const max = this.#opts.reconnect?.queueBytes ?? defaults.queueBytes;

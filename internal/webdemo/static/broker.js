@@ -3740,6 +3740,10 @@ var Client = class {
   get serverAlias() {
     return this.#server;
   }
+  /** Bytes the reliable channel has yet to send: a fast publisher paces itself by it. */
+  get bufferedAmount() {
+    return this.#link?.reliable.bufferedAmount ?? this.#queued;
+  }
   /** Adds a handler; returns the function that removes it. */
   on(event, fn) {
     this.#listeners[event].add(fn);
@@ -3798,7 +3802,18 @@ var Client = class {
     const reliable = options.reliable ?? true;
     if (this.#state === "connected" && this.#link) {
       const ch = reliable ? this.#link.reliable : this.#link.unreliable;
-      if (this.#send(ch, b)) return true;
+      if (ch.readyState === "open") {
+        try {
+          ch.send(b);
+          return true;
+        } catch (err) {
+          if (!reliable) return false;
+          throw new QueueFullError(
+            `publish ${topic}: the channel's send buffer is full (${ch.bufferedAmount} bytes): pace with bufferedAmount`,
+            { cause: err }
+          );
+        }
+      }
     }
     if (!reliable) return false;
     const max = this.#opts.reconnect?.queueBytes ?? defaults.queueBytes;
