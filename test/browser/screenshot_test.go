@@ -1,6 +1,7 @@
 package browser
 
 import (
+	"context"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -8,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chromedp/cdproto/cdp"
+	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/webrtc-broker/webrtc-broker/test/cluster"
@@ -44,6 +47,17 @@ func TestDemoScreenshot(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot: %s (%d bytes)", path, len(png))
+
+	// Closing a tab removes its dot for the others: its leave message, or
+	// else the 2 s time-out of a dot that stopped moving.
+	bobAlias := eval[string](bob, "demo.alias")
+	if err := chromedp.Do(bob.ctx, chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, cdppage.Close, cdp.Empty{}) // runs beforeunload, as a user closing the tab
+		return err
+	})); err != nil {
+		t.Fatalf("close bob's tab: %v", err)
+	}
+	alice.waitFor(`!demo.drawn.includes("`+bobAlias+`") && !("`+bobAlias+`" in demo.dots)`, "bob's dot gone")
 }
 
 // The README's browser example works as written: example.html holds it
