@@ -59,6 +59,7 @@ func vectorMessages() []struct {
 		{"subscription plain", &SubscriptionMessage{Type: MessageType_SUBSCRIPTION, Format: Format_PLAIN, Topics: []byte("chat positions")}},
 		{"subscription gzip", &SubscriptionMessage{Type: MessageType_SUBSCRIPTION, Format: Format_GZIP,
 			Topics: []byte{0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff}}},
+		{"subscription part", &SubscriptionMessage{Type: MessageType_SUBSCRIPTION, Format: Format_PLAIN, Topics: []byte("a b"), More: true}},
 		{"auth", &AuthMessage{Type: MessageType_AUTH, Role: Role_CLIENT, Body: []byte("token-bytes")}},
 		{"topic", &TopicMessage{Type: MessageType_TOPIC, FromAlias: 5, Topic: "chat", Body: []byte("hello")}},
 		{"topic fw", &TopicFWMessage{Type: MessageType_TOPIC_FW, FromAlias: 5, Body: []byte{0, 1, 2, 0xff}, Topic: "positions"}},
@@ -68,6 +69,7 @@ func vectorMessages() []struct {
 			Identity: []byte("alice"), Role: Role_CLIENT, Body: []byte("hi"), Topic: "chat"}},
 		{"error subscription denied", &ErrorMessage{Type: MessageType_ERROR, Code: ErrorCode_ERROR_SUBSCRIPTION_DENIED,
 			Topic: "admin", Reason: "denied by policy"}},
+		{"error message too large", &ErrorMessage{Type: MessageType_ERROR, Code: ErrorCode_ERROR_MESSAGE_TOO_LARGE, Topic: "chat", Reason: "relayed copy over max_message_size"}},
 		{"error protocol violation", &ErrorMessage{Type: MessageType_ERROR, Code: ErrorCode_ERROR_PROTOCOL_VIOLATION, Reason: "unknown type 99"}},
 	}
 }
