@@ -3948,7 +3948,8 @@ var Client = class {
         adopted = link;
         if (this.#topics.length > 0) {
           const set = await topicSet(this.#topics, this.#opts.gzipAbove ?? defaults.gzipAbove);
-          if (!this.#send(link.reliable, encodeSubscription(set.format, set.bytes)) || !await this.#ping(link, true)) {
+          const barrier = AbortSignal.timeout(this.#opts.connectTimeout ?? defaults.connectTimeout);
+          if (!this.#send(link.reliable, encodeSubscription(set.format, set.bytes)) || !await this.#ping(link, true, barrier)) {
             throw new NotConnectedError(`server ${link.server}: lost while re-subscribing`);
           }
         }
