@@ -3,7 +3,7 @@ GO       ?= go
 BIN      := bin
 PLUGINS  := $(wildcard plugins/*/main.go)
 
-.PHONY: all build test race proto run lint bench fuzz clean
+.PHONY: all build test js-test race proto run lint bench fuzz clean
 
 all: build
 
@@ -15,18 +15,27 @@ build:
 	done
 
 # The whole suite with the race detector. CI runs exactly this.
-test:
+test: js-test
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 15m ./...
 
-# Regenerates protocol/*.pb.go and plugins/proto/*.pb.go. Needs protoc
-# (Debian: protobuf-compiler); the Go generators are pinned in go.mod as tools.
+# The browser SDK: unit tests (with the protocol's vectors and the check that
+# the committed bundle is fresh) and the type check. Needs `npm ci` in client/js.
+js-test:
+	cd client/js && npm test && npx tsc --noEmit
+
+# Regenerates protocol/*.pb.go, plugins/proto/*.pb.go and the browser SDK's
+# client/js/src/gen/broker_pb.ts. Needs protoc (Debian: protobuf-compiler);
+# the Go generators are pinned in go.mod as tools, protoc-gen-es in
+# client/js/package-lock.json (npm ci in client/js first).
 proto:
-	@mkdir -p $(BIN)/tools
+	@mkdir -p $(BIN)/tools client/js/src/gen
 	$(GO) build -o $(BIN)/tools/protoc-gen-go google.golang.org/protobuf/cmd/protoc-gen-go
 	$(GO) build -o $(BIN)/tools/protoc-gen-go-grpc google.golang.org/grpc/cmd/protoc-gen-go-grpc
 	cd protocol && protoc --plugin=protoc-gen-go=../$(BIN)/tools/protoc-gen-go \
 		--go_out=. --go_opt=paths=source_relative broker.proto
+	cd protocol && protoc --plugin=protoc-gen-es=../client/js/node_modules/.bin/protoc-gen-es \
+		--es_out=../client/js/src/gen --es_opt=target=ts broker.proto
 	@if [ -d plugins/proto ]; then cd plugins/proto && protoc \
 		--plugin=protoc-gen-go=../../$(BIN)/tools/protoc-gen-go \
 		--plugin=protoc-gen-go-grpc=../../$(BIN)/tools/protoc-gen-go-grpc \

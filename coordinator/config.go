@@ -26,6 +26,7 @@ type Config struct {
 	// /discover requires proof of (see clusterauth).
 	Cluster clusterauth.Config `koanf:"cluster"`
 	Log     logging.Config     `koanf:"log"`
+	Demo    DemoConfig         `koanf:"demo"`
 }
 
 // SignalConfig bounds the signaling a peer may relay through the
@@ -68,6 +69,7 @@ func Defaults() map[string]any {
 		"signal.pair_bytes": 256 << 10,
 		"log.level":         "info",
 		"log.format":        "text",
+		"demo.enabled":      false,
 	}
 	maps.Copy(d, auth.Defaults())
 	maps.Copy(d, clusterauth.Defaults())

@@ -137,6 +137,9 @@ func New(cfg Config, opts Options) (*Coordinator, error) {
 	mux.Handle("/metrics", promhttp.HandlerFor(c.reg, promhttp.HandlerOpts{Registry: c.reg}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("/readyz", c.serveReady)
+	if cfg.Demo.Enabled {
+		serveDemo(mux)
+	}
 	c.handler = mux
 	return c, nil
 }

@@ -38,6 +38,7 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	scripts := fs.String("scripts", "", "Lua rules directory for every server (scripts.dir)")
 	logLevel := fs.String("log-level", "info", "log.level of every process")
 	secret := fs.String("secret", os.Getenv(secretEnv), "cluster.secret of every process (default: $"+secretEnv+", else a new random one)")
+	demo := fs.Bool("demo", true, "serve the browser demo at /demo on the coordinator (demo.enabled)")
 	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
 		return code
 	}
@@ -110,7 +111,9 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 
 	common := []string{"--set", "log.level=" + *logLevel}
-	if err := start("coordinator", append([]string{"coordinator", "--set", "listen=" + *listen, "--set", "selector=" + *selector}, common...)...); err != nil {
+	coordArgs := []string{"coordinator", "--set", "listen=" + *listen, "--set", "selector=" + *selector,
+		"--set", fmt.Sprintf("demo.enabled=%t", *demo)}
+	if err := start("coordinator", append(coordArgs, common...)...); err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
@@ -135,6 +138,9 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		}
 	}
 	out.line(fmt.Sprintf("cluster: coordinator ws://%s, %d servers; Ctrl-C stops them all", *listen, *servers))
+	if *demo {
+		out.line(fmt.Sprintf("cluster: demo at http://%s/demo (open it in several tabs)", *listen))
+	}
 	<-ctx.Done()
 	wg.Wait()
 	out.line("cluster: stopped")

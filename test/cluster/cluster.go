@@ -66,7 +66,7 @@ type Cluster struct {
 	addr string // the coordinator's host:port, kept across restarts
 
 	// mu guards the coordinator's stop function and done channel, which
-	// StopCoordinator and StartCoordinator replace.
+	// StopCoordinator and StartCoordinator replace, and serverErrs/serverOver.
 	mu        sync.Mutex
 	stopCoord context.CancelFunc
 	coordDone chan error
@@ -74,7 +74,10 @@ type Cluster struct {
 	servers     []*commserver.Server
 	registries  []*prometheus.Registry
 	stopServers context.CancelFunc
+	stopServer  []context.CancelFunc
 	serversDone []chan error
+	serverErrs  []error // set once a server's done has been read, by StopServer or stop
+	serverOver  []bool
 }
 
 // Start starts the cluster and waits until every server has registered with
@@ -119,8 +122,12 @@ func Start(t testing.TB, o Options) *Cluster {
 		if err != nil {
 			t.Fatalf("cluster: server %d: %v", i, err)
 		}
+		sctx, scancel := context.WithCancel(ctx)
 		done := make(chan error, 1)
-		go func() { done <- s.Run(ctx) }()
+		go func() { done <- s.Run(sctx) }()
+		c.stopServer = append(c.stopServer, scancel)
+		c.serverErrs = append(c.serverErrs, nil)
+		c.serverOver = append(c.serverOver, false)
 		c.servers = append(c.servers, s)
 		c.serversDone = append(c.serversDone, done)
 	}
@@ -267,13 +274,33 @@ func (c *Cluster) serveCoordinator(t testing.TB, ln net.Listener) {
 	c.mu.Unlock()
 }
 
+// StopServer stops server i and waits until it has closed its peers and
+// its coordinator link; the others keep running. Stopping twice is a no-op.
+func (c *Cluster) StopServer(t testing.TB, i int) {
+	t.Helper()
+	c.stopServer[i]()
+	if err := c.waitServer(i); err != nil {
+		t.Fatalf("cluster: stop server %d: %v", i, err)
+	}
+}
+
+func (c *Cluster) waitServer(i int) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.serverOver[i] {
+		c.serverErrs[i] = waitDone(c.serversDone[i], ReadyTimeout)
+		c.serverOver[i] = true
+	}
+	return c.serverErrs[i]
+}
+
 // stop stops the servers, then the coordinator, and waits for both.
 func (c *Cluster) stop(t testing.TB) {
 	if c.stopServers != nil {
 		c.stopServers()
 	}
-	for i, done := range c.serversDone {
-		if err := waitDone(done, ReadyTimeout); err != nil {
+	for i := range c.serversDone {
+		if err := c.waitServer(i); err != nil {
 			t.Errorf("cluster: stop server %d: %v", i, err)
 		}
 	}

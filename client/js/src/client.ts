@@ -1,0 +1,373 @@
+// The browser client: one server link at a time, replaced by reconnection
+// when it is lost. The API is client/README.md's, as alike the Go SDK as a
+// browser allows.
+import { backoffDelay } from "./backoff.js";
+import { ClosedError, InvalidTopicError, NotConnectedError, QueueFullError, TimeoutError } from "./errors.js";
+import { Link, connectURL, openLink } from "./link.js";
+import { Bytes, Message, ServerError, decodeData, encodePing, encodeSubscription, encodeTopic, topicSet, validTopic } from "./wire.js";
+
+export type State = "connecting" | "connected" | "reconnecting" | "closed";
+
+export interface ReconnectOptions {
+  disabled?: boolean;
+  /** Milliseconds before the first retry; doubled per failure up to maxDelay. Default 100. */
+  minDelay?: number;
+  /** Default 5000 ms. */
+  maxDelay?: number;
+  /** Reliable publishes queued while reconnecting, in bytes. Default 1 MiB. */
+  queueBytes?: number;
+}
+
+export interface Options {
+  /** ws:// or wss:// base URL; /connect is added when there is no path. */
+  url: string;
+  /** Sent as ?token= (browsers cannot set headers on a WebSocket). */
+  token?: string;
+  /** Further coordinator credentials, in the query. */
+  query?: Record<string, string>;
+  /** The body of AUTH; a string is sent as UTF-8. */
+  authBody?: Uint8Array | string;
+  /** A topic set longer than this many bytes is sent gzip-compressed. Default 1024. */
+  gzipAbove?: number;
+  reconnect?: ReconnectOptions;
+  /** Bounds one connection attempt (coordinator, signaling, ICE, channels). Default 15000 ms. */
+  connectTimeout?: number;
+  /** ICE servers for the peer connection. Default none: host candidates only. */
+  iceServers?: RTCIceServer[];
+  /**
+   * A server alias for the first connection instead of WELCOME's first
+   * (tests place clients on given servers); reconnection picks from WELCOME.
+   */
+  server?: bigint;
+}
+
+export interface SendOptions {
+  reliable?: boolean;
+}
+
+export interface WaitOptions {
+  /** Gives up waiting (the Go SDK's context). */
+  signal?: AbortSignal;
+}
+
+interface Events {
+  message: (m: Message) => void;
+  error: (e: ServerError) => void;
+  state: (s: State, err?: Error) => void;
+}
+
+const defaults = { gzipAbove: 1024, minDelay: 100, maxDelay: 5000, queueBytes: 1 << 20, connectTimeout: 15000 };
+
+/** Connects to a communication server through the coordinator; resolves once AUTH is written. */
+export async function connect(options: Options): Promise<Client> {
+  const c = new Client(options);
+  await c.start();
+  return c;
+}
+
+export class Client {
+  #opts: Options;
+  #url: string;
+  #authBody: Uint8Array;
+  #state: State = "connecting";
+  #link?: Link;
+  #alias = 0n;
+  #server = 0n;
+  #topics: string[] = [];
+  #queue: Bytes[] = [];
+  #queued = 0;
+  #pings = new Map<number, () => void>();
+  #lastPing = 0;
+  #ready: Array<() => void> = []; // woken on every state change
+  #listeners: { [K in keyof Events]: Set<Events[K]> } = { message: new Set(), error: new Set(), state: new Set() };
+  #retry?: ReturnType<typeof setTimeout>;
+
+  /** Use connect(). */
+  constructor(options: Options) {
+    this.#opts = options;
+    this.#url = connectURL(options.url, options.token, options.query);
+    const b = options.authBody ?? new Uint8Array();
+    this.#authBody = typeof b === "string" ? new TextEncoder().encode(b) : b;
+  }
+
+  get state(): State {
+    return this.#state;
+  }
+  /** The coordinator's alias for this client; it changes on every reconnection. */
+  get alias(): bigint {
+    return this.#alias;
+  }
+  get serverAlias(): bigint {
+    return this.#server;
+  }
+  /** Bytes the reliable channel has yet to send: a fast publisher paces itself by it. */
+  get bufferedAmount(): number {
+    return this.#link?.reliable.bufferedAmount ?? this.#queued;
+  }
+
+  /** Adds a handler; returns the function that removes it. */
+  on<K extends keyof Events>(event: K, fn: Events[K]): () => void {
+    this.#listeners[event].add(fn);
+    return () => this.#listeners[event].delete(fn);
+  }
+
+  /** @internal */
+  async start(): Promise<void> {
+    this.#adopt(await this.#open());
+    this.#setState("connected");
+  }
+
+  close(): void {
+    if (this.#state === "closed") return;
+    clearTimeout(this.#retry);
+    this.#drop();
+    this.#queue = [];
+    this.#queued = 0;
+    this.#setState("closed");
+  }
+
+  /**
+   * Publishes body on topic. Reliable publishes while reconnecting are
+   * queued (QueueFullError past reconnect.queueBytes); unreliable ones
+   * return false then.
+   */
+  publish(topic: string, body: Uint8Array | string, options: SendOptions = { reliable: true }): boolean {
+    return this.#publish(false, topic, body, options);
+  }
+
+  /** publish, received with the identity and role that authentication gave this client. */
+  publishIdentity(topic: string, body: Uint8Array | string, options: SendOptions = { reliable: true }): boolean {
+    return this.#publish(true, topic, body, options);
+  }
+
+  /** Replaces the whole topic set; resolves once the server has it in force. */
+  async subscribe(topics: readonly string[], options: WaitOptions = {}): Promise<void> {
+    for (const t of topics) if (!validTopic(t)) throw new InvalidTopicError(`subscribe ${JSON.stringify(t)}: empty or contains a space`);
+    this.#topics = [...topics];
+    for (;;) {
+      const link = await this.#connected(options.signal);
+      const set = await topicSet(this.#topics, this.#opts.gzipAbove ?? defaults.gzipAbove);
+      if (link !== this.#link) continue; // reconnected meanwhile: it re-subscribed
+      if (this.#send(link.reliable, encodeSubscription(set.format, set.bytes))) {
+        // The server handles a channel's messages in order, so the echo of
+        // a PING sent after SUBSCRIPTION proves the set is in force.
+        if (await this.#ping(link, true, options.signal)) return;
+      }
+    }
+  }
+
+  /** Round-trip time to the server in milliseconds; waits for the link when it is down. */
+  async ping(options: SendOptions & WaitOptions = {}): Promise<number> {
+    for (;;) {
+      const link = await this.#connected(options.signal);
+      const start = performance.now();
+      if (await this.#ping(link, options.reliable ?? true, options.signal)) return performance.now() - start;
+    }
+  }
+
+  #publish(identity: boolean, topic: string, body: Uint8Array | string, options: SendOptions): boolean {
+    if (this.#state === "closed") throw new ClosedError("publish: client closed");
+    if (!validTopic(topic)) throw new InvalidTopicError(`publish ${JSON.stringify(topic)}: empty or contains a space`);
+    const b = encodeTopic(identity, topic, typeof body === "string" ? new TextEncoder().encode(body) : body);
+    const reliable = options.reliable ?? true;
+    if (this.#state === "connected" && this.#link) {
+      const ch = reliable ? this.#link.reliable : this.#link.unreliable;
+      if (ch.readyState === "open") {
+        try {
+          ch.send(b);
+          return true;
+        } catch (err) {
+          // The browser's send buffer is full: a browser cannot block the
+          // caller as the Go SDK's flow control does, so it is told.
+          if (!reliable) return false;
+          throw new QueueFullError(
+            `publish ${topic}: the channel's send buffer is full (${ch.bufferedAmount} bytes): pace with bufferedAmount`,
+            { cause: err },
+          );
+        }
+      }
+    }
+    if (!reliable) return false; // stale state is not worth queueing
+    const max = this.#opts.reconnect?.queueBytes ?? defaults.queueBytes;
+    if (this.#queued + b.length > max) {
+      throw new QueueFullError(`publish ${topic}: ${this.#queued} bytes queued while reconnecting, bound ${max}`);
+    }
+    this.#queue.push(b);
+    this.#queued += b.length;
+    return true;
+  }
+
+  #send(ch: RTCDataChannel, b: Bytes): boolean {
+    if (ch.readyState !== "open") return false;
+    try {
+      ch.send(b);
+      return true;
+    } catch {
+      return false; // closing under us: the loss handler reconnects
+    }
+  }
+
+  /** Resolves true on the echo, false when the link was lost first. */
+  #ping(link: Link, reliable: boolean, signal?: AbortSignal): Promise<boolean> {
+    // The time is echoed unchanged: milliseconds since the epoch as the 2019
+    // protocol has it, nudged up so that every pending ping is unique.
+    let t = performance.timeOrigin + performance.now();
+    if (t <= this.#lastPing) t = this.#lastPing + 1e-3;
+    this.#lastPing = t;
+    return new Promise<boolean>((resolve, reject) => {
+      const done = (v: boolean | Error) => {
+        this.#pings.delete(t);
+        signal?.removeEventListener("abort", onAbort);
+        if (v instanceof Error) reject(v);
+        else resolve(v);
+      };
+      const onAbort = () => done(new TimeoutError("ping: aborted", { cause: signal?.reason }));
+      if (signal?.aborted) return onAbort();
+      signal?.addEventListener("abort", onAbort);
+      this.#pings.set(t, () => done(this.#link === link));
+      if (!this.#send(reliable ? link.reliable : link.unreliable, encodePing(t))) done(false);
+    });
+  }
+
+  /** Waits for state connected (resolving its link), bounded by signal. */
+  async #connected(signal?: AbortSignal): Promise<Link> {
+    for (;;) {
+      if (this.#state === "closed") throw new ClosedError("client closed");
+      if (this.#state === "connected" && this.#link) return this.#link;
+      if (signal?.aborted) throw new TimeoutError("waiting for the link: aborted", { cause: signal.reason });
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          signal?.removeEventListener("abort", wake);
+          resolve();
+        };
+        this.#ready.push(wake);
+        signal?.addEventListener("abort", wake);
+      });
+    }
+  }
+
+  #open(avoid?: bigint): Promise<Link> {
+    return openLink({
+      url: this.#url,
+      authBody: this.#authBody,
+      iceServers: this.#opts.iceServers ?? [],
+      timeoutMs: this.#opts.connectTimeout ?? defaults.connectTimeout,
+      server: avoid === undefined ? this.#opts.server : undefined, // reconnection picks from WELCOME
+      avoid,
+    });
+  }
+
+  #adopt(link: Link): void {
+    this.#link = link;
+    this.#alias = link.alias;
+    this.#server = link.server;
+    for (const [ch, name] of [[link.reliable, "reliable"], [link.unreliable, "unreliable"]] as const) {
+      ch.onmessage = (ev) => this.#deliver(new Uint8Array(ev.data as ArrayBuffer), name);
+      ch.onclose = () => this.#lost(link, `channel ${name} closed`);
+    }
+    link.pc.onconnectionstatechange = () => {
+      const s = link.pc.connectionState;
+      // "disconnected" is transient (ICE may recover); failed is final.
+      if (s === "failed" || s === "closed") this.#lost(link, `peer connection ${s}`);
+    };
+  }
+
+  #deliver(b: Uint8Array, channel: "reliable" | "unreliable"): void {
+    let in_;
+    try {
+      in_ = decodeData(b);
+    } catch (err) {
+      console.warn(`webrtc-broker: dropping undecodable message from server ${this.#server} on ${channel}`, err);
+      return;
+    }
+    switch (in_.kind) {
+      case "message":
+        this.#emit("message", { ...in_.message, channel });
+        return;
+      case "error":
+        this.#emit("error", in_.error);
+        return;
+      case "ping":
+        this.#pings.get(in_.time)?.();
+        return;
+    }
+  }
+
+  #drop(): void {
+    const link = this.#link;
+    this.#link = undefined;
+    if (!link) return;
+    link.reliable.onclose = link.unreliable.onclose = null;
+    link.pc.onconnectionstatechange = null;
+    link.pc.close();
+    // Pending pings learn that their link is gone and retry on the next.
+    for (const wake of [...this.#pings.values()]) wake();
+  }
+
+  #lost(link: Link, why: string): void {
+    if (link !== this.#link || this.#state === "closed") return;
+    const lost = link.server;
+    this.#drop();
+    if (this.#opts.reconnect?.disabled) {
+      this.#setState("closed", new NotConnectedError(`server ${lost}: ${why}`));
+      return;
+    }
+    this.#setState("reconnecting", new NotConnectedError(`server ${lost}: ${why}`));
+    this.#reconnect(0, lost);
+  }
+
+  #reconnect(attempt: number, avoid: bigint): void {
+    const r = this.#opts.reconnect ?? {};
+    const delay = backoffDelay(attempt, r.minDelay ?? defaults.minDelay, r.maxDelay ?? defaults.maxDelay);
+    this.#retry = setTimeout(async () => {
+      let adopted: Link | undefined;
+      try {
+        const link = await this.#open(avoid);
+        if (this.#state === "closed") {
+          link.pc.close();
+          return;
+        }
+        this.#adopt(link);
+        adopted = link;
+        if (this.#topics.length > 0) {
+          const set = await topicSet(this.#topics, this.#opts.gzipAbove ?? defaults.gzipAbove);
+          // Bounded: a server that never echoes is given up like a lost one.
+          const barrier = AbortSignal.timeout(this.#opts.connectTimeout ?? defaults.connectTimeout);
+          if (!this.#send(link.reliable, encodeSubscription(set.format, set.bytes)) || !(await this.#ping(link, true, barrier))) {
+            throw new NotConnectedError(`server ${link.server}: lost while re-subscribing`);
+          }
+        }
+        if (link !== this.#link) return; // lost again: #lost has scheduled the next attempt
+        const queue = this.#queue;
+        this.#queue = [];
+        this.#queued = 0;
+        for (const b of queue) link.reliable.send(b);
+        this.#setState("connected");
+      } catch (err) {
+        if (this.#state === "closed") return;
+        // A link lost after adoption was seen by #lost, which has scheduled
+        // the next attempt itself.
+        if (adopted && adopted !== this.#link) return;
+        if (adopted) this.#drop();
+        this.#setState("reconnecting", err instanceof Error ? err : new Error(String(err)));
+        this.#reconnect(attempt + 1, avoid);
+      }
+    }, delay);
+  }
+
+  #setState(s: State, err?: Error): void {
+    this.#state = s;
+    for (const wake of this.#ready.splice(0)) wake();
+    this.#emit("state", s, err);
+  }
+
+  #emit<K extends keyof Events>(event: K, ...args: Parameters<Events[K]>): void {
+    for (const fn of this.#listeners[event]) {
+      try {
+        (fn as (...a: Parameters<Events[K]>) => void)(...args);
+      } catch (err) {
+        console.error(`webrtc-broker: ${event} handler threw`, err);
+      }
+    }
+  }
+}

@@ -1,0 +1,7 @@
+// webrtc-broker's browser SDK. The API is written down in client/README.md;
+// the Go SDK (client/) follows the same design.
+export { connect, Client } from "./client.js";
+export type { Options, ReconnectOptions, SendOptions, State, WaitOptions } from "./client.js";
+export type { Message, ServerError } from "./wire.js";
+export * from "./errors.js";
+export { ErrorCode, MessageType, Role } from "./gen/broker_pb.js";

@@ -1,0 +1,171 @@
+// Encoding and decoding of coordinator and data-channel messages, through
+// the code protoc-gen-es generated from protocol/broker.proto.
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import {
+  AuthMessageSchema,
+  ConnectionRefusedMessageSchema,
+  ConnectMessageSchema,
+  ErrorCode,
+  ErrorMessageSchema,
+  Format,
+  MessageHeaderSchema,
+  MessageType,
+  PingMessageSchema,
+  Role,
+  SubscriptionMessageSchema,
+  TopicFWMessageSchema,
+  TopicIdentityFWMessageSchema,
+  TopicIdentityMessageSchema,
+  TopicMessageSchema,
+  WebRtcMessageSchema,
+  WelcomeMessageSchema,
+} from "./gen/broker_pb.js";
+
+/** Bytes as the browser's send() calls take them. */
+export type Bytes = Uint8Array<ArrayBuffer>;
+
+/** One received topic message. Identity and role are set on identity messages only. */
+export interface Message {
+  type: MessageType;
+  topic: string;
+  fromAlias: bigint;
+  body: Uint8Array;
+  channel: "reliable" | "unreliable";
+  identity?: Uint8Array;
+  role?: Role;
+}
+
+/** A server ERROR: a denied subscription, a dropped publish, a failed AUTH. */
+export interface ServerError {
+  code: ErrorCode;
+  /** The code's name, e.g. "ERROR_SUBSCRIPTION_DENIED". */
+  codeName: string;
+  topic: string;
+  reason: string;
+}
+
+/** What the data-channel reader makes of one message. */
+export type Inbound =
+  | { kind: "message"; message: Omit<Message, "channel"> }
+  | { kind: "error"; error: ServerError }
+  | { kind: "ping"; time: number }
+  | { kind: "other"; type: MessageType };
+
+export function encodeAuth(body: Uint8Array): Bytes {
+  return <Bytes>toBinary(AuthMessageSchema, create(AuthMessageSchema, { type: MessageType.AUTH, role: Role.CLIENT, body }));
+}
+
+export function encodePing(time: number): Bytes {
+  return <Bytes>toBinary(PingMessageSchema, create(PingMessageSchema, { type: MessageType.PING, time }));
+}
+
+export function encodeSubscription(format: Format, topics: Uint8Array): Bytes {
+  return <Bytes>toBinary(
+    SubscriptionMessageSchema,
+    create(SubscriptionMessageSchema, { type: MessageType.SUBSCRIPTION, format, topics }),
+  );
+}
+
+/**
+ * A client's TOPIC or TOPIC_IDENTITY: no from_alias, identity or role, which
+ * the server stamps and never takes from a client.
+ */
+export function encodeTopic(identity: boolean, topic: string, body: Uint8Array): Bytes {
+  if (identity) {
+    return <Bytes>toBinary(
+      TopicIdentityMessageSchema,
+      create(TopicIdentityMessageSchema, { type: MessageType.TOPIC_IDENTITY, topic, body }),
+    );
+  }
+  return <Bytes>toBinary(TopicMessageSchema, create(TopicMessageSchema, { type: MessageType.TOPIC, topic, body }));
+}
+
+/** Decodes one data-channel message; throws on bytes that are not protobuf. */
+export function decodeData(b: Uint8Array): Inbound {
+  const { type } = fromBinary(MessageHeaderSchema, b);
+  switch (type) {
+    case MessageType.TOPIC: {
+      const m = fromBinary(TopicMessageSchema, b);
+      return { kind: "message", message: { type, topic: m.topic, fromAlias: m.fromAlias, body: m.body } };
+    }
+    case MessageType.TOPIC_FW: {
+      const m = fromBinary(TopicFWMessageSchema, b);
+      return { kind: "message", message: { type, topic: m.topic, fromAlias: m.fromAlias, body: m.body } };
+    }
+    case MessageType.TOPIC_IDENTITY: {
+      const m = fromBinary(TopicIdentityMessageSchema, b);
+      return {
+        kind: "message",
+        message: { type, topic: m.topic, fromAlias: m.fromAlias, body: m.body, identity: m.identity, role: m.role },
+      };
+    }
+    case MessageType.TOPIC_IDENTITY_FW: {
+      const m = fromBinary(TopicIdentityFWMessageSchema, b);
+      return {
+        kind: "message",
+        message: { type, topic: m.topic, fromAlias: m.fromAlias, body: m.body, identity: m.identity, role: m.role },
+      };
+    }
+    case MessageType.PING:
+      return { kind: "ping", time: fromBinary(PingMessageSchema, b).time };
+    case MessageType.ERROR: {
+      const m = fromBinary(ErrorMessageSchema, b);
+      return {
+        kind: "error",
+        error: { code: m.code, codeName: ErrorCode[m.code] ?? String(m.code), topic: m.topic, reason: m.reason },
+      };
+    }
+    default:
+      return { kind: "other", type };
+  }
+}
+
+/** One decoded coordinator message, as the handshake needs it. */
+export type Signal =
+  | { type: MessageType.WELCOME; alias: bigint; servers: bigint[] }
+  | { type: MessageType.WEBRTC_OFFER | MessageType.WEBRTC_ICE_CANDIDATE | MessageType.WEBRTC_ANSWER; from: bigint; data: Uint8Array }
+  | { type: MessageType.CONNECTION_REFUSED; from: bigint; reason: number; data: Uint8Array }
+  | { type: MessageType; from?: undefined };
+
+export function decodeSignal(b: Uint8Array): Signal {
+  const { type } = fromBinary(MessageHeaderSchema, b);
+  switch (type) {
+    case MessageType.WELCOME: {
+      const m = fromBinary(WelcomeMessageSchema, b);
+      return { type, alias: m.alias, servers: m.availableServers };
+    }
+    case MessageType.WEBRTC_OFFER:
+    case MessageType.WEBRTC_ANSWER:
+    case MessageType.WEBRTC_ICE_CANDIDATE: {
+      const m = fromBinary(WebRtcMessageSchema, b);
+      return { type, from: m.fromAlias, data: m.data };
+    }
+    case MessageType.CONNECTION_REFUSED: {
+      const m = fromBinary(ConnectionRefusedMessageSchema, b);
+      return { type, from: m.fromAlias, reason: m.reason, data: m.data };
+    }
+    default:
+      return { type };
+  }
+}
+
+export function encodeConnect(to: bigint): Bytes {
+  return <Bytes>toBinary(ConnectMessageSchema, create(ConnectMessageSchema, { type: MessageType.CONNECT, toAlias: to }));
+}
+
+export function encodeWebRtc(type: MessageType, to: bigint, json: unknown): Bytes {
+  const data = new TextEncoder().encode(JSON.stringify(json));
+  return <Bytes>toBinary(WebRtcMessageSchema, create(WebRtcMessageSchema, { type, toAlias: to, data }));
+}
+
+/** The topic set as SUBSCRIPTION carries it: space separated, gzip past gzipAbove bytes. */
+export async function topicSet(topics: readonly string[], gzipAbove: number): Promise<{ format: Format; bytes: Uint8Array }> {
+  const plain: Bytes = new TextEncoder().encode(topics.join(" "));
+  if (plain.length <= gzipAbove) return { format: Format.PLAIN, bytes: plain };
+  const stream = new Blob([plain]).stream().pipeThrough(new CompressionStream("gzip"));
+  return { format: Format.GZIP, bytes: new Uint8Array(await new Response(stream).arrayBuffer()) };
+}
+
+export function validTopic(t: string): boolean {
+  return t.length > 0 && !t.includes(" ");
+}

@@ -1,0 +1,139 @@
+// The client's behaviour over fakes of the browser's WebSocket and
+// RTCPeerConnection: the handshake order, re-subscription and the
+// reliable queue across a reconnection. The real browser runs in
+// test/browser; these pin the rules that are hard to provoke there.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import {
+  ConnectMessageSchema,
+  MessageHeaderSchema,
+  MessageType,
+  SubscriptionMessageSchema,
+  TopicMessageSchema,
+  WebRtcMessageSchema,
+  WelcomeMessageSchema,
+} from "../src/gen/broker_pb.js";
+import { connect, QueueFullError, type State } from "../src/index.js";
+
+const buf = (b: Uint8Array) => b.slice().buffer;
+const typeOf = (b: Uint8Array) => fromBinary(MessageHeaderSchema, b).type;
+
+class FakeChannel {
+  readyState = "connecting";
+  bufferedAmount = 0;
+  binaryType = "";
+  sent: Uint8Array[] = [];
+  onopen?: () => void;
+  onclose: (() => void) | null = null;
+  onmessage?: (ev: { data: ArrayBuffer }) => void;
+  constructor(readonly label: string) {}
+  send(b: Uint8Array) {
+    if (this.readyState !== "open") throw new Error("not open");
+    this.sent.push(b);
+    if (typeOf(b) === MessageType.PING) setTimeout(() => this.onmessage?.({ data: buf(b) })); // the server echoes
+  }
+  close() {
+    this.readyState = "closed";
+    this.onclose?.();
+  }
+}
+
+class FakePeer {
+  static all: FakePeer[] = [];
+  remoteDescription: unknown = null;
+  connectionState = "new";
+  channels: FakeChannel[] = [];
+  ondatachannel?: (ev: { channel: FakeChannel }) => void;
+  onicecandidate?: unknown;
+  onconnectionstatechange: (() => void) | null = null;
+  constructor() {
+    FakePeer.all.push(this);
+  }
+  async setRemoteDescription(d: unknown) {
+    this.remoteDescription = d;
+  }
+  async createAnswer() {
+    return { type: "answer", sdp: "v=0" };
+  }
+  async setLocalDescription() {
+    for (const label of ["reliable", "unreliable"]) {
+      const dc = new FakeChannel(label);
+      this.channels.push(dc);
+      setTimeout(() => {
+        this.ondatachannel?.({ channel: dc });
+        dc.readyState = "open";
+        dc.onopen?.();
+      });
+    }
+  }
+  async addIceCandidate() {}
+  close() {
+    this.connectionState = "closed";
+  }
+}
+
+class FakeSocket {
+  static OPEN = 1;
+  static connects: bigint[] = [];
+  static next = 100n;
+  readyState = 0;
+  binaryType = "";
+  onmessage: ((ev: { data: ArrayBuffer }) => void) | null = null;
+  onclose: ((ev: { code: number }) => void) | null = null;
+  onerror: (() => void) | null = null;
+  constructor(readonly url: string) {
+    setTimeout(() => {
+      this.readyState = 1;
+      const welcome = create(WelcomeMessageSchema, { type: MessageType.WELCOME, alias: FakeSocket.next++, availableServers: [7n, 8n] });
+      this.onmessage?.({ data: buf(toBinary(WelcomeMessageSchema, welcome)) });
+    });
+  }
+  send(b: Uint8Array) {
+    if (typeOf(b) !== MessageType.CONNECT) return;
+    const to = fromBinary(ConnectMessageSchema, b).toAlias;
+    FakeSocket.connects.push(to);
+    const data = new TextEncoder().encode(JSON.stringify({ type: "offer", sdp: "v=0" }));
+    const offer = create(WebRtcMessageSchema, { type: MessageType.WEBRTC_OFFER, fromAlias: to, data });
+    setTimeout(() => this.onmessage?.({ data: buf(toBinary(WebRtcMessageSchema, offer)) }));
+  }
+  close() {
+    this.readyState = 3;
+  }
+}
+
+Object.assign(globalThis, { WebSocket: FakeSocket, RTCPeerConnection: FakePeer });
+
+test("reconnection re-subscribes, then sends the queued reliable publishes in order", async () => {
+  const c = await connect({ url: "ws://broker.test", token: "tok", reconnect: { minDelay: 1, maxDelay: 2, queueBytes: 40 } });
+  assert.equal(c.state, "connected");
+  assert.equal(c.serverAlias, 7n);
+  const first = FakePeer.all.at(-1)!;
+  assert.deepEqual(first.channels[0].sent.map(typeOf), [MessageType.AUTH], "AUTH first");
+  await c.subscribe(["a", "b"]);
+
+  const states: State[] = [];
+  const connected = new Promise<void>((resolve) =>
+    c.on("state", (s) => {
+      states.push(s);
+      if (s === "connected") resolve();
+    }),
+  );
+  first.channels[0].close(); // the server went away
+  assert.equal(c.state, "reconnecting");
+  assert.equal(c.publish("t", "one"), true);
+  assert.equal(c.publish("t", "two"), true);
+  assert.equal(c.publish("t", "lost", { reliable: false }), false, "unreliable is not queued");
+  assert.throws(() => c.publish("t", "x".repeat(40)), QueueFullError);
+  await connected;
+
+  assert.equal(c.serverAlias, 8n, "a server other than the one lost");
+  assert.deepEqual(FakeSocket.connects.slice(-2), [7n, 8n]);
+  const sent = FakePeer.all.at(-1)!.channels[0].sent;
+  assert.deepEqual(sent.map(typeOf), [MessageType.AUTH, MessageType.SUBSCRIPTION, MessageType.PING, MessageType.TOPIC, MessageType.TOPIC]);
+  assert.equal(new TextDecoder().decode(fromBinary(SubscriptionMessageSchema, sent[1]).topics), "a b");
+  assert.deepEqual(sent.slice(3).map((b) => new TextDecoder().decode(fromBinary(TopicMessageSchema, b).body)), ["one", "two"]);
+  assert.deepEqual(states, ["reconnecting", "connected"]);
+  c.close();
+  assert.equal(c.state, "closed");
+});
