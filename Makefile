@@ -20,8 +20,10 @@ test: js-test
 	$(GO) test -race -count=1 -timeout 15m ./...
 
 # The browser SDK: unit tests (with the protocol's vectors and the check that
-# the committed bundle is fresh) and the type check. Needs `npm ci` in client/js.
+# the committed bundle is fresh) and the type check. Installs the pinned npm
+# packages first when they are missing (CI installs them before the network goes).
 js-test:
+	@test -d client/js/node_modules || (cd client/js && npm ci --no-audit --no-fund)
 	cd client/js && npm test && npx tsc --noEmit
 
 # Regenerates protocol/*.pb.go, plugins/proto/*.pb.go and the browser SDK's
