@@ -23,10 +23,10 @@ const (
 	lowBuffered = 512 << 10
 )
 
-// channel is one of the two data channels: the detached reader/writer, and
+// dataChannel is one of the two data channels: the detached reader/writer, and
 // the write side's reused buffer and flow control.
-type channel struct {
-	reliable bool
+type dataChannel struct {
+	kind     Channel
 	label    string
 	dc       *webrtc.DataChannel
 	rw       datachannel.ReadWriteCloser
@@ -38,14 +38,17 @@ type channel struct {
 	buf []byte     // reused encode buffer: a publish does not allocate
 }
 
-func newChannel(dc *webrtc.DataChannel, rw datachannel.ReadWriteCloser) *channel {
-	ch := &channel{
-		reliable: dc.Label() == rtc.LabelReliable,
+func newDataChannel(dc *webrtc.DataChannel, rw datachannel.ReadWriteCloser) *dataChannel {
+	ch := &dataChannel{
+		kind:     Unreliable,
 		label:    dc.Label(),
 		dc:       dc,
 		rw:       rw,
 		low:      make(chan struct{}, 1),
 		buf:      make([]byte, 0, 512),
+	}
+	if dc.Label() == rtc.LabelReliable {
+		ch.kind = Reliable
 	}
 	dc.SetBufferedAmountLowThreshold(lowBuffered)
 	dc.OnBufferedAmountLow(func() {
@@ -60,7 +63,7 @@ func newChannel(dc *webrtc.DataChannel, rw datachannel.ReadWriteCloser) *channel
 // begin waits for room in SCTP's queue, then locks the channel and returns
 // the empty encode buffer; commit writes what was appended to it and unlocks.
 // Every begin is followed by exactly one commit.
-func (ch *channel) begin(done <-chan struct{}) ([]byte, error) {
+func (ch *dataChannel) begin(done <-chan struct{}) ([]byte, error) {
 	// pion calls OnBufferedAmountLow when the amount crosses lowBuffered
 	// downwards, which it must do after we saw it above maxBuffered.
 	for ch.dc.BufferedAmount() > maxBuffered {
@@ -74,7 +77,7 @@ func (ch *channel) begin(done <-chan struct{}) ([]byte, error) {
 	return ch.buf[:0], nil
 }
 
-func (ch *channel) commit(b []byte) error {
+func (ch *dataChannel) commit(b []byte) error {
 	_, err := ch.rw.Write(b)
 	if cap(b) <= 4*readBufferSize { // keep the grown buffer, unless a huge message grew it
 		ch.buf = b[:0]
@@ -88,7 +91,7 @@ func (ch *channel) commit(b []byte) error {
 
 // readLoop reads messages until the channel fails, handing each to deliver.
 // It owns buf and topics. Its error is why the link is gone.
-func (ch *channel) readLoop(deliver func(*channel, []byte, topicCache)) error {
+func (ch *dataChannel) readLoop(deliver func(*dataChannel, []byte, topicCache)) error {
 	buf := make([]byte, readBufferSize)
 	topics := topicCache{}
 	for {

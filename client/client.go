@@ -10,75 +10,102 @@ import (
 	"math"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/pion/webrtc/v3"
-
+	"github.com/webrtc-broker/webrtc-broker/core/outbound"
 	"github.com/webrtc-broker/webrtc-broker/core/relay"
 	"github.com/webrtc-broker/webrtc-broker/internal/rtc"
 	"github.com/webrtc-broker/webrtc-broker/protocol"
 )
 
-// Client is one connection to a communication server. Its methods are safe
-// for concurrent use.
+// Client is a connection to the broker: one link to a communication server
+// at a time, replaced when it is lost (see Config.Reconnect). Its methods
+// are safe for concurrent use.
 type Client struct {
-	cfg Config
-	log *slog.Logger
-	api *rtc.API
-	pc  *webrtc.PeerConnection
+	cfg    Config
+	log    *slog.Logger
+	api    *rtc.API
+	target string // the coordinator's /connect URL with the credentials
 
-	// Set by Dial before it returns the client, read-only afterwards.
-	alias, server        uint64
-	reliable, unreliable *channel
+	// ctx is cancelled by Close and when the client gives up: it stops the
+	// supervisor, the reconnection attempts and every waiting call.
+	ctx    context.Context
+	cancel context.CancelFunc
 
-	msgs chan Message // closed by teardown, after the read loops stopped
+	msgs chan Message      // closed by finish, after every read loop stopped
+	errs chan *ServerError // likewise
+
+	// live is the link publishes write to: set once a link is authenticated,
+	// re-subscribed and has sent the queue; nil while the client is down.
+	live atomic.Pointer[link]
+	// mu guards link, upCh and carry, and makes "not live, so queue" atomic
+	// with the hand-over from queue to live link.
+	mu    sync.Mutex
+	link  *link         // the current link, live or being restored; nil while down
+	upCh  chan struct{} // closed when a link goes live; replaced when it is lost
+	queue *outbound.Queue
+	carry [][]byte // queued messages a failed flush could not write, sent first
+
+	alias, server atomic.Uint64
+
+	subMu sync.Mutex // serializes sending the topic set, on Subscribe and on restore
+	sub   []byte     // the last SUBSCRIPTION, encoded; nil before the first Subscribe
+
+	state atomic.Int32
 
 	pingMu   sync.Mutex               // guards pings and lastPing
 	pings    map[uint64]chan struct{} // pending Ping calls by the bits of their time value
 	lastPing float64
 
-	authMu     sync.Mutex // guards authReason
-	authReason string     // the reason of an ERROR_AUTH_FAILED, if one arrived
-
-	failOnce sync.Once
-	err      error         // why the client is done; written once, before done closes
-	done     chan struct{} // closed by fail
-	closed   chan struct{} // closed by teardown when everything is released
-	loops    sync.WaitGroup
+	finishOnce sync.Once
+	err        error         // why the client is closed; written once, before done closes
+	done       chan struct{} // closed by finish once everything is released
 }
 
-func newClient(cfg Config, api *rtc.API) *Client {
+func newClient(cfg Config, api *rtc.API, target string) *Client {
+	ctx, cancel := context.WithCancel(context.Background())
 	return &Client{
 		cfg:    cfg,
 		log:    cfg.Logger,
 		api:    api,
+		target: target,
+		ctx:    ctx,
+		cancel: cancel,
 		msgs:   make(chan Message, messagesBuffer),
+		errs:   make(chan *ServerError, errorsBuffer),
+		upCh:   make(chan struct{}),
+		queue:  outbound.NewReliable(cfg.Reconnect.QueueBytes),
 		pings:  make(map[uint64]chan struct{}),
 		done:   make(chan struct{}),
-		closed: make(chan struct{}),
 	}
 }
 
-// Alias is the alias the coordinator gave this client.
-func (c *Client) Alias() uint64 { return c.alias }
+// Alias is the alias the coordinator gave this client; it changes on every
+// reconnection.
+func (c *Client) Alias() uint64 { return c.alias.Load() }
 
-// ServerAlias is the alias of the communication server this client is
-// connected to.
-func (c *Client) ServerAlias() uint64 { return c.server }
+// ServerAlias is the alias of the communication server this client is (or
+// was last) connected to.
+func (c *Client) ServerAlias() uint64 { return c.server.Load() }
 
-// Messages returns the received messages, ERROR messages included, when
-// Config.OnMessage is nil. It is closed once the client is done and its read
-// loops have stopped. If nobody drains it, the read loops wait, which slows
-// the server down rather than dropping messages.
+// Messages returns the received topic messages when Config.OnMessage is
+// nil. It is closed once the client is closed. If nobody drains it, the read
+// loops wait, which slows the server down rather than dropping messages.
 func (c *Client) Messages() <-chan Message { return c.msgs }
 
-// Done is closed when the client stops: Close was called, or the link to the
-// server was lost (the server closed the peer, a channel failed).
+// Errors returns the ERRORs the server sends when Config.OnError is nil.
+// It holds the latest 64 unread; past that, errors are logged and dropped,
+// so an application that never reads it is not stalled. It is closed once
+// the client is closed.
+func (c *Client) Errors() <-chan *ServerError { return c.errs }
+
+// Done is closed when the client is closed: Close was called, or it gave up
+// (reconnection disabled and the link lost, or the credentials refused).
 func (c *Client) Done() <-chan struct{} { return c.done }
 
-// Err says why Done is closed: nil while the client is up, ErrClosed after
-// Close, an error wrapping ErrDisconnected (or ErrAuthFailed when the server
-// refused the AUTH) when the link was lost.
+// Err says why Done is closed: nil while the client is open, ErrClosed after
+// Close, an error wrapping ErrDisconnected or ErrAuthFailed when it gave up.
 func (c *Client) Err() error {
 	select {
 	case <-c.done:
@@ -88,98 +115,158 @@ func (c *Client) Err() error {
 	}
 }
 
-// Close closes the peer connection and waits until the read loops have
-// stopped, so OnMessage is not called after it returns (do not call Close
-// from OnMessage). It is safe to call more than once.
+// Close closes the link and waits until the read loops have stopped, so
+// OnMessage is not called after it returns (do not call Close from
+// OnMessage, OnError or OnState). Reliable publishes still queued for a
+// reconnection are discarded. It is safe to call more than once.
 func (c *Client) Close() error {
-	c.fail(ErrClosed)
-	<-c.closed
+	c.cancel()
+	<-c.done
 	return nil
 }
 
 // Publish sends body on topic. Subscribers other than this client receive
-// it as TOPIC_FW, on the same kind of channel.
-func (c *Client) Publish(topic string, body []byte, reliable bool) error {
-	return c.publish(protocol.MessageType_TOPIC, topic, body, reliable)
+// it on the same kind of channel. While the client is reconnecting, a
+// reliable publish is queued (ErrQueueFull past Reconnect.QueueBytes) and an
+// unreliable one fails with ErrNotConnected.
+func (c *Client) Publish(topic string, body []byte, ch Channel) error {
+	return c.publish(protocol.MessageType_TOPIC, topic, body, ch)
 }
 
-// PublishIdentity sends body on topic as TOPIC_IDENTITY: subscribers receive
-// it with the identity and role that authentication gave this client.
-func (c *Client) PublishIdentity(topic string, body []byte, reliable bool) error {
-	return c.publish(protocol.MessageType_TOPIC_IDENTITY, topic, body, reliable)
+// PublishIdentity is Publish with the identity and role that
+// authentication gave this client: subscribers receive them in
+// Message.Identity and Message.Role.
+func (c *Client) PublishIdentity(topic string, body []byte, ch Channel) error {
+	return c.publish(protocol.MessageType_TOPIC_IDENTITY, topic, body, ch)
 }
 
-func (c *Client) publish(typ protocol.MessageType, topic string, body []byte, reliable bool) error {
+func (c *Client) publish(typ protocol.MessageType, topic string, body []byte, ch Channel) error {
 	if !validTopic(topic) {
 		return fmt.Errorf("publish %q: %w", topic, ErrInvalidTopic)
 	}
-	ch := c.channel(reliable)
-	b, err := ch.begin(c.done)
-	if err != nil {
-		return c.closedErr()
+	if !ch.valid() {
+		return fmt.Errorf("publish %q: %w", topic, ErrInvalidChannel)
 	}
-	var msg []byte
-	if typ == protocol.MessageType_TOPIC_IDENTITY {
-		// No alias, identity or role: the server stamps those and never
-		// trusts a client's.
-		msg = relay.AppendTopicIdentity(b, 0, topic, nil, 0, body)
-	} else {
-		msg = relay.AppendTopic(b, 0, topic, body)
+	var stale *link // a link a write found lost, which the supervisor has not retired yet
+	for {
+		if l := c.live.Load(); l != nil && l != stale {
+			err := l.write(l.channel(ch), func(b []byte) []byte { return appendPublish(b, typ, topic, body) })
+			if !errors.Is(err, errLinkLost) {
+				return err
+			}
+			stale = l
+			continue
+		}
+		c.mu.Lock()
+		if l := c.live.Load(); l != nil && l != stale {
+			c.mu.Unlock() // went live meanwhile: the queue is sent, write directly
+			continue
+		}
+		err := c.enqueueLocked(typ, topic, body, ch)
+		c.mu.Unlock()
+		if errors.Is(err, ErrClosed) {
+			return c.closedErr()
+		}
+		return err
 	}
-	if err := ch.commit(msg); err != nil {
-		return c.writeErr(err)
+}
+
+// enqueueLocked holds a publish for the next link; mu is held, so a flush
+// cannot hand over to a live link between the check and the push.
+func (c *Client) enqueueLocked(typ protocol.MessageType, topic string, body []byte, ch Channel) error {
+	switch {
+	case c.ctx.Err() != nil:
+		return ErrClosed
+	case c.cfg.Reconnect.Disabled:
+		return fmt.Errorf("publish %q: %w: the link was lost and reconnection is disabled", topic, ErrNotConnected)
+	case ch == Unreliable:
+		return fmt.Errorf("publish %q: %w", topic, ErrNotConnected)
+	}
+	if err := c.queue.Push(appendPublish(nil, typ, topic, body)); err != nil {
+		if errors.Is(err, outbound.ErrClosed) {
+			return ErrClosed
+		}
+		return fmt.Errorf("publish %q: %d bytes queued: %w", topic, c.cfg.Reconnect.QueueBytes, ErrQueueFull)
 	}
 	return nil
 }
 
 // Subscribe replaces this client's whole topic set with topics (none
-// unsubscribes from everything), then waits for a PING echo on the reliable
-// channel: when it returns nil, the server has applied the new set.
+// unsubscribes from everything) and returns once the server has it in
+// force: it waits for the echo of a PING sent after it on the reliable
+// channel. A set longer than Config.GzipAbove bytes is sent compressed. The
+// set is sent again after every reconnection. While reconnecting, Subscribe
+// waits for the link, bounded by ctx.
 func (c *Client) Subscribe(ctx context.Context, topics ...string) error {
-	return c.subscribe(ctx, protocol.Format_PLAIN, topics)
-}
-
-// SubscribeGzip is Subscribe with the topic set sent gzip-compressed.
-func (c *Client) SubscribeGzip(ctx context.Context, topics ...string) error {
-	return c.subscribe(ctx, protocol.Format_GZIP, topics)
-}
-
-func (c *Client) subscribe(ctx context.Context, format protocol.Format, topics []string) error {
 	for _, t := range topics {
 		if !validTopic(t) {
 			return fmt.Errorf("subscribe %q: %w", t, ErrInvalidTopic)
 		}
 	}
-	set := []byte(strings.Join(topics, " "))
-	if format == protocol.Format_GZIP {
-		var buf bytes.Buffer
-		zw := gzip.NewWriter(&buf)
-		if _, err := zw.Write(set); err != nil {
-			return fmt.Errorf("subscribe: gzip: %w", err)
-		}
-		if err := zw.Close(); err != nil {
-			return fmt.Errorf("subscribe: gzip: %w", err)
-		}
-		set = buf.Bytes()
-	}
-	b, err := c.reliable.begin(c.done)
+	msg, err := c.encodeSubscription(topics)
 	if err != nil {
-		return c.closedErr()
+		return err
 	}
-	if err := c.reliable.commit(relay.AppendSubscription(b, format, set)); err != nil {
-		return c.writeErr(err)
+	c.subMu.Lock()
+	c.sub = msg
+	c.mu.Lock()
+	l := c.link
+	c.mu.Unlock()
+	if l != nil {
+		// A lost link is fine: its successor is sent c.sub before it goes live.
+		err = l.write(l.reliable, func(b []byte) []byte { return append(b, msg...) })
+	}
+	c.subMu.Unlock()
+	if err != nil && !errors.Is(err, errLinkLost) {
+		return fmt.Errorf("subscribe: %w", err)
 	}
 	// The server handles a channel's messages in order, so the echo of a PING
-	// sent after the SUBSCRIPTION proves the subscription was applied.
-	if _, err := c.Ping(ctx, true); err != nil {
+	// sent after the SUBSCRIPTION, on this link or a later one (which got the
+	// set before going live), proves the set is in force.
+	if _, err := c.Ping(ctx, Reliable); err != nil {
 		return fmt.Errorf("subscribe: waiting for the server to apply it: %w", err)
 	}
 	return nil
 }
 
+func (c *Client) encodeSubscription(topics []string) ([]byte, error) {
+	set := []byte(strings.Join(topics, " "))
+	format := protocol.Format_PLAIN
+	if c.cfg.GzipAbove >= 0 && len(set) > c.cfg.GzipAbove {
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
+		if _, err := zw.Write(set); err != nil {
+			return nil, fmt.Errorf("subscribe: gzip: %w", err)
+		}
+		if err := zw.Close(); err != nil {
+			return nil, fmt.Errorf("subscribe: gzip: %w", err)
+		}
+		set, format = buf.Bytes(), protocol.Format_GZIP
+	}
+	return relay.AppendSubscription(nil, format, set), nil
+}
+
 // Ping sends a PING on the chosen channel and waits for its echo, returning
-// the round-trip time. An unreliable PING may be lost: bound ctx.
-func (c *Client) Ping(ctx context.Context, reliable bool) (time.Duration, error) {
+// the round-trip time. While reconnecting it waits for the link, and a link
+// lost during the ping is pinged again on the next; an unreliable PING may
+// be lost, so bound ctx.
+func (c *Client) Ping(ctx context.Context, ch Channel) (time.Duration, error) {
+	if !ch.valid() {
+		return 0, fmt.Errorf("ping: %w", ErrInvalidChannel)
+	}
+	for {
+		l, err := c.waitLive(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("ping on %s: %w", ch, err)
+		}
+		rtt, err := c.pingOn(ctx, l, ch)
+		if !errors.Is(err, errLinkLost) {
+			return rtt, err
+		}
+	}
+}
+
+func (c *Client) pingOn(ctx context.Context, l *link, ch Channel) (time.Duration, error) {
 	echoed := make(chan struct{})
 	c.pingMu.Lock()
 	// The time field is echoed unchanged: milliseconds since the epoch as the
@@ -199,154 +286,108 @@ func (c *Client) Ping(ctx context.Context, reliable bool) (time.Duration, error)
 	}()
 
 	start := time.Now()
-	ch := c.channel(reliable)
-	b, err := ch.begin(c.done)
-	if err != nil {
-		return 0, c.closedErr()
-	}
-	if err := ch.commit(relay.AppendPing(b, t)); err != nil {
-		return 0, c.writeErr(err)
+	if err := l.write(l.channel(ch), func(b []byte) []byte { return relay.AppendPing(b, t) }); err != nil {
+		return 0, fmt.Errorf("ping on %s: %w", ch, err)
 	}
 	select {
 	case <-echoed:
 		return time.Since(start), nil
 	case <-ctx.Done():
-		return 0, fmt.Errorf("ping on %s: %w", ch.label, ctx.Err())
-	case <-c.done:
+		return 0, fmt.Errorf("ping on %s: %w", ch, ctx.Err())
+	case <-l.lost:
+		return 0, fmt.Errorf("ping on %s: server %d: %w", ch, l.server, errLinkLost)
+	case <-c.ctx.Done():
 		return 0, c.closedErr()
 	}
 }
 
-// SendRaw writes b unchanged on the chosen channel: for tests and fuzzing,
-// to send what a well-behaved client never would.
-func (c *Client) SendRaw(reliable bool, b []byte) error {
-	ch := c.channel(reliable)
-	buf, err := ch.begin(c.done)
-	if err != nil {
-		return c.closedErr()
+// waitLive returns the live link, waiting for one while reconnecting.
+func (c *Client) waitLive(ctx context.Context) (*link, error) {
+	for {
+		c.mu.Lock()
+		l, up := c.live.Load(), c.upCh
+		c.mu.Unlock()
+		var wait <-chan struct{} = up
+		if l != nil {
+			if !l.isLost() {
+				return l, nil
+			}
+			wait = l.retired // lost, not yet retired: upCh is still the closed one
+		}
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-c.ctx.Done():
+			return nil, c.closedErr()
+		}
 	}
-	if err := ch.commit(append(buf, b...)); err != nil {
-		return c.writeErr(err)
-	}
-	return nil
 }
 
-func (c *Client) channel(reliable bool) *channel {
-	if reliable {
-		return c.reliable
+// sendRaw writes b unchanged on the live link: tests only (export_test.go,
+// internal/clienthooks).
+func (c *Client) sendRaw(ch Channel, b []byte) error {
+	l := c.live.Load()
+	if l == nil {
+		if c.ctx.Err() != nil {
+			return c.closedErr()
+		}
+		return ErrNotConnected
 	}
-	return c.unreliable
+	return l.write(l.channel(ch), func(buf []byte) []byte { return append(buf, b...) })
 }
 
-// deliver handles one received message; the read loop of ch calls it, and b
-// is that loop's buffer.
-func (c *Client) deliver(ch *channel, b []byte, topics topicCache) {
-	var m Message
-	if err := decode(b, &m, topics.intern); err != nil {
-		c.log.Warn("dropping undecodable message from server", "server", c.server, "channel", ch.label, "err", err)
+// deliver sorts one received message; the read loop of ch on l calls it,
+// and b is that loop's buffer.
+func (c *Client) deliver(l *link, ch *dataChannel, b []byte, topics topicCache) {
+	var f frame
+	if err := decode(b, &f, topics.intern); err != nil {
+		c.log.Warn("dropping undecodable message from server", "server", l.server, "channel", ch.label, "err", err)
 		return
 	}
-	m.Reliable = ch.reliable
-	switch m.Type {
+	switch f.Type {
+	case protocol.MessageType_TOPIC_FW, protocol.MessageType_TOPIC_IDENTITY_FW:
+		m := Message{Topic: f.Topic, FromAlias: f.FromAlias, Body: f.Body, Identity: f.Identity, Role: f.Role, Channel: ch.kind}
+		if c.cfg.OnMessage != nil {
+			c.cfg.OnMessage(m)
+			return
+		}
+		select {
+		case c.msgs <- m.clone():
+		case <-c.ctx.Done():
+		}
 	case protocol.MessageType_PING:
 		c.pingMu.Lock()
-		echoed, ok := c.pings[math.Float64bits(m.pingTime)]
-		delete(c.pings, math.Float64bits(m.pingTime))
+		echoed, ok := c.pings[math.Float64bits(f.pingTime)]
+		delete(c.pings, math.Float64bits(f.pingTime))
 		c.pingMu.Unlock()
 		if ok {
 			close(echoed)
-			return
 		}
 	case protocol.MessageType_ERROR:
-		c.log.Debug("server sent an error", "server", c.server, "code", m.ErrorCode, "topic", m.Topic, "reason", m.Reason)
-		if m.ErrorCode == protocol.ErrorCode_ERROR_AUTH_FAILED {
-			c.authMu.Lock()
-			c.authReason = m.Reason
-			c.authMu.Unlock()
+		e := &ServerError{Code: f.ErrorCode, Topic: f.Topic, Reason: f.Reason, Server: l.server, Channel: ch.kind}
+		c.log.Debug("server sent an error", "server", l.server, "code", e.Code, "topic", e.Topic, "reason", e.Reason)
+		if e.Code == protocol.ErrorCode_ERROR_AUTH_FAILED {
+			l.authMu.Lock()
+			l.authReason = e.Reason
+			l.authMu.Unlock()
 		}
-	}
-	if c.cfg.OnMessage != nil {
-		c.cfg.OnMessage(m)
-		return
-	}
-	select {
-	case c.msgs <- m.clone():
-	case <-c.done:
-	}
-}
-
-// startLoops runs one read loop per channel. When one ends, the link is
-// lost; the other is given linkGrace to end too, so that what it had
-// already received (typically the server's ERROR on reliable, when the
-// unreliable channel notices the close first) is delivered before Done.
-func (c *Client) startLoops() {
-	ended := make(chan error, 2)
-	for _, ch := range []*channel{c.reliable, c.unreliable} {
-		c.loops.Add(1)
-		go func() {
-			defer c.loops.Done()
-			ended <- ch.readLoop(c.deliver)
-		}()
-	}
-	c.loops.Add(1)
-	go func() {
-		defer c.loops.Done()
-		first := <-ended // Close ends both loops too, through pc.Close
-		grace := time.NewTimer(linkGrace)
-		defer grace.Stop()
+		if c.cfg.OnError != nil {
+			c.cfg.OnError(e)
+			return
+		}
 		select {
-		case <-ended:
-		case <-grace.C:
+		case c.errs <- e:
+		default:
+			c.log.Warn("dropping a server error: Errors() is full and nobody reads it", "server", l.server, "err", e)
 		}
-		c.fail(c.linkErr(first))
-	}()
-}
-
-// linkGrace is how long the second read loop may take to drain after the
-// first ended.
-const linkGrace = 250 * time.Millisecond
-
-// linkErr wraps why the link was lost, preferring the server's own AUTH
-// refusal when it sent one before closing.
-func (c *Client) linkErr(cause error) error {
-	c.authMu.Lock()
-	reason := c.authReason
-	c.authMu.Unlock()
-	if reason != "" {
-		return fmt.Errorf("%w: server %d: %s (%w)", ErrAuthFailed, c.server, reason, cause)
+	default:
+		c.log.Debug("ignoring message the server should not send a client", "server", l.server, "type", f.Type)
 	}
-	return fmt.Errorf("%w: server %d: %w", ErrDisconnected, c.server, cause)
 }
 
-// fail ends the client once with err and releases everything in the
-// background; Close waits for that.
-func (c *Client) fail(err error) {
-	c.failOnce.Do(func() {
-		c.err = err
-		close(c.done)
-		if !errors.Is(err, ErrClosed) {
-			c.log.Info("client disconnected", "alias", c.alias, "server", c.server, "err", err)
-		}
-		go c.teardown()
-	})
-}
-
-func (c *Client) teardown() {
-	if c.pc != nil {
-		if err := c.pc.Close(); err != nil {
-			c.log.Debug("close peer connection", "alias", c.alias, "err", err)
-		}
-	}
-	c.loops.Wait()
-	close(c.msgs)
-	if err := c.api.Close(); err != nil {
-		c.log.Debug("close webrtc api", "alias", c.alias, "err", err)
-	}
-	close(c.closed)
-}
-
-// closedErr is what calls on a done client return: ErrClosed, with the cause
-// when the link was lost rather than closed.
+// closedErr is what calls on a closed client return: ErrClosed, with the
+// cause when the client gave up rather than was closed.
 func (c *Client) closedErr() error {
 	<-c.done
 	if errors.Is(c.err, ErrClosed) {
@@ -355,15 +396,14 @@ func (c *Client) closedErr() error {
 	return fmt.Errorf("%w: %w", ErrClosed, c.err)
 }
 
-// writeErr reports a failed write as the client's end when the client is
-// done (the write failed because the link went), as itself otherwise.
-func (c *Client) writeErr(err error) error {
-	select {
-	case <-c.done:
-		return c.closedErr()
-	default:
-		return err
+// appendPublish encodes a TOPIC or TOPIC_IDENTITY as a client sends it: no
+// alias, identity or role, because the server stamps those and never trusts
+// a client's.
+func appendPublish(b []byte, typ protocol.MessageType, topic string, body []byte) []byte {
+	if typ == protocol.MessageType_TOPIC_IDENTITY {
+		return relay.AppendTopicIdentity(b, 0, topic, nil, 0, body)
 	}
+	return relay.AppendTopic(b, 0, topic, body)
 }
 
 func validTopic(t string) bool {

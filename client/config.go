@@ -1,6 +1,7 @@
 package client
 
 import (
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -11,59 +12,126 @@ import (
 	"github.com/webrtc-broker/webrtc-broker/core/rtcconfig"
 )
 
-// Config says where to connect and how to present oneself.
+// Config says where to connect, how to present oneself and what to tell the
+// application.
 type Config struct {
 	// CoordinatorURL is the coordinator's base URL, for example
 	// ws://127.0.0.1:9090; /connect is appended when the URL has no path.
 	CoordinatorURL string
-	// Query and Header carry the coordinator credentials, as its auth plugin
-	// expects them.
+	// Token, when set, is sent as ?token= on the coordinator URL: the shipped
+	// token plugin reads it there.
+	Token string
+	// Query and Header carry further coordinator credentials, as its auth
+	// plugin expects them.
 	Query  url.Values
 	Header http.Header
 	// AuthBody is the body of the AUTH message: the credentials the server's
 	// auth plugin reads on the data channel.
 	AuthBody []byte
-	// Server, when non-zero, is the alias of the server to connect to instead
-	// of the first one the coordinator's WELCOME lists (tests use it to place
-	// clients on given servers of a mesh).
+	// Server, when non-zero, is the alias of the server Dial connects to
+	// instead of the first one the coordinator's WELCOME lists (tests use it
+	// to place clients on given servers of a mesh). Reconnection picks from
+	// the WELCOME again.
 	Server uint64
+	// GzipAbove: a topic set longer than this many bytes is sent
+	// gzip-compressed. 0 means 1024; negative never compresses.
+	GzipAbove int
+	// Reconnect configures what happens when the server link is lost.
+	Reconnect Reconnect
 	// WebRTC configures pion; LoopbackOnly for tests and local runs.
 	WebRTC rtcconfig.Config
 	// Logger receives the client's diagnostics; nil discards them.
 	Logger *slog.Logger
-	// ConnectTimeout bounds Dial as a whole (coordinator, signaling, ICE,
-	// channels); 0 means 15s. The context given to Dial can shorten it.
+	// ConnectTimeout bounds one connection attempt as a whole (coordinator,
+	// signaling, ICE, channels); 0 means 15s. The context given to Dial can
+	// shorten the first.
 	ConnectTimeout time.Duration
-	// OnMessage, when set, is called for every received message from the
-	// channel's read loop (one goroutine per channel, so calls for the two
-	// channels may run concurrently). It must not block for long: it stalls
-	// that channel. Body and Identity are valid only during the call.
+
+	// OnMessage, when set, is called for every received topic message from
+	// the channel's read loop (one goroutine per channel, so calls for the
+	// two channels may run concurrently). It must not block for long: it
+	// stalls that channel. Body and Identity are valid only during the call.
 	// When OnMessage is nil, messages go to Messages() instead.
 	OnMessage func(Message)
-	// SkipAuth does not send AUTH after the channels open. Tests only: it
-	// lets a test send data before AUTH, which the server must refuse.
-	SkipAuth bool
+	// OnError, when set, is called for every ERROR the server sends (a
+	// denied subscription, a dropped publish, ...), from the read loop as
+	// OnMessage is. When nil, errors go to Errors() instead.
+	OnError func(*ServerError)
+	// OnState, when set, is called for every state change and every failed
+	// reconnection attempt, in order, from one goroutine. It must not call
+	// Close (Close waits for that goroutine).
+	OnState func(StateEvent)
+
+	// skipAuth does not send AUTH after the channels open: tests only,
+	// through export_test.go and internal/clienthooks.
+	skipAuth bool
+}
+
+// Reconnect configures automatic reconnection.
+type Reconnect struct {
+	// Disabled makes a lost link final: the client goes to StateClosed and
+	// Done is closed, as after Close.
+	Disabled bool
+	// MinDelay and MaxDelay bound the wait between attempts: from MinDelay,
+	// doubling, up to MaxDelay, each jittered. 0 means 100ms and 5s.
+	MinDelay, MaxDelay time.Duration
+	// QueueBytes bounds the reliable publishes held while reconnecting; past
+	// it Publish returns ErrQueueFull. 0 means 1 MiB. An empty queue takes
+	// any one message, however large.
+	QueueBytes int
 }
 
 const (
 	defaultConnectTimeout = 15 * time.Second
+	defaultGzipAbove      = 1024
+	defaultMinDelay       = 100 * time.Millisecond
+	defaultMaxDelay       = 5 * time.Second
+	defaultQueueBytes     = 1 << 20
 	// messagesBuffer is the capacity of Messages(). When it is full the read
 	// loops wait, which back-pressures the server through SCTP.
 	messagesBuffer = 256
+	// errorsBuffer is the capacity of Errors(). Errors are advisory and an
+	// application may never read them, so a full channel drops (and logs)
+	// rather than stall the read loop.
+	errorsBuffer = 64
 )
 
-func (cfg Config) withDefaults() Config {
+func (cfg Config) withDefaults() (Config, error) {
 	if cfg.ConnectTimeout <= 0 {
 		cfg.ConnectTimeout = defaultConnectTimeout
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = logging.Discard()
 	}
-	return cfg
+	if cfg.GzipAbove == 0 {
+		cfg.GzipAbove = defaultGzipAbove
+	}
+	r := &cfg.Reconnect
+	if r.MinDelay <= 0 {
+		r.MinDelay = defaultMinDelay
+	}
+	if r.MaxDelay <= 0 {
+		r.MaxDelay = max(defaultMaxDelay, r.MinDelay)
+	}
+	if r.MaxDelay < r.MinDelay {
+		return cfg, fmt.Errorf("reconnect: MaxDelay %s is below MinDelay %s", r.MaxDelay, r.MinDelay)
+	}
+	if r.QueueBytes <= 0 {
+		r.QueueBytes = defaultQueueBytes
+	}
+	return cfg, nil
 }
 
 // connectURL is CoordinatorURL with /connect as the default path and Query
-// merged into its query string.
+// and Token merged into its query string.
 func (cfg Config) connectURL() (string, error) {
-	return coordurl.URL(cfg.CoordinatorURL, "/connect", cfg.Query)
+	q := cfg.Query
+	if cfg.Token != "" {
+		q = make(url.Values, len(cfg.Query)+1)
+		for k, vs := range cfg.Query {
+			q[k] = vs
+		}
+		q.Set("token", cfg.Token)
+	}
+	return coordurl.URL(cfg.CoordinatorURL, "/connect", q)
 }

@@ -21,14 +21,16 @@ import (
 // channels and writes AUTH. It returns once AUTH is written; there is no
 // acknowledgement, but the server handles a channel's messages in order, so
 // a later Subscribe (which waits for a PING echo) fails if the AUTH did.
+// The first connection is not retried: Dial returns its error.
 //
-// The coordinator socket is closed before Dial returns: the WebRTC link does
-// not need it, and the client keeps working while the coordinator is away.
+// The coordinator socket is closed once connected: the WebRTC link does not
+// need it, and the client keeps working while the coordinator is away. It
+// is dialled again only to reconnect.
 func Dial(ctx context.Context, cfg Config) (*Client, error) {
-	cfg = cfg.withDefaults()
-	ctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
-	defer cancel()
-
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("dial: %w", err)
+	}
 	target, err := cfg.connectURL()
 	if err != nil {
 		return nil, fmt.Errorf("dial: %w", err)
@@ -37,20 +39,56 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dial: %w", err)
 	}
-	c := newClient(cfg, api)
-	if err := c.handshake(ctx, target); err != nil {
-		c.fail(err)
-		<-c.closed
+	c := newClient(cfg, api, target)
+	c.setState(StateEvent{State: StateConnecting})
+	ctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
+	defer cancel()
+	l, err := c.connect(ctx, func(offered []uint64) (uint64, bool) {
+		if cfg.Server != 0 {
+			return cfg.Server, true
+		}
+		return pickServer(offered, nil)
+	})
+	if err != nil {
+		c.finish(err)
 		return nil, err
 	}
-	c.log.Debug("client connected", "alias", c.alias, "server", c.server)
+	c.up(l)
+	c.setState(StateEvent{State: StateConnected, Server: l.server, Alias: l.alias})
+	c.log.Debug("client connected", "alias", l.alias, "server", l.server)
+	go c.supervise(l)
 	return c, nil
 }
 
-// handshake runs the signaling with the coordinator until both channels are
-// open and AUTH is written.
-func (c *Client) handshake(ctx context.Context, target string) error {
-	sig, err := dialSignaling(ctx, target, c.cfg.Header, c.log)
+// pickServer takes the first offered server not in avoid, or the first
+// offered one when all are avoided (the one that failed may be back).
+func pickServer(offered []uint64, avoid map[uint64]bool) (uint64, bool) {
+	for _, s := range offered {
+		if !avoid[s] {
+			return s, true
+		}
+	}
+	if len(offered) > 0 {
+		return offered[0], true
+	}
+	return 0, false
+}
+
+// connect runs the signaling with the coordinator until both channels of a
+// new link are open and AUTH is written, then starts the link's read loops.
+// choose picks the server from the WELCOME's list.
+func (c *Client) connect(ctx context.Context, choose func(offered []uint64) (uint64, bool)) (*link, error) {
+	l := newLink()
+	if err := c.handshake(ctx, l, choose); err != nil {
+		l.release(c.log)
+		return nil, err
+	}
+	l.startLoops(func(ch *dataChannel, b []byte, topics topicCache) { c.deliver(l, ch, b, topics) })
+	return l, nil
+}
+
+func (c *Client) handshake(ctx context.Context, l *link, choose func([]uint64) (uint64, bool)) error {
+	sig, err := dialSignaling(ctx, c.target, c.cfg.Header, c.log)
 	if err != nil {
 		return err
 	}
@@ -60,39 +98,36 @@ func (c *Client) handshake(ctx context.Context, target string) error {
 	if err != nil {
 		return err
 	}
-	c.alias = welcome.GetAlias()
-	switch {
-	case c.cfg.Server != 0:
-		c.server = c.cfg.Server
-	case len(welcome.GetAvailableServers()) > 0:
-		c.server = welcome.GetAvailableServers()[0]
-	default:
-		return fmt.Errorf("dial: alias %d: %w", c.alias, ErrNoServers)
+	l.alias = welcome.GetAlias()
+	server, ok := choose(welcome.GetAvailableServers())
+	if !ok {
+		return fmt.Errorf("dial: alias %d: %w", l.alias, ErrNoServers)
 	}
-	sig.server = c.server
+	l.server = server
+	sig.server = server
 
 	pc, err := c.api.NewPeerConnection()
 	if err != nil {
 		return fmt.Errorf("dial: %w", err)
 	}
-	c.pc = pc // before any callback can run: teardown closes it
+	l.pc = pc // before any callback can run: release closes it
 
-	opened := make(chan *channel, 2)
+	opened := make(chan *dataChannel, 2)
 	pc.OnDataChannel(func(dc *webrtc.DataChannel) {
 		if dc.Label() != rtc.LabelReliable && dc.Label() != rtc.LabelUnreliable {
-			c.log.Warn("ignoring unexpected data channel", "server", c.server, "label", dc.Label())
+			c.log.Warn("ignoring unexpected data channel", "server", server, "label", dc.Label())
 			return
 		}
 		dc.OnOpen(func() {
 			rw, err := dc.Detach()
 			if err != nil {
-				c.fail(fmt.Errorf("dial: detach %s: %w", dc.Label(), err))
+				l.fail(fmt.Errorf("dial: detach %s: %w", dc.Label(), err))
 				return
 			}
 			select {
-			case opened <- newChannel(dc, rw):
+			case opened <- newDataChannel(dc, rw):
 			default: // a third channel: the server broke the protocol
-				c.fail(fmt.Errorf("dial: server %d opened channel %q twice", c.server, dc.Label()))
+				l.fail(fmt.Errorf("dial: server %d opened channel %q twice", server, dc.Label()))
 			}
 		})
 	})
@@ -111,81 +146,78 @@ func (c *Client) handshake(ctx context.Context, target string) error {
 			grace := time.NewTimer(linkGrace)
 			defer grace.Stop()
 			select {
-			case <-c.done:
+			case <-l.lost:
 			case <-grace.C:
-				c.fail(c.linkErr(fmt.Errorf("peer connection %s", s)))
+				l.fail(l.linkErr(fmt.Errorf("peer connection %s", s)))
 			}
 		}()
 	})
 
-	if err := sig.send(&protocol.ConnectMessage{Type: protocol.MessageType_CONNECT, ToAlias: c.server}); err != nil {
+	if err := sig.send(&protocol.ConnectMessage{Type: protocol.MessageType_CONNECT, ToAlias: server}); err != nil {
 		return err
 	}
 	// Remote candidates that arrive before the offer wait here: pion cannot
 	// add a candidate before the remote description is set.
 	var early []webrtc.ICECandidateInit
-	for c.reliable == nil || c.unreliable == nil {
+	for l.reliable == nil || l.unreliable == nil {
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("dial: server %d: %w", c.server, ctx.Err())
-		case <-c.done:
-			return c.err
+			return fmt.Errorf("dial: server %d: %w", server, ctx.Err())
+		case <-l.lost:
+			return l.err
 		case err := <-sig.errs:
 			return err
 		case ch := <-opened:
-			if ch.reliable {
-				c.reliable = ch
+			if ch.kind == Reliable {
+				l.reliable = ch
 			} else {
-				c.unreliable = ch
+				l.unreliable = ch
 			}
 		case in := <-sig.in:
-			if err := c.handleSignal(in, sig, &early); err != nil {
+			if err := c.handleSignal(l, in, sig, &early); err != nil {
 				return err
 			}
 		}
 	}
-	if !c.cfg.SkipAuth {
-		b, err := c.reliable.begin(c.done)
-		if err != nil {
-			return c.err
-		}
-		if err := c.reliable.commit(relay.AppendAuth(b, protocol.Role_CLIENT, c.cfg.AuthBody)); err != nil {
-			return fmt.Errorf("dial: server %d: auth: %w", c.server, err)
-		}
+	if c.cfg.skipAuth {
+		return nil
 	}
-	c.startLoops()
+	err = l.write(l.reliable, func(b []byte) []byte { return relay.AppendAuth(b, protocol.Role_CLIENT, c.cfg.AuthBody) })
+	if err != nil {
+		return fmt.Errorf("dial: server %d: auth: %w", server, err)
+	}
 	return nil
 }
 
 // handleSignal applies one coordinator message during the handshake.
-func (c *Client) handleSignal(in signal, sig *signaling, early *[]webrtc.ICECandidateInit) error {
-	if in.from != c.server {
-		c.log.Debug("ignoring signal from another alias", "type", in.typ, "from", in.from, "server", c.server)
+func (c *Client) handleSignal(l *link, in signal, sig *signaling, early *[]webrtc.ICECandidateInit) error {
+	if in.from != l.server {
+		c.log.Debug("ignoring signal from another alias", "type", in.typ, "from", in.from, "server", l.server)
 		return nil
 	}
 	switch in.typ {
 	case protocol.MessageType_CONNECTION_REFUSED:
-		return refusal(c.server, in.reason, in.data)
+		return refusal(l.server, in.reason, in.data)
 	case protocol.MessageType_WEBRTC_OFFER:
 		offer, err := rtc.DecodeSDP(in.data)
 		if err != nil {
-			return fmt.Errorf("dial: server %d offer: %w", c.server, err)
+			return fmt.Errorf("dial: server %d offer: %w", l.server, err)
 		}
-		if err := c.pc.SetRemoteDescription(offer); err != nil {
-			return fmt.Errorf("dial: server %d offer: %w", c.server, err)
+		if err := l.pc.SetRemoteDescription(offer); err != nil {
+			return fmt.Errorf("dial: server %d offer: %w", l.server, err)
 		}
 		for _, cand := range *early {
-			if err := c.pc.AddICECandidate(cand); err != nil {
-				c.log.Debug("add ICE candidate", "server", c.server, "err", err)
+			if err := l.pc.AddICECandidate(cand); err != nil {
+				c.log.Debug("add ICE candidate", "server", l.server, "err", err)
 			}
 		}
 		*early = nil
-		answer, err := c.pc.CreateAnswer(nil)
+		answer, err := l.pc.CreateAnswer(nil)
 		if err != nil {
-			return fmt.Errorf("dial: server %d answer: %w", c.server, err)
+			return fmt.Errorf("dial: server %d answer: %w", l.server, err)
 		}
-		if err := c.pc.SetLocalDescription(answer); err != nil {
-			return fmt.Errorf("dial: server %d answer: %w", c.server, err)
+		if err := l.pc.SetLocalDescription(answer); err != nil {
+			return fmt.Errorf("dial: server %d answer: %w", l.server, err)
 		}
 		data, err := json.Marshal(answer)
 		if err != nil {
@@ -195,22 +227,22 @@ func (c *Client) handleSignal(in signal, sig *signaling, early *[]webrtc.ICECand
 	case protocol.MessageType_WEBRTC_ICE_CANDIDATE:
 		cand, err := rtc.DecodeCandidate(in.data)
 		if err != nil {
-			c.log.Debug("ignoring undecodable candidate", "server", c.server, "err", err)
+			c.log.Debug("ignoring undecodable candidate", "server", l.server, "err", err)
 			return nil
 		}
 		if !c.api.AcceptCandidate(cand) {
-			c.log.Debug("ignoring non-loopback candidate", "server", c.server, "candidate", cand.Candidate)
+			c.log.Debug("ignoring non-loopback candidate", "server", l.server, "candidate", cand.Candidate)
 			return nil
 		}
-		if c.pc.RemoteDescription() == nil {
+		if l.pc.RemoteDescription() == nil {
 			*early = append(*early, cand)
 			return nil
 		}
-		if err := c.pc.AddICECandidate(cand); err != nil {
-			c.log.Debug("add ICE candidate", "server", c.server, "err", err)
+		if err := l.pc.AddICECandidate(cand); err != nil {
+			c.log.Debug("add ICE candidate", "server", l.server, "err", err)
 		}
 	default:
-		c.log.Debug("ignoring coordinator message", "type", in.typ, "server", c.server)
+		c.log.Debug("ignoring coordinator message", "type", in.typ, "server", l.server)
 	}
 	return nil
 }

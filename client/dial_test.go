@@ -278,7 +278,7 @@ func TestDialWritesAuthFirstAndExchangesMessages(t *testing.T) {
 		t.Fatalf("first reliable message %v, want AUTH/CLIENT with the body", &auth)
 	}
 
-	if err := c.Publish("chat", []byte("hello"), false); err != nil {
+	if err := c.Publish("chat", []byte("hello"), Unreliable); err != nil {
 		t.Fatal(err)
 	}
 	var topic protocol.TopicMessage
@@ -295,13 +295,13 @@ func TestDialWritesAuthFirstAndExchangesMessages(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := receive(t, c.Messages(), "the forwarded message")
-	if m.Type != protocol.MessageType_TOPIC_FW || m.FromAlias != 99 || m.Topic != "chat" || string(m.Body) != "hey" || !m.Reliable {
+	if m.Role != protocol.Role_UNKNOWN_ROLE || m.FromAlias != 99 || m.Topic != "chat" || string(m.Body) != "hey" || m.Channel != Reliable {
 		t.Fatalf("received %+v", m)
 	}
 
 	pingDone := make(chan error, 1)
 	go func() {
-		_, err := c.Ping(context.Background(), true)
+		_, err := c.Ping(context.Background(), Reliable)
 		pingDone <- err
 	}()
 	ping := readMessage(t, rel)
@@ -313,9 +313,9 @@ func TestDialWritesAuthFirstAndExchangesMessages(t *testing.T) {
 	}
 }
 
-func TestDoneFiresWhenTheServerCloses(t *testing.T) {
+func TestDoneFiresWhenTheServerClosesWithoutReconnection(t *testing.T) {
 	f := startFake(t, fakeAccept)
-	c, err := dialFake(t, f, nil)
+	c, err := dialFake(t, f, func(cfg *Config) { cfg.Reconnect.Disabled = true })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -328,7 +328,7 @@ func TestDoneFiresWhenTheServerCloses(t *testing.T) {
 	if !errors.Is(c.Err(), ErrDisconnected) {
 		t.Fatalf("Err() = %v, want ErrDisconnected", c.Err())
 	}
-	if err := c.Publish("chat", nil, true); !errors.Is(err, ErrClosed) {
+	if err := c.Publish("chat", nil, Reliable); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Publish after disconnect = %v, want ErrClosed", err)
 	}
 	if _, ok := <-c.Messages(); ok {
@@ -372,7 +372,7 @@ func TestCloseIsIdempotentAndStopsCalls(t *testing.T) {
 	if !errors.Is(c.Err(), ErrClosed) {
 		t.Fatalf("Err() = %v, want ErrClosed", c.Err())
 	}
-	if _, err := c.Ping(context.Background(), true); !errors.Is(err, ErrClosed) {
+	if _, err := c.Ping(context.Background(), Reliable); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Ping after Close = %v, want ErrClosed", err)
 	}
 	if err := c.Subscribe(context.Background(), "a"); !errors.Is(err, ErrClosed) {
@@ -388,7 +388,7 @@ func TestCloseLeavesNoClientGoroutine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	marks := []string{"client.(*Client)", "client.(*signaling)", "client.(*channel)"}
+	marks := []string{"client.(*Client)", "client.(*link)", "client.(*signaling)", "client.(*dataChannel)"}
 	if len(testwait.Goroutines(marks...)) == 0 {
 		t.Fatal("no client goroutine found while connected: the check below would prove nothing")
 	}

@@ -7,6 +7,9 @@
 // its WELCOME lists, answers that server's offer, and writes AUTH on the
 // reliable channel. From then on the coordinator is not needed: Dial closes
 // the socket, and the client keeps working while the coordinator restarts.
+// When the server link is lost the client reconnects by itself, to another
+// server when one is offered, and re-subscribes (Config.Reconnect,
+// Config.OnState). client/README.md is the design both SDKs follow.
 //
 //	c, err := client.Dial(ctx, client.Config{CoordinatorURL: "ws://127.0.0.1:9090"})
 //	if err != nil {
@@ -16,7 +19,7 @@
 //	if err := c.Subscribe(ctx, "chat"); err != nil { // returns once the server applied it
 //		return err
 //	}
-//	if err := c.Publish("chat", []byte("hello"), true); err != nil {
+//	if err := c.Publish("chat", []byte("hello"), client.Reliable); err != nil {
 //		return err
 //	}
 //	for m := range c.Messages() {

@@ -10,13 +10,18 @@ import (
 )
 
 // A client that subscribes to a topic, publishes on it reliably and prints
-// what the other subscribers send. (Not run: it needs a cluster.)
+// what the other subscribers send, the server's errors and its own state
+// changes. (Not run: it needs a cluster.)
 func Example() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c, err := client.Dial(ctx, client.Config{
 		CoordinatorURL: "ws://127.0.0.1:9090",
+		Token:          "a token the coordinator's auth plugin accepts",
 		WebRTC:         rtcconfig.Config{LoopbackOnly: true},
+		OnState: func(ev client.StateEvent) {
+			fmt.Println("state:", ev.State, ev.Err) // reconnections are automatic
+		},
 	})
 	if err != nil {
 		fmt.Println(err)
@@ -27,7 +32,7 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
-	if err := c.Publish("chat", []byte("hello"), true); err != nil {
+	if err := c.Publish("chat", []byte("hello"), client.Reliable); err != nil {
 		fmt.Println(err)
 		return
 	}
@@ -35,10 +40,12 @@ func Example() {
 		select {
 		case m, ok := <-c.Messages():
 			if !ok {
-				fmt.Println("disconnected:", c.Err())
+				fmt.Println("closed:", c.Err())
 				return
 			}
 			fmt.Printf("%d on %s: %s\n", m.FromAlias, m.Topic, m.Body)
+		case e := <-c.Errors():
+			fmt.Println("server error:", e)
 		case <-ctx.Done():
 			return
 		}

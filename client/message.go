@@ -2,29 +2,58 @@ package client
 
 import "github.com/webrtc-broker/webrtc-broker/protocol"
 
-// Message is one message the server sent to this client.
+// Channel chooses one of the two data channels.
+type Channel uint8
+
+const (
+	// Reliable is ordered and retransmitted.
+	Reliable Channel = iota + 1
+	// Unreliable is unordered and never retransmitted: the latest state
+	// matters more than every state.
+	Unreliable
+)
+
+func (ch Channel) String() string {
+	switch ch {
+	case Reliable:
+		return "reliable"
+	case Unreliable:
+		return "unreliable"
+	}
+	return "invalid channel"
+}
+
+func (ch Channel) valid() bool { return ch == Reliable || ch == Unreliable }
+
+// Message is one topic message another peer published.
 //
-// Type says which fields are set:
-//   - TOPIC_FW: FromAlias, Topic, Body.
-//   - TOPIC_IDENTITY_FW: FromAlias, Topic, Body, Identity and Role (what
-//     authentication gave the sender; the built-in allow-all gives an empty
-//     identity).
-//   - ERROR: ErrorCode, Reason, and Topic when the error concerns one.
-//   - PING: an echo of a PING sent with SendRaw (echoes of Ping are consumed
-//     by Ping itself).
-//   - any other type: Type only, plus the fields that type shares with TOPIC.
+// Identity and Role are set for identity messages (sent with
+// PublishIdentity): the server stamps them from what authentication gave the
+// sender, never from a client field (the built-in allow-all gives an empty
+// identity). Role is non-zero exactly for identity messages.
 //
-// Reliable tells which channel the message arrived on. Messages received
-// through Messages() own their bytes; in Config.OnMessage, Body and Identity
-// alias the read buffer and are valid only until the callback returns.
+// Messages received through Messages() own their bytes; in
+// Config.OnMessage, Body and Identity alias the read buffer and are valid
+// only until the callback returns.
 type Message struct {
+	Topic     string
+	FromAlias uint64
+	Body      []byte
+	Identity  []byte
+	Role      protocol.Role
+	// Channel is the channel the message arrived on.
+	Channel Channel
+}
+
+// frame is any decoded data-channel message, before the client sorts it
+// into a Message, a ServerError or a PING echo.
+type frame struct {
 	Type      protocol.MessageType
 	FromAlias uint64
 	Topic     string
 	Body      []byte
 	Identity  []byte
 	Role      protocol.Role
-	Reliable  bool
 	ErrorCode protocol.ErrorCode
 	Reason    string
 

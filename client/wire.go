@@ -18,7 +18,7 @@ import (
 // pass an interning function so that a steady stream of one topic does not
 // allocate). Unknown fields are skipped, as protobuf requires; a message of an
 // unknown type is returned with only Type set.
-func decode(b []byte, m *Message, topic func([]byte) string) error {
+func decode(b []byte, m *frame, topic func([]byte) string) error {
 	tm, err := relay.ParseTopic(b)
 	switch {
 	case err == nil:

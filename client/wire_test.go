@@ -15,35 +15,35 @@ func TestDecodeServerMessages(t *testing.T) {
 	cases := []struct {
 		name string
 		in   proto.Message
-		want Message
+		want frame
 	}{
 		{"topic fw",
 			&protocol.TopicFWMessage{Type: protocol.MessageType_TOPIC_FW, FromAlias: 42, Body: []byte("b"), Topic: "t"},
-			Message{Type: protocol.MessageType_TOPIC_FW, FromAlias: 42, Topic: "t", Body: []byte("b")}},
+			frame{Type: protocol.MessageType_TOPIC_FW, FromAlias: 42, Topic: "t", Body: []byte("b")}},
 		{"topic identity fw",
 			&protocol.TopicIdentityFWMessage{Type: protocol.MessageType_TOPIC_IDENTITY_FW, FromAlias: 7,
 				Identity: []byte("alice"), Role: protocol.Role_CLIENT, Body: []byte("b"), Topic: "t"},
-			Message{Type: protocol.MessageType_TOPIC_IDENTITY_FW, FromAlias: 7, Topic: "t", Body: []byte("b"),
+			frame{Type: protocol.MessageType_TOPIC_IDENTITY_FW, FromAlias: 7, Topic: "t", Body: []byte("b"),
 				Identity: []byte("alice"), Role: protocol.Role_CLIENT}},
 		{"topic",
 			&protocol.TopicMessage{Type: protocol.MessageType_TOPIC, FromAlias: 3, Topic: "t", Body: []byte("b")},
-			Message{Type: protocol.MessageType_TOPIC, FromAlias: 3, Topic: "t", Body: []byte("b")}},
+			frame{Type: protocol.MessageType_TOPIC, FromAlias: 3, Topic: "t", Body: []byte("b")}},
 		{"topic identity",
 			&protocol.TopicIdentityMessage{Type: protocol.MessageType_TOPIC_IDENTITY, FromAlias: 3, Topic: "t",
 				Identity: []byte("i"), Role: protocol.Role_COMMUNICATION_SERVER, Body: []byte("b")},
-			Message{Type: protocol.MessageType_TOPIC_IDENTITY, FromAlias: 3, Topic: "t", Body: []byte("b"),
+			frame{Type: protocol.MessageType_TOPIC_IDENTITY, FromAlias: 3, Topic: "t", Body: []byte("b"),
 				Identity: []byte("i"), Role: protocol.Role_COMMUNICATION_SERVER}},
 		{"error",
 			&protocol.ErrorMessage{Type: protocol.MessageType_ERROR, Code: protocol.ErrorCode_ERROR_PUBLISH_DROPPED,
 				Topic: "t", Reason: "rate limited"},
-			Message{Type: protocol.MessageType_ERROR, ErrorCode: protocol.ErrorCode_ERROR_PUBLISH_DROPPED,
+			frame{Type: protocol.MessageType_ERROR, ErrorCode: protocol.ErrorCode_ERROR_PUBLISH_DROPPED,
 				Topic: "t", Reason: "rate limited"}},
 		{"ping",
 			&protocol.PingMessage{Type: protocol.MessageType_PING, Time: 12.5},
-			Message{Type: protocol.MessageType_PING, pingTime: 12.5}},
+			frame{Type: protocol.MessageType_PING, pingTime: 12.5}},
 		{"unknown type keeps only the type",
 			&protocol.TopicMessage{Type: 99, FromAlias: 3, Topic: "t"},
-			Message{Type: 99}},
+			frame{Type: 99}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -51,11 +51,11 @@ func TestDecodeServerMessages(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var got Message
+			var got frame
 			if err := decode(b, &got, allocTopic); err != nil {
 				t.Fatal(err)
 			}
-			if !equalMessage(got, tc.want) {
+			if !equalFrame(got, tc.want) {
 				t.Fatalf("decoded %+v, want %+v", got, tc.want)
 			}
 		})
@@ -71,7 +71,7 @@ func TestDecodeRejectsTruncatedMessages(t *testing.T) {
 	// shorter message, so count only that some cuts fail and none panics.
 	failed := 0
 	for n := 1; n < len(full); n++ {
-		var m Message
+		var m frame
 		if decode(full[:n], &m, allocTopic) != nil {
 			failed++
 		}
@@ -79,7 +79,7 @@ func TestDecodeRejectsTruncatedMessages(t *testing.T) {
 	if failed == 0 {
 		t.Fatal("no truncation of a TOPIC_FW was detected")
 	}
-	var m Message
+	var m frame
 	if err := decode([]byte{0xff, 0xff, 0xff}, &m, allocTopic); err == nil {
 		t.Fatal("garbage decoded without error")
 	}
@@ -101,7 +101,7 @@ func TestHotPathsDoNotAllocate(t *testing.T) {
 	topics := topicCache{}
 	intern := topics.intern
 	if n := testing.AllocsPerRun(100, func() {
-		var m Message
+		var m frame
 		if err := decode(in, &m, intern); err != nil {
 			t.Fatal(err)
 		}
@@ -137,9 +137,9 @@ func TestCloneOwnsItsBytes(t *testing.T) {
 	}
 }
 
-func equalMessage(a, b Message) bool {
+func equalFrame(a, b frame) bool {
 	return a.Type == b.Type && a.FromAlias == b.FromAlias && a.Topic == b.Topic &&
 		bytes.Equal(a.Body, b.Body) && bytes.Equal(a.Identity, b.Identity) && a.Role == b.Role &&
-		a.Reliable == b.Reliable && a.ErrorCode == b.ErrorCode && a.Reason == b.Reason &&
+		a.ErrorCode == b.ErrorCode && a.Reason == b.Reason &&
 		math.Float64bits(a.pingTime) == math.Float64bits(b.pingTime)
 }

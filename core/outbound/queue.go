@@ -199,6 +199,16 @@ func (q *Queue) take(batch [][]byte) [][]byte {
 	return batch
 }
 
+// Take moves every queued message to the end of batch, oldest first, and
+// empties the queue: for an owner that drains the queue itself, at moments
+// it chooses, instead of running a writer (the client SDK holds reliable
+// publishes while it reconnects and writes them once the link is back).
+func (q *Queue) Take(batch [][]byte) [][]byte {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.take(batch)
+}
+
 // Dropped returns how many messages the queue dropped because it was full
 // (unreliable queues only).
 func (q *Queue) Dropped() uint64 {
