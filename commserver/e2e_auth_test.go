@@ -95,16 +95,16 @@ func TestE2ETokenPluginIdentityReachesReceivers(t *testing.T) {
 	remote := cl.Client(t, cl.On(1), withToken(mintFor(t, "bob", time.Hour)))
 	subscribe(t, local, "news")
 	subscribe(t, remote, "news")
-	reach(t, alice, remote, "news", true) // the subscription has crossed the mesh
+	reach(t, alice, remote, "news", client.Reliable) // the subscription has crossed the mesh
 
-	if err := alice.PublishIdentity("news", []byte("signed"), true); err != nil {
+	if err := alice.PublishIdentity("news", []byte("signed"), client.Reliable); err != nil {
 		t.Fatal(err)
 	}
 	for _, rx := range []*client.Client{local, remote} {
 		m := receive(t, rx, "news", "signed")
-		if m.Type != protocol.MessageType_TOPIC_IDENTITY_FW || string(m.Identity) != "alice" || m.Role != protocol.Role_CLIENT {
-			t.Fatalf("client %d got %s identity %q role %s, want TOPIC_IDENTITY_FW from alice, CLIENT",
-				rx.Alias(), m.Type, m.Identity, m.Role)
+		if !isIdentityMessage(m) || string(m.Identity) != "alice" || m.Role != protocol.Role_CLIENT {
+			t.Fatalf("client %d got identity %q role %s, want an identity message from alice, CLIENT",
+				rx.Alias(), m.Identity, m.Role)
 		}
 		expectFrom(t, m, alice)
 	}
@@ -155,7 +155,7 @@ func TestE2ETokenPluginDenies(t *testing.T) {
 	a := cl.Client(t, cl.On(1), withToken(good))
 	b := cl.Client(t, cl.On(1), withToken(mintFor(t, "bob", time.Hour)))
 	subscribe(t, b, "after")
-	publish(t, a, "after", "still fine", true)
+	publish(t, a, "after", "still fine", client.Reliable)
 	receive(t, b, "after", "still fine")
 	if n := cl.Server(1).Stats().Clients; n != 2 {
 		t.Fatalf("server 1 counts %d clients, want 2: refused peers never count", n)
@@ -173,7 +173,7 @@ func TestE2EServerSurvivesItsPluginDying(t *testing.T) {
 	a := cl.Client(t)
 	b := cl.Client(t)
 	subscribe(t, b, "who")
-	if err := a.PublishIdentity("who", []byte("before"), true); err != nil {
+	if err := a.PublishIdentity("who", []byte("before"), client.Reliable); err != nil {
 		t.Fatal(err)
 	}
 	m := receive(t, b, "who", "before")
@@ -186,7 +186,7 @@ func TestE2EServerSurvivesItsPluginDying(t *testing.T) {
 	}
 
 	// Authenticated peers are unaffected.
-	publish(t, a, "who", "during", true)
+	publish(t, a, "who", "during", client.Reliable)
 	receive(t, b, "who", "during")
 
 	// New clients get in again once the plugin is back, as a new process.
@@ -197,13 +197,13 @@ func TestE2EServerSurvivesItsPluginDying(t *testing.T) {
 		if c, err = cl.Dial(t); err != nil {
 			return false
 		}
-		if _, err = c.Ping(eventCtx(t), true); err != nil {
+		if _, err = c.Ping(eventCtx(t), client.Reliable); err != nil {
 			_ = c.Close()
 			return false
 		}
 		return true
 	})
-	if err := c.PublishIdentity("who", []byte("after"), true); err != nil {
+	if err := c.PublishIdentity("who", []byte("after"), client.Reliable); err != nil {
 		t.Fatal(err)
 	}
 	if m := receive(t, b, "who", "after"); string(m.Identity) == "pid:"+strconv.Itoa(pid) || !strings.HasPrefix(string(m.Identity), "pid:") {

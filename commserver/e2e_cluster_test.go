@@ -24,29 +24,29 @@ func TestE2EMesh(t *testing.T) {
 		}
 		// A subscription reaches the other servers asynchronously, in the
 		// announcement of its server's topic set: probe until it has.
-		reach(t, a, b, "mesh", true)
-		reach(t, a, c, "mesh", true)
-		reach(t, c, a, "mesh", true)
-		reach(t, b, c, "mesh", true)
+		reach(t, a, b, "mesh", client.Reliable)
+		reach(t, a, c, "mesh", client.Reliable)
+		reach(t, c, a, "mesh", client.Reliable)
+		reach(t, b, c, "mesh", client.Reliable)
 
-		publish(t, a, "mesh", "from a", true)
+		publish(t, a, "mesh", "from a", client.Reliable)
 		expectFrom(t, receive(t, b, "mesh", "from a"), a)
 		expectFrom(t, receive(t, c, "mesh", "from a"), a)
-		publish(t, c, "mesh", "from c", false)
+		publish(t, c, "mesh", "from c", client.Unreliable)
 		expectFrom(t, receive(t, a, "mesh", "from c"), c)
 		expectFrom(t, receive(t, b, "mesh", "from c"), c)
 	})
 
 	t.Run("unsubscribe propagates", func(t *testing.T) {
 		subscribe(t, b, "prop", "prop.marker")
-		reach(t, a, b, "prop", true)
-		reach(t, a, b, "prop.marker", true)
+		reach(t, a, b, "prop", client.Reliable)
+		reach(t, a, b, "prop.marker", client.Reliable)
 
 		relayedToServers := func() float64 {
 			return cl.Counter(t, 0, "commserver_messages_sent_total", map[string]string{"type": "TOPIC"})
 		}
 		before := relayedToServers()
-		publish(t, a, "prop", "counted", true)
+		publish(t, a, "prop", "counted", client.Reliable)
 		receive(t, b, "prop", "counted")
 		if relayedToServers() == before {
 			t.Fatal("server 0 relayed a TOPIC to server 1 without counting it: the check below would prove nothing")
@@ -59,17 +59,17 @@ func TestE2EMesh(t *testing.T) {
 		// The ping after it proves server 0 handled the publish.
 		testwait.For(t, eventTimeout, "server 0 to stop relaying topic prop to server 1", func() bool {
 			before := relayedToServers()
-			publish(t, a, "prop", "probe", true)
-			ping(t, a, true)
+			publish(t, a, "prop", "probe", client.Reliable)
+			ping(t, a, client.Reliable)
 			return relayedToServers() == before
 		})
-		publish(t, a, "prop", "after", true)
-		publish(t, a, "prop.marker", "marker", true)
+		publish(t, a, "prop", "after", client.Reliable)
+		publish(t, a, "prop.marker", "marker", client.Reliable)
 		next(t, b, "prop.marker", "marker")
 
 		// And back: subscribing again is announced and delivery resumes.
 		subscribe(t, b, "prop", "prop.marker")
-		reach(t, a, b, "prop", true)
+		reach(t, a, b, "prop", client.Reliable)
 	})
 }
 
@@ -99,10 +99,10 @@ func TestE2EStar(t *testing.T) {
 
 	subscribe(t, a, "star")
 	subscribe(t, b, "star")
-	reach(t, a, b, "star", true)
-	reach(t, b, a, "star", true)
-	publish(t, a, "star", "via hub", true)
+	reach(t, a, b, "star", client.Reliable)
+	reach(t, b, a, "star", client.Reliable)
+	publish(t, a, "star", "via hub", client.Reliable)
 	expectFrom(t, receive(t, b, "star", "via hub"), a)
-	publish(t, b, "star", "and back", false)
+	publish(t, b, "star", "and back", client.Unreliable)
 	expectFrom(t, receive(t, a, "star", "and back"), b)
 }

@@ -36,9 +36,9 @@ func subscribe(t *testing.T, cl *client.Client, topics ...string) {
 	}
 }
 
-func publish(t *testing.T, cl *client.Client, topic, body string, reliable bool) {
+func publish(t *testing.T, cl *client.Client, topic, body string, ch client.Channel) {
 	t.Helper()
-	if err := cl.Publish(topic, []byte(body), reliable); err != nil {
+	if err := cl.Publish(topic, []byte(body), ch); err != nil {
 		t.Fatalf("client %d publish %q on %q: %v", cl.Alias(), body, topic, err)
 	}
 }
@@ -56,7 +56,7 @@ func next(t *testing.T, cl *client.Client, topic, body string) client.Message {
 	m := cluster.Next(t, cl, eventTimeout)
 	if !cluster.Body(topic, body)(m) {
 		t.Fatalf("client %d: next message is %s on %q from %d: %q, want %q on %q",
-			cl.Alias(), m.Type, m.Topic, m.FromAlias, m.Body, body, topic)
+			cl.Alias(), "message", m.Topic, m.FromAlias, m.Body, body, topic)
 	}
 	return m
 }
@@ -78,7 +78,7 @@ func expectFrom(t *testing.T, m client.Message, from *client.Client) {
 // and may be lost, so nothing can fence them: a probe may still trail in
 // after an unreliable reach, and what follows one must skip them (receive,
 // not next) or use another topic.
-func reach(t *testing.T, from, to *client.Client, topic string, reliable bool) client.Message {
+func reach(t *testing.T, from, to *client.Client, topic string, ch client.Channel) client.Message {
 	t.Helper()
 	deadline := time.NewTimer(eventTimeout)
 	defer deadline.Stop()
@@ -86,7 +86,7 @@ func reach(t *testing.T, from, to *client.Client, topic string, reliable bool) c
 	defer tick.Stop()
 	var got client.Message
 	for n := 0; ; n++ {
-		publish(t, from, topic, fmt.Sprintf("probe-%d", n), reliable)
+		publish(t, from, topic, fmt.Sprintf("probe-%d", n), ch)
 		select {
 		case m, ok := <-to.Messages():
 			if !ok {
@@ -95,19 +95,19 @@ func reach(t *testing.T, from, to *client.Client, topic string, reliable bool) c
 			if m.Topic == topic && len(m.Body) > 6 && string(m.Body[:6]) == "probe-" {
 				got = m
 			} else {
-				t.Logf("client %d: skipping %s on %q while probing", to.Alias(), m.Type, m.Topic)
+				t.Logf("client %d: skipping %q while probing", to.Alias(), m.Topic)
 			}
 		case <-tick.C:
 		case <-deadline.C:
 			t.Fatalf("client %d never received a probe on %q from client %d", to.Alias(), topic, from.Alias())
 		}
-		if got.Type != 0 {
+		if got.Topic != "" {
 			break
 		}
 	}
-	if reliable {
+	if ch == client.Reliable {
 		sync := fmt.Sprintf("sync-%d", time.Now().UnixNano())
-		publish(t, from, topic, sync, true)
+		publish(t, from, topic, sync, client.Reliable)
 		receive(t, to, topic, sync)
 	}
 	return got
@@ -115,18 +115,18 @@ func reach(t *testing.T, from, to *client.Client, topic string, reliable bool) c
 
 // ping measures a round trip on a channel; an unreliable PING may be lost,
 // so it is retried with short attempts.
-func ping(t *testing.T, cl *client.Client, reliable bool) time.Duration {
+func ping(t *testing.T, cl *client.Client, ch client.Channel) time.Duration {
 	t.Helper()
 	deadline := time.Now().Add(eventTimeout)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		rtt, err := cl.Ping(ctx, reliable)
+		rtt, err := cl.Ping(ctx, ch)
 		cancel()
 		if err == nil {
 			return rtt
 		}
 		if !errors.Is(err, context.DeadlineExceeded) || time.Now().After(deadline) {
-			t.Fatalf("client %d ping (reliable=%v): %v", cl.Alias(), reliable, err)
+			t.Fatalf("client %d ping on %s: %v", cl.Alias(), ch, err)
 		}
 	}
 }
@@ -143,6 +143,8 @@ func waitDown(t *testing.T, cl *client.Client, why string) error {
 	}
 }
 
-func isTopicMessage(m client.Message) bool {
-	return m.Type == protocol.MessageType_TOPIC_FW || m.Type == protocol.MessageType_TOPIC_IDENTITY_FW
+// isIdentityMessage tells a message sent with PublishIdentity: the server
+// stamps a role on those only.
+func isIdentityMessage(m client.Message) bool {
+	return m.Role != protocol.Role_UNKNOWN_ROLE
 }

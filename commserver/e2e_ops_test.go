@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/webrtc-broker/webrtc-broker/client"
 	"github.com/webrtc-broker/webrtc-broker/commserver"
 	"github.com/webrtc-broker/webrtc-broker/internal/testwait"
 	"github.com/webrtc-broker/webrtc-broker/test/cluster"
@@ -79,7 +80,7 @@ func TestE2EShutdownLeavesNoGoroutines(t *testing.T) {
 		cl := cluster.Start(t, cluster.Options{Servers: 2})
 		a, b := cl.Client(t, cl.On(0)), cl.Client(t, cl.On(1))
 		subscribe(t, b, "t")
-		reach(t, a, b, "t", false)
+		reach(t, a, b, "t", client.Unreliable)
 		if len(testwait.Goroutines(brokerGoroutines...)) == 0 {
 			t.Fatal("no broker goroutine found while the cluster runs: the check below would prove nothing")
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/webrtc-broker/webrtc-broker/client"
 	"github.com/webrtc-broker/webrtc-broker/commserver"
+	"github.com/webrtc-broker/webrtc-broker/internal/clienthooks"
 	"github.com/webrtc-broker/webrtc-broker/internal/testwait"
 	"github.com/webrtc-broker/webrtc-broker/protocol"
 	"github.com/webrtc-broker/webrtc-broker/test/cluster"
@@ -50,8 +51,8 @@ func TestE2EDataBeforeAuth(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			bad := cl.Client(t, func(c *client.Config) { c.SkipAuth = true })
-			if err := bad.SendRaw(tc.reliable, tc.msg); err != nil {
+			bad := cl.Client(t, func(c *client.Config) { clienthooks.SkipAuth(c) })
+			if err := clienthooks.SendRaw(bad, tc.reliable, tc.msg); err != nil {
 				t.Fatal(err)
 			}
 			err := waitDown(t, bad, "sending data before AUTH")
@@ -59,7 +60,7 @@ func TestE2EDataBeforeAuth(t *testing.T) {
 				t.Errorf("refused client's error = %v, want the server's ERROR_AUTH_FAILED (client.ErrAuthFailed)", err)
 			}
 			// Had "sneaky" been relayed, it would reach b before this.
-			publish(t, a, "guarded", tc.name, true)
+			publish(t, a, "guarded", tc.name, client.Reliable)
 			next(t, b, "guarded", tc.name)
 		})
 	}
@@ -79,7 +80,7 @@ func TestE2EMaxPeers(t *testing.T) {
 	if _, err := cl.Dial(t, cl.On(0)); !errors.Is(err, client.ErrServerFull) {
 		t.Fatalf("second client on a full server: %v, want ErrServerFull", err)
 	}
-	ping(t, first, true) // the refusal did not disturb the first client
+	ping(t, first, client.Reliable) // the refusal did not disturb the first client
 
 	if err := first.Close(); err != nil {
 		t.Fatal(err)
@@ -87,7 +88,7 @@ func TestE2EMaxPeers(t *testing.T) {
 	testwait.For(t, eventTimeout, "the first client's slot to be freed", func() bool {
 		return cl.Server(0).Stats().Clients == 0
 	})
-	ping(t, cl.Client(t, cl.On(0)), true)
+	ping(t, cl.Client(t, cl.On(0)), client.Reliable)
 }
 
 // TestE2EOversizedMessage: a message over max_message_size is dropped and
@@ -104,26 +105,30 @@ func TestE2EOversizedMessage(t *testing.T) {
 	subscribe(t, b, "big")
 	huge := bytes.Repeat([]byte("x"), 2*limit)
 
-	if err := a.Publish("big", huge, true); err != nil {
+	if err := a.Publish("big", huge, client.Reliable); err != nil {
 		t.Fatal(err)
 	}
-	publish(t, a, "big", "normal", true)
+	publish(t, a, "big", "normal", client.Reliable)
 	// The huge message would have come first.
 	next(t, b, "big", "normal")
-	e := cluster.Receive(t, a, eventTimeout, func(m client.Message) bool { return m.Type == protocol.MessageType_ERROR })
-	if e.ErrorCode != protocol.ErrorCode_ERROR_PROTOCOL_VIOLATION {
-		t.Fatalf("error %s %q, want ERROR_PROTOCOL_VIOLATION", e.ErrorCode, e.Reason)
+	e := cluster.ReceiveError(t, a, eventTimeout, func(*client.ServerError) bool { return true })
+	if e.Code != protocol.ErrorCode_ERROR_PROTOCOL_VIOLATION {
+		t.Fatalf("error %s %q, want ERROR_PROTOCOL_VIOLATION", e.Code, e.Reason)
 	}
 
 	// A repeat offender is closed (commserver closes at 10 violations).
 	for i := 0; i < 20; i++ {
-		if err := a.Publish("big", huge, i%2 == 0); err != nil {
+		ch := client.Unreliable
+		if i%2 == 0 {
+			ch = client.Reliable
+		}
+		if err := a.Publish("big", huge, ch); err != nil {
 			break // closed already
 		}
 	}
 	waitDown(t, a, "20 oversized messages")
 
 	c := cl.Client(t)
-	publish(t, c, "big", "still serving", true)
+	publish(t, c, "big", "still serving", client.Reliable)
 	next(t, b, "big", "still serving")
 }

@@ -99,11 +99,9 @@ func (pc *policyCluster) hookCalls(t *testing.T, script, outcome string) float64
 }
 
 // policyError waits for the ERROR cl gets for topic, skipping anything else.
-func policyError(t *testing.T, cl *client.Client, code protocol.ErrorCode, topic string) client.Message {
+func policyError(t *testing.T, cl *client.Client, code protocol.ErrorCode, topic string) *client.ServerError {
 	t.Helper()
-	return cluster.Receive(t, cl, eventTimeout, func(m client.Message) bool {
-		return m.Type == protocol.MessageType_ERROR && m.ErrorCode == code && m.Topic == topic
-	})
+	return cluster.ReceiveError(t, cl, eventTimeout, cluster.ErrorCode(code, topic))
 }
 
 // stillConnected fails if any of the clients has lost its link.
@@ -125,16 +123,16 @@ func TestPolicyDropsOversizePublish(t *testing.T) {
 	alice, bob := pc.as(t, "user:alice"), pc.as(t, "user:bob")
 	subscribe(t, bob, "chat.lobby")
 
-	publish(t, alice, "chat.lobby", strings.Repeat("x", 2000), true)
+	publish(t, alice, "chat.lobby", strings.Repeat("x", 2000), client.Reliable)
 	e := policyError(t, alice, protocol.ErrorCode_ERROR_PUBLISH_DROPPED, "chat.lobby")
 	if e.Reason != "body over 1024 bytes" {
 		t.Errorf("reason %q", e.Reason)
 	}
-	publish(t, alice, "chat.lobby", "small", true)
+	publish(t, alice, "chat.lobby", "small", client.Reliable)
 	// The oversize message, sent first on the same ordered channel, would
 	// arrive before this one.
 	next(t, bob, "chat.lobby", "small")
-	publish(t, alice, "chat.lobby", strings.Repeat("y", 1024), true)
+	publish(t, alice, "chat.lobby", strings.Repeat("y", 1024), client.Reliable)
 	next(t, bob, "chat.lobby", strings.Repeat("y", 1024))
 	if n := pc.hookCalls(t, "size_cap.lua", "drop"); n != 1 {
 		t.Errorf("drops counted: %v, want 1", n)
@@ -151,20 +149,20 @@ func TestPolicyRateLimitsAFlood(t *testing.T) {
 	const flood = 100
 	start := time.Now()
 	for i := range flood {
-		publish(t, flooder, "game.pos", fmt.Sprint("flood-", i), true)
+		publish(t, flooder, "game.pos", fmt.Sprint("flood-", i), client.Reliable)
 	}
 	// The echo of a PING sent after the flood means the server has handled
 	// all of it: what it let through is already queued for the watcher.
-	ping(t, flooder, true)
+	ping(t, flooder, client.Reliable)
 	elapsed := time.Since(start)
 	for i := range 5 {
-		publish(t, calm, "game.pos", fmt.Sprint("calm-", i), true)
+		publish(t, calm, "game.pos", fmt.Sprint("calm-", i), client.Reliable)
 	}
-	publish(t, calm, "game.pos", "end", true)
+	publish(t, calm, "game.pos", "end", client.Reliable)
 
 	fromFlooder, fromCalm := 0, 0
 	for {
-		m := cluster.Receive(t, watcher, eventTimeout, isTopicMessage)
+		m := cluster.Next(t, watcher, eventTimeout)
 		if string(m.Body) == "end" {
 			break
 		}
@@ -202,18 +200,18 @@ func TestPolicyDeniesSubscription(t *testing.T) {
 	if e.Reason != "only staff may subscribe to announce.internal.ops" {
 		t.Errorf("reason %q", e.Reason)
 	}
-	publish(t, staff, "announce.internal.ops", "secret", true)
-	publish(t, staff, "announce.news", "public", true)
+	publish(t, staff, "announce.internal.ops", "secret", client.Reliable)
+	publish(t, staff, "announce.news", "public", client.Reliable)
 	next(t, user, "announce.news", "public")
-	publish(t, staff, "lobby", "hi", true)
+	publish(t, staff, "lobby", "hi", client.Reliable)
 	next(t, user, "lobby", "hi")
 
 	// Staff are let in, and the user may not publish announcements.
 	ops := pc.as(t, "staff:erin")
 	subscribe(t, ops, "announce.internal.ops")
-	publish(t, user, "announce.internal.ops", "fake", true)
+	publish(t, user, "announce.internal.ops", "fake", client.Reliable)
 	policyError(t, user, protocol.ErrorCode_ERROR_PUBLISH_DROPPED, "announce.internal.ops")
-	publish(t, staff, "announce.internal.ops", "real", true)
+	publish(t, staff, "announce.internal.ops", "real", client.Reliable)
 	next(t, ops, "announce.internal.ops", "real")
 	stillConnected(t, staff, user, ops)
 }
@@ -225,7 +223,7 @@ func TestPolicyHotReload(t *testing.T) {
 	alice, bob := pc.as(t, "user:alice"), pc.as(t, "user:bob")
 	subscribe(t, bob, "chat.lobby")
 	big := strings.Repeat("x", 2000)
-	publish(t, alice, "chat.lobby", big, true)
+	publish(t, alice, "chat.lobby", big, client.Reliable)
 	policyError(t, alice, protocol.ErrorCode_ERROR_PUBLISH_DROPPED, "chat.lobby")
 
 	src, err := os.ReadFile(filepath.Join(pc.dir, "size_cap.lua"))
@@ -245,7 +243,7 @@ func TestPolicyHotReload(t *testing.T) {
 	pc.write(t, "size_cap.lua", edited)
 	testwait.For(t, time.Second, "the edit in force within a second", alicePeer)
 	t.Logf("the edit took effect after %v", time.Since(saved))
-	publish(t, alice, "chat.lobby", big, true)
+	publish(t, alice, "chat.lobby", big, client.Reliable)
 	next(t, bob, "chat.lobby", big)
 	stillConnected(t, alice, bob)
 
@@ -254,9 +252,9 @@ func TestPolicyHotReload(t *testing.T) {
 	testwait.For(t, eventTimeout, "the broken edit rejected", func() bool {
 		return pc.Counter(t, 0, "broker_policy_script_loads_total", map[string]string{"result": "error"}) > loadErrors
 	})
-	publish(t, alice, "chat.lobby", big+"!", true)
+	publish(t, alice, "chat.lobby", big+"!", client.Reliable)
 	next(t, bob, "chat.lobby", big+"!")
-	publish(t, alice, "chat.lobby", strings.Repeat("z", 5000), true)
+	publish(t, alice, "chat.lobby", strings.Repeat("z", 5000), client.Reliable)
 	policyError(t, alice, protocol.ErrorCode_ERROR_PUBLISH_DROPPED, "chat.lobby")
 	stillConnected(t, alice, bob)
 }
@@ -273,15 +271,15 @@ end
 	alice, bob := pc.as(t, "user:alice"), pc.as(t, "user:bob")
 	subscribe(t, bob, "spin.x", "chat.lobby", "lobby")
 	for i := range 3 {
-		publish(t, alice, "spin.x", fmt.Sprint("spin-", i), true)
+		publish(t, alice, "spin.x", fmt.Sprint("spin-", i), client.Reliable)
 	}
 	e := policyError(t, alice, protocol.ErrorCode_ERROR_PUBLISH_DROPPED, "spin.x")
 	if e.Reason != "policy failure" {
 		t.Errorf("reason %q", e.Reason)
 	}
-	publish(t, alice, "chat.lobby", "still relaying", true)
+	publish(t, alice, "chat.lobby", "still relaying", client.Reliable)
 	next(t, bob, "chat.lobby", "still relaying")
-	publish(t, alice, "lobby", "ungoverned too", true)
+	publish(t, alice, "lobby", "ungoverned too", client.Reliable)
 	next(t, bob, "lobby", "ungoverned too")
 	if n := pc.hookCalls(t, "spin.lua", "timeout"); n != 3 {
 		t.Errorf("time-outs counted: %v, want 3", n)
@@ -335,10 +333,7 @@ func BenchmarkPolicyRelay(b *testing.B) {
 			acks := make(chan struct{}, b.N/ack+1)
 			go func() {
 				n := 0
-				for m := range sub.Messages() {
-					if !isTopicMessage(m) {
-						continue
-					}
+				for range sub.Messages() {
 					if n++; n%ack == 0 || n == b.N {
 						acks <- struct{}{}
 					}
@@ -359,7 +354,7 @@ func BenchmarkPolicyRelay(b *testing.B) {
 						b.Fatalf("relay stalled at %d of %d", acked, b.N)
 					}
 				}
-				if err := pub.Publish(bc.topic, body, true); err != nil {
+				if err := pub.Publish(bc.topic, body, client.Reliable); err != nil {
 					b.Fatal(err)
 				}
 			}

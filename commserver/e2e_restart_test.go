@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/webrtc-broker/webrtc-broker/client"
 	"github.com/webrtc-broker/webrtc-broker/internal/testwait"
 	"github.com/webrtc-broker/webrtc-broker/test/cluster"
 )
@@ -22,8 +23,8 @@ func TestE2ECoordinatorRestart(t *testing.T) {
 	a, b := cl.Client(t, cl.On(0)), cl.Client(t, cl.On(1))
 	subscribe(t, a, "live")
 	subscribe(t, b, "live")
-	reach(t, a, b, "live", true)
-	reach(t, b, a, "live", true)
+	reach(t, a, b, "live", client.Reliable)
+	reach(t, b, a, "live", client.Reliable)
 	oldAliases := []uint64{cl.Server(0).Stats().Alias, cl.Server(1).Stats().Alias}
 
 	// a streams numbered messages to b for the whole restart; b checks that
@@ -37,11 +38,11 @@ func TestE2ECoordinatorRestart(t *testing.T) {
 		for i := 0; ; i++ {
 			select {
 			case <-stop:
-				streamed <- a.Publish("live", []byte("end"), true)
+				streamed <- a.Publish("live", []byte("end"), client.Reliable)
 				return
 			case <-tick.C:
 			}
-			if err := a.Publish("live", []byte(strconv.Itoa(i)), true); err != nil {
+			if err := a.Publish("live", []byte(strconv.Itoa(i)), client.Reliable); err != nil {
 				streamed <- fmt.Errorf("publish %d: %w", i, err)
 				return
 			}
@@ -92,8 +93,8 @@ func TestE2ECoordinatorRestart(t *testing.T) {
 		})
 	}
 	progress("the stream to flow while the coordinator is down", 10)
-	ping(t, a, false)
-	ping(t, b, false)
+	ping(t, a, client.Unreliable)
+	ping(t, b, client.Unreliable)
 
 	cl.StartCoordinator(t)
 	cl.WaitReady(t)
@@ -117,8 +118,8 @@ func TestE2ECoordinatorRestart(t *testing.T) {
 	for i := range 2 {
 		c := cl.Client(t, cl.On(i))
 		subscribe(t, c, "live")
-		reach(t, c, a, "live", true)
-		reach(t, c, b, "live", true)
-		reach(t, a, c, "live", true)
+		reach(t, c, a, "live", client.Reliable)
+		reach(t, c, b, "live", client.Reliable)
+		reach(t, a, c, "live", client.Reliable)
 	}
 }

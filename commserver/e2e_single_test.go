@@ -7,6 +7,8 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/webrtc-broker/webrtc-broker/client"
+	"github.com/webrtc-broker/webrtc-broker/internal/clienthooks"
 	"github.com/webrtc-broker/webrtc-broker/protocol"
 	"github.com/webrtc-broker/webrtc-broker/test/cluster"
 )
@@ -20,54 +22,54 @@ func TestE2ESingleServer(t *testing.T) {
 	t.Run("reliable", func(t *testing.T) {
 		a, b := cl.Client(t), cl.Client(t)
 		subscribe(t, b, "rel")
-		publish(t, a, "rel", "hello", true)
+		publish(t, a, "rel", "hello", client.Reliable)
 		m := receive(t, b, "rel", "hello")
 		expectFrom(t, m, a)
-		if m.Type != protocol.MessageType_TOPIC_FW || !m.Reliable {
-			t.Fatalf("got %s reliable=%v, want TOPIC_FW on the reliable channel", m.Type, m.Reliable)
+		if isIdentityMessage(m) || m.Channel != client.Reliable {
+			t.Fatalf("got role %s on %s, want a plain message on the reliable channel", m.Role, m.Channel)
 		}
 	})
 
 	t.Run("unreliable", func(t *testing.T) {
 		a, b := cl.Client(t), cl.Client(t)
 		subscribe(t, b, "unrel")
-		m := reach(t, a, b, "unrel", false)
+		m := reach(t, a, b, "unrel", client.Unreliable)
 		expectFrom(t, m, a)
-		if m.Type != protocol.MessageType_TOPIC_FW || m.Reliable {
-			t.Fatalf("got %s reliable=%v, want TOPIC_FW on the unreliable channel", m.Type, m.Reliable)
+		if isIdentityMessage(m) || m.Channel != client.Unreliable {
+			t.Fatalf("got role %s on %s, want a plain message on the unreliable channel", m.Role, m.Channel)
 		}
 	})
 
 	t.Run("identity", func(t *testing.T) {
 		a, b := cl.Client(t), cl.Client(t)
 		subscribe(t, b, "id")
-		if err := a.PublishIdentity("id", []byte("who am i"), true); err != nil {
+		if err := a.PublishIdentity("id", []byte("who am i"), client.Reliable); err != nil {
 			t.Fatal(err)
 		}
 		m := receive(t, b, "id", "who am i")
 		expectFrom(t, m, a)
 		// The built-in allow-all authenticates every client with an empty
 		// identity and the role it claimed.
-		if m.Type != protocol.MessageType_TOPIC_IDENTITY_FW || m.Role != protocol.Role_CLIENT || len(m.Identity) != 0 {
-			t.Fatalf("got %s role %s identity %q, want TOPIC_IDENTITY_FW, CLIENT, empty identity", m.Type, m.Role, m.Identity)
+		if !isIdentityMessage(m) || m.Role != protocol.Role_CLIENT || len(m.Identity) != 0 {
+			t.Fatalf("got role %s identity %q, want an identity message, CLIENT, empty identity", m.Role, m.Identity)
 		}
 	})
 
 	t.Run("ping is echoed on both channels", func(t *testing.T) {
 		a := cl.Client(t)
-		ping(t, a, true)
-		ping(t, a, false)
+		ping(t, a, client.Reliable)
+		ping(t, a, client.Unreliable)
 	})
 
 	t.Run("a new set without the topic stops delivery", func(t *testing.T) {
 		a, b := cl.Client(t), cl.Client(t)
 		subscribe(t, b, "unsub", "unsub.marker")
-		publish(t, a, "unsub", "before", true)
+		publish(t, a, "unsub", "before", client.Reliable)
 		next(t, b, "unsub", "before")
 
 		subscribe(t, b, "unsub.marker")
-		publish(t, a, "unsub", "after", true)
-		publish(t, a, "unsub.marker", "marker", true)
+		publish(t, a, "unsub", "after", client.Reliable)
+		publish(t, a, "unsub.marker", "marker", client.Reliable)
 		// Same sender, same reliable channel: "after" would come first.
 		next(t, b, "unsub.marker", "marker")
 	})
@@ -85,7 +87,7 @@ func TestE2ESingleServer(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := a.SendRaw(true, raw); err != nil {
+			if err := clienthooks.SendRaw(a, true, raw); err != nil {
 				t.Fatal(err)
 			}
 			m := receive(t, b, "spoof", typ.String())
@@ -103,7 +105,7 @@ func TestE2ESingleServer(t *testing.T) {
 		published := make(chan error, 1)
 		go func() {
 			for i := range n {
-				if err := a.Publish("bulk", []byte(strconv.Itoa(i)), true); err != nil {
+				if err := a.Publish("bulk", []byte(strconv.Itoa(i)), client.Reliable); err != nil {
 					published <- fmt.Errorf("publish %d: %w", i, err)
 					return
 				}
@@ -122,25 +124,26 @@ func TestE2ESingleServer(t *testing.T) {
 		a, b := cl.Client(t), cl.Client(t)
 		subscribe(t, a, "own")
 		subscribe(t, b, "own")
-		publish(t, a, "own", "from a", true)
+		publish(t, a, "own", "from a", client.Reliable)
 		receive(t, b, "own", "from a")
 		// b publishes after the server relayed "from a": had a got its own
 		// message back, it would come before this one.
-		publish(t, b, "own", "from b", true)
+		publish(t, b, "own", "from b", client.Reliable)
 		next(t, a, "own", "from b")
 	})
 
 	t.Run("gzip subscription", func(t *testing.T) {
-		a, b := cl.Client(t), cl.Client(t)
+		// Any set over one byte goes compressed.
+		a, b := cl.Client(t), cl.Client(t, func(c *client.Config) { c.GzipAbove = 1 })
 		topics := make([]string, 50)
 		for i := range topics {
 			topics[i] = fmt.Sprintf("gz.%d", i)
 		}
-		if err := b.SubscribeGzip(eventCtx(t), topics...); err != nil {
+		if err := b.Subscribe(eventCtx(t), topics...); err != nil {
 			t.Fatal(err)
 		}
-		publish(t, a, "gz.0", "first", true)
-		publish(t, a, "gz.49", "last", true)
+		publish(t, a, "gz.0", "first", client.Reliable)
+		publish(t, a, "gz.49", "last", client.Reliable)
 		next(t, b, "gz.0", "first")
 		next(t, b, "gz.49", "last")
 	})

@@ -7,6 +7,7 @@ import (
 	"github.com/webrtc-broker/webrtc-broker/client"
 	"github.com/webrtc-broker/webrtc-broker/commserver"
 	"github.com/webrtc-broker/webrtc-broker/internal/testwait"
+	"github.com/webrtc-broker/webrtc-broker/protocol"
 )
 
 func TestStartRegistersMeshesAndRestartsTheCoordinator(t *testing.T) {
@@ -65,17 +66,18 @@ func TestExpectedLinks(t *testing.T) {
 	}
 }
 
-func TestBodyMatchesTopicMessagesOnly(t *testing.T) {
+// Only topic messages reach Messages() (errors have their own channel), so
+// Body matches on topic and body alone.
+func TestBodyMatchesTopicAndBody(t *testing.T) {
 	match := Body("t", "b")
 	cases := []struct {
 		m    client.Message
 		want bool
 	}{
-		{client.Message{Type: 10, Topic: "t", Body: []byte("b")}, true},
-		{client.Message{Type: 12, Topic: "t", Body: []byte("b")}, true},
-		{client.Message{Type: 10, Topic: "t", Body: []byte("c")}, false},
-		{client.Message{Type: 10, Topic: "u", Body: []byte("b")}, false},
-		{client.Message{Type: 14, Topic: "t", Body: []byte("b")}, false},
+		{client.Message{Topic: "t", Body: []byte("b")}, true},
+		{client.Message{Topic: "t", Body: []byte("b"), Role: protocol.Role_CLIENT}, true},
+		{client.Message{Topic: "t", Body: []byte("c")}, false},
+		{client.Message{Topic: "u", Body: []byte("b")}, false},
 	}
 	for _, tc := range cases {
 		if got := match(tc.m); got != tc.want {

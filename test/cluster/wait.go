@@ -42,20 +42,46 @@ func Receive(t testing.TB, cl *client.Client, timeout time.Duration, match func(
 			if match(m) {
 				return m
 			}
-			t.Logf("client %d: skipping %s on %q from %d: %q", cl.Alias(), m.Type, m.Topic, m.FromAlias, truncate(m.Body))
+			t.Logf("client %d: skipping %q from %d: %q", cl.Alias(), m.Topic, m.FromAlias, truncate(m.Body))
 		case <-timer.C:
 			t.Fatalf("client %d received no matching message within %s", cl.Alias(), timeout)
 		}
 	}
 }
 
-// Body matches a topic message (TOPIC_FW or TOPIC_IDENTITY_FW) on topic with
-// that body.
+// Body matches a message on topic with that body.
 func Body(topic, body string) func(client.Message) bool {
 	return func(m client.Message) bool {
-		return (m.Type == protocol.MessageType_TOPIC_FW || m.Type == protocol.MessageType_TOPIC_IDENTITY_FW) &&
-			m.Topic == topic && string(m.Body) == body
+		return m.Topic == topic && string(m.Body) == body
 	}
+}
+
+// ReceiveError returns the first ERROR the server sends cl (through
+// cl.Errors()) that match accepts, skipping (and logging) the others; it
+// fails the test if none arrives within timeout or the client closes.
+func ReceiveError(t testing.TB, cl *client.Client, timeout time.Duration, match func(*client.ServerError) bool) *client.ServerError {
+	t.Helper()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	for {
+		select {
+		case e, ok := <-cl.Errors():
+			if !ok {
+				t.Fatalf("client %d closed while an error was awaited: %v", cl.Alias(), cl.Err())
+			}
+			if match(e) {
+				return e
+			}
+			t.Logf("client %d: skipping error %v", cl.Alias(), e)
+		case <-timer.C:
+			t.Fatalf("client %d received no matching error within %s", cl.Alias(), timeout)
+		}
+	}
+}
+
+// ErrorCode matches a server error by code and topic.
+func ErrorCode(code protocol.ErrorCode, topic string) func(*client.ServerError) bool {
+	return func(e *client.ServerError) bool { return e.Code == code && e.Topic == topic }
 }
 
 func truncate(b []byte) string {

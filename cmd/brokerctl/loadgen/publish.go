@@ -162,7 +162,7 @@ func (e *engine) schedule(ctx context.Context, s int, start, to int64, fanout []
 					return
 				}
 				EncodeStamp(p.body, Stamp{Sender: uint32(p.i), Seq: uint64(p.sent), SentNs: stampNs})
-				if err := e.clients[p.i].Publish(e.plan.publish[p.i], p.body, e.cfg.Reliable); err != nil {
+				if err := e.clients[p.i].Publish(e.plan.publish[p.i], p.body, e.channel); err != nil {
 					// The client is gone (counted as disconnected at the end).
 					e.publishFails.Add(1)
 					p.dead = true

@@ -17,7 +17,6 @@ import (
 	"github.com/webrtc-broker/webrtc-broker/client"
 	"github.com/webrtc-broker/webrtc-broker/core/logging"
 	"github.com/webrtc-broker/webrtc-broker/core/rtcconfig"
-	"github.com/webrtc-broker/webrtc-broker/protocol"
 )
 
 // Config describes one load run.
@@ -121,6 +120,8 @@ type engine struct {
 	cfg  Config
 	plan plan
 	rec  *Recorder
+	// channel is cfg.Reliable as the SDK takes it.
+	channel client.Channel
 
 	// clients[i] is written once by the connect worker that dials client i,
 	// before connectAll returns; read-only afterwards.
@@ -145,6 +146,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		plan:    newPlan(cfg.Scenario, cfg.Clients, cfg.Topics, cfg.Topic),
 		rec:     NewRecorder(time.Now(), cfg.Clients, cfg.Clients),
 		clients: make([]*client.Client, cfg.Clients),
+	}
+	e.channel = client.Unreliable
+	if cfg.Reliable {
+		e.channel = client.Reliable
 	}
 	e.phase.Store("connecting")
 
@@ -271,6 +276,12 @@ func (e *engine) connect(ctx context.Context, i int, start time.Time) (dialed, s
 		Logger:         e.cfg.Logger,
 		ConnectTimeout: e.cfg.ConnectTimeout,
 		OnMessage:      e.onMessage(i),
+		OnError: func(se *client.ServerError) {
+			e.cfg.Logger.Debug("server error", "client", i, "err", se)
+		},
+		// A lost client is a finding of the run (counted as disconnected),
+		// not something to paper over by reconnecting.
+		Reconnect: client.Reconnect{Disabled: true},
 	})
 	if err != nil {
 		return 0, 0, fmt.Errorf("client %d: %w", i, err)
@@ -289,10 +300,7 @@ func (e *engine) connect(ctx context.Context, i int, start time.Time) (dialed, s
 // latency. It runs on the client's read loops and must stay cheap.
 func (e *engine) onMessage(i int) func(client.Message) {
 	return func(m client.Message) {
-		switch m.Type {
-		case protocol.MessageType_TOPIC_FW, protocol.MessageType_TOPIC_IDENTITY_FW:
-			e.rec.Received(i, m.Body, e.rec.Now())
-		}
+		e.rec.Received(i, m.Body, e.rec.Now())
 	}
 }
 
