@@ -79,7 +79,7 @@ func (c *Client) attempt(avoid map[uint64]bool) (*link, error) {
 		}
 		return nil, fmt.Errorf("reconnect: %w", err)
 	}
-	if err := c.restore(l); err != nil {
+	if err := c.restore(ctx, l); err != nil {
 		c.retire(l)
 		avoid[l.server] = true
 		return nil, fmt.Errorf("reconnect: server %d: %w", l.server, err)
@@ -88,8 +88,11 @@ func (c *Client) attempt(avoid map[uint64]bool) (*link, error) {
 }
 
 // restore brings a new link to where the last one was: the last topic set,
-// then the publishes queued meanwhile, then live. AUTH went out in connect.
-func (c *Client) restore(l *link) error {
+// in force (a PING echo after it, as Subscribe waits for), then the
+// publishes queued meanwhile, then live: once the application hears
+// StateConnected, what others publish on its topics reaches it. AUTH went
+// out in connect.
+func (c *Client) restore(ctx context.Context, l *link) error {
 	c.subMu.Lock()
 	c.mu.Lock()
 	c.link = l // from now on a Subscribe writes its set to l itself
@@ -102,6 +105,11 @@ func (c *Client) restore(l *link) error {
 	c.subMu.Unlock()
 	if err != nil {
 		return fmt.Errorf("re-subscribe: %w", err)
+	}
+	if sub != nil {
+		if _, err := c.pingOn(ctx, l, Reliable); err != nil {
+			return fmt.Errorf("re-subscribe: waiting for the server to apply it: %w", err)
+		}
 	}
 	return c.flush(l)
 }

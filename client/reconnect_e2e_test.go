@@ -64,17 +64,18 @@ func (s *states) expect(t *testing.T, timeout time.Duration, want client.State) 
 	return ev
 }
 
-// connectedAfterAttempts skips failed attempts until the client is
-// connected again, within timeout in all, and returns how many failed.
-func (s *states) connectedAfterAttempts(t *testing.T, timeout time.Duration) (client.StateEvent, int) {
+// connectedAfterAttempts skips failed attempts, numbered on from the seen
+// ones already taken, until the client is connected again, within timeout
+// in all; it returns how many more failed.
+func (s *states) connectedAfterAttempts(t *testing.T, timeout time.Duration, seen int) (client.StateEvent, int) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
-	failed := 0
+	failed := seen
 	for {
 		ev := s.next(t, time.Until(deadline), "connected")
 		switch {
 		case ev.State == client.StateConnected:
-			return ev, failed
+			return ev, failed - seen
 		case ev.State == client.StateReconnecting && ev.Attempt == failed+1 && ev.Err != nil:
 			failed++
 		default:
@@ -129,7 +130,7 @@ func TestReconnectsToAnotherServerWhenItsServerStops(t *testing.T) {
 	if down.Server != lost || !errors.Is(down.Err, client.ErrDisconnected) {
 		t.Fatalf("reconnecting from server %d because %v, want server %d and ErrDisconnected", down.Server, down.Err, lost)
 	}
-	up, _ := s.connectedAfterAttempts(t, reconnectWithin)
+	up, _ := s.connectedAfterAttempts(t, reconnectWithin, 0)
 	if up.Server != other || a.ServerAlias() != other || a.State() != client.StateConnected {
 		t.Fatalf("reconnected to %d (ServerAlias %d, state %s), want the other server %d, connected", up.Server, a.ServerAlias(), a.State(), other)
 	}
@@ -207,7 +208,7 @@ func TestReconnectWaitsForTheCoordinatorAndSendsTheQueue(t *testing.T) {
 
 	cl.StartCoordinator(t)
 	cl.WaitReady(t)
-	up, failed := s.connectedAfterAttempts(t, cluster.EventTimeout)
+	up, failed := s.connectedAfterAttempts(t, cluster.EventTimeout, 1)
 	if up.Server != cl.Server(1).Stats().Alias {
 		t.Fatalf("reconnected to %d, want server 1 (%d)", up.Server, cl.Server(1).Stats().Alias)
 	}
