@@ -24,3 +24,10 @@ func TestValidTopic(t *testing.T) {
 		}
 	}
 }
+
+func TestTokenIsSentAsQuery(t *testing.T) {
+	got, err := Config{CoordinatorURL: "ws://127.0.0.1:9090", Token: "s3cret", Query: url.Values{"a": {"1"}}}.connectURL()
+	if want := "ws://127.0.0.1:9090/connect?a=1&token=s3cret"; err != nil || got != want {
+		t.Fatalf("connectURL = %q, %v; want %q", got, err, want)
+	}
+}
