@@ -121,6 +121,14 @@ func (c *Client) Err() error {
 // reconnection are discarded. It is safe to call more than once.
 func (c *Client) Close() error {
 	c.cancel()
+	// Failing the current link ends whatever the supervisor waits for on it
+	// (flow control, a PING echo while restoring).
+	c.mu.Lock()
+	l := c.link
+	c.mu.Unlock()
+	if l != nil {
+		l.fail(fmt.Errorf("%w: server %d", ErrClosed, l.server))
+	}
 	<-c.done
 	return nil
 }
@@ -260,7 +268,10 @@ func (c *Client) Ping(ctx context.Context, ch Channel) (time.Duration, error) {
 			return 0, fmt.Errorf("ping on %s: %w", ch, err)
 		}
 		rtt, err := c.pingOn(ctx, l, ch)
-		if !errors.Is(err, errLinkLost) {
+		switch {
+		case errors.Is(err, ErrClosed):
+			return 0, c.closedErr()
+		case !errors.Is(err, errLinkLost):
 			return rtt, err
 		}
 	}
@@ -297,7 +308,9 @@ func (c *Client) pingOn(ctx context.Context, l *link, ch Channel) (time.Duration
 	case <-l.lost:
 		return 0, fmt.Errorf("ping on %s: server %d: %w", ch, l.server, errLinkLost)
 	case <-c.ctx.Done():
-		return 0, c.closedErr()
+		// Not closedErr: the supervisor pings too (restore), and closedErr
+		// waits for it.
+		return 0, ErrClosed
 	}
 }
 

@@ -59,7 +59,8 @@ type Config struct {
 	OnError func(*ServerError)
 	// OnState, when set, is called for every state change and every failed
 	// reconnection attempt, in order, from one goroutine. It must not call
-	// Close (Close waits for that goroutine).
+	// Close, nor wait in Subscribe or Ping (they wait for that goroutine);
+	// hand the event to another goroutine for that.
 	OnState func(StateEvent)
 
 	// skipAuth does not send AUTH after the channels open: tests only,

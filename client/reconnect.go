@@ -22,6 +22,10 @@ func (c *Client) supervise(l *link) {
 		case <-l.lost:
 		}
 		c.retire(l)
+		if c.ctx.Err() != nil { // Close fails the link too: not a loss
+			c.finish(ErrClosed)
+			return
+		}
 		cause := l.err
 		if c.cfg.Reconnect.Disabled || errors.Is(cause, ErrAuthFailed) {
 			c.finish(cause)

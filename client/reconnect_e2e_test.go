@@ -13,6 +13,7 @@ import (
 	"github.com/webrtc-broker/webrtc-broker/client"
 	"github.com/webrtc-broker/webrtc-broker/commserver"
 	"github.com/webrtc-broker/webrtc-broker/commserver/luahost"
+	"github.com/webrtc-broker/webrtc-broker/internal/testwait"
 	"github.com/webrtc-broker/webrtc-broker/protocol"
 	"github.com/webrtc-broker/webrtc-broker/test/cluster"
 )
@@ -279,4 +280,38 @@ func startACLCluster(t *testing.T, script string) *cluster.Cluster {
 			o.Policy = h
 		},
 	})
+}
+
+// TestCloseWhileReconnecting: Close ends the attempts at once, says closed,
+// and leaves none of the client's goroutines behind.
+func TestCloseWhileReconnecting(t *testing.T) {
+	cl := cluster.Start(t, cluster.Options{})
+	s := newStates()
+	a := cl.Client(t, s.reconnecting(0))
+	s.expect(t, cluster.EventTimeout, client.StateConnecting)
+	s.expect(t, cluster.EventTimeout, client.StateConnected)
+	cl.StopCoordinator(t)
+	cl.StopServer(t, 0)
+	s.expect(t, reconnectWithin, client.StateReconnecting)
+	if err := a.Publish("t", []byte("queued"), client.Reliable); err != nil {
+		t.Fatalf("reliable publish while reconnecting: %v, want it queued", err)
+	}
+
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		ev := s.next(t, cluster.EventTimeout, "closed")
+		if ev.State == client.StateClosed {
+			break
+		}
+		if ev.State != client.StateReconnecting || ev.Attempt == 0 {
+			t.Fatalf("state event %s (attempt %d) before closed", ev.State, ev.Attempt)
+		}
+	}
+	if err := a.Publish("t", nil, client.Reliable); !errors.Is(err, client.ErrClosed) {
+		t.Fatalf("publish after Close: %v, want ErrClosed", err)
+	}
+	testwait.GoroutinesEnd(t, cluster.EventTimeout, "the client's goroutines to end after Close",
+		"client.(*Client)", "client.(*link)", "client.(*signaling)", "client.(*dataChannel)")
 }
