@@ -26,10 +26,10 @@ const (
 // dataChannel is one of the two data channels: the detached reader/writer, and
 // the write side's reused buffer and flow control.
 type dataChannel struct {
-	kind     Channel
-	label    string
-	dc       *webrtc.DataChannel
-	rw       datachannel.ReadWriteCloser
+	kind  Channel
+	label string
+	dc    *webrtc.DataChannel
+	rw    datachannel.ReadWriteCloser
 	// low receives a token when SCTP's queue drains below lowBuffered. It has
 	// capacity 1 and pion sends without blocking, so a wake-up is never lost.
 	low chan struct{}
@@ -40,12 +40,12 @@ type dataChannel struct {
 
 func newDataChannel(dc *webrtc.DataChannel, rw datachannel.ReadWriteCloser) *dataChannel {
 	ch := &dataChannel{
-		kind:     Unreliable,
-		label:    dc.Label(),
-		dc:       dc,
-		rw:       rw,
-		low:      make(chan struct{}, 1),
-		buf:      make([]byte, 0, 512),
+		kind:  Unreliable,
+		label: dc.Label(),
+		dc:    dc,
+		rw:    rw,
+		low:   make(chan struct{}, 1),
+		buf:   make([]byte, 0, 512),
 	}
 	if dc.Label() == rtc.LabelReliable {
 		ch.kind = Reliable
