@@ -126,12 +126,14 @@ func TestReconnectsToAnotherServerWhenItsServerStops(t *testing.T) {
 	subscribe(t, a, "rc.down", "rc.marker")
 	subscribe(t, b, "rc.up")
 
+	stopped := time.Now()
 	cl.StopServer(t, 0)
 	down := s.expect(t, reconnectWithin, client.StateReconnecting)
 	if down.Server != lost || !errors.Is(down.Err, client.ErrDisconnected) {
 		t.Fatalf("reconnecting from server %d because %v, want server %d and ErrDisconnected", down.Server, down.Err, lost)
 	}
 	up, _ := s.connectedAfterAttempts(t, reconnectWithin, 0)
+	t.Logf("connected to the other server %s after the stop began", time.Since(stopped))
 	if up.Server != other || a.ServerAlias() != other || a.State() != client.StateConnected {
 		t.Fatalf("reconnected to %d (ServerAlias %d, state %s), want the other server %d, connected", up.Server, a.ServerAlias(), a.State(), other)
 	}
