@@ -14,8 +14,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/webrtc-broker/webrtc-broker/client"
-	"github.com/webrtc-broker/webrtc-broker/internal/clienthooks"
 	"github.com/webrtc-broker/webrtc-broker/core/clusterauth"
+	"github.com/webrtc-broker/webrtc-broker/internal/clienthooks"
 	"github.com/webrtc-broker/webrtc-broker/protocol"
 	"github.com/webrtc-broker/webrtc-broker/test/cluster"
 )

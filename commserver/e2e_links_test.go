@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/webrtc-broker/webrtc-broker/client"
 	"github.com/webrtc-broker/webrtc-broker/commserver"
 	"github.com/webrtc-broker/webrtc-broker/core/rtcconfig"
 	"github.com/webrtc-broker/webrtc-broker/internal/testmetrics"
@@ -31,7 +32,7 @@ func TestE2EServerLinkHeals(t *testing.T) {
 	a, b := cl.Client(t, cl.On(0)), cl.Client(t, cl.On(1))
 	subscribe(t, a, "heal")
 	subscribe(t, b, "heal")
-	reach(t, b, a, "heal", true)
+	reach(t, b, a, "heal", client.Reliable)
 
 	for round, side := range []int{0, 1} {
 		t.Run(fmt.Sprintf("closed by server %d", side), func(t *testing.T) {
@@ -59,8 +60,8 @@ func TestE2EServerLinkHeals(t *testing.T) {
 			}
 			// No client re-subscribed: delivery across the new link needs
 			// the servers to have announced their topic sets again.
-			reach(t, b, a, "heal", true)
-			reach(t, a, b, "heal", false)
+			reach(t, b, a, "heal", client.Reliable)
+			reach(t, a, b, "heal", client.Unreliable)
 		})
 	}
 }
@@ -166,7 +167,7 @@ func TestE2EServerLinkHealsAfterCoordinatorRestart(t *testing.T) {
 	a, b := cl.Client(t, cl.On(0)), cl.Client(t, cl.On(1))
 	subscribe(t, a, "heal")
 	subscribe(t, b, "heal")
-	reach(t, b, a, "heal", true)
+	reach(t, b, a, "heal", client.Reliable)
 	old := []uint64{cl.Server(0).Stats().Alias, cl.Server(1).Stats().Alias}
 	cl.StopCoordinator(t)
 	cl.StartCoordinator(t)
@@ -194,7 +195,7 @@ func TestE2EServerLinkHealsAfterCoordinatorRestart(t *testing.T) {
 				}
 				return true
 			})
-			reach(t, b, a, "heal", true)
+			reach(t, b, a, "heal", client.Reliable)
 		})
 	}
 }
