@@ -58,7 +58,7 @@ func TestE2EConnectFlood(t *testing.T) {
 	}
 	for i, c := range joined {
 		body := fmt.Sprintf("from %d", i)
-		publish(t, c, "flood", body, true)
+		publish(t, c, "flood", body, client.Reliable)
 		for j, other := range joined {
 			if j != i {
 				expectFrom(t, receive(t, other, "flood", body), c)

@@ -30,10 +30,10 @@ func TestE2ENearMaxMessage(t *testing.T) {
 	remote := cl.Client(t, cl.On(1))
 	subscribe(t, local, "big")
 	subscribe(t, remote, "big")
-	reach(t, pub, remote, "big", true)
-	reach(t, pub, local, "big", true)
+	reach(t, pub, remote, "big", client.Reliable)
+	reach(t, pub, local, "big", client.Reliable)
 	// Each subscriber also got the other's probes: drain both up to a sync.
-	publish(t, pub, "big", "ready", true)
+	publish(t, pub, "big", "ready", client.Reliable)
 	receive(t, local, "big", "ready")
 	receive(t, remote, "big", "ready")
 
@@ -49,15 +49,15 @@ func TestE2ENearMaxMessage(t *testing.T) {
 			if identity {
 				send = pub.PublishIdentity
 			}
-			if err := send("big", body, true); err != nil {
+			if err := send("big", body, client.Reliable); err != nil {
 				t.Fatal(err)
 			}
-			e := cluster.Receive(t, pub, eventTimeout, func(m client.Message) bool { return m.Type == protocol.MessageType_ERROR })
-			if e.ErrorCode != protocol.ErrorCode_ERROR_MESSAGE_TOO_LARGE || e.Topic != "big" {
-				t.Fatalf("sender got error %s on %q (%q), want ERROR_MESSAGE_TOO_LARGE on \"big\"", e.ErrorCode, e.Topic, e.Reason)
+			e := cluster.ReceiveError(t, pub, eventTimeout, func(*client.ServerError) bool { return true })
+			if e.Code != protocol.ErrorCode_ERROR_MESSAGE_TOO_LARGE || e.Topic != "big" {
+				t.Fatalf("sender got error %s on %q (%q), want ERROR_MESSAGE_TOO_LARGE on \"big\"", e.Code, e.Topic, e.Reason)
 			}
 			marker := "marker after " + typ.String()
-			publish(t, pub, "big", marker, true)
+			publish(t, pub, "big", marker, client.Reliable)
 			// The refused message would have come first.
 			next(t, local, "big", marker)
 			next(t, remote, "big", marker)
@@ -123,7 +123,7 @@ func TestE2ELargeTopicUnion(t *testing.T) {
 	subscribe(t, sub, last...)
 	pub := cl.Client(t, cl.On(1))
 	for _, topic := range last {
-		reach(t, pub, sub, topic, true)
+		reach(t, pub, sub, topic, client.Reliable)
 	}
 	for i := range 2 {
 		if n := cl.Server(i).Stats().Servers; n != 1 {

@@ -63,6 +63,9 @@ func main() {
 		WebRTC:         rtcconfig.Config{Networks: []string{*networks}},
 		ConnectTimeout: 5 * time.Second,
 		OnMessage:      c.receive,
+		// The lab's own watch loop reconnects (with -reconnect) and reports
+		// each step; the SDK's reconnection would do it silently.
+		Reconnect: client.Reconnect{Disabled: true},
 	}
 	if err := c.connect(ctx, false); err != nil {
 		c.emit(map[string]any{"ev": "error", "err": err.Error()})
@@ -173,7 +176,7 @@ func (c *labClient) watch(ctx context.Context) {
 		}
 		cl := c.current()
 		pctx, cancel := context.WithTimeout(ctx, pingTimeout)
-		_, err := cl.Ping(pctx, true)
+		_, err := cl.Ping(pctx, client.Reliable)
 		cancel()
 		if err == nil {
 			failures = 0
@@ -217,7 +220,7 @@ func (c *labClient) receive(m client.Message) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	k := streamKey{f[0], f[1], m.Reliable}
+	k := streamKey{f[0], f[1], m.Channel == client.Reliable}
 	s := c.streams[k]
 	if s == nil {
 		s = &stream{seen: map[int]bool{}}
@@ -266,6 +269,13 @@ func ms(sorted []time.Duration, q float64) float64 {
 	return float64(sorted[int(q*float64(len(sorted)-1))]) / float64(time.Millisecond)
 }
 
+func channel(reliable bool) client.Channel {
+	if reliable {
+		return client.Reliable
+	}
+	return client.Unreliable
+}
+
 func parseReliable(s string) (bool, error) {
 	switch s {
 	case "reliable":
@@ -300,7 +310,7 @@ func (c *labClient) publish(ctx context.Context, run, nText, rateText, kind stri
 		}
 		// A publish that fails while the link is down is counted, not
 		// retried: the receivers' counts show what was lost.
-		if err := c.current().Publish(topic, fmt.Appendf(nil, "%s %s %d %d", c.name, run, i, time.Now().UnixNano()), reliable); err != nil {
+		if err := c.current().Publish(topic, fmt.Appendf(nil, "%s %s %d %d", c.name, run, i, time.Now().UnixNano()), channel(reliable)); err != nil {
 			failed++
 		}
 	}
