@@ -552,3 +552,28 @@ func TestTicketIsReleasedOnceItsMessageLeavesTheQueue(t *testing.T) {
 		}
 	})
 }
+
+// Take drains the queue for an owner without a writer (the client SDK's
+// reconnection queue): everything in order, appended to the batch given,
+// and the byte budget is free again.
+func TestTakeDrainsInOrderAndFreesTheBudget(t *testing.T) {
+	q := NewReliable(10)
+	for _, m := range []string{"aaaa", "bbbb"} {
+		if err := q.Push([]byte(m)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := q.Push([]byte("cccc")); !errors.Is(err, ErrSlowConsumer) {
+		t.Fatalf("push over the budget: %v, want ErrSlowConsumer", err)
+	}
+	got := q.Take([][]byte{[]byte("carried")})
+	if want := []string{"carried", "aaaa", "bbbb"}; len(got) != 3 || string(got[0]) != want[0] || string(got[1]) != want[1] || string(got[2]) != want[2] {
+		t.Fatalf("Take = %q, want %q", got, want)
+	}
+	if n, b := q.Len(); n != 0 || b != 0 {
+		t.Fatalf("after Take: %d messages, %d bytes queued, want none", n, b)
+	}
+	if err := q.Push([]byte("cccc")); err != nil {
+		t.Fatalf("push after Take: %v", err)
+	}
+}
