@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/webrtc-broker/webrtc-broker/client"
 	"github.com/webrtc-broker/webrtc-broker/test/cluster"
 )
 
@@ -27,16 +28,16 @@ func TestLuaLoopingScriptTripsAndSparesOtherTopics(t *testing.T) {
 
 	const n = 60
 	for i := range n {
-		publish(t, attacker, "loop.x", fmt.Sprint("attack-", i), true)
-		publish(t, sender, "free.x", fmt.Sprint("free-", i), true)
+		publish(t, attacker, "loop.x", fmt.Sprint("attack-", i), client.Reliable)
+		publish(t, sender, "free.x", fmt.Sprint("free-", i), client.Reliable)
 	}
-	publish(t, sender, "free.x", "end", true)
+	publish(t, sender, "free.x", "end", client.Reliable)
 	// The PING echo comes after the server handled every attacking message.
-	ping(t, attacker, true)
+	ping(t, attacker, client.Reliable)
 
 	got := 0
 	for {
-		m := cluster.Receive(t, watcher, eventTimeout, isTopicMessage)
+		m := cluster.Next(t, watcher, eventTimeout)
 		if m.Topic == "loop.x" {
 			t.Fatalf("a message of the looping script's topic was relayed: %q", m.Body)
 		}

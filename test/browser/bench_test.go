@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/webrtc-broker/webrtc-broker/client"
 	"github.com/webrtc-broker/webrtc-broker/test/cluster"
 )
 
@@ -24,7 +25,7 @@ func BenchmarkPingGo(b *testing.B) {
 	c := cl.Client(b)
 	ctx := context.Background()
 	for b.Loop() {
-		if _, err := c.Ping(ctx, true); err != nil {
+		if _, err := c.Ping(ctx, client.Reliable); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -56,7 +56,7 @@ func goMover(t *testing.T, c *client.Client, name string) {
 			case <-stop:
 				return
 			case <-tick.C:
-				_ = c.Publish(positionsTopic, fmt.Appendf(nil, `{"x":100,"y":100,"name":%q,"hue":200}`, name), false)
+				_ = c.Publish(positionsTopic, fmt.Appendf(nil, `{"x":100,"y":100,"name":%q,"hue":200}`, name), client.Unreliable)
 			}
 		}
 	}()

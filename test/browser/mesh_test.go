@@ -98,7 +98,7 @@ func TestTwoPagesAndAGoClientChatThroughAMesh(t *testing.T) {
 	}
 	fromPage := map[uint64]bool{}
 	recv(t, carol, "positions from both pages", func(m client.Message) bool {
-		if m.Topic == positionsTopic && !m.Reliable {
+		if m.Topic == positionsTopic && m.Channel == client.Unreliable {
 			fromPage[m.FromAlias] = true
 		}
 		return len(fromPage) == 2
@@ -106,7 +106,7 @@ func TestTwoPagesAndAGoClientChatThroughAMesh(t *testing.T) {
 
 	alice.say("hello from alice")
 	bob.say("hello from bob")
-	if err := carol.PublishIdentity(chatTopic, []byte("hello from carol"), true); err != nil {
+	if err := carol.PublishIdentity(chatTopic, []byte("hello from carol"), client.Reliable); err != nil {
 		t.Fatal(err)
 	}
 	for _, w := range []struct {
@@ -120,9 +120,9 @@ func TestTwoPagesAndAGoClientChatThroughAMesh(t *testing.T) {
 	}
 	for _, who := range []string{"alice", "bob"} {
 		m := recv(t, carol, "chat from "+who, cluster.Body(chatTopic, "hello from "+who))
-		if string(m.Identity) != who || m.Role != protocol.Role_CLIENT || !m.Reliable {
+		if string(m.Identity) != who || m.Role != protocol.Role_CLIENT || m.Channel != client.Reliable {
 			t.Fatalf("carol got %q with identity %q role %s reliable %t, want identity %s, CLIENT, reliable",
-				m.Body, m.Identity, m.Role, m.Reliable, who)
+				m.Body, m.Identity, m.Role, m.Channel == client.Reliable, who)
 		}
 	}
 }

@@ -51,7 +51,7 @@ func TestPageReconnectsToTheOtherServer(t *testing.T) {
 	publish(11, 15)
 	expect(15)
 
-	if err := carol.PublishIdentity(chatTopic, []byte("welcome back"), true); err != nil {
+	if err := carol.PublishIdentity(chatTopic, []byte("welcome back"), client.Reliable); err != nil {
 		t.Fatal(err)
 	}
 	alice.waitFor(`demo.chat.some(c => c.text === "welcome back")`, "chat after reconnecting")
