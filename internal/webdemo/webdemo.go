@@ -1,6 +1,9 @@
 // Package webdemo holds the coordinator's /demo page: the browser SDK's
-// bundle (a copy of client/js/dist/broker.js, which a component-floor
-// package cannot embed for the coordinator) and a page that uses it.
+// bundle and a page that uses it. The bundle's one copy lives here, where
+// the coordinator may embed it (go:embed cannot reach into client/, and the
+// coordinator may not import a client package); client/js/dist/broker.js
+// is a symbolic link to it, and client/js's `npm run build` writes through
+// that link.
 package webdemo
 
 import (

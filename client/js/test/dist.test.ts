@@ -1,5 +1,6 @@
 // dist/broker.js is committed (the coordinator's demo embeds it, and go
-// build must not need node): it must be what the sources build to.
+// build must not need node; it links to internal/webdemo/static/broker.js,
+// the one copy): it must be what the sources build to.
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
