@@ -18,6 +18,14 @@ const maxJSONDepth = 64
 
 var errJSONDepth = errors.New("nested too deep (or contains itself)")
 
+// maxJSONSize bounds what json_encode builds, in bytes of output (escapes
+// aside). The depth bound alone does not bound the work: a table holding the
+// same table twice at each of 64 levels is 2^64 values, built inside one Go
+// call, where the hook's time-out cannot cut it (see maxRepBytes).
+const maxJSONSize = 1 << 20
+
+var errJSONSize = errors.New("result over 1 MiB")
+
 // jsonDecode is broker.json_decode(s): objects become tables with string keys,
 // arrays sequences from 1, null nil. Returns nil and a message on bad JSON.
 func jsonDecode(L *lua.LState) int {
@@ -91,7 +99,8 @@ func toLua(L *lua.LState, v any, depth int) (lua.LValue, error) {
 // deterministic), an empty table `{}`. Returns nil and a message for values
 // JSON cannot hold (functions, NaN, cycles).
 func jsonEncode(L *lua.LState) int {
-	v, err := fromLua(L.CheckAny(1), 0)
+	budget := maxJSONSize
+	v, err := fromLua(L.CheckAny(1), 0, &budget)
 	if err == nil {
 		var buf bytes.Buffer
 		enc := json.NewEncoder(&buf)
@@ -106,37 +115,49 @@ func jsonEncode(L *lua.LState) int {
 	return 2
 }
 
-func fromLua(v lua.LValue, depth int) (any, error) {
+// fromLua converts v, taking from *budget the bytes its JSON will take.
+func fromLua(v lua.LValue, depth int, budget *int) (any, error) {
 	if depth > maxJSONDepth {
 		return nil, errJSONDepth
 	}
 	switch v := v.(type) {
 	case *lua.LNilType:
-		return nil, nil
+		return nil, spend(budget, len("null"))
 	case lua.LBool:
-		return bool(v), nil
+		return bool(v), spend(budget, len("false"))
 	case lua.LString:
-		return string(v), nil
+		return string(v), spend(budget, len(v)+2)
 	case lua.LNumber:
 		f := float64(v)
 		if math.IsNaN(f) || math.IsInf(f, 0) {
 			return nil, fmt.Errorf("%v is not a JSON number", f)
 		}
-		return f, nil
+		// At most 24 bytes, as encoding/json writes a float64.
+		return f, spend(budget, 24)
 	case *lua.LTable:
-		return tableToGo(v, depth)
+		if err := spend(budget, 2); err != nil {
+			return nil, err
+		}
+		return tableToGo(v, depth, budget)
 	}
 	return nil, fmt.Errorf("cannot encode a %s", v.Type())
 }
 
-func tableToGo(t *lua.LTable, depth int) (any, error) {
+func spend(budget *int, n int) error {
+	if *budget -= n; *budget < 0 {
+		return errJSONSize
+	}
+	return nil
+}
+
+func tableToGo(t *lua.LTable, depth int, budget *int) (any, error) {
 	n := t.MaxN()
 	count := 0
 	t.ForEach(func(lua.LValue, lua.LValue) { count++ })
 	if n > 0 && count == n {
 		arr := make([]any, n)
 		for i := range n {
-			e, err := fromLua(t.RawGetInt(i+1), depth+1)
+			e, err := fromLua(t.RawGetInt(i+1), depth+1, budget)
 			if err != nil {
 				return nil, err
 			}
@@ -160,7 +181,10 @@ func tableToGo(t *lua.LTable, depth int) (any, error) {
 			err = fmt.Errorf("cannot encode a %s key", k.Type())
 			return
 		}
-		obj[key], err = fromLua(e, depth+1)
+		if err = spend(budget, len(key)+4); err != nil {
+			return
+		}
+		obj[key], err = fromLua(e, depth+1, budget)
 	})
 	if err != nil {
 		return nil, err
