@@ -26,7 +26,7 @@ end
 
 // echoPatterns are echoHooks' patterns as regular expressions: the oracle
 // of which topics it governs.
-var echoPatterns = regexp.MustCompile(`\A(?:h\..*|g\.[^.]*\.x)\z`)
+var echoPatterns = regexp.MustCompile(`(?s)\A(?:h\..*|g\.[^.]*\.x)\z`)
 
 // FuzzHookArgs passes arbitrary topics, bodies and identities (any bytes:
 // the server checks only that topics are UTF-8 without white space) through
