@@ -45,7 +45,7 @@ func (s *Server) announceLoop(ctx context.Context) {
 				}
 				set = shared
 			}
-			if l.announcedOnce && l.announced == set {
+			if l.ann.announcedOnce && l.ann.announced == set {
 				continue
 			}
 			msgs, skipped, err := encodeAnnouncement(set, s.cfg.MaxMessageSize)
@@ -60,7 +60,7 @@ func (s *Server) announceLoop(ctx context.Context) {
 			if !l.sendAll(msgs) {
 				continue
 			}
-			l.announced, l.announcedOnce = set, true
+			l.ann.announced, l.ann.announcedOnce = set, true
 			l.log.Log(ctx, slog.LevelDebug, "topics announced", "bytes", len(set), "parts", len(msgs))
 		}
 	}
@@ -94,8 +94,8 @@ func (p *peer) applyAnnouncement(kind chanKind, m *protocol.SubscriptionMessage)
 	var gathered []string
 	var size int
 	if kind == reliable {
-		gathered, size = p.parts, p.partsSize
-		p.parts, p.partsSize = nil, 0
+		gathered, size = p.rd.parts, p.rd.partsSize
+		p.rd.parts, p.rd.partsSize = nil, 0
 	}
 	limit := s.cfg.MaxServerTopicsSize
 	topics, err := decodeTopics(m.Format, m.Topics, limit-size)
@@ -110,7 +110,7 @@ func (p *peer) applyAnnouncement(kind chanKind, m *protocol.SubscriptionMessage)
 		for _, t := range topics {
 			size += len(t) + 1
 		}
-		p.parts, p.partsSize = append(gathered, topics...), size
+		p.rd.parts, p.rd.partsSize = append(gathered, topics...), size
 		return
 	}
 	topics = append(gathered, topics...)

@@ -40,7 +40,7 @@ func (p *peer) sendAuth() error {
 		return fmt.Errorf("credentials for a server link: %w", err)
 	}
 	s.mu.Lock()
-	secret, remote := s.proofSecret, p.remoteFP
+	secret, remote := s.proofSecret, p.srv.remoteFP
 	s.mu.Unlock()
 	am := &protocol.AuthMessage{Type: protocol.MessageType_AUTH, Role: s.role, Body: creds.Body}
 	if secret != "" {
@@ -79,7 +79,7 @@ func (p *peer) checkServerAuth(msg []byte) error {
 		return nil // the auth plugin vouched for it
 	}
 	s.mu.Lock()
-	remote := p.remoteFP
+	remote := p.srv.remoteFP
 	s.mu.Unlock()
 	if !clusterauth.VerifyLinkProof(secret, remote, p.localFingerprint(), authProof(msg)) {
 		return errNoClusterProof

@@ -108,7 +108,7 @@ func (s *Server) serverLinkedLocked(alias uint64, fp string) bool {
 		return false
 	}
 	for _, p := range s.peers {
-		if p.remoteFP == fp && p.isServerLink() && p.live() {
+		if p.srv.remoteFP == fp && p.isServerLink() && p.live() {
 			return true
 		}
 	}
@@ -129,27 +129,27 @@ func (s *Server) linkLostLocked(p *peer, newer []uint64) {
 			delete(s.lost, fp)
 		}
 	}
-	if p.remoteFP != "" {
-		s.lost[p.remoteFP] = now
+	if p.srv.remoteFP != "" {
+		s.lost[p.srv.remoteFP] = now
 	}
 	s.m.linksLost.Inc()
 	p.log.Warn("server link lost", "redial", !p.offerer || len(newer) > 0)
 	if !p.offerer {
-		s.wantLinkLocked(p.alias, p.remoteFP, true)
+		s.wantLinkLocked(p.alias, p.srv.remoteFP, true)
 	}
 	for _, a := range newer {
-		s.wantLinkLocked(a, p.remoteFP, true)
+		s.wantLinkLocked(a, p.srv.remoteFP, true)
 	}
 }
 
 // linkUpLocked counts p, a server link that just authenticated, as restored
 // if it replaces a lost one. Server.mu held on entry.
 func (s *Server) linkUpLocked(p *peer) {
-	at, ok := s.lost[p.remoteFP]
-	if !ok || p.remoteFP == "" {
+	at, ok := s.lost[p.srv.remoteFP]
+	if !ok || p.srv.remoteFP == "" {
 		return
 	}
-	delete(s.lost, p.remoteFP)
+	delete(s.lost, p.srv.remoteFP)
 	s.m.linksRestored.Inc()
 	p.log.Info("server link restored", "down_for", time.Since(at).Round(time.Millisecond))
 }

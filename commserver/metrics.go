@@ -1,6 +1,7 @@
 package commserver
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -212,7 +213,7 @@ func (s *Server) serveHTTP() (*http.Server, error) {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	s.routines.Go(func() {
-		if err := srv.Serve(ln); err != nil && err != http.ErrServerClosed {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("metrics listener failed", "addr", addr.String(), "err", err)
 		}
 	})

@@ -77,11 +77,11 @@ type channel struct {
 }
 
 // peer is one WebRTC link, to a client or to another server. It runs one
-// read loop and one writer per channel.
-//
-// Lock order: Server.mu before peer.mu; nothing takes Server.mu while
-// holding peer.mu. pion calls are never made under Server.mu.
+// read loop and one writer per channel. Its fields are grouped by owner; see
+// locks.go for the lock order.
 type peer struct {
+	// Set by newPeer, or by the signaling goroutine before the peer is
+	// published in Server.peers (under Server.mu); read-only after.
 	s     *Server
 	alias uint64 // the remote's coordinator alias when the link was made
 	// offerer: the remote sent CONNECT, so this server made the peer
@@ -95,58 +95,71 @@ type peer struct {
 	log          *slog.Logger
 	ctx          context.Context // done when the peer is closed
 	cancel       context.CancelFunc
-
-	gate     *authGate
-	chans    [2]*channel
-	errLimit *errorLimiter
-	// bad counts protocol violations; refusing is set once AUTH has failed,
-	// after which input is ignored while the ERROR drains.
-	bad      atomic.Int32
-	refusing atomic.Bool
-
-	// Signaling state, owned by the coordinator link's read goroutine (all
-	// signaling for a peer is handled there, in order).
-	remoteSet   bool
-	remoteCands []webrtc.ICECandidateInit
-	candMu      sync.Mutex // guards descSent and heldCands (pion's callbacks)
-	descSent    bool
-	heldCands   [][]byte
-
+	gate         *authGate // safe for concurrent use
+	chans        [2]*channel
+	errLimit     *errorLimiter // safe for concurrent use
 	// establishing closes the peer unless it is established in time; set
 	// at creation, before it can fire.
 	establishing *time.Timer
 
-	// iceStart closes an offered peer whose remote never answers (starts
-	// ICE) within ice_start_timeout; answered is set when it does. The
-	// timer is the signaling goroutine's.
-	iceStart *time.Timer
+	// Atomics, read and written by anyone. bad counts protocol violations;
+	// refusing is set once AUTH has failed, after which input is ignored
+	// while the ERROR drains; answered is set when the remote of an offered
+	// peer answers (starts ICE).
+	bad      atomic.Int32
+	refusing atomic.Bool
 	answered atomic.Bool
 
-	// Guarded by Server.mu.
-	remoteFP   string // DTLS fingerprint from the remote's SDP
-	clientSlot bool   // counted against max_peers (a connected client)
-	halfOpen   bool   // counted against max_half_open (a client not yet connected)
+	// sig is owned by the coordinator link's read goroutine, which handles
+	// all signaling for a peer, in order (signaling.go).
+	sig struct {
+		remoteSet   bool
+		remoteCands []webrtc.ICECandidateInit
+		// iceStart closes an offered peer whose remote never answers
+		// (answered) within ice_start_timeout.
+		iceStart *time.Timer
+	}
 
-	// mu guards pc, localFP, closed, openChans, established and the channels' attached,
-	// dc and rw.
+	// cand is shared by pion's OnICECandidate callback and the goroutine
+	// that sends the local description; guarded by cand.mu.
+	cand struct {
+		mu       sync.Mutex
+		descSent bool
+		held     [][]byte
+	}
+
+	// srv is guarded by Server.mu.
+	srv struct {
+		remoteFP   string // DTLS fingerprint from the remote's SDP
+		clientSlot bool   // counted against max_peers (a connected client)
+		halfOpen   bool   // counted against max_half_open (a client not yet connected)
+	}
+
+	// mu guards the fields below and the channels' attached, dc and rw.
 	mu          sync.Mutex
 	pc          *webrtc.PeerConnection
 	localFP     string // this end's DTLS fingerprint, from its own SDP
 	closed      bool
 	openChans   int
 	established bool
+
 	// readers counts running read loops: teardown waits for them before
 	// it removes the peer's subscriptions, so that no loop re-adds them.
 	readers sync.WaitGroup
 
-	// Owned by the announcer goroutine: the last set announced to this
-	// server link.
-	announced     string
-	announcedOnce bool
-	// Owned by the reliable read loop: the topics of an announcement's parts
-	// received so far, and their size (see applyAnnouncement).
-	parts     []string
-	partsSize int
+	// ann is owned by the announcer goroutine: the last set announced to
+	// this server link.
+	ann struct {
+		announced     string
+		announcedOnce bool
+	}
+	// rd is owned by the reliable read loop: the topics of an
+	// announcement's parts received so far, and their size (see
+	// applyAnnouncement).
+	rd struct {
+		parts     []string
+		partsSize int
+	}
 }
 
 // newPeer creates a peer and counts it until its teardown. Server.mu held

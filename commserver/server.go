@@ -83,8 +83,9 @@ type Server struct {
 	// waits for the goroutines, so that no teardown is ever refused.
 	peerWG sync.WaitGroup
 
-	// mu guards the fields below. It is held for map work only, never across
-	// a pion call or a socket write.
+	// mu guards the fields below and every peer's srv fields. It is held
+	// for map work only, never across a socket write or a pion call that
+	// can block or call back (locks.go).
 	mu sync.Mutex
 	// all holds every peer from its creation until its teardown is done;
 	// shutdown closes them all.

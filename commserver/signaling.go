@@ -12,10 +12,15 @@ import (
 	"github.com/webrtc-broker/webrtc-broker/protocol"
 )
 
-// Everything in this file runs on the coordinator link's read goroutine,
-// which owns the signaling state of every peer (remoteSet, remoteCands), so
-// each peer's offer, answer and candidates are handled in the order the
-// coordinator relayed them.
+// The on* handlers (onWelcome, onConnect, onOffer, onAnswer, onCandidate,
+// onRefused) and what they call (offer, answer, sendDescription) run on the
+// coordinator link's read goroutine, which owns every peer's signaling state
+// (peer.sig), so each peer's offer, answer and candidates are handled in the
+// order the coordinator relayed them. The rest runs elsewhere and touches no
+// peer.sig: connected, trickle and the OnDataChannel callback on pion's
+// goroutines, the iceStart timer's callback on its own, refuse from any of
+// them; releaseSlotsLocked also on teardown (forget) and on a read loop
+// (AUTH). See locks.go.
 
 // maxRemoteCandidates bounds the candidates kept for a peer whose remote
 // description has not arrived yet.
@@ -121,13 +126,13 @@ func (s *Server) onConnect(from uint64, fromRole protocol.Role) {
 	p.signaledRole = fromRole
 	// A client takes a max_peers slot only once connected (see connected):
 	// until then it is half-open, and a CONNECT alone costs no slot.
-	p.halfOpen = !isServer
-	if p.halfOpen {
+	p.srv.halfOpen = !isServer
+	if p.srv.halfOpen {
 		s.halfOpen++
 	}
 	s.peers[from] = p
 	s.mu.Unlock()
-	p.iceStart = time.AfterFunc(s.cfg.ICEStartTimeout, func() {
+	p.sig.iceStart = time.AfterFunc(s.cfg.ICEStartTimeout, func() {
 		if !p.answered.Load() {
 			p.close(slog.LevelInfo, "closed: no answer to the offer", errICEStartTimeout)
 		}
@@ -147,15 +152,15 @@ func (s *Server) onConnect(from uint64, fromRole protocol.Role) {
 func (p *peer) connected() {
 	s := p.s
 	s.mu.Lock()
-	if !p.halfOpen {
+	if !p.srv.halfOpen {
 		s.mu.Unlock()
 		return
 	}
-	p.halfOpen = false
+	p.srv.halfOpen = false
 	s.halfOpen--
 	full := s.cfg.MaxPeers > 0 && s.clientSlots >= s.cfg.MaxPeers
 	if !full {
-		p.clientSlot = true
+		p.srv.clientSlot = true
 		s.clientSlots++
 	}
 	s.mu.Unlock()
@@ -170,12 +175,12 @@ func (p *peer) connected() {
 // max_half_open): on its teardown, or when AUTH shows it is a server. Lock
 // held on entry.
 func (s *Server) releaseSlotsLocked(p *peer) {
-	if p.clientSlot {
-		p.clientSlot = false
+	if p.srv.clientSlot {
+		p.srv.clientSlot = false
 		s.clientSlots--
 	}
-	if p.halfOpen {
-		p.halfOpen = false
+	if p.srv.halfOpen {
+		p.srv.halfOpen = false
 		s.halfOpen--
 	}
 }
@@ -255,7 +260,7 @@ func (s *Server) onOffer(from uint64, data []byte) error {
 	}
 	old := s.peers[from]
 	p := s.newPeer(from, false)
-	p.remoteFP = fp
+	p.srv.remoteFP = fp
 	s.peers[from] = p
 	s.servers[from] = struct{}{}
 	s.mu.Unlock()
@@ -289,7 +294,7 @@ func (s *Server) answer(p *peer, offer webrtc.SessionDescription) error {
 	if err := pc.SetRemoteDescription(offer); err != nil {
 		return fmt.Errorf("set remote description: %w", err)
 	}
-	p.remoteSet = true
+	p.sig.remoteSet = true
 	answer, err := pc.CreateAnswer(nil)
 	if err != nil {
 		return fmt.Errorf("create answer: %w", err)
@@ -312,7 +317,7 @@ func (s *Server) answer(p *peer, offer webrtc.SessionDescription) error {
 // onAnswer applies a client's or a server's answer to this server's offer.
 func (s *Server) onAnswer(from uint64, data []byte) error {
 	p := s.peerByAlias(from)
-	if p == nil || !p.offerer || p.remoteSet {
+	if p == nil || !p.offerer || p.sig.remoteSet {
 		// Routine: the peer may have been closed a moment ago.
 		s.log.Debug("answer dropped: no offer waiting for it", "peer", from)
 		return nil
@@ -325,7 +330,7 @@ func (s *Server) onAnswer(from uint64, data []byte) error {
 	s.mu.Lock()
 	dup := s.linkByFingerprintLocked(fp, p)
 	if dup == nil {
-		p.remoteFP = fp
+		p.srv.remoteFP = fp
 	}
 	s.mu.Unlock()
 	if dup != nil {
@@ -340,17 +345,17 @@ func (s *Server) onAnswer(from uint64, data []byte) error {
 		p.close(slog.LevelWarn, "closed: bad answer", err)
 		return nil
 	}
-	p.remoteSet = true
+	p.sig.remoteSet = true
 	p.answered.Store(true)
-	if p.iceStart != nil {
-		p.iceStart.Stop()
+	if p.sig.iceStart != nil {
+		p.sig.iceStart.Stop()
 	}
-	for _, c := range p.remoteCands {
+	for _, c := range p.sig.remoteCands {
 		if err := pc.AddICECandidate(c); err != nil {
 			p.log.Debug("remote ICE candidate not added", "err", err)
 		}
 	}
-	p.remoteCands = nil
+	p.sig.remoteCands = nil
 	return nil
 }
 
@@ -371,9 +376,9 @@ func (s *Server) onCandidate(from uint64, data []byte) error {
 		p.log.Debug("ICE candidate ignored (loopback only)", "candidate", c.Candidate)
 		return nil
 	}
-	if !p.remoteSet {
-		if len(p.remoteCands) < maxRemoteCandidates {
-			p.remoteCands = append(p.remoteCands, c)
+	if !p.sig.remoteSet {
+		if len(p.sig.remoteCands) < maxRemoteCandidates {
+			p.sig.remoteCands = append(p.sig.remoteCands, c)
 		}
 		return nil
 	}
@@ -429,7 +434,7 @@ func (s *Server) linkByFingerprintLocked(fp string, except *peer) *peer {
 		return nil
 	}
 	for _, p := range s.peers {
-		if p != except && p.remoteFP == fp && (p.isServerLink() || !p.offerer) && p.live() {
+		if p != except && p.srv.remoteFP == fp && (p.isServerLink() || !p.offerer) && p.live() {
 			return p
 		}
 	}
@@ -491,11 +496,11 @@ func (s *Server) sendDescription(p *peer, t protocol.MessageType, sd webrtc.Sess
 	if err := s.signal(&protocol.WebRtcMessage{Type: t, FromAlias: s.alias.Load(), ToAlias: p.alias, Data: data}); err != nil {
 		return fmt.Errorf("send %v: %w", t, err)
 	}
-	p.candMu.Lock()
-	p.descSent = true
-	held := p.heldCands
-	p.heldCands = nil
-	p.candMu.Unlock()
+	p.cand.mu.Lock()
+	p.cand.descSent = true
+	held := p.cand.held
+	p.cand.held = nil
+	p.cand.mu.Unlock()
 	for _, c := range held {
 		p.sendCandidate(c)
 	}
@@ -503,15 +508,15 @@ func (s *Server) sendDescription(p *peer, t protocol.MessageType, sd webrtc.Sess
 }
 
 // trickle sends a local candidate, or holds it until the description is
-// sent. It runs on pion's goroutines.
+// sent. It runs on pion's goroutines (OnICECandidate).
 func (p *peer) trickle(data []byte) {
-	p.candMu.Lock()
-	if !p.descSent {
-		p.heldCands = append(p.heldCands, data)
-		p.candMu.Unlock()
+	p.cand.mu.Lock()
+	if !p.cand.descSent {
+		p.cand.held = append(p.cand.held, data)
+		p.cand.mu.Unlock()
 		return
 	}
-	p.candMu.Unlock()
+	p.cand.mu.Unlock()
 	p.sendCandidate(data)
 }
 

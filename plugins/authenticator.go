@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os/exec"
 	"path/filepath"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -26,6 +27,11 @@ import (
 // handshake or a rejected config. ctx bounds that start only; the plugin runs
 // until Close, which kills it.
 func NewAuthenticator(ctx context.Context, cfg auth.Config, logger *slog.Logger, reg prometheus.Registerer) (auth.Authenticator, error) {
+	return newAuthenticator(ctx, cfg, logger, reg, startTimeout)
+}
+
+// newAuthenticator is NewAuthenticator with the bound of each plugin start.
+func newAuthenticator(ctx context.Context, cfg auth.Config, logger *slog.Logger, reg prometheus.Registerer, startTimeout time.Duration) (auth.Authenticator, error) {
 	if cfg.Plugin == "" {
 		logger.Warn("no auth plugin configured: every peer is allowed (set auth.plugin)")
 		return auth.AllowAll{}, nil
@@ -56,12 +62,15 @@ func NewAuthenticator(ctx context.Context, cfg auth.Config, logger *slog.Logger,
 		sum:     sum,
 		config:  config,
 		timeout: timeout,
+		start:   startTimeout,
 		logger:  logger.With(slog.String("plugin", name)),
 		m:       newMetrics(reg, name),
 		kick:    make(chan struct{}, 1),
-		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 	}
+	// Not from ctx, which bounds the start only.
+	h.life, h.endLife = context.WithCancel(context.Background())
+	h.stop = h.life.Done()
 	started := make(chan error, 1)
 	go h.supervise(ctx, started)
 	select {

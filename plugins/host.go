@@ -28,6 +28,7 @@ type host struct {
 	sum     []byte        // pinned SHA-256, nil when not pinned
 	config  []byte        // auth.config as JSON, sent once per process
 	timeout time.Duration // bound of every call
+	start   time.Duration // bound of every start: exec, handshake, Configure
 	logger  *slog.Logger  // tagged with plugin=name
 	m       *metrics
 
@@ -38,9 +39,12 @@ type host struct {
 	// that an exit is noticed before the next poll. Capacity 1; never closed.
 	kick chan struct{}
 
-	stop      chan struct{} // closed by Close
-	done      chan struct{} // closed when the supervisor has killed the plugin
-	closeOnce sync.Once
+	// life is the host's: Close cancels it, which stops the supervisor and
+	// ends a restart in progress. stop is its Done channel.
+	life    context.Context
+	endLife context.CancelFunc
+	stop    <-chan struct{}
+	done    chan struct{} // closed when the supervisor has killed the plugin
 
 	downLog rateLimited // the fail-closed log line, at most once a second
 }
@@ -111,7 +115,7 @@ func (h *host) Credentials(ctx context.Context, role protocol.Role, target auth.
 // Close kills the plugin process and waits until it is gone. Calls made
 // after Close deny with ErrClosed.
 func (h *host) Close() error {
-	h.closeOnce.Do(func() { close(h.stop) })
+	h.endLife()
 	<-h.done
 	return nil
 }
@@ -151,7 +155,7 @@ func (h *host) failClosed(method, reason string, err error) error {
 	if n, ok := h.downLog.allow(time.Now()); ok {
 		h.logger.Warn("auth plugin call failed: denying (fail closed)",
 			slog.String("method", method), slog.String("reason", reason),
-			slog.Int64("suppressed", n), slog.Any("error", err))
+			slog.Int64("suppressed", n), slog.Any("err", err))
 	}
 	return err
 }

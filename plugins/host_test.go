@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -294,6 +295,37 @@ func TestCloseWhileHangingCallsInFlight(t *testing.T) {
 	}
 	if processAlive(pid) {
 		t.Fatalf("plugin %d still running after Close", pid)
+	}
+}
+
+// Close ends a restart that hangs in Configure at once: the restart's
+// context is the host's life, not its own start time-out (set far beyond the
+// test's time-out here).
+func TestCloseDuringAHangingRestart(t *testing.T) {
+	marker := filepath.Join(t.TempDir(), "hang")
+	rec := newRecorder()
+	cfg := auth.Config{Plugin: bin["scripted"], Timeout: 2 * time.Second, Config: map[string]any{"hang_configure_if": marker}}
+	a, err := plugins.NewAuthenticatorWithStartTimeout(t.Context(), cfg, slog.New(rec), prometheus.NewRegistry(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// No deferred Close: on failure it would hang the test. A plugin left
+	// behind dies with the test binary (orphanGuard).
+	pid := pidOf(t, a)
+	if err := os.WriteFile(marker, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	rec.line(t, 20*time.Second, "plugin stderr", "line=configure hanging")
+
+	closed := make(chan struct{})
+	go func() { a.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Close did not return while a restart hung (start time-out 1h)")
 	}
 }
 

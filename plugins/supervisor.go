@@ -19,7 +19,8 @@ import (
 )
 
 const (
-	// startTimeout bounds a plugin's start: exec, handshake and Configure.
+	// startTimeout bounds a plugin's start: exec, handshake and Configure
+	// (host.start; tests set their own).
 	startTimeout = 10 * time.Second
 	// pollInterval is how often the supervisor looks whether the process
 	// exited; a failing call wakes it sooner.
@@ -39,7 +40,7 @@ type instance struct {
 
 // supervise owns the plugin process: it launches it, reports the first
 // launch's outcome on started, restarts it with backoff whenever it exits,
-// and kills it when h.stop closes. It runs on a locked OS thread because the
+// and kills it when the host's life ends (Close). It runs on a locked OS thread because the
 // kernel's parent-death signal (orphanGuard) is tied to the forking thread.
 func (h *host) supervise(ctx context.Context, started chan<- error) {
 	runtime.LockOSThread()
@@ -101,7 +102,9 @@ func (h *host) waitExit(inst *instance) bool {
 }
 
 // restart launches the plugin again until it runs, waiting a growing,
-// jittered delay between attempts. It returns nil when the host is closing.
+// jittered delay between attempts. It returns nil when the host is closing;
+// Close also cuts short an attempt in progress (its context is the host's
+// life).
 func (h *host) restart() *instance {
 	b := backoff.Backoff{Min: minBackoff, Max: maxBackoff}
 	wait := b.Next()
@@ -109,7 +112,7 @@ func (h *host) restart() *instance {
 		if !backoff.Wait(h.stop, wait) {
 			return nil
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+		ctx, cancel := context.WithTimeout(h.life, h.start)
 		inst, err := h.launch(ctx)
 		cancel()
 		if err == nil {
@@ -117,7 +120,7 @@ func (h *host) restart() *instance {
 		}
 		wait = b.Next()
 		h.logger.Error("auth plugin restart failed", slog.Int("attempt", attempt),
-			slog.Duration("next_in", wait), slog.Any("error", err))
+			slog.Duration("next_in", wait), slog.Any("err", err))
 	}
 }
 
@@ -136,7 +139,7 @@ func (h *host) launch(ctx context.Context) (_ *instance, err error) {
 		Plugins:          plugin.PluginSet{sdk.PluginName: &sdk.GRPCPlugin{}},
 		Cmd:              cmd,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
-		StartTimeout:     startTimeout,
+		StartTimeout:     h.start,
 		Logger:           &hclogAdapter{logger: h.logger, name: h.name},
 		SyncStderr:       &lineLogger{logger: h.logger},
 		// Not Managed: go-plugin's CleanupClients would only duplicate Close,
@@ -167,7 +170,7 @@ func (h *host) launch(ctx context.Context) (_ *instance, err error) {
 	if !ok {
 		return nil, fmt.Errorf("auth plugin %s: %w", h.path, errDispense)
 	}
-	cctx, cancel := context.WithTimeout(ctx, startTimeout)
+	cctx, cancel := context.WithTimeout(ctx, h.start)
 	defer cancel()
 	if _, err := rpc.Configure(cctx, &proto.ConfigureRequest{ConfigJson: h.config}); err != nil {
 		return nil, fmt.Errorf("auth plugin %s rejected auth.config: %w", h.path, err)

@@ -139,7 +139,7 @@ func TestBreakerResetByEdit(t *testing.T) {
 		t.Fatalf("breaker did not trip: %+v", d)
 	}
 	writeFile(t, th.dir, "b.lua", strings.Replace(loopingScript, `if body == "loop" then while true do end end`, "", 1))
-	if err := th.Reload(); err != nil {
+	if err := th.reload(); err != nil {
 		t.Fatal(err)
 	}
 	if d := th.publish(alice, "b.x", "loop"); d.Verdict != policy.Allow {

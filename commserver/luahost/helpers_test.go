@@ -36,7 +36,7 @@ type hostOption func(*Options)
 func watching(o *Options) { o.NoWatch = false }
 
 // newTestHost writes files into a fresh directory and starts a Host on it.
-// Hosts do not watch unless asked (tests call Reload). The default call
+// Hosts do not watch unless asked (tests call reload). The default call
 // limit is generous so a loaded machine cannot turn a verdict into a
 // time-out; the time-out tests declare their own timeout_ms.
 func newTestHost(t *testing.T, files map[string]string, opts ...hostOption) *testHost {

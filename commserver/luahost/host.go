@@ -41,7 +41,7 @@ type Options struct {
 	// Clock is what broker.now and broker.rate_limit read. Default time.Now;
 	// the rule tester sets a virtual clock.
 	Clock func() time.Time
-	// NoWatch turns off fsnotify; Reload still works.
+	// NoWatch turns off fsnotify; ReloadOnSignal still works.
 	NoWatch bool
 
 	// only, when set, restricts loading to these file names (rule tester).
@@ -60,10 +60,10 @@ type Host struct {
 	mem            *memWatch // nil for the rule tester's hosts: they measure on instruction counts only
 
 	// snap is the scripts in force. Calls load it once and finish on it;
-	// Reload swaps in a new immutable one.
+	// reload swaps in a new immutable one.
 	snap atomic.Pointer[snapshot]
 
-	reloadMu sync.Mutex        // serialises Reload (fsnotify, SIGHUP, tests)
+	reloadMu sync.Mutex        // serialises reload (fsnotify, SIGHUP, tests)
 	stores   map[string]*store // by file name; guarded by reloadMu
 
 	// ctx ends the host's goroutines (watcher, signal handler): New's ctx
@@ -137,7 +137,7 @@ func New(ctx context.Context, opts Options) (*Host, error) {
 			return nil, err
 		}
 	}
-	if err := h.Reload(); err != nil {
+	if err := h.reload(); err != nil {
 		if w != nil {
 			w.Close()
 		}
@@ -171,7 +171,7 @@ func (h *Host) ReloadOnSignal(sigs ...os.Signal) {
 				return
 			case sig := <-ch:
 				h.log.Info("reloading policy scripts", "signal", sig.String())
-				_ = h.Reload() // each failure is logged by Reload
+				_ = h.reload() // each failure is logged by reload
 			}
 		}
 	}()

@@ -25,12 +25,12 @@ func isScript(name string) bool {
 	return strings.HasSuffix(name, ".lua") && !strings.HasPrefix(name, ".") && !strings.HasSuffix(name, "_test.lua")
 }
 
-// Reload reads the directory again and swaps in, in one step, every script
+// reload reads the directory again and swaps in, in one step, every script
 // that was added or changed, without those that were removed. A script that
 // does not load keeps its previous version in force (a new one stays out);
 // the returned error lists those, each a *LoadError with file and line, and
 // each is logged. Calls in flight finish on the scripts they started with.
-func (h *Host) Reload() error {
+func (h *Host) reload() error {
 	h.reloadMu.Lock()
 	defer h.reloadMu.Unlock()
 
@@ -174,7 +174,7 @@ func (h *Host) newWatcher() (*fsnotify.Watcher, error) {
 // watch reloads after each burst of changes in the directory until ctx is
 // done. Any event counts (not only *.lua names): deployments that swap a
 // symlinked directory, like Kubernetes ConfigMaps, rename other entries.
-// Reload skips unchanged files, so a spurious event costs a directory read.
+// reload skips unchanged files, so a spurious event costs a directory read.
 func (h *Host) watch(ctx context.Context, w *fsnotify.Watcher) {
 	defer w.Close()
 	t := time.NewTimer(time.Hour)
@@ -198,7 +198,7 @@ func (h *Host) watch(ctx context.Context, w *fsnotify.Watcher) {
 			}
 			h.log.Warn("watching policy scripts", "dir", h.opts.Dir, "err", err)
 		case <-t.C:
-			_ = h.Reload() // each failure is logged by Reload
+			_ = h.reload() // each failure is logged by reload
 		}
 	}
 }

@@ -42,7 +42,7 @@ func TestReload(t *testing.T) {
 
 	t.Run("change", func(t *testing.T) {
 		writeFile(t, th.dir, "a.lua", tagScript("A2"))
-		if err := th.Reload(); err != nil {
+		if err := th.reload(); err != nil {
 			t.Fatal(err)
 		}
 		if got := body(th.publish(alice, "r.x", "")); got != "A2" {
@@ -51,7 +51,7 @@ func TestReload(t *testing.T) {
 	})
 	t.Run("add", func(t *testing.T) {
 		writeFile(t, th.dir, "b.lua", tagScript("B1"))
-		if err := th.Reload(); err != nil {
+		if err := th.reload(); err != nil {
 			t.Fatal(err)
 		}
 		if got := body(th.publish(alice, "r.x", "")); got != "A2B1" {
@@ -60,10 +60,10 @@ func TestReload(t *testing.T) {
 	})
 	t.Run("broken edit keeps the old version", func(t *testing.T) {
 		writeFile(t, th.dir, "a.lua", "policy = { topics = { \"r.**\" } }\nfunction on_publish(\n  return\nend\n")
-		err := th.Reload()
+		err := th.reload()
 		var le *LoadError
 		if !errors.As(err, &le) || !strings.HasSuffix(le.File, "a.lua") || le.Line != 3 {
-			t.Fatalf("Reload: %v, want a *LoadError for a.lua line 3", err)
+			t.Fatalf("reload: %v, want a *LoadError for a.lua line 3", err)
 		}
 		if got := body(th.publish(alice, "r.x", "")); got != "A2B1" {
 			t.Errorf("got %q, want A2B1: the previous a.lua in force", got)
@@ -74,8 +74,8 @@ func TestReload(t *testing.T) {
 	})
 	t.Run("a broken new file stays out", func(t *testing.T) {
 		writeFile(t, th.dir, "c.lua", "policy = { topics = { \"r.**\" } }\n")
-		if err := th.Reload(); err == nil {
-			t.Fatal("Reload accepted a script without hooks")
+		if err := th.reload(); err == nil {
+			t.Fatal("reload accepted a script without hooks")
 		}
 		if got := body(th.publish(alice, "r.x", "")); got != "A2B1" {
 			t.Errorf("got %q", got)
@@ -84,7 +84,7 @@ func TestReload(t *testing.T) {
 	})
 	t.Run("fix after a broken edit", func(t *testing.T) {
 		writeFile(t, th.dir, "a.lua", tagScript("A3"))
-		if err := th.Reload(); err != nil {
+		if err := th.reload(); err != nil {
 			t.Fatal(err)
 		}
 		if got := body(th.publish(alice, "r.x", "")); got != "A3B1" {
@@ -93,14 +93,14 @@ func TestReload(t *testing.T) {
 	})
 	t.Run("remove", func(t *testing.T) {
 		os.Remove(filepath.Join(th.dir, "a.lua"))
-		if err := th.Reload(); err != nil {
+		if err := th.reload(); err != nil {
 			t.Fatal(err)
 		}
 		if got := body(th.publish(alice, "r.x", "")); got != "B1" {
 			t.Errorf("got %q, want B1", got)
 		}
 		os.Remove(filepath.Join(th.dir, "b.lua"))
-		if err := th.Reload(); err != nil {
+		if err := th.reload(); err != nil {
 			t.Fatal(err)
 		}
 		if th.Governs("r.x") {
@@ -111,7 +111,7 @@ func TestReload(t *testing.T) {
 		writeFile(t, th.dir, "notes.txt", "not lua")
 		writeFile(t, th.dir, "helper_test.lua", "this is not lua either")
 		writeFile(t, th.dir, ".a.lua.swp", "nor this")
-		if err := th.Reload(); err != nil {
+		if err := th.reload(); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -127,22 +127,22 @@ function on_publish() return "replace", "` + v + `:" .. broker.kv_incr("n") end`
 	th := newTestHost(t, map[string]string{"n.lua": counter("v1")})
 	th.publish(alice, "n", "")
 	writeFile(t, th.dir, "n.lua", counter("v2"))
-	if err := th.Reload(); err != nil {
+	if err := th.reload(); err != nil {
 		t.Fatal(err)
 	}
 	if got := body(th.publish(alice, "n", "")); got != "v2:2" {
 		t.Errorf("after an edit: %q, want v2:2", got)
 	}
 	os.Remove(filepath.Join(th.dir, "n.lua"))
-	th.Reload()
+	th.reload()
 	writeFile(t, th.dir, "n.lua", counter("v3"))
-	th.Reload()
+	th.reload()
 	if got := body(th.publish(alice, "n", "")); got != "v3:1" {
 		t.Errorf("after remove and add: %q, want v3:1", got)
 	}
 }
 
-// TestWatch: saving a file is picked up without a call to Reload.
+// TestWatch: saving a file is picked up without a call to reload.
 func TestWatch(t *testing.T) {
 	th := newTestHost(t, map[string]string{"a.lua": tagScript("A1")}, watching)
 	writeFile(t, th.dir, "a.lua", tagScript("A2"))
@@ -205,7 +205,7 @@ func TestReloadUnderLoad(t *testing.T) {
 	for v := 1; v <= 9; v++ {
 		writeFile(t, th.dir, "a.lua", tagScript(fmt.Sprint("a", v)))
 		writeFile(t, th.dir, "b.lua", tagScript(fmt.Sprint("b", v)))
-		if err := th.Reload(); err != nil {
+		if err := th.reload(); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -254,7 +254,7 @@ end`
 	testwait.For(t, 5*time.Second, "the call is running", func() bool { return st.get("waiting") == lua.LTrue })
 
 	writeFile(t, th.dir, "s.lua", version("new"))
-	if err := th.Reload(); err != nil {
+	if err := th.reload(); err != nil {
 		t.Fatal(err)
 	}
 	st.set("go", lua.LTrue) // the store is the file's: both versions see it

@@ -130,7 +130,7 @@ func newTesterHost(dir string, serverAlias uint64, only map[string]bool, clock f
 	if err != nil {
 		return nil, err
 	}
-	if err := h.Reload(); err != nil {
+	if err := h.reload(); err != nil {
 		h.retireAll()
 		return nil, err
 	}

@@ -9,6 +9,13 @@
 // centrifuge's DisconnectSlow). An unreliable channel may lose messages, so
 // its queue keeps a fixed number and drops the oldest, which is the one
 // least worth delivering late.
+//
+// # Locks
+//
+// Queue.mu is the package's only lock and a leaf: Push holds it for a few
+// stores, Run only to take the queued messages into its batch, never across
+// a Write to the sink or a wait. Callers may push while holding their own
+// locks (the coordinator does, under its directory's).
 package outbound
 
 import (

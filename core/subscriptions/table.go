@@ -17,6 +17,18 @@
 // centrifuge's hub does: with one table-wide RWMutex every Lookup writes the
 // same lock word, and publishers on different cores then queue on that one
 // cache line (BenchmarkPublishLookup got slower with more cores, not faster).
+//
+// # Locks
+//
+// In order (locksordering.txt style: a lock may be taken while holding the
+// ones before it, never the reverse):
+//
+//	Table.mu -> shard.mu (write)
+//
+// Table.mu serializes every change and the walks over all topics; a change
+// takes each touched shard's lock for writing under it. Lookup takes only
+// its shard's read lock, never Table.mu. No caller's code runs under either:
+// the table calls out to nothing, so its locks are leaves for its callers.
 package subscriptions
 
 import (

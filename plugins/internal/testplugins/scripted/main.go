@@ -10,7 +10,9 @@
 //
 // Config: mode: hang makes every Authenticate hang; say: TEXT is logged
 // through sdk.Logger and written raw to stderr by Configure; reject: true
-// makes Configure fail.
+// makes Configure fail; hang_configure_if: PATH makes Configure say
+// "configure hanging" on stderr and block for good if PATH exists (so a
+// restart hangs while the first start did not).
 package main
 
 import (
@@ -33,6 +35,12 @@ func (p *scripted) Configure(cfg map[string]any) error {
 		return errors.New("told to reject this config")
 	}
 	p.hangAll.Store(cfg["mode"] == "hang")
+	if path, _ := cfg["hang_configure_if"].(string); path != "" {
+		if _, err := os.Stat(path); err == nil {
+			fmt.Fprintln(os.Stderr, "configure hanging")
+			select {}
+		}
+	}
 	if say, _ := cfg["say"].(string); say != "" {
 		sdk.Logger().Info("structured "+say, "pid", os.Getpid())
 		fmt.Fprintln(os.Stderr, "raw "+say)

@@ -1,0 +1,31 @@
+package commserver
+
+// Lock order (locksordering.txt style: a lock may be taken while holding
+// the ones listed before it, never the reverse):
+//
+//	Server.mu -> peer.mu
+//
+// Server.mu guards the server's maps (all, peers, sameAs, pending, servers,
+// dialing, lost), its counters and closing, and every peer's srv fields.
+// It is held for map work only: never across a socket write, a plugin or
+// policy call, or a pion call that can block or call back. Under it the
+// code may take peer.mu (live, via linkedLocked, serverLinkedLocked,
+// linkByFingerprintLocked), read PeerConnection.ConnectionState (an atomic
+// load in pion, through live), start a goroutine (routines.Group's own lock,
+// a leaf) and count metrics and log.
+//
+// peer.mu guards pc, localFP, closed, openChans, established and the
+// channels' attached, dc and rw. Nothing else is taken while it is held:
+// close copies what it needs and releases it before closing anything.
+//
+// Leaves, taken with nothing else of this package held: peer.cand.mu (pion's
+// OnICECandidate and the goroutine that sends the description), the
+// errorLimiter's and certSource's mu, and the locks inside core/outbound
+// queues and core/subscriptions tables (Push, Run; Add, Remove, Match), which
+// are called outside Server.mu and peer.mu.
+//
+// "Locked" in a function's name means Server.mu is held on entry.
+//
+// Goroutine-owned state, no lock: peer.sig is the coordinator link's read
+// goroutine's (signaling.go), peer.ann the announcer's, peer.rd the reliable
+// read loop's.
