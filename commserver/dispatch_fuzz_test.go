@@ -11,7 +11,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/webrtc-broker/webrtc-broker/core/auth"
-	"github.com/webrtc-broker/webrtc-broker/core/outbound"
 	"github.com/webrtc-broker/webrtc-broker/core/relay"
 	"github.com/webrtc-broker/webrtc-broker/protocol"
 )
@@ -99,7 +98,7 @@ func FuzzHandle(f *testing.F) {
 				t.Fatalf("peer %d closed by one message", p.alias)
 			}
 			for k, ch := range p.chans {
-				for _, out := range drainQueue(t, ch.q) {
+				for _, out := range ch.q.Take(nil) {
 					if p == sender {
 						checkToSender(t, chanKind(k), kind, msg, out)
 					} else {
@@ -164,38 +163,6 @@ func checkForward(t *testing.T, sender, p *peer, got, sentOn chanKind, out []byt
 	}
 }
 
-// drainQueue takes what q holds through its real writer, synchronously.
-func drainQueue(t *testing.T, q *outbound.Queue) [][]byte {
-	t.Helper()
-	n, _ := q.Len()
-	if n == 0 {
-		return nil
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	s := &countingSink{want: n, done: cancel}
-	if err := q.Run(ctx, s, 1<<30, nil); err != nil {
-		t.Fatal(err)
-	}
-	return s.got
-}
-
-type countingSink struct {
-	want int
-	got  [][]byte
-	done func()
-}
-
-func (s *countingSink) Write(b []byte) (int, error) {
-	s.got = append(s.got, append([]byte(nil), b...))
-	if len(s.got) == s.want {
-		s.done()
-	}
-	return len(b), nil
-}
-
-func (*countingSink) Buffered() uint64 { return 0 }
-
 // FuzzFirstMessage feeds arbitrary bytes to a new peer as the first message
 // of its reliable channel, the AUTH step, under the built-in allow-all. It
 // must never panic and always settle the gate; a peer it lets in is a
@@ -222,8 +189,8 @@ func FuzzFirstMessage(f *testing.F) {
 		if !p.gate.settled() {
 			t.Fatal("AUTH step did not settle")
 		}
-		out := drainQueue(t, p.chans[reliable].q)
-		if extra := drainQueue(t, p.chans[unreliable].q); len(extra) > 0 {
+		out := p.chans[reliable].q.Take(nil)
+		if extra := p.chans[unreliable].q.Take(nil); len(extra) > 0 {
 			t.Fatalf("unreliable channel got %d messages", len(extra))
 		}
 		if p.gate.authorized() {

@@ -1,7 +1,6 @@
 package coordinator
 
 import (
-	"context"
 	"errors"
 	"testing"
 	"time"
@@ -9,7 +8,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/webrtc-broker/webrtc-broker/core/logging"
-	"github.com/webrtc-broker/webrtc-broker/core/outbound"
 	"github.com/webrtc-broker/webrtc-broker/protocol"
 )
 
@@ -133,7 +131,7 @@ func FuzzHandle(f *testing.F) {
 				if q == p {
 					continue
 				}
-				for _, out := range drainQueue(t, q.out) {
+				for _, out := range q.out.Take(nil) {
 					r, err := decodeRelayed(out, p.alias, p.role)
 					if err != nil {
 						t.Fatalf("relayed a frame that does not decode: %v", err)
@@ -143,7 +141,7 @@ func FuzzHandle(f *testing.F) {
 					}
 				}
 			}
-			for _, out := range drainQueue(t, p.out) {
+			for _, out := range p.out.Take(nil) {
 				// Only a server's CONNECT to a gone alias is answered.
 				var m protocol.ConnectionRefusedMessage
 				if err := proto.Unmarshal(out, &m); err != nil || m.GetType() != protocol.MessageType_CONNECTION_REFUSED {
@@ -165,35 +163,3 @@ func stampedFrom(m proto.Message) uint64 {
 	}
 	return 0
 }
-
-// drainQueue takes what q holds through its real writer, synchronously.
-func drainQueue(t *testing.T, q *outbound.Queue) [][]byte {
-	t.Helper()
-	n, _ := q.Len()
-	if n == 0 {
-		return nil
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	s := &countingSink{want: n, done: cancel}
-	if err := q.Run(ctx, s, 1<<30, nil); err != nil {
-		t.Fatal(err)
-	}
-	return s.got
-}
-
-type countingSink struct {
-	want int
-	got  [][]byte
-	done func()
-}
-
-func (s *countingSink) Write(b []byte) (int, error) {
-	s.got = append(s.got, append([]byte(nil), b...))
-	if len(s.got) == s.want {
-		s.done()
-	}
-	return len(b), nil
-}
-
-func (*countingSink) Buffered() uint64 { return 0 }
