@@ -3,7 +3,7 @@ GO       ?= go
 BIN      := bin
 PLUGINS  := $(wildcard plugins/*/main.go)
 
-.PHONY: all build test js-test race proto run lint bench fuzz clean
+.PHONY: all build test js-test race proto run lint bench soak fuzz clean
 
 all: build
 
@@ -59,6 +59,11 @@ fuzz:
 
 bench: build
 	./bench/run.sh
+
+# The soak of issue 12: SOAK_DURATION (default 30m) of dense reliable load
+# with churn; writes bench/results/soak.md and soak.svg. Not in CI.
+soak: build
+	./bench/soak.sh
 
 clean:
 	rm -rf $(BIN)

@@ -12,6 +12,9 @@
 // ceiling run the load run is compared with, or "-". DIR/meta.txt, if there,
 // is copied into the page as the conditions of the run.
 //
+// With -soak FILE it renders one soak run (bench/soak.sh) instead: see
+// soak.go.
+//
 // With -sustained FILE it only says, by its exit code, whether one run met
 // the step-up's rule; bench/run.sh uses that to know when to stop stepping.
 package main
@@ -39,7 +42,15 @@ func main() {
 	raw := flag.String("raw", "bench/results/raw", "directory with manifest.tsv and the runs' JSON")
 	out := flag.String("out", "bench/results", "where RESULTS.md and latency.svg go")
 	check := flag.String("sustained", "", "only check one run's JSON (load or ceiling): exit 0 if loss < 1 % and p99 < 50 ms, 1 if not")
+	soakFile := flag.String("soak", "", "render one soak run's JSON (brokerctl load --sample-every) into OUT/soak.md and OUT/soak.svg instead; meta.txt beside it is copied in")
 	flag.Parse()
+	if *soakFile != "" {
+		if err := soakReport(*soakFile, *out); err != nil {
+			fmt.Fprintln(os.Stderr, "report:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *check != "" {
 		ok, err := sustainedFile(*check)
 		if err != nil {

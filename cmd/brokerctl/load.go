@@ -59,6 +59,11 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	quiet := fs.Bool("quiet", false, "no progress line")
 	logLevel := fs.String("log-level", "warn", "client log level on stderr")
 	cpuProfile := fs.String("cpuprofile", "", "write the load generator's own CPU profile to this file")
+	churn := fs.String("churn", "", "N/s: N clients leave and N new ones join in their place every second; a leaving client's messages still in flight are not loss (see loadgen/roster.go)")
+	fs.IntVar(&cfg.Slow, "slow", 0, "N clients stop reading --slow-after into the window, so the server cuts them as slow consumers; the report gives everyone else's latency before, while and after (use --reliable)")
+	fs.DurationVar(&cfg.SlowAfter, "slow-after", 0, "when the --slow clients stop reading, into the window (default a third of --duration)")
+	fs.DurationVar(&cfg.SampleEvery, "sample-every", 0, "add a timeline to the report: server RSS, open files, goroutines and loss at this interval")
+	metrics := fs.String("metrics", "", "the servers' /metrics URLs, comma separated, in the order of --pids (goroutines for the timeline)")
 	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
 		return code
 	}
@@ -77,6 +82,14 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cfg.Scenario = sc
 	if cfg.PIDs, cfg.PIDNames, err = parsePIDs(*pids); err != nil {
 		return usageErr(err)
+	}
+	if cfg.Churn, err = parseChurn(*churn); err != nil {
+		return usageErr(err)
+	}
+	for u := range strings.SplitSeq(*metrics, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			cfg.MetricsURLs = append(cfg.MetricsURLs, u)
+		}
 	}
 	if cfg.Query, err = url.ParseQuery(*query); err != nil {
 		return usageErr(fmt.Errorf("--query: %w", err))
@@ -146,6 +159,19 @@ func parsePIDs(s string) (pids []int, names []string, err error) {
 		pids, names = append(pids, pid), append(names, name)
 	}
 	return pids, names, nil
+}
+
+// parseChurn reads "N/s" (or a bare N) into clients per second.
+func parseChurn(s string) (int, error) {
+	if s == "" {
+		return 0, nil
+	}
+	num := strings.TrimSuffix(strings.TrimSpace(s), "/s")
+	n, err := strconv.Atoi(num)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("--churn %q: want N/s, N clients a second", s)
+	}
+	return n, nil
 }
 
 // headerFlag collects repeated --header 'Name: value' flags.

@@ -11,7 +11,8 @@ import (
 //
 //	offset 0  1 byte   bodyMagic
 //	offset 1  4 bytes  sender index (little endian)
-//	offset 5  8 bytes  sequence number, per sender, from 1
+//	offset 5  8 bytes  sequence number, per sender, from 1; the top
+//	                   genBits bits are the generation (see seqGen)
 //	offset 13 8 bytes  send time, ns since the run's shared start
 //
 // The send time is read off one monotonic clock shared by every simulated

@@ -12,22 +12,40 @@ import (
 // drain for the messages still in flight.
 // servers and self (the generator) are measured over the window.
 func (e *engine) load(ctx context.Context, rep *Report, servers, self *ProcSampler) {
-	up := make([]bool, len(e.clients))
-	for i, c := range e.clients {
-		up[i] = c != nil
-	}
-	fanout := e.plan.fanout(up)
-
 	start := e.rec.Now()
 	from := start + int64(e.cfg.Warmup)
 	to := from + int64(e.cfg.Duration)
 	e.rec.SetWindow(from, to)
 	e.phase.Store("warm-up")
+	e.slowStart()
 
 	var wg sync.WaitGroup
 	for s := range min(schedulers, len(e.clients)) {
 		wg.Add(1)
-		go func() { defer wg.Done(); e.schedule(ctx, s, start, to, fanout) }()
+		go func() { defer wg.Done(); e.schedule(ctx, s, start, to) }()
+	}
+	// Churn, slow consumers and the timeline end with the window.
+	extrasCtx, endExtras := context.WithCancel(ctx)
+	defer endExtras()
+	var extras, leavers sync.WaitGroup
+	var churned *ChurnResult
+	if e.cfg.Churn > 0 {
+		churned = &ChurnResult{PerSec: e.cfg.Churn}
+		extras.Add(1)
+		go func() { defer extras.Done(); e.churn(extrasCtx, ctx, to, churned, &leavers) }()
+	}
+	if e.cfg.Slow > 0 {
+		after := e.cfg.SlowAfter
+		if after <= 0 {
+			after = e.cfg.Duration / 3
+		}
+		extras.Add(1)
+		go func() { defer extras.Done(); e.slowDown(extrasCtx, ctx, from+int64(after), &leavers) }()
+	}
+	var samples []Sample
+	if e.cfg.SampleEvery > 0 {
+		extras.Add(1)
+		go func() { defer extras.Done(); samples = e.timeline(extrasCtx, from) }()
 	}
 
 	// The server CPU is read exactly over the window.
@@ -48,6 +66,10 @@ func (e *engine) load(ctx context.Context, rep *Report, servers, self *ProcSampl
 	rep.Servers = servers.Usage()
 	rep.Generator = self.Usage()[0]
 	wg.Wait()
+	endExtras()
+	extras.Wait()
+	leavers.Wait()
+	rep.Churn, rep.Slow, rep.Timeline = churned, e.slowResult(from), samples
 
 	e.phase.Store("draining")
 	e.drain(ctx)
@@ -119,18 +141,20 @@ func (e *engine) drain(ctx context.Context) {
 	}
 }
 
-// schedule publishes for the clients i with i%schedulers == s, each at
+// schedule publishes for the slots i with i%schedulers == s, each at
 // cfg.Rate from start until the window closes at to (ns since the recorder's
-// epoch). Client phases are spread evenly over one period, so the load is
+// epoch). Slot phases are spread evenly over one period, so the load is
 // smooth rather than one burst per period. It owns the bodies and sequence
-// numbers of its clients.
-func (e *engine) schedule(ctx context.Context, s int, start, to int64, fanout []int) {
+// numbers of its slots: a slot's sequence goes on across the clients that
+// hold it in turn (--churn), and the messages due while nobody holds it are
+// skipped, not sent in a burst later.
+func (e *engine) schedule(ctx context.Context, s int, start, to int64) {
 	type pub struct {
 		i      int
-		offset int64 // ns after start of the client's first message
+		offset int64 // ns after start of the slot's first message
 		sent   int64
 		body   []byte
-		dead   bool
+		dead   *member // the member whose publish failed
 	}
 	period := float64(time.Second) / e.cfg.Rate
 	n := len(e.clients)
@@ -151,24 +175,34 @@ func (e *engine) schedule(ctx context.Context, s int, start, to int64, fanout []
 			return
 		}
 		for _, p := range mine {
-			if p.dead || now < start+p.offset {
+			if now < start+p.offset {
 				continue
 			}
 			due := int64(float64(now-start-p.offset)/period) + 1
+			m := e.slots[p.i].Load()
+			if m == nil || m == p.dead {
+				p.sent = due
+				continue
+			}
+			topic := e.plan.publish[p.i]
 			for p.sent < due {
-				p.sent++
-				stampNs := e.rec.Now()
+				stampNs, fanout, ok := e.roster.stamp(m.r, topic)
+				if !ok { // it has just left
+					p.sent = due
+					break
+				}
 				if stampNs >= to {
 					return
 				}
-				EncodeStamp(p.body, Stamp{Sender: uint32(p.i), Seq: uint64(p.sent), SentNs: stampNs})
-				if err := e.clients[p.i].Publish(e.plan.publish[p.i], p.body, e.channel); err != nil {
+				p.sent++
+				EncodeStamp(p.body, Stamp{Sender: uint32(p.i), Seq: withGen(m.gen, uint64(p.sent)), SentNs: stampNs})
+				if err := m.c.Publish(topic, p.body, e.channel); err != nil {
 					// The client is gone (counted as disconnected at the end).
 					e.publishFails.Add(1)
-					p.dead = true
+					p.dead = m
 					break
 				}
-				e.rec.Sent(stampNs, fanout[p.i])
+				e.rec.Sent(stampNs, fanout)
 				e.rawSent.Add(1)
 			}
 		}

@@ -54,6 +54,9 @@ type Report struct {
 	DatagramsPerDelivery float64   `json:"datagrams_per_delivery,omitempty"`
 
 	JoinStorm *JoinStormResult `json:"join_storm,omitempty"`
+	Churn     *ChurnResult     `json:"churn,omitempty"`
+	Slow      *SlowResult      `json:"slow,omitempty"`
+	Timeline  []Sample         `json:"timeline,omitempty"`
 }
 
 // JoinStormResult is what the join-storm scenario measures.
@@ -119,6 +122,7 @@ func (r *Report) WriteText(w io.Writer) error {
 		l := r.Latency
 		fmt.Fprintf(&b, "latency    p50 %s  p90 %s  p99 %s  p99.9 %s  max %s\n", us(l.P50Us), us(l.P90Us), us(l.P99Us), us(l.P999Us), us(l.MaxUs))
 	}
+	writeExtras(&b, r)
 	if r.Disconnected > 0 {
 		fmt.Fprintf(&b, "disconnected during the run: %d clients\n", r.Disconnected)
 	}

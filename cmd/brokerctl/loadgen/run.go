@@ -62,6 +62,21 @@ type Config struct {
 	// none. ProgressInPlace rewrites one line (for a terminal).
 	Progress        io.Writer
 	ProgressInPlace bool
+
+	// Churn is how many clients leave, and how many new ones join in their
+	// place, each second of the load (warm-up and window); see roster for
+	// how loss is counted then.
+	Churn int
+	// Slow clients stop reading SlowAfter into the window (0: a third of
+	// it), so that their server cuts them as slow consumers; the report
+	// splits everyone else's latency into before, while and after.
+	Slow      int
+	SlowAfter time.Duration
+	// SampleEvery, when set, adds a timeline to the report: every interval,
+	// the servers' RSS, open files and goroutines (from MetricsURLs, one per
+	// PID, in order; empty entries skip it) and the loss so far.
+	SampleEvery time.Duration
+	MetricsURLs []string
 }
 
 func (cfg Config) withDefaults() (Config, error) {
@@ -104,6 +119,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = logging.Discard()
 	}
+	if err := cfg.checkExtras(); err != nil {
+		return cfg, err
+	}
 	return cfg, nil
 }
 
@@ -124,8 +142,17 @@ type engine struct {
 	channel client.Channel
 
 	// clients[i] is written once by the connect worker that dials client i,
-	// before connectAll returns; read-only afterwards.
+	// before connectAll returns; read-only afterwards. slots[i] is who
+	// publishes as sender i now: that client, then (--churn) the ones that
+	// replace it; nil while nobody does.
 	clients []*client.Client
+	slots   []atomic.Pointer[member]
+	roster  *roster
+	// later holds the clients that joined after connectAll (--churn).
+	later laterClients
+	// slowMembers are the --slow clients; set before the load starts.
+	slowMembers []*member
+	slowCut     atomic.Int64
 
 	connected    atomic.Int64
 	rawSent      atomic.Uint64 // every publish, warm-up included: the progress line
@@ -144,13 +171,16 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	e := &engine{
 		cfg:     cfg,
 		plan:    newPlan(cfg.Scenario, cfg.Clients, cfg.Topics, cfg.Topic),
-		rec:     NewRecorder(time.Now(), cfg.Clients, cfg.Clients),
+		rec:     NewRecorder(time.Now(), cfg.Clients+cfg.churnCapacity(), cfg.Clients),
 		clients: make([]*client.Client, cfg.Clients),
+		slots:   make([]atomic.Pointer[member], cfg.Clients),
 	}
 	e.channel = client.Unreliable
 	if cfg.Reliable {
 		e.channel = client.Reliable
 	}
+	e.roster = newRoster(e.rec)
+	e.later.next = cfg.Clients
 	e.phase.Store("connecting")
 
 	servers := NewProcSampler(cfg.PIDs, cfg.PIDNames)
@@ -263,52 +293,38 @@ func (e *engine) connectAll(ctx context.Context, rep *Report) connectTimes {
 	return t
 }
 
-// connect dials client i and subscribes it to its topic.
+// connect dials client i and subscribes it to its topic: the first
+// incarnation of slot i, receiver i.
 func (e *engine) connect(ctx context.Context, i int, start time.Time) (dialed, subscribed time.Duration, err error) {
-	ctx, cancel := context.WithTimeout(ctx, e.cfg.ConnectTimeout)
-	defer cancel()
-	c, err := client.Dial(ctx, client.Config{
-		CoordinatorURL: e.cfg.CoordinatorURL,
-		Query:          e.cfg.Query,
-		Header:         e.cfg.Header,
-		AuthBody:       e.cfg.AuthBody,
-		WebRTC:         e.cfg.WebRTC,
-		Logger:         e.cfg.Logger,
-		ConnectTimeout: e.cfg.ConnectTimeout,
-		OnMessage:      e.onMessage(i),
-		OnError: func(se *client.ServerError) {
-			e.cfg.Logger.Debug("server error", "client", i, "err", se)
-		},
-		// A lost client is a finding of the run (counted as disconnected),
-		// not something to paper over by reconnecting.
-		Reconnect: client.Reconnect{Disabled: true},
-	})
+	m, dialed, err := e.dialMember(ctx, i, i, start)
 	if err != nil {
-		return 0, 0, fmt.Errorf("client %d: %w", i, err)
+		return 0, 0, err
 	}
-	dialed = time.Since(start)
-	if err := c.Subscribe(ctx, e.plan.publish[i]); err != nil {
-		_ = c.Close()
-		return 0, 0, fmt.Errorf("client %d (alias %d): %w", i, c.Alias(), err)
-	}
-	e.clients[i] = c
+	e.clients[i] = m.c
+	e.slots[i].Store(m)
 	e.connected.Add(1)
 	return dialed, time.Since(start), nil
 }
 
-// onMessage is client i's receive path: decode the stamp, count, record the
-// latency. It runs on the client's read loops and must stay cheap.
-func (e *engine) onMessage(i int) func(client.Message) {
-	return func(m client.Message) {
-		e.rec.Received(i, m.Body, e.rec.Now())
+// onMessage is receiver m's path: decode the stamp, count, record the
+// latency. It runs on the client's read loops and must stay cheap; a slow
+// consumer's blocks here (see member.stopReading).
+func (e *engine) onMessage(m *member) func(client.Message) {
+	return func(msg client.Message) {
+		if m.stopped.Load() {
+			<-m.release
+			return
+		}
+		e.rec.Received(m.r, msg.Body, e.rec.Now())
 	}
 }
 
 // closeAll closes every client, in parallel since each Close waits for its
 // read loops.
 func (e *engine) closeAll() {
+	e.releaseAll()
 	var wg sync.WaitGroup
-	for _, c := range e.clients {
+	for _, c := range append(e.clients, e.later.all()...) {
 		if c == nil {
 			continue
 		}

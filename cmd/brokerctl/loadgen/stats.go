@@ -38,6 +38,11 @@ type Recorder struct {
 	// seqs[r][s] is the highest sequence receiver r has seen from sender s.
 	// Row r is guarded by shards[r%recShards].mu.
 	seqs [][]uint64
+	// spans[r] is the send-time span of the messages owed to receiver r
+	// (see roster); every message by default.
+	spans []span
+	// phases, when set, splits the latency by phase of a slow-consumer run.
+	phases atomic.Pointer[phaseRec]
 }
 
 // recShard owns the counters and histograms of the receivers r with
@@ -55,9 +60,11 @@ type recShard struct {
 // NewRecorder makes a recorder for receivers and senders numbered from 0,
 // whose send times are ns since epoch.
 func NewRecorder(epoch time.Time, receivers, senders int) *Recorder {
-	r := &Recorder{epoch: epoch, senders: senders, seqs: make([][]uint64, receivers)}
+	r := &Recorder{epoch: epoch, senders: senders, seqs: make([][]uint64, receivers), spans: make([]span, receivers)}
 	for i := range r.seqs {
 		r.seqs[i] = make([]uint64, senders)
+		r.spans[i].from.Store(math.MinInt64)
+		r.spans[i].to.Store(math.MaxInt64)
 	}
 	for i := range r.shards {
 		r.shards[i].total = hdrhistogram.New(histMinUs, histMaxUs, histSigFigs)
@@ -108,7 +115,7 @@ func (r *Recorder) Received(receiver int, body []byte, nowNs int64) {
 		sh.mu.Unlock()
 		return
 	}
-	counted := r.inWindow(st.SentNs)
+	counted := r.inWindow(st.SentNs) && r.spans[receiver].owes(st.SentNs)
 	latUs := max((nowNs-st.SentNs)/1000, histMinUs)
 
 	sh.mu.Lock()
@@ -116,6 +123,10 @@ func (r *Recorder) Received(receiver int, body []byte, nowNs int64) {
 	row := r.seqs[receiver]
 	last := row[st.Sender]
 	switch {
+	case seqGen(st.Seq) < seqGen(last):
+		// A late message of an earlier client of the sender's slot
+		// (--churn): a different path from its successor's, so no order
+		// holds between them.
 	case st.Seq > last:
 		row[st.Sender] = st.Seq
 	case st.Seq == last:
@@ -138,6 +149,9 @@ func (r *Recorder) Received(receiver int, body []byte, nowNs int64) {
 	if counted {
 		sh.delivered++
 		_ = sh.total.RecordValue(latUs)
+		if ph := r.phases.Load(); ph != nil {
+			ph.record(receiver, st.SentNs, latUs)
+		}
 		if sl := r.slots.Load().at(st.SentNs); sl != nil {
 			sl.delivered.Add(1)
 		}
