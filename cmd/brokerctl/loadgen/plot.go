@@ -88,23 +88,38 @@ func WriteLatencySVG(w io.Writer, title string, series []PlotSeries) error {
 			dash = ` stroke-dasharray="6 4"`
 		}
 		if len(s.Points) > 0 {
-			b.WriteString(`<polyline fill="none" stroke-width="2" stroke="` + colour + `"` + dash + ` points="`)
-			for j, pt := range s.Points {
-				if j > 0 {
-					b.WriteByte(' ')
-				}
-				fmt.Fprintf(&b, "%.1f,%.1f", px(pt.Percentile), py(float64(pt.Us)/1000))
-			}
-			b.WriteString(`"/>` + "\n")
+			writePolyline(&b, colour, dash, len(s.Points), func(j int) (float64, float64) {
+				pt := s.Points[j]
+				return px(pt.Percentile), py(float64(pt.Us) / 1000)
+			})
 		}
-		ly := float64(marginT + 10 + 20*i)
-		lx := float64(plotW - marginR + 15)
-		fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="3"%s/>`+"\n", lx, ly, lx+20, ly, colour, dash)
-		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f">%s</text>`+"\n", lx+26, ly+4, esc(s.Name))
+		writeLegend(&b, i, colour, dash, s.Name)
 	}
 	b.WriteString("</svg>\n")
 	_, err := w.Write(b.Bytes())
 	return err
+}
+
+// writePolyline draws one series of n points, point(j) giving the j-th in
+// plot coordinates; both plots draw their lines with it.
+func writePolyline(b *bytes.Buffer, colour, dash string, n int, point func(j int) (x, y float64)) {
+	b.WriteString(`<polyline fill="none" stroke-width="2" stroke="` + colour + `"` + dash + ` points="`)
+	for j := range n {
+		if j > 0 {
+			b.WriteByte(' ')
+		}
+		x, y := point(j)
+		fmt.Fprintf(b, "%.1f,%.1f", x, y)
+	}
+	b.WriteString(`"/>` + "\n")
+}
+
+// writeLegend draws series i's legend entry to the right of the plot.
+func writeLegend(b *bytes.Buffer, i int, colour, dash, name string) {
+	ly := float64(marginT + 10 + 20*i)
+	lx := float64(plotW - marginR + 15)
+	fmt.Fprintf(b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="3"%s/>`+"\n", lx, ly, lx+20, ly, colour, dash)
+	fmt.Fprintf(b, `<text x="%.1f" y="%.1f">%s</text>`+"\n", lx+26, ly+4, esc(name))
 }
 
 func esc(s string) string {

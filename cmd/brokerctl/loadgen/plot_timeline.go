@@ -71,19 +71,12 @@ func WriteTimelineSVG(w io.Writer, title, yLabel string, series []TimeSeries, ba
 			dash = ` stroke-dasharray="6 4"`
 		}
 		if len(s.Points) > 0 {
-			b.WriteString(`<polyline fill="none" stroke-width="2" stroke="` + colour + `"` + dash + ` points="`)
-			for j, p := range s.Points {
-				if j > 0 {
-					b.WriteByte(' ')
-				}
-				fmt.Fprintf(&b, "%.1f,%.1f", px(p[0]), py(p[1]))
-			}
-			b.WriteString(`"/>` + "\n")
+			writePolyline(&b, colour, dash, len(s.Points), func(j int) (float64, float64) {
+				p := s.Points[j]
+				return px(p[0]), py(p[1])
+			})
 		}
-		ly := float64(marginT + 10 + 20*i)
-		lx := float64(plotW - marginR + 15)
-		fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="3"%s/>`+"\n", lx, ly, lx+20, ly, colour, dash)
-		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f">%s</text>`+"\n", lx+26, ly+4, esc(s.Name))
+		writeLegend(&b, i, colour, dash, s.Name)
 	}
 	b.WriteString("</svg>\n")
 	_, err := w.Write(b.Bytes())
