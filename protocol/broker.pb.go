@@ -50,6 +50,17 @@ const (
 	MessageType_CONNECTION_REFUSED   MessageType = 13
 	// extension: see ErrorMessage.
 	MessageType_ERROR MessageType = 14
+	// extension: see DrainMessage.
+	MessageType_DRAIN MessageType = 15
+	// extension: see LoadReportMessage.
+	MessageType_LOAD_REPORT MessageType = 16
+	// extension: see BatchMessage.
+	MessageType_BATCH MessageType = 17
+	// extension: see PresenceRequestMessage and PresenceMessage.
+	MessageType_PRESENCE_REQUEST MessageType = 18
+	MessageType_PRESENCE         MessageType = 19
+	// extension: see RecoveryMessage.
+	MessageType_RECOVERY MessageType = 20
 )
 
 // Enum value maps for MessageType.
@@ -70,6 +81,12 @@ var (
 		12: "TOPIC_IDENTITY_FW",
 		13: "CONNECTION_REFUSED",
 		14: "ERROR",
+		15: "DRAIN",
+		16: "LOAD_REPORT",
+		17: "BATCH",
+		18: "PRESENCE_REQUEST",
+		19: "PRESENCE",
+		20: "RECOVERY",
 	}
 	MessageType_value = map[string]int32{
 		"UNKNOWN_MESSAGE_TYPE": 0,
@@ -87,6 +104,12 @@ var (
 		"TOPIC_IDENTITY_FW":    12,
 		"CONNECTION_REFUSED":   13,
 		"ERROR":                14,
+		"DRAIN":                15,
+		"LOAD_REPORT":          16,
+		"BATCH":                17,
+		"PRESENCE_REQUEST":     18,
+		"PRESENCE":             19,
+		"RECOVERY":             20,
 	}
 )
 
@@ -338,6 +361,121 @@ func (ErrorCode) EnumDescriptor() ([]byte, []int) {
 	return file_broker_proto_rawDescGZIP(), []int{4}
 }
 
+// extension: a capability a peer declares in AuthMessage.features. A peer
+// is sent an extension that changes how relayed messages are framed only
+// after it declared the feature; a 2019 peer declares none and keeps the
+// 2019 wire byte for byte.
+type Feature int32
+
+const (
+	Feature_FEATURE_UNKNOWN Feature = 0
+	// The peer unpacks BatchMessage.
+	Feature_FEATURE_BATCH Feature = 1
+)
+
+// Enum value maps for Feature.
+var (
+	Feature_name = map[int32]string{
+		0: "FEATURE_UNKNOWN",
+		1: "FEATURE_BATCH",
+	}
+	Feature_value = map[string]int32{
+		"FEATURE_UNKNOWN": 0,
+		"FEATURE_BATCH":   1,
+	}
+)
+
+func (x Feature) Enum() *Feature {
+	p := new(Feature)
+	*p = x
+	return p
+}
+
+func (x Feature) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Feature) Descriptor() protoreflect.EnumDescriptor {
+	return file_broker_proto_enumTypes[5].Descriptor()
+}
+
+func (Feature) Type() protoreflect.EnumType {
+	return &file_broker_proto_enumTypes[5]
+}
+
+func (x Feature) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Feature.Descriptor instead.
+func (Feature) EnumDescriptor() ([]byte, []int) {
+	return file_broker_proto_rawDescGZIP(), []int{5}
+}
+
+// extension: an ICE server a peer should use, as in the WebRTC API's
+// RTCIceServer. For TURN with REST credentials (coturn's use-auth-secret)
+// username is "expiry:identity" (expiry in Unix seconds) and credential is
+// base64(HMAC-SHA1(secret, username)).
+type IceServer struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Urls          []string               `protobuf:"bytes,1,rep,name=urls,proto3" json:"urls,omitempty"`
+	Username      string                 `protobuf:"bytes,2,opt,name=username,proto3" json:"username,omitempty"`
+	Credential    string                 `protobuf:"bytes,3,opt,name=credential,proto3" json:"credential,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IceServer) Reset() {
+	*x = IceServer{}
+	mi := &file_broker_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IceServer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IceServer) ProtoMessage() {}
+
+func (x *IceServer) ProtoReflect() protoreflect.Message {
+	mi := &file_broker_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IceServer.ProtoReflect.Descriptor instead.
+func (*IceServer) Descriptor() ([]byte, []int) {
+	return file_broker_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *IceServer) GetUrls() []string {
+	if x != nil {
+		return x.Urls
+	}
+	return nil
+}
+
+func (x *IceServer) GetUsername() string {
+	if x != nil {
+		return x.Username
+	}
+	return ""
+}
+
+func (x *IceServer) GetCredential() string {
+	if x != nil {
+		return x.Credential
+	}
+	return ""
+}
+
 type CoordinatorMessage struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Type          MessageType            `protobuf:"varint,1,opt,name=type,proto3,enum=protocol.MessageType" json:"type,omitempty"`
@@ -347,7 +485,7 @@ type CoordinatorMessage struct {
 
 func (x *CoordinatorMessage) Reset() {
 	*x = CoordinatorMessage{}
-	mi := &file_broker_proto_msgTypes[0]
+	mi := &file_broker_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -359,7 +497,7 @@ func (x *CoordinatorMessage) String() string {
 func (*CoordinatorMessage) ProtoMessage() {}
 
 func (x *CoordinatorMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_broker_proto_msgTypes[0]
+	mi := &file_broker_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -372,7 +510,7 @@ func (x *CoordinatorMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CoordinatorMessage.ProtoReflect.Descriptor instead.
 func (*CoordinatorMessage) Descriptor() ([]byte, []int) {
-	return file_broker_proto_rawDescGZIP(), []int{0}
+	return file_broker_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *CoordinatorMessage) GetType() MessageType {
@@ -388,13 +526,17 @@ type WelcomeMessage struct {
 	Alias uint64                 `protobuf:"varint,2,opt,name=alias,proto3" json:"alias,omitempty"`
 	// Servers the peer may use, best first.
 	AvailableServers []uint64 `protobuf:"varint,3,rep,packed,name=available_servers,json=availableServers,proto3" json:"available_servers,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// extension: the ICE servers (STUN, TURN with credentials minted for
+	// this peer) the peer should use for its connections, so a browser needs
+	// no ICE configuration of its own. Empty: use what you have.
+	IceServers    []*IceServer `protobuf:"bytes,4,rep,name=ice_servers,json=iceServers,proto3" json:"ice_servers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *WelcomeMessage) Reset() {
 	*x = WelcomeMessage{}
-	mi := &file_broker_proto_msgTypes[1]
+	mi := &file_broker_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -406,7 +548,7 @@ func (x *WelcomeMessage) String() string {
 func (*WelcomeMessage) ProtoMessage() {}
 
 func (x *WelcomeMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_broker_proto_msgTypes[1]
+	mi := &file_broker_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -419,7 +561,7 @@ func (x *WelcomeMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WelcomeMessage.ProtoReflect.Descriptor instead.
 func (*WelcomeMessage) Descriptor() ([]byte, []int) {
-	return file_broker_proto_rawDescGZIP(), []int{1}
+	return file_broker_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *WelcomeMessage) GetType() MessageType {
@@ -443,6 +585,174 @@ func (x *WelcomeMessage) GetAvailableServers() []uint64 {
 	return nil
 }
 
+func (x *WelcomeMessage) GetIceServers() []*IceServer {
+	if x != nil {
+		return x.IceServers
+	}
+	return nil
+}
+
+// extension: a communication server that is shutting down says so, on its
+// coordinator link (the coordinator stops offering it at once) and to each
+// of its clients on the reliable channel (the client should connect to
+// another server, then close this one). The server closes what is left
+// after grace_ms. Clients of the 2019 protocol ignore it and are closed.
+type DrainMessage struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Type  MessageType            `protobuf:"varint,1,opt,name=type,proto3,enum=protocol.MessageType" json:"type,omitempty"`
+	// How long the server waits for its peers to leave, in milliseconds.
+	GraceMs       uint32 `protobuf:"varint,2,opt,name=grace_ms,json=graceMs,proto3" json:"grace_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DrainMessage) Reset() {
+	*x = DrainMessage{}
+	mi := &file_broker_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DrainMessage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DrainMessage) ProtoMessage() {}
+
+func (x *DrainMessage) ProtoReflect() protoreflect.Message {
+	mi := &file_broker_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DrainMessage.ProtoReflect.Descriptor instead.
+func (*DrainMessage) Descriptor() ([]byte, []int) {
+	return file_broker_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *DrainMessage) GetType() MessageType {
+	if x != nil {
+		return x.Type
+	}
+	return MessageType_UNKNOWN_MESSAGE_TYPE
+}
+
+func (x *DrainMessage) GetGraceMs() uint32 {
+	if x != nil {
+		return x.GraceMs
+	}
+	return 0
+}
+
+// extension: a communication server's load, sent to the coordinator every
+// few seconds on its coordinator link; the least-loaded selector reads it.
+type LoadReportMessage struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Type  MessageType            `protobuf:"varint,1,opt,name=type,proto3,enum=protocol.MessageType" json:"type,omitempty"`
+	// Connected, authenticated clients (server links not counted).
+	Clients uint32 `protobuf:"varint,2,opt,name=clients,proto3" json:"clients,omitempty"`
+	// max_peers; 0 means no limit.
+	Capacity uint32 `protobuf:"varint,3,opt,name=capacity,proto3" json:"capacity,omitempty"`
+	// CPU the server process used since its previous report, in cores
+	// (1.0 = one core busy the whole interval).
+	Cpu float32 `protobuf:"fixed32,4,opt,name=cpu,proto3" json:"cpu,omitempty"`
+	// The server is draining: never offer it.
+	Draining bool `protobuf:"varint,5,opt,name=draining,proto3" json:"draining,omitempty"`
+	// ICE servers the server itself offers (its embedded TURN); the
+	// coordinator adds them, with credentials minted per peer, to the WELCOME
+	// of the peers it offers this server to.
+	IceServers []*IceServer `protobuf:"bytes,6,rep,name=ice_servers,json=iceServers,proto3" json:"ice_servers,omitempty"`
+	// Resident memory of the server process, bytes.
+	RssBytes      uint64 `protobuf:"varint,7,opt,name=rss_bytes,json=rssBytes,proto3" json:"rss_bytes,omitempty"` // 8-15 are reserved for the cluster transport and room affinity.
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LoadReportMessage) Reset() {
+	*x = LoadReportMessage{}
+	mi := &file_broker_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LoadReportMessage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LoadReportMessage) ProtoMessage() {}
+
+func (x *LoadReportMessage) ProtoReflect() protoreflect.Message {
+	mi := &file_broker_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LoadReportMessage.ProtoReflect.Descriptor instead.
+func (*LoadReportMessage) Descriptor() ([]byte, []int) {
+	return file_broker_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *LoadReportMessage) GetType() MessageType {
+	if x != nil {
+		return x.Type
+	}
+	return MessageType_UNKNOWN_MESSAGE_TYPE
+}
+
+func (x *LoadReportMessage) GetClients() uint32 {
+	if x != nil {
+		return x.Clients
+	}
+	return 0
+}
+
+func (x *LoadReportMessage) GetCapacity() uint32 {
+	if x != nil {
+		return x.Capacity
+	}
+	return 0
+}
+
+func (x *LoadReportMessage) GetCpu() float32 {
+	if x != nil {
+		return x.Cpu
+	}
+	return 0
+}
+
+func (x *LoadReportMessage) GetDraining() bool {
+	if x != nil {
+		return x.Draining
+	}
+	return false
+}
+
+func (x *LoadReportMessage) GetIceServers() []*IceServer {
+	if x != nil {
+		return x.IceServers
+	}
+	return nil
+}
+
+func (x *LoadReportMessage) GetRssBytes() uint64 {
+	if x != nil {
+		return x.RssBytes
+	}
+	return 0
+}
+
 type ConnectMessage struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Type      MessageType            `protobuf:"varint,1,opt,name=type,proto3,enum=protocol.MessageType" json:"type,omitempty"`
@@ -459,7 +769,7 @@ type ConnectMessage struct {
 
 func (x *ConnectMessage) Reset() {
 	*x = ConnectMessage{}
-	mi := &file_broker_proto_msgTypes[2]
+	mi := &file_broker_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -471,7 +781,7 @@ func (x *ConnectMessage) String() string {
 func (*ConnectMessage) ProtoMessage() {}
 
 func (x *ConnectMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_broker_proto_msgTypes[2]
+	mi := &file_broker_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -484,7 +794,7 @@ func (x *ConnectMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectMessage.ProtoReflect.Descriptor instead.
 func (*ConnectMessage) Descriptor() ([]byte, []int) {
-	return file_broker_proto_rawDescGZIP(), []int{2}
+	return file_broker_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ConnectMessage) GetType() MessageType {
@@ -529,7 +839,7 @@ type WebRtcMessage struct {
 
 func (x *WebRtcMessage) Reset() {
 	*x = WebRtcMessage{}
-	mi := &file_broker_proto_msgTypes[3]
+	mi := &file_broker_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -541,7 +851,7 @@ func (x *WebRtcMessage) String() string {
 func (*WebRtcMessage) ProtoMessage() {}
 
 func (x *WebRtcMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_broker_proto_msgTypes[3]
+	mi := &file_broker_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -554,7 +864,7 @@ func (x *WebRtcMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebRtcMessage.ProtoReflect.Descriptor instead.
 func (*WebRtcMessage) Descriptor() ([]byte, []int) {
-	return file_broker_proto_rawDescGZIP(), []int{3}
+	return file_broker_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *WebRtcMessage) GetType() MessageType {
@@ -598,7 +908,7 @@ type ConnectionRefusedMessage struct {
 
 func (x *ConnectionRefusedMessage) Reset() {
 	*x = ConnectionRefusedMessage{}
-	mi := &file_broker_proto_msgTypes[4]
+	mi := &file_broker_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -610,7 +920,7 @@ func (x *ConnectionRefusedMessage) String() string {
 func (*ConnectionRefusedMessage) ProtoMessage() {}
 
 func (x *ConnectionRefusedMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_broker_proto_msgTypes[4]
+	mi := &file_broker_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -623,7 +933,7 @@ func (x *ConnectionRefusedMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectionRefusedMessage.ProtoReflect.Descriptor instead.
 func (*ConnectionRefusedMessage) Descriptor() ([]byte, []int) {
-	return file_broker_proto_rawDescGZIP(), []int{4}
+	return file_broker_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ConnectionRefusedMessage) GetType() MessageType {
@@ -670,7 +980,7 @@ type MessageHeader struct {
 
 func (x *MessageHeader) Reset() {
 	*x = MessageHeader{}
-	mi := &file_broker_proto_msgTypes[5]
+	mi := &file_broker_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -682,7 +992,7 @@ func (x *MessageHeader) String() string {
 func (*MessageHeader) ProtoMessage() {}
 
 func (x *MessageHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_broker_proto_msgTypes[5]
+	mi := &file_broker_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -695,7 +1005,7 @@ func (x *MessageHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MessageHeader.ProtoReflect.Descriptor instead.
 func (*MessageHeader) Descriptor() ([]byte, []int) {
-	return file_broker_proto_rawDescGZIP(), []int{5}
+	return file_broker_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *MessageHeader) GetType() MessageType {
@@ -716,7 +1026,7 @@ type PingMessage struct {
 
 func (x *PingMessage) Reset() {
 	*x = PingMessage{}
-	mi := &file_broker_proto_msgTypes[6]
+	mi := &file_broker_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -728,7 +1038,7 @@ func (x *PingMessage) String() string {
 func (*PingMessage) ProtoMessage() {}
 
 func (x *PingMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_broker_proto_msgTypes[6]
+	mi := &file_broker_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -741,7 +1051,7 @@ func (x *PingMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingMessage.ProtoReflect.Descriptor instead.
 func (*PingMessage) Descriptor() ([]byte, []int) {
-	return file_broker_proto_rawDescGZIP(), []int{6}
+	return file_broker_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *PingMessage) GetType() MessageType {
@@ -764,6 +1074,10 @@ type SubscriptionMessage struct {
 	Type   MessageType            `protobuf:"varint,1,opt,name=type,proto3,enum=protocol.MessageType" json:"type,omitempty"`
 	Format Format                 `protobuf:"varint,2,opt,name=format,proto3,enum=protocol.Format" json:"format,omitempty"`
 	Topics []byte                 `protobuf:"bytes,3,opt,name=topics,proto3" json:"topics,omitempty"`
+	// extension: recover what was missed on history topics (see
+	// RecoveryMessage). Set by a reconnecting client on the SUBSCRIPTION
+	// that restores its topic set; applies once, to the topics it names.
+	Recover []*TopicPosition `protobuf:"bytes,5,rep,name=recover,proto3" json:"recover,omitempty"`
 	// extension, between communication servers only: more parts follow.
 	// A server's announcement (the union of its clients' topics) can be far
 	// larger than one data-channel message may be, so it is sent in parts on
@@ -781,7 +1095,7 @@ type SubscriptionMessage struct {
 
 func (x *SubscriptionMessage) Reset() {
 	*x = SubscriptionMessage{}
-	mi := &file_broker_proto_msgTypes[7]
+	mi := &file_broker_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -793,7 +1107,7 @@ func (x *SubscriptionMessage) String() string {
 func (*SubscriptionMessage) ProtoMessage() {}
 
 func (x *SubscriptionMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_broker_proto_msgTypes[7]
+	mi := &file_broker_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -806,7 +1120,7 @@ func (x *SubscriptionMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscriptionMessage.ProtoReflect.Descriptor instead.
 func (*SubscriptionMessage) Descriptor() ([]byte, []int) {
-	return file_broker_proto_rawDescGZIP(), []int{7}
+	return file_broker_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *SubscriptionMessage) GetType() MessageType {
@@ -830,6 +1144,13 @@ func (x *SubscriptionMessage) GetTopics() []byte {
 	return nil
 }
 
+func (x *SubscriptionMessage) GetRecover() []*TopicPosition {
+	if x != nil {
+		return x.Recover
+	}
+	return nil
+}
+
 func (x *SubscriptionMessage) GetMore() bool {
 	if x != nil {
 		return x.More
@@ -847,14 +1168,17 @@ type AuthMessage struct {
 	// HMAC-SHA256 under cluster.secret of both ends' DTLS fingerprints
 	// (core/clusterauth.LinkProof); sent by both ends of a server link, never
 	// to or by clients, which ignore it as an unknown field.
-	ClusterProof  []byte `protobuf:"bytes,4,opt,name=cluster_proof,json=clusterProof,proto3" json:"cluster_proof,omitempty"`
+	ClusterProof []byte `protobuf:"bytes,4,opt,name=cluster_proof,json=clusterProof,proto3" json:"cluster_proof,omitempty"`
+	// extension: what the sender understands (see Feature). Sent by clients
+	// and servers alike; an AUTH without it is a 2019 peer.
+	Features      []Feature `protobuf:"varint,5,rep,packed,name=features,proto3,enum=protocol.Feature" json:"features,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AuthMessage) Reset() {
 	*x = AuthMessage{}
-	mi := &file_broker_proto_msgTypes[8]
+	mi := &file_broker_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -866,7 +1190,7 @@ func (x *AuthMessage) String() string {
 func (*AuthMessage) ProtoMessage() {}
 
 func (x *AuthMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_broker_proto_msgTypes[8]
+	mi := &file_broker_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -879,7 +1203,7 @@ func (x *AuthMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthMessage.ProtoReflect.Descriptor instead.
 func (*AuthMessage) Descriptor() ([]byte, []int) {
-	return file_broker_proto_rawDescGZIP(), []int{8}
+	return file_broker_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *AuthMessage) GetType() MessageType {
@@ -910,19 +1234,28 @@ func (x *AuthMessage) GetClusterProof() []byte {
 	return nil
 }
 
+func (x *AuthMessage) GetFeatures() []Feature {
+	if x != nil {
+		return x.Features
+	}
+	return nil
+}
+
 type TopicMessage struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Type          MessageType            `protobuf:"varint,1,opt,name=type,proto3,enum=protocol.MessageType" json:"type,omitempty"`
-	FromAlias     uint64                 `protobuf:"varint,2,opt,name=from_alias,json=fromAlias,proto3" json:"from_alias,omitempty"`
-	Topic         string                 `protobuf:"bytes,3,opt,name=topic,proto3" json:"topic,omitempty"`
-	Body          []byte                 `protobuf:"bytes,4,opt,name=body,proto3" json:"body,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Type      MessageType            `protobuf:"varint,1,opt,name=type,proto3,enum=protocol.MessageType" json:"type,omitempty"`
+	FromAlias uint64                 `protobuf:"varint,2,opt,name=from_alias,json=fromAlias,proto3" json:"from_alias,omitempty"`
+	Topic     string                 `protobuf:"bytes,3,opt,name=topic,proto3" json:"topic,omitempty"`
+	Body      []byte                 `protobuf:"bytes,4,opt,name=body,proto3" json:"body,omitempty"`
+	// extension: the sender's position in a world topic (spatial interest).
+	Position      *Position `protobuf:"bytes,5,opt,name=position,proto3" json:"position,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TopicMessage) Reset() {
 	*x = TopicMessage{}
-	mi := &file_broker_proto_msgTypes[9]
+	mi := &file_broker_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -934,7 +1267,7 @@ func (x *TopicMessage) String() string {
 func (*TopicMessage) ProtoMessage() {}
 
 func (x *TopicMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_broker_proto_msgTypes[9]
+	mi := &file_broker_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -947,7 +1280,7 @@ func (x *TopicMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopicMessage.ProtoReflect.Descriptor instead.
 func (*TopicMessage) Descriptor() ([]byte, []int) {
-	return file_broker_proto_rawDescGZIP(), []int{9}
+	return file_broker_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *TopicMessage) GetType() MessageType {
@@ -978,20 +1311,31 @@ func (x *TopicMessage) GetBody() []byte {
 	return nil
 }
 
+func (x *TopicMessage) GetPosition() *Position {
+	if x != nil {
+		return x.Position
+	}
+	return nil
+}
+
 type TopicFWMessage struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Type      MessageType            `protobuf:"varint,1,opt,name=type,proto3,enum=protocol.MessageType" json:"type,omitempty"`
 	FromAlias uint64                 `protobuf:"varint,2,opt,name=from_alias,json=fromAlias,proto3" json:"from_alias,omitempty"`
 	Body      []byte                 `protobuf:"bytes,3,opt,name=body,proto3" json:"body,omitempty"`
 	// extension: the topic the message was published on.
-	Topic         string `protobuf:"bytes,4,opt,name=topic,proto3" json:"topic,omitempty"`
+	Topic string `protobuf:"bytes,4,opt,name=topic,proto3" json:"topic,omitempty"`
+	// extension: the sender's position in a world topic.
+	Position *Position `protobuf:"bytes,5,opt,name=position,proto3" json:"position,omitempty"`
+	// extension: the message's place in a history topic's stream.
+	Stream        *StreamPosition `protobuf:"bytes,6,opt,name=stream,proto3" json:"stream,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TopicFWMessage) Reset() {
 	*x = TopicFWMessage{}
-	mi := &file_broker_proto_msgTypes[10]
+	mi := &file_broker_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1003,7 +1347,7 @@ func (x *TopicFWMessage) String() string {
 func (*TopicFWMessage) ProtoMessage() {}
 
 func (x *TopicFWMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_broker_proto_msgTypes[10]
+	mi := &file_broker_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1016,7 +1360,7 @@ func (x *TopicFWMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopicFWMessage.ProtoReflect.Descriptor instead.
 func (*TopicFWMessage) Descriptor() ([]byte, []int) {
-	return file_broker_proto_rawDescGZIP(), []int{10}
+	return file_broker_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *TopicFWMessage) GetType() MessageType {
@@ -1047,21 +1391,37 @@ func (x *TopicFWMessage) GetTopic() string {
 	return ""
 }
 
+func (x *TopicFWMessage) GetPosition() *Position {
+	if x != nil {
+		return x.Position
+	}
+	return nil
+}
+
+func (x *TopicFWMessage) GetStream() *StreamPosition {
+	if x != nil {
+		return x.Stream
+	}
+	return nil
+}
+
 type TopicIdentityMessage struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Type          MessageType            `protobuf:"varint,1,opt,name=type,proto3,enum=protocol.MessageType" json:"type,omitempty"`
-	FromAlias     uint64                 `protobuf:"varint,2,opt,name=from_alias,json=fromAlias,proto3" json:"from_alias,omitempty"`
-	Topic         string                 `protobuf:"bytes,3,opt,name=topic,proto3" json:"topic,omitempty"`
-	Identity      []byte                 `protobuf:"bytes,4,opt,name=identity,proto3" json:"identity,omitempty"`
-	Role          Role                   `protobuf:"varint,5,opt,name=role,proto3,enum=protocol.Role" json:"role,omitempty"`
-	Body          []byte                 `protobuf:"bytes,6,opt,name=body,proto3" json:"body,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Type      MessageType            `protobuf:"varint,1,opt,name=type,proto3,enum=protocol.MessageType" json:"type,omitempty"`
+	FromAlias uint64                 `protobuf:"varint,2,opt,name=from_alias,json=fromAlias,proto3" json:"from_alias,omitempty"`
+	Topic     string                 `protobuf:"bytes,3,opt,name=topic,proto3" json:"topic,omitempty"`
+	Identity  []byte                 `protobuf:"bytes,4,opt,name=identity,proto3" json:"identity,omitempty"`
+	Role      Role                   `protobuf:"varint,5,opt,name=role,proto3,enum=protocol.Role" json:"role,omitempty"`
+	Body      []byte                 `protobuf:"bytes,6,opt,name=body,proto3" json:"body,omitempty"`
+	// extension: the sender's position in a world topic.
+	Position      *Position `protobuf:"bytes,7,opt,name=position,proto3" json:"position,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TopicIdentityMessage) Reset() {
 	*x = TopicIdentityMessage{}
-	mi := &file_broker_proto_msgTypes[11]
+	mi := &file_broker_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1073,7 +1433,7 @@ func (x *TopicIdentityMessage) String() string {
 func (*TopicIdentityMessage) ProtoMessage() {}
 
 func (x *TopicIdentityMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_broker_proto_msgTypes[11]
+	mi := &file_broker_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1086,7 +1446,7 @@ func (x *TopicIdentityMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopicIdentityMessage.ProtoReflect.Descriptor instead.
 func (*TopicIdentityMessage) Descriptor() ([]byte, []int) {
-	return file_broker_proto_rawDescGZIP(), []int{11}
+	return file_broker_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *TopicIdentityMessage) GetType() MessageType {
@@ -1131,6 +1491,13 @@ func (x *TopicIdentityMessage) GetBody() []byte {
 	return nil
 }
 
+func (x *TopicIdentityMessage) GetPosition() *Position {
+	if x != nil {
+		return x.Position
+	}
+	return nil
+}
+
 type TopicIdentityFWMessage struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Type      MessageType            `protobuf:"varint,1,opt,name=type,proto3,enum=protocol.MessageType" json:"type,omitempty"`
@@ -1139,14 +1506,18 @@ type TopicIdentityFWMessage struct {
 	Role      Role                   `protobuf:"varint,4,opt,name=role,proto3,enum=protocol.Role" json:"role,omitempty"`
 	Body      []byte                 `protobuf:"bytes,5,opt,name=body,proto3" json:"body,omitempty"`
 	// extension: the topic the message was published on.
-	Topic         string `protobuf:"bytes,6,opt,name=topic,proto3" json:"topic,omitempty"`
+	Topic string `protobuf:"bytes,6,opt,name=topic,proto3" json:"topic,omitempty"`
+	// extension: the sender's position in a world topic.
+	Position *Position `protobuf:"bytes,7,opt,name=position,proto3" json:"position,omitempty"`
+	// extension: the message's place in a history topic's stream.
+	Stream        *StreamPosition `protobuf:"bytes,8,opt,name=stream,proto3" json:"stream,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TopicIdentityFWMessage) Reset() {
 	*x = TopicIdentityFWMessage{}
-	mi := &file_broker_proto_msgTypes[12]
+	mi := &file_broker_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1158,7 +1529,7 @@ func (x *TopicIdentityFWMessage) String() string {
 func (*TopicIdentityFWMessage) ProtoMessage() {}
 
 func (x *TopicIdentityFWMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_broker_proto_msgTypes[12]
+	mi := &file_broker_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1171,7 +1542,7 @@ func (x *TopicIdentityFWMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopicIdentityFWMessage.ProtoReflect.Descriptor instead.
 func (*TopicIdentityFWMessage) Descriptor() ([]byte, []int) {
-	return file_broker_proto_rawDescGZIP(), []int{12}
+	return file_broker_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *TopicIdentityFWMessage) GetType() MessageType {
@@ -1216,6 +1587,20 @@ func (x *TopicIdentityFWMessage) GetTopic() string {
 	return ""
 }
 
+func (x *TopicIdentityFWMessage) GetPosition() *Position {
+	if x != nil {
+		return x.Position
+	}
+	return nil
+}
+
+func (x *TopicIdentityFWMessage) GetStream() *StreamPosition {
+	if x != nil {
+		return x.Stream
+	}
+	return nil
+}
+
 // extension: the server tells a peer that something it sent was refused.
 // Clients of the 2019 protocol ignore it.
 type ErrorMessage struct {
@@ -1232,7 +1617,7 @@ type ErrorMessage struct {
 
 func (x *ErrorMessage) Reset() {
 	*x = ErrorMessage{}
-	mi := &file_broker_proto_msgTypes[13]
+	mi := &file_broker_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1244,7 +1629,7 @@ func (x *ErrorMessage) String() string {
 func (*ErrorMessage) ProtoMessage() {}
 
 func (x *ErrorMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_broker_proto_msgTypes[13]
+	mi := &file_broker_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1257,7 +1642,7 @@ func (x *ErrorMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrorMessage.ProtoReflect.Descriptor instead.
 func (*ErrorMessage) Descriptor() ([]byte, []int) {
-	return file_broker_proto_rawDescGZIP(), []int{13}
+	return file_broker_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ErrorMessage) GetType() MessageType {
@@ -1288,17 +1673,571 @@ func (x *ErrorMessage) GetReason() string {
 	return ""
 }
 
+// extension: several complete data-channel messages (each a TopicFW,
+// TopicIdentityFW or any other message a peer could be sent alone) in one
+// data-channel message. Sent only to a peer that declared FEATURE_BATCH; on
+// the unreliable channel a batch stays within one packet's payload. A batch
+// inside a batch is a protocol violation.
+type BatchMessage struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Type          MessageType            `protobuf:"varint,1,opt,name=type,proto3,enum=protocol.MessageType" json:"type,omitempty"`
+	Messages      [][]byte               `protobuf:"bytes,2,rep,name=messages,proto3" json:"messages,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchMessage) Reset() {
+	*x = BatchMessage{}
+	mi := &file_broker_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchMessage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchMessage) ProtoMessage() {}
+
+func (x *BatchMessage) ProtoReflect() protoreflect.Message {
+	mi := &file_broker_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchMessage.ProtoReflect.Descriptor instead.
+func (*BatchMessage) Descriptor() ([]byte, []int) {
+	return file_broker_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *BatchMessage) GetType() MessageType {
+	if x != nil {
+		return x.Type
+	}
+	return MessageType_UNKNOWN_MESSAGE_TYPE
+}
+
+func (x *BatchMessage) GetMessages() [][]byte {
+	if x != nil {
+		return x.Messages
+	}
+	return nil
+}
+
+// extension: a point in a world topic's space.
+type Position struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	X             float32                `protobuf:"fixed32,1,opt,name=x,proto3" json:"x,omitempty"`
+	Y             float32                `protobuf:"fixed32,2,opt,name=y,proto3" json:"y,omitempty"`
+	Z             float32                `protobuf:"fixed32,3,opt,name=z,proto3" json:"z,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Position) Reset() {
+	*x = Position{}
+	mi := &file_broker_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Position) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Position) ProtoMessage() {}
+
+func (x *Position) ProtoReflect() protoreflect.Message {
+	mi := &file_broker_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Position.ProtoReflect.Descriptor instead.
+func (*Position) Descriptor() ([]byte, []int) {
+	return file_broker_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *Position) GetX() float32 {
+	if x != nil {
+		return x.X
+	}
+	return 0
+}
+
+func (x *Position) GetY() float32 {
+	if x != nil {
+		return x.Y
+	}
+	return 0
+}
+
+func (x *Position) GetZ() float32 {
+	if x != nil {
+		return x.Z
+	}
+	return 0
+}
+
+// extension: a place in a history topic's stream: epoch changes when the
+// server's history for the topic restarts (offsets are then not comparable),
+// offset counts messages within the epoch.
+type StreamPosition struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Epoch         uint64                 `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	Offset        uint64                 `protobuf:"varint,2,opt,name=offset,proto3" json:"offset,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamPosition) Reset() {
+	*x = StreamPosition{}
+	mi := &file_broker_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamPosition) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamPosition) ProtoMessage() {}
+
+func (x *StreamPosition) ProtoReflect() protoreflect.Message {
+	mi := &file_broker_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamPosition.ProtoReflect.Descriptor instead.
+func (*StreamPosition) Descriptor() ([]byte, []int) {
+	return file_broker_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *StreamPosition) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *StreamPosition) GetOffset() uint64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+// extension: the last place a client saw on a topic.
+type TopicPosition struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Topic         string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	Epoch         uint64                 `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	Offset        uint64                 `protobuf:"varint,3,opt,name=offset,proto3" json:"offset,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TopicPosition) Reset() {
+	*x = TopicPosition{}
+	mi := &file_broker_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TopicPosition) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TopicPosition) ProtoMessage() {}
+
+func (x *TopicPosition) ProtoReflect() protoreflect.Message {
+	mi := &file_broker_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TopicPosition.ProtoReflect.Descriptor instead.
+func (*TopicPosition) Descriptor() ([]byte, []int) {
+	return file_broker_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *TopicPosition) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+func (x *TopicPosition) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *TopicPosition) GetOffset() uint64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+// extension: the server's answer to SubscriptionMessage.recover for one
+// topic, sent before the missed messages it replays.
+type RecoveryMessage struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Type  MessageType            `protobuf:"varint,1,opt,name=type,proto3,enum=protocol.MessageType" json:"type,omitempty"`
+	Topic string                 `protobuf:"bytes,2,opt,name=topic,proto3" json:"topic,omitempty"`
+	// false: the history no longer covers the position asked for; what is
+	// replayed (if anything) starts later, and the client has a gap.
+	Recovered bool `protobuf:"varint,3,opt,name=recovered,proto3" json:"recovered,omitempty"`
+	// Where the stream stands now.
+	Position *StreamPosition `protobuf:"bytes,4,opt,name=position,proto3" json:"position,omitempty"`
+	// How many messages follow as replay.
+	Replayed      uint32 `protobuf:"varint,5,opt,name=replayed,proto3" json:"replayed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecoveryMessage) Reset() {
+	*x = RecoveryMessage{}
+	mi := &file_broker_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecoveryMessage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecoveryMessage) ProtoMessage() {}
+
+func (x *RecoveryMessage) ProtoReflect() protoreflect.Message {
+	mi := &file_broker_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecoveryMessage.ProtoReflect.Descriptor instead.
+func (*RecoveryMessage) Descriptor() ([]byte, []int) {
+	return file_broker_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *RecoveryMessage) GetType() MessageType {
+	if x != nil {
+		return x.Type
+	}
+	return MessageType_UNKNOWN_MESSAGE_TYPE
+}
+
+func (x *RecoveryMessage) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+func (x *RecoveryMessage) GetRecovered() bool {
+	if x != nil {
+		return x.Recovered
+	}
+	return false
+}
+
+func (x *RecoveryMessage) GetPosition() *StreamPosition {
+	if x != nil {
+		return x.Position
+	}
+	return nil
+}
+
+func (x *RecoveryMessage) GetReplayed() uint32 {
+	if x != nil {
+		return x.Replayed
+	}
+	return 0
+}
+
+// extension: a member of a topic's presence.
+type Member struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Alias         uint64                 `protobuf:"varint,1,opt,name=alias,proto3" json:"alias,omitempty"`
+	Identity      []byte                 `protobuf:"bytes,2,opt,name=identity,proto3" json:"identity,omitempty"`
+	Role          Role                   `protobuf:"varint,3,opt,name=role,proto3,enum=protocol.Role" json:"role,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Member) Reset() {
+	*x = Member{}
+	mi := &file_broker_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Member) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Member) ProtoMessage() {}
+
+func (x *Member) ProtoReflect() protoreflect.Message {
+	mi := &file_broker_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Member.ProtoReflect.Descriptor instead.
+func (*Member) Descriptor() ([]byte, []int) {
+	return file_broker_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *Member) GetAlias() uint64 {
+	if x != nil {
+		return x.Alias
+	}
+	return 0
+}
+
+func (x *Member) GetIdentity() []byte {
+	if x != nil {
+		return x.Identity
+	}
+	return nil
+}
+
+func (x *Member) GetRole() Role {
+	if x != nil {
+		return x.Role
+	}
+	return Role_UNKNOWN_ROLE
+}
+
+// extension: the full set of topics whose presence the client follows
+// (like SUBSCRIPTION, the whole set each time; empty follows none).
+type PresenceRequestMessage struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Type          MessageType            `protobuf:"varint,1,opt,name=type,proto3,enum=protocol.MessageType" json:"type,omitempty"`
+	Topics        []string               `protobuf:"bytes,2,rep,name=topics,proto3" json:"topics,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PresenceRequestMessage) Reset() {
+	*x = PresenceRequestMessage{}
+	mi := &file_broker_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PresenceRequestMessage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PresenceRequestMessage) ProtoMessage() {}
+
+func (x *PresenceRequestMessage) ProtoReflect() protoreflect.Message {
+	mi := &file_broker_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PresenceRequestMessage.ProtoReflect.Descriptor instead.
+func (*PresenceRequestMessage) Descriptor() ([]byte, []int) {
+	return file_broker_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *PresenceRequestMessage) GetType() MessageType {
+	if x != nil {
+		return x.Type
+	}
+	return MessageType_UNKNOWN_MESSAGE_TYPE
+}
+
+func (x *PresenceRequestMessage) GetTopics() []string {
+	if x != nil {
+		return x.Topics
+	}
+	return nil
+}
+
+// extension: a topic's presence: a snapshot (snapshot = true, members is
+// everyone) then join/leave events. Above the server's configured size only
+// count is sent (counts_only = true).
+type PresenceMessage struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Type          MessageType            `protobuf:"varint,1,opt,name=type,proto3,enum=protocol.MessageType" json:"type,omitempty"`
+	Topic         string                 `protobuf:"bytes,2,opt,name=topic,proto3" json:"topic,omitempty"`
+	Snapshot      bool                   `protobuf:"varint,3,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
+	Members       []*Member              `protobuf:"bytes,4,rep,name=members,proto3" json:"members,omitempty"`
+	Joined        []*Member              `protobuf:"bytes,5,rep,name=joined,proto3" json:"joined,omitempty"`
+	Left          []*Member              `protobuf:"bytes,6,rep,name=left,proto3" json:"left,omitempty"`
+	Count         uint32                 `protobuf:"varint,7,opt,name=count,proto3" json:"count,omitempty"`
+	CountsOnly    bool                   `protobuf:"varint,8,opt,name=counts_only,json=countsOnly,proto3" json:"counts_only,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PresenceMessage) Reset() {
+	*x = PresenceMessage{}
+	mi := &file_broker_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PresenceMessage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PresenceMessage) ProtoMessage() {}
+
+func (x *PresenceMessage) ProtoReflect() protoreflect.Message {
+	mi := &file_broker_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PresenceMessage.ProtoReflect.Descriptor instead.
+func (*PresenceMessage) Descriptor() ([]byte, []int) {
+	return file_broker_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *PresenceMessage) GetType() MessageType {
+	if x != nil {
+		return x.Type
+	}
+	return MessageType_UNKNOWN_MESSAGE_TYPE
+}
+
+func (x *PresenceMessage) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+func (x *PresenceMessage) GetSnapshot() bool {
+	if x != nil {
+		return x.Snapshot
+	}
+	return false
+}
+
+func (x *PresenceMessage) GetMembers() []*Member {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+func (x *PresenceMessage) GetJoined() []*Member {
+	if x != nil {
+		return x.Joined
+	}
+	return nil
+}
+
+func (x *PresenceMessage) GetLeft() []*Member {
+	if x != nil {
+		return x.Left
+	}
+	return nil
+}
+
+func (x *PresenceMessage) GetCount() uint32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *PresenceMessage) GetCountsOnly() bool {
+	if x != nil {
+		return x.CountsOnly
+	}
+	return false
+}
+
 var File_broker_proto protoreflect.FileDescriptor
 
 const file_broker_proto_rawDesc = "" +
 	"\n" +
-	"\fbroker.proto\x12\bprotocol\"?\n" +
+	"\fbroker.proto\x12\bprotocol\"[\n" +
+	"\tIceServer\x12\x12\n" +
+	"\x04urls\x18\x01 \x03(\tR\x04urls\x12\x1a\n" +
+	"\busername\x18\x02 \x01(\tR\busername\x12\x1e\n" +
+	"\n" +
+	"credential\x18\x03 \x01(\tR\n" +
+	"credential\"?\n" +
 	"\x12CoordinatorMessage\x12)\n" +
-	"\x04type\x18\x01 \x01(\x0e2\x15.protocol.MessageTypeR\x04type\"~\n" +
+	"\x04type\x18\x01 \x01(\x0e2\x15.protocol.MessageTypeR\x04type\"\xb4\x01\n" +
 	"\x0eWelcomeMessage\x12)\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x15.protocol.MessageTypeR\x04type\x12\x14\n" +
 	"\x05alias\x18\x02 \x01(\x04R\x05alias\x12+\n" +
-	"\x11available_servers\x18\x03 \x03(\x04R\x10availableServers\"\xa2\x01\n" +
+	"\x11available_servers\x18\x03 \x03(\x04R\x10availableServers\x124\n" +
+	"\vice_servers\x18\x04 \x03(\v2\x13.protocol.IceServerR\n" +
+	"iceServers\"T\n" +
+	"\fDrainMessage\x12)\n" +
+	"\x04type\x18\x01 \x01(\x0e2\x15.protocol.MessageTypeR\x04type\x12\x19\n" +
+	"\bgrace_ms\x18\x02 \x01(\rR\agraceMs\"\xf5\x01\n" +
+	"\x11LoadReportMessage\x12)\n" +
+	"\x04type\x18\x01 \x01(\x0e2\x15.protocol.MessageTypeR\x04type\x12\x18\n" +
+	"\aclients\x18\x02 \x01(\rR\aclients\x12\x1a\n" +
+	"\bcapacity\x18\x03 \x01(\rR\bcapacity\x12\x10\n" +
+	"\x03cpu\x18\x04 \x01(\x02R\x03cpu\x12\x1a\n" +
+	"\bdraining\x18\x05 \x01(\bR\bdraining\x124\n" +
+	"\vice_servers\x18\x06 \x03(\v2\x13.protocol.IceServerR\n" +
+	"iceServers\x12\x1b\n" +
+	"\trss_bytes\x18\a \x01(\x04R\brssBytes\"\xa2\x01\n" +
 	"\x0eConnectMessage\x12)\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x15.protocol.MessageTypeR\x04type\x12\x1d\n" +
 	"\n" +
@@ -1322,29 +2261,34 @@ const file_broker_proto_rawDesc = "" +
 	"\x04type\x18\x01 \x01(\x0e2\x15.protocol.MessageTypeR\x04type\"L\n" +
 	"\vPingMessage\x12)\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x15.protocol.MessageTypeR\x04type\x12\x12\n" +
-	"\x04time\x18\x02 \x01(\x01R\x04time\"\x96\x01\n" +
+	"\x04time\x18\x02 \x01(\x01R\x04time\"\xc9\x01\n" +
 	"\x13SubscriptionMessage\x12)\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x15.protocol.MessageTypeR\x04type\x12(\n" +
 	"\x06format\x18\x02 \x01(\x0e2\x10.protocol.FormatR\x06format\x12\x16\n" +
-	"\x06topics\x18\x03 \x01(\fR\x06topics\x12\x12\n" +
-	"\x04more\x18\x04 \x01(\bR\x04more\"\x95\x01\n" +
+	"\x06topics\x18\x03 \x01(\fR\x06topics\x121\n" +
+	"\arecover\x18\x05 \x03(\v2\x17.protocol.TopicPositionR\arecover\x12\x12\n" +
+	"\x04more\x18\x04 \x01(\bR\x04more\"\xc4\x01\n" +
 	"\vAuthMessage\x12)\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x15.protocol.MessageTypeR\x04type\x12\"\n" +
 	"\x04role\x18\x02 \x01(\x0e2\x0e.protocol.RoleR\x04role\x12\x12\n" +
 	"\x04body\x18\x03 \x01(\fR\x04body\x12#\n" +
-	"\rcluster_proof\x18\x04 \x01(\fR\fclusterProof\"\x82\x01\n" +
+	"\rcluster_proof\x18\x04 \x01(\fR\fclusterProof\x12-\n" +
+	"\bfeatures\x18\x05 \x03(\x0e2\x11.protocol.FeatureR\bfeatures\"\xb2\x01\n" +
 	"\fTopicMessage\x12)\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x15.protocol.MessageTypeR\x04type\x12\x1d\n" +
 	"\n" +
 	"from_alias\x18\x02 \x01(\x04R\tfromAlias\x12\x14\n" +
 	"\x05topic\x18\x03 \x01(\tR\x05topic\x12\x12\n" +
-	"\x04body\x18\x04 \x01(\fR\x04body\"\x84\x01\n" +
+	"\x04body\x18\x04 \x01(\fR\x04body\x12.\n" +
+	"\bposition\x18\x05 \x01(\v2\x12.protocol.PositionR\bposition\"\xe6\x01\n" +
 	"\x0eTopicFWMessage\x12)\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x15.protocol.MessageTypeR\x04type\x12\x1d\n" +
 	"\n" +
 	"from_alias\x18\x02 \x01(\x04R\tfromAlias\x12\x12\n" +
 	"\x04body\x18\x03 \x01(\fR\x04body\x12\x14\n" +
-	"\x05topic\x18\x04 \x01(\tR\x05topic\"\xca\x01\n" +
+	"\x05topic\x18\x04 \x01(\tR\x05topic\x12.\n" +
+	"\bposition\x18\x05 \x01(\v2\x12.protocol.PositionR\bposition\x120\n" +
+	"\x06stream\x18\x06 \x01(\v2\x18.protocol.StreamPositionR\x06stream\"\xfa\x01\n" +
 	"\x14TopicIdentityMessage\x12)\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x15.protocol.MessageTypeR\x04type\x12\x1d\n" +
 	"\n" +
@@ -1352,7 +2296,8 @@ const file_broker_proto_rawDesc = "" +
 	"\x05topic\x18\x03 \x01(\tR\x05topic\x12\x1a\n" +
 	"\bidentity\x18\x04 \x01(\fR\bidentity\x12\"\n" +
 	"\x04role\x18\x05 \x01(\x0e2\x0e.protocol.RoleR\x04role\x12\x12\n" +
-	"\x04body\x18\x06 \x01(\fR\x04body\"\xcc\x01\n" +
+	"\x04body\x18\x06 \x01(\fR\x04body\x12.\n" +
+	"\bposition\x18\a \x01(\v2\x12.protocol.PositionR\bposition\"\xae\x02\n" +
 	"\x16TopicIdentityFWMessage\x12)\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x15.protocol.MessageTypeR\x04type\x12\x1d\n" +
 	"\n" +
@@ -1360,12 +2305,51 @@ const file_broker_proto_rawDesc = "" +
 	"\bidentity\x18\x03 \x01(\fR\bidentity\x12\"\n" +
 	"\x04role\x18\x04 \x01(\x0e2\x0e.protocol.RoleR\x04role\x12\x12\n" +
 	"\x04body\x18\x05 \x01(\fR\x04body\x12\x14\n" +
-	"\x05topic\x18\x06 \x01(\tR\x05topic\"\x90\x01\n" +
+	"\x05topic\x18\x06 \x01(\tR\x05topic\x12.\n" +
+	"\bposition\x18\a \x01(\v2\x12.protocol.PositionR\bposition\x120\n" +
+	"\x06stream\x18\b \x01(\v2\x18.protocol.StreamPositionR\x06stream\"\x90\x01\n" +
 	"\fErrorMessage\x12)\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x15.protocol.MessageTypeR\x04type\x12'\n" +
 	"\x04code\x18\x02 \x01(\x0e2\x13.protocol.ErrorCodeR\x04code\x12\x14\n" +
 	"\x05topic\x18\x03 \x01(\tR\x05topic\x12\x16\n" +
-	"\x06reason\x18\x04 \x01(\tR\x06reason*\x8d\x02\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\"U\n" +
+	"\fBatchMessage\x12)\n" +
+	"\x04type\x18\x01 \x01(\x0e2\x15.protocol.MessageTypeR\x04type\x12\x1a\n" +
+	"\bmessages\x18\x02 \x03(\fR\bmessages\"4\n" +
+	"\bPosition\x12\f\n" +
+	"\x01x\x18\x01 \x01(\x02R\x01x\x12\f\n" +
+	"\x01y\x18\x02 \x01(\x02R\x01y\x12\f\n" +
+	"\x01z\x18\x03 \x01(\x02R\x01z\">\n" +
+	"\x0eStreamPosition\x12\x14\n" +
+	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x16\n" +
+	"\x06offset\x18\x02 \x01(\x04R\x06offset\"S\n" +
+	"\rTopicPosition\x12\x14\n" +
+	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x14\n" +
+	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12\x16\n" +
+	"\x06offset\x18\x03 \x01(\x04R\x06offset\"\xc2\x01\n" +
+	"\x0fRecoveryMessage\x12)\n" +
+	"\x04type\x18\x01 \x01(\x0e2\x15.protocol.MessageTypeR\x04type\x12\x14\n" +
+	"\x05topic\x18\x02 \x01(\tR\x05topic\x12\x1c\n" +
+	"\trecovered\x18\x03 \x01(\bR\trecovered\x124\n" +
+	"\bposition\x18\x04 \x01(\v2\x18.protocol.StreamPositionR\bposition\x12\x1a\n" +
+	"\breplayed\x18\x05 \x01(\rR\breplayed\"^\n" +
+	"\x06Member\x12\x14\n" +
+	"\x05alias\x18\x01 \x01(\x04R\x05alias\x12\x1a\n" +
+	"\bidentity\x18\x02 \x01(\fR\bidentity\x12\"\n" +
+	"\x04role\x18\x03 \x01(\x0e2\x0e.protocol.RoleR\x04role\"[\n" +
+	"\x16PresenceRequestMessage\x12)\n" +
+	"\x04type\x18\x01 \x01(\x0e2\x15.protocol.MessageTypeR\x04type\x12\x16\n" +
+	"\x06topics\x18\x02 \x03(\tR\x06topics\"\xa1\x02\n" +
+	"\x0fPresenceMessage\x12)\n" +
+	"\x04type\x18\x01 \x01(\x0e2\x15.protocol.MessageTypeR\x04type\x12\x14\n" +
+	"\x05topic\x18\x02 \x01(\tR\x05topic\x12\x1a\n" +
+	"\bsnapshot\x18\x03 \x01(\bR\bsnapshot\x12*\n" +
+	"\amembers\x18\x04 \x03(\v2\x10.protocol.MemberR\amembers\x12(\n" +
+	"\x06joined\x18\x05 \x03(\v2\x10.protocol.MemberR\x06joined\x12$\n" +
+	"\x04left\x18\x06 \x03(\v2\x10.protocol.MemberR\x04left\x12\x14\n" +
+	"\x05count\x18\a \x01(\rR\x05count\x12\x1f\n" +
+	"\vcounts_only\x18\b \x01(\bR\n" +
+	"countsOnly*\xe6\x02\n" +
 	"\vMessageType\x12\x18\n" +
 	"\x14UNKNOWN_MESSAGE_TYPE\x10\x00\x12\v\n" +
 	"\aWELCOME\x10\x01\x12\v\n" +
@@ -1382,7 +2366,13 @@ const file_broker_proto_rawDesc = "" +
 	"\x0eTOPIC_IDENTITY\x10\v\x12\x15\n" +
 	"\x11TOPIC_IDENTITY_FW\x10\f\x12\x16\n" +
 	"\x12CONNECTION_REFUSED\x10\r\x12\t\n" +
-	"\x05ERROR\x10\x0e*\\\n" +
+	"\x05ERROR\x10\x0e\x12\t\n" +
+	"\x05DRAIN\x10\x0f\x12\x0f\n" +
+	"\vLOAD_REPORT\x10\x10\x12\t\n" +
+	"\x05BATCH\x10\x11\x12\x14\n" +
+	"\x10PRESENCE_REQUEST\x10\x12\x12\f\n" +
+	"\bPRESENCE\x10\x13\x12\f\n" +
+	"\bRECOVERY\x10\x14*\\\n" +
 	"\x04Role\x12\x10\n" +
 	"\fUNKNOWN_ROLE\x10\x00\x12\n" +
 	"\n" +
@@ -1403,7 +2393,10 @@ const file_broker_proto_rawDesc = "" +
 	"\x19ERROR_SUBSCRIPTION_DENIED\x10\x02\x12\x19\n" +
 	"\x15ERROR_PUBLISH_DROPPED\x10\x03\x12\x1c\n" +
 	"\x18ERROR_PROTOCOL_VIOLATION\x10\x04\x12\x1b\n" +
-	"\x17ERROR_MESSAGE_TOO_LARGE\x10\x05B1Z/github.com/webrtc-broker/webrtc-broker/protocolb\x06proto3"
+	"\x17ERROR_MESSAGE_TOO_LARGE\x10\x05*1\n" +
+	"\aFeature\x12\x13\n" +
+	"\x0fFEATURE_UNKNOWN\x10\x00\x12\x11\n" +
+	"\rFEATURE_BATCH\x10\x01B1Z/github.com/webrtc-broker/webrtc-broker/protocolb\x06proto3"
 
 var (
 	file_broker_proto_rawDescOnce sync.Once
@@ -1417,56 +2410,89 @@ func file_broker_proto_rawDescGZIP() []byte {
 	return file_broker_proto_rawDescData
 }
 
-var file_broker_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_broker_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
+var file_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_broker_proto_goTypes = []any{
 	(MessageType)(0),                 // 0: protocol.MessageType
 	(Role)(0),                        // 1: protocol.Role
 	(Format)(0),                      // 2: protocol.Format
 	(ConnectionRefusedReason)(0),     // 3: protocol.ConnectionRefusedReason
 	(ErrorCode)(0),                   // 4: protocol.ErrorCode
-	(*CoordinatorMessage)(nil),       // 5: protocol.CoordinatorMessage
-	(*WelcomeMessage)(nil),           // 6: protocol.WelcomeMessage
-	(*ConnectMessage)(nil),           // 7: protocol.ConnectMessage
-	(*WebRtcMessage)(nil),            // 8: protocol.WebRtcMessage
-	(*ConnectionRefusedMessage)(nil), // 9: protocol.ConnectionRefusedMessage
-	(*MessageHeader)(nil),            // 10: protocol.MessageHeader
-	(*PingMessage)(nil),              // 11: protocol.PingMessage
-	(*SubscriptionMessage)(nil),      // 12: protocol.SubscriptionMessage
-	(*AuthMessage)(nil),              // 13: protocol.AuthMessage
-	(*TopicMessage)(nil),             // 14: protocol.TopicMessage
-	(*TopicFWMessage)(nil),           // 15: protocol.TopicFWMessage
-	(*TopicIdentityMessage)(nil),     // 16: protocol.TopicIdentityMessage
-	(*TopicIdentityFWMessage)(nil),   // 17: protocol.TopicIdentityFWMessage
-	(*ErrorMessage)(nil),             // 18: protocol.ErrorMessage
+	(Feature)(0),                     // 5: protocol.Feature
+	(*IceServer)(nil),                // 6: protocol.IceServer
+	(*CoordinatorMessage)(nil),       // 7: protocol.CoordinatorMessage
+	(*WelcomeMessage)(nil),           // 8: protocol.WelcomeMessage
+	(*DrainMessage)(nil),             // 9: protocol.DrainMessage
+	(*LoadReportMessage)(nil),        // 10: protocol.LoadReportMessage
+	(*ConnectMessage)(nil),           // 11: protocol.ConnectMessage
+	(*WebRtcMessage)(nil),            // 12: protocol.WebRtcMessage
+	(*ConnectionRefusedMessage)(nil), // 13: protocol.ConnectionRefusedMessage
+	(*MessageHeader)(nil),            // 14: protocol.MessageHeader
+	(*PingMessage)(nil),              // 15: protocol.PingMessage
+	(*SubscriptionMessage)(nil),      // 16: protocol.SubscriptionMessage
+	(*AuthMessage)(nil),              // 17: protocol.AuthMessage
+	(*TopicMessage)(nil),             // 18: protocol.TopicMessage
+	(*TopicFWMessage)(nil),           // 19: protocol.TopicFWMessage
+	(*TopicIdentityMessage)(nil),     // 20: protocol.TopicIdentityMessage
+	(*TopicIdentityFWMessage)(nil),   // 21: protocol.TopicIdentityFWMessage
+	(*ErrorMessage)(nil),             // 22: protocol.ErrorMessage
+	(*BatchMessage)(nil),             // 23: protocol.BatchMessage
+	(*Position)(nil),                 // 24: protocol.Position
+	(*StreamPosition)(nil),           // 25: protocol.StreamPosition
+	(*TopicPosition)(nil),            // 26: protocol.TopicPosition
+	(*RecoveryMessage)(nil),          // 27: protocol.RecoveryMessage
+	(*Member)(nil),                   // 28: protocol.Member
+	(*PresenceRequestMessage)(nil),   // 29: protocol.PresenceRequestMessage
+	(*PresenceMessage)(nil),          // 30: protocol.PresenceMessage
 }
 var file_broker_proto_depIdxs = []int32{
 	0,  // 0: protocol.CoordinatorMessage.type:type_name -> protocol.MessageType
 	0,  // 1: protocol.WelcomeMessage.type:type_name -> protocol.MessageType
-	0,  // 2: protocol.ConnectMessage.type:type_name -> protocol.MessageType
-	1,  // 3: protocol.ConnectMessage.from_role:type_name -> protocol.Role
-	0,  // 4: protocol.WebRtcMessage.type:type_name -> protocol.MessageType
-	0,  // 5: protocol.ConnectionRefusedMessage.type:type_name -> protocol.MessageType
-	3,  // 6: protocol.ConnectionRefusedMessage.reason:type_name -> protocol.ConnectionRefusedReason
-	0,  // 7: protocol.MessageHeader.type:type_name -> protocol.MessageType
-	0,  // 8: protocol.PingMessage.type:type_name -> protocol.MessageType
-	0,  // 9: protocol.SubscriptionMessage.type:type_name -> protocol.MessageType
-	2,  // 10: protocol.SubscriptionMessage.format:type_name -> protocol.Format
-	0,  // 11: protocol.AuthMessage.type:type_name -> protocol.MessageType
-	1,  // 12: protocol.AuthMessage.role:type_name -> protocol.Role
-	0,  // 13: protocol.TopicMessage.type:type_name -> protocol.MessageType
-	0,  // 14: protocol.TopicFWMessage.type:type_name -> protocol.MessageType
-	0,  // 15: protocol.TopicIdentityMessage.type:type_name -> protocol.MessageType
-	1,  // 16: protocol.TopicIdentityMessage.role:type_name -> protocol.Role
-	0,  // 17: protocol.TopicIdentityFWMessage.type:type_name -> protocol.MessageType
-	1,  // 18: protocol.TopicIdentityFWMessage.role:type_name -> protocol.Role
-	0,  // 19: protocol.ErrorMessage.type:type_name -> protocol.MessageType
-	4,  // 20: protocol.ErrorMessage.code:type_name -> protocol.ErrorCode
-	21, // [21:21] is the sub-list for method output_type
-	21, // [21:21] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	6,  // 2: protocol.WelcomeMessage.ice_servers:type_name -> protocol.IceServer
+	0,  // 3: protocol.DrainMessage.type:type_name -> protocol.MessageType
+	0,  // 4: protocol.LoadReportMessage.type:type_name -> protocol.MessageType
+	6,  // 5: protocol.LoadReportMessage.ice_servers:type_name -> protocol.IceServer
+	0,  // 6: protocol.ConnectMessage.type:type_name -> protocol.MessageType
+	1,  // 7: protocol.ConnectMessage.from_role:type_name -> protocol.Role
+	0,  // 8: protocol.WebRtcMessage.type:type_name -> protocol.MessageType
+	0,  // 9: protocol.ConnectionRefusedMessage.type:type_name -> protocol.MessageType
+	3,  // 10: protocol.ConnectionRefusedMessage.reason:type_name -> protocol.ConnectionRefusedReason
+	0,  // 11: protocol.MessageHeader.type:type_name -> protocol.MessageType
+	0,  // 12: protocol.PingMessage.type:type_name -> protocol.MessageType
+	0,  // 13: protocol.SubscriptionMessage.type:type_name -> protocol.MessageType
+	2,  // 14: protocol.SubscriptionMessage.format:type_name -> protocol.Format
+	26, // 15: protocol.SubscriptionMessage.recover:type_name -> protocol.TopicPosition
+	0,  // 16: protocol.AuthMessage.type:type_name -> protocol.MessageType
+	1,  // 17: protocol.AuthMessage.role:type_name -> protocol.Role
+	5,  // 18: protocol.AuthMessage.features:type_name -> protocol.Feature
+	0,  // 19: protocol.TopicMessage.type:type_name -> protocol.MessageType
+	24, // 20: protocol.TopicMessage.position:type_name -> protocol.Position
+	0,  // 21: protocol.TopicFWMessage.type:type_name -> protocol.MessageType
+	24, // 22: protocol.TopicFWMessage.position:type_name -> protocol.Position
+	25, // 23: protocol.TopicFWMessage.stream:type_name -> protocol.StreamPosition
+	0,  // 24: protocol.TopicIdentityMessage.type:type_name -> protocol.MessageType
+	1,  // 25: protocol.TopicIdentityMessage.role:type_name -> protocol.Role
+	24, // 26: protocol.TopicIdentityMessage.position:type_name -> protocol.Position
+	0,  // 27: protocol.TopicIdentityFWMessage.type:type_name -> protocol.MessageType
+	1,  // 28: protocol.TopicIdentityFWMessage.role:type_name -> protocol.Role
+	24, // 29: protocol.TopicIdentityFWMessage.position:type_name -> protocol.Position
+	25, // 30: protocol.TopicIdentityFWMessage.stream:type_name -> protocol.StreamPosition
+	0,  // 31: protocol.ErrorMessage.type:type_name -> protocol.MessageType
+	4,  // 32: protocol.ErrorMessage.code:type_name -> protocol.ErrorCode
+	0,  // 33: protocol.BatchMessage.type:type_name -> protocol.MessageType
+	0,  // 34: protocol.RecoveryMessage.type:type_name -> protocol.MessageType
+	25, // 35: protocol.RecoveryMessage.position:type_name -> protocol.StreamPosition
+	1,  // 36: protocol.Member.role:type_name -> protocol.Role
+	0,  // 37: protocol.PresenceRequestMessage.type:type_name -> protocol.MessageType
+	0,  // 38: protocol.PresenceMessage.type:type_name -> protocol.MessageType
+	28, // 39: protocol.PresenceMessage.members:type_name -> protocol.Member
+	28, // 40: protocol.PresenceMessage.joined:type_name -> protocol.Member
+	28, // 41: protocol.PresenceMessage.left:type_name -> protocol.Member
+	42, // [42:42] is the sub-list for method output_type
+	42, // [42:42] is the sub-list for method input_type
+	42, // [42:42] is the sub-list for extension type_name
+	42, // [42:42] is the sub-list for extension extendee
+	0,  // [0:42] is the sub-list for field type_name
 }
 
 func init() { file_broker_proto_init() }
@@ -1479,8 +2505,8 @@ func file_broker_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_broker_proto_rawDesc), len(file_broker_proto_rawDesc)),
-			NumEnums:      5,
-			NumMessages:   14,
+			NumEnums:      6,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -20,7 +20,39 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file broker.proto.
  */
 export const file_broker: GenFile = /*@__PURE__*/
-  fileDesc("Cgxicm9rZXIucHJvdG8SCHByb3RvY29sIjkKEkNvb3JkaW5hdG9yTWVzc2FnZRIjCgR0eXBlGAEgASgOMhUucHJvdG9jb2wuTWVzc2FnZVR5cGUiXwoOV2VsY29tZU1lc3NhZ2USIwoEdHlwZRgBIAEoDjIVLnByb3RvY29sLk1lc3NhZ2VUeXBlEg0KBWFsaWFzGAIgASgEEhkKEWF2YWlsYWJsZV9zZXJ2ZXJzGAMgAygEIn4KDkNvbm5lY3RNZXNzYWdlEiMKBHR5cGUYASABKA4yFS5wcm90b2NvbC5NZXNzYWdlVHlwZRISCgpmcm9tX2FsaWFzGAIgASgEEhAKCHRvX2FsaWFzGAMgASgEEiEKCWZyb21fcm9sZRgEIAEoDjIOLnByb3RvY29sLlJvbGUiaAoNV2ViUnRjTWVzc2FnZRIjCgR0eXBlGAEgASgOMhUucHJvdG9jb2wuTWVzc2FnZVR5cGUSEgoKZnJvbV9hbGlhcxgCIAEoBBIQCgh0b19hbGlhcxgDIAEoBBIMCgRkYXRhGAQgASgMIqYBChhDb25uZWN0aW9uUmVmdXNlZE1lc3NhZ2USIwoEdHlwZRgBIAEoDjIVLnByb3RvY29sLk1lc3NhZ2VUeXBlEhIKCmZyb21fYWxpYXMYAiABKAQSEAoIdG9fYWxpYXMYAyABKAQSMQoGcmVhc29uGAQgASgOMiEucHJvdG9jb2wuQ29ubmVjdGlvblJlZnVzZWRSZWFzb24SDAoEZGF0YRgFIAEoDCI0Cg1NZXNzYWdlSGVhZGVyEiMKBHR5cGUYASABKA4yFS5wcm90b2NvbC5NZXNzYWdlVHlwZSJACgtQaW5nTWVzc2FnZRIjCgR0eXBlGAEgASgOMhUucHJvdG9jb2wuTWVzc2FnZVR5cGUSDAoEdGltZRgCIAEoASJ6ChNTdWJzY3JpcHRpb25NZXNzYWdlEiMKBHR5cGUYASABKA4yFS5wcm90b2NvbC5NZXNzYWdlVHlwZRIgCgZmb3JtYXQYAiABKA4yEC5wcm90b2NvbC5Gb3JtYXQSDgoGdG9waWNzGAMgASgMEgwKBG1vcmUYBCABKAgidQoLQXV0aE1lc3NhZ2USIwoEdHlwZRgBIAEoDjIVLnByb3RvY29sLk1lc3NhZ2VUeXBlEhwKBHJvbGUYAiABKA4yDi5wcm90b2NvbC5Sb2xlEgwKBGJvZHkYAyABKAwSFQoNY2x1c3Rlcl9wcm9vZhgEIAEoDCJkCgxUb3BpY01lc3NhZ2USIwoEdHlwZRgBIAEoDjIVLnByb3RvY29sLk1lc3NhZ2VUeXBlEhIKCmZyb21fYWxpYXMYAiABKAQSDQoFdG9waWMYAyABKAkSDAoEYm9keRgEIAEoDCJmCg5Ub3BpY0ZXTWVzc2FnZRIjCgR0eXBlGAEgASgOMhUucHJvdG9jb2wuTWVzc2FnZVR5cGUSEgoKZnJvbV9hbGlhcxgCIAEoBBIMCgRib2R5GAMgASgMEg0KBXRvcGljGAQgASgJIpwBChRUb3BpY0lkZW50aXR5TWVzc2FnZRIjCgR0eXBlGAEgASgOMhUucHJvdG9jb2wuTWVzc2FnZVR5cGUSEgoKZnJvbV9hbGlhcxgCIAEoBBINCgV0b3BpYxgDIAEoCRIQCghpZGVudGl0eRgEIAEoDBIcCgRyb2xlGAUgASgOMg4ucHJvdG9jb2wuUm9sZRIMCgRib2R5GAYgASgMIp4BChZUb3BpY0lkZW50aXR5RldNZXNzYWdlEiMKBHR5cGUYASABKA4yFS5wcm90b2NvbC5NZXNzYWdlVHlwZRISCgpmcm9tX2FsaWFzGAIgASgEEhAKCGlkZW50aXR5GAMgASgMEhwKBHJvbGUYBCABKA4yDi5wcm90b2NvbC5Sb2xlEgwKBGJvZHkYBSABKAwSDQoFdG9waWMYBiABKAkidQoMRXJyb3JNZXNzYWdlEiMKBHR5cGUYASABKA4yFS5wcm90b2NvbC5NZXNzYWdlVHlwZRIhCgRjb2RlGAIgASgOMhMucHJvdG9jb2wuRXJyb3JDb2RlEg0KBXRvcGljGAMgASgJEg4KBnJlYXNvbhgEIAEoCSqNAgoLTWVzc2FnZVR5cGUSGAoUVU5LTk9XTl9NRVNTQUdFX1RZUEUQABILCgdXRUxDT01FEAESCwoHQ09OTkVDVBACEhAKDFdFQlJUQ19PRkZFUhADEhEKDVdFQlJUQ19BTlNXRVIQBBIYChRXRUJSVENfSUNFX0NBTkRJREFURRAFEggKBFBJTkcQBhIQCgxTVUJTQ1JJUFRJT04QBxIICgRBVVRIEAgSCQoFVE9QSUMQCRIMCghUT1BJQ19GVxAKEhIKDlRPUElDX0lERU5USVRZEAsSFQoRVE9QSUNfSURFTlRJVFlfRlcQDBIWChJDT05ORUNUSU9OX1JFRlVTRUQQDRIJCgVFUlJPUhAOKlwKBFJvbGUSEAoMVU5LTk9XTl9ST0xFEAASCgoGQ0xJRU5UEAESGAoUQ09NTVVOSUNBVElPTl9TRVJWRVIQAhIcChhDT01NVU5JQ0FUSU9OX1NFUlZFUl9IVUIQAyoxCgZGb3JtYXQSEgoOVU5LTk9XTl9GT1JNQVQQABIJCgVQTEFJThABEggKBEdaSVAQAipPChdDb25uZWN0aW9uUmVmdXNlZFJlYXNvbhISCg5VTktOT1dOX1JFQVNPThAAEg8KC1NFUlZFUl9GVUxMEAESDwoLQVVUSF9GQUlMRUQQAiqqAQoJRXJyb3JDb2RlEhEKDUVSUk9SX1VOS05PV04QABIVChFFUlJPUl9BVVRIX0ZBSUxFRBABEh0KGUVSUk9SX1NVQlNDUklQVElPTl9ERU5JRUQQAhIZChVFUlJPUl9QVUJMSVNIX0RST1BQRUQQAxIcChhFUlJPUl9QUk9UT0NPTF9WSU9MQVRJT04QBBIbChdFUlJPUl9NRVNTQUdFX1RPT19MQVJHRRAFQjFaL2dpdGh1Yi5jb20vd2VicnRjLWJyb2tlci93ZWJydGMtYnJva2VyL3Byb3RvY29sYgZwcm90bzM");
+  fileDesc("Cgxicm9rZXIucHJvdG8SCHByb3RvY29sIj8KCUljZVNlcnZlchIMCgR1cmxzGAEgAygJEhAKCHVzZXJuYW1lGAIgASgJEhIKCmNyZWRlbnRpYWwYAyABKAkiOQoSQ29vcmRpbmF0b3JNZXNzYWdlEiMKBHR5cGUYASABKA4yFS5wcm90b2NvbC5NZXNzYWdlVHlwZSKJAQoOV2VsY29tZU1lc3NhZ2USIwoEdHlwZRgBIAEoDjIVLnByb3RvY29sLk1lc3NhZ2VUeXBlEg0KBWFsaWFzGAIgASgEEhkKEWF2YWlsYWJsZV9zZXJ2ZXJzGAMgAygEEigKC2ljZV9zZXJ2ZXJzGAQgAygLMhMucHJvdG9jb2wuSWNlU2VydmVyIkUKDERyYWluTWVzc2FnZRIjCgR0eXBlGAEgASgOMhUucHJvdG9jb2wuTWVzc2FnZVR5cGUSEAoIZ3JhY2VfbXMYAiABKA0itwEKEUxvYWRSZXBvcnRNZXNzYWdlEiMKBHR5cGUYASABKA4yFS5wcm90b2NvbC5NZXNzYWdlVHlwZRIPCgdjbGllbnRzGAIgASgNEhAKCGNhcGFjaXR5GAMgASgNEgsKA2NwdRgEIAEoAhIQCghkcmFpbmluZxgFIAEoCBIoCgtpY2Vfc2VydmVycxgGIAMoCzITLnByb3RvY29sLkljZVNlcnZlchIRCglyc3NfYnl0ZXMYByABKAQifgoOQ29ubmVjdE1lc3NhZ2USIwoEdHlwZRgBIAEoDjIVLnByb3RvY29sLk1lc3NhZ2VUeXBlEhIKCmZyb21fYWxpYXMYAiABKAQSEAoIdG9fYWxpYXMYAyABKAQSIQoJZnJvbV9yb2xlGAQgASgOMg4ucHJvdG9jb2wuUm9sZSJoCg1XZWJSdGNNZXNzYWdlEiMKBHR5cGUYASABKA4yFS5wcm90b2NvbC5NZXNzYWdlVHlwZRISCgpmcm9tX2FsaWFzGAIgASgEEhAKCHRvX2FsaWFzGAMgASgEEgwKBGRhdGEYBCABKAwipgEKGENvbm5lY3Rpb25SZWZ1c2VkTWVzc2FnZRIjCgR0eXBlGAEgASgOMhUucHJvdG9jb2wuTWVzc2FnZVR5cGUSEgoKZnJvbV9hbGlhcxgCIAEoBBIQCgh0b19hbGlhcxgDIAEoBBIxCgZyZWFzb24YBCABKA4yIS5wcm90b2NvbC5Db25uZWN0aW9uUmVmdXNlZFJlYXNvbhIMCgRkYXRhGAUgASgMIjQKDU1lc3NhZ2VIZWFkZXISIwoEdHlwZRgBIAEoDjIVLnByb3RvY29sLk1lc3NhZ2VUeXBlIkAKC1BpbmdNZXNzYWdlEiMKBHR5cGUYASABKA4yFS5wcm90b2NvbC5NZXNzYWdlVHlwZRIMCgR0aW1lGAIgASgBIqQBChNTdWJzY3JpcHRpb25NZXNzYWdlEiMKBHR5cGUYASABKA4yFS5wcm90b2NvbC5NZXNzYWdlVHlwZRIgCgZmb3JtYXQYAiABKA4yEC5wcm90b2NvbC5Gb3JtYXQSDgoGdG9waWNzGAMgASgMEigKB3JlY292ZXIYBSADKAsyFy5wcm90b2NvbC5Ub3BpY1Bvc2l0aW9uEgwKBG1vcmUYBCABKAgimgEKC0F1dGhNZXNzYWdlEiMKBHR5cGUYASABKA4yFS5wcm90b2NvbC5NZXNzYWdlVHlwZRIcCgRyb2xlGAIgASgOMg4ucHJvdG9jb2wuUm9sZRIMCgRib2R5GAMgASgMEhUKDWNsdXN0ZXJfcHJvb2YYBCABKAwSIwoIZmVhdHVyZXMYBSADKA4yES5wcm90b2NvbC5GZWF0dXJlIooBCgxUb3BpY01lc3NhZ2USIwoEdHlwZRgBIAEoDjIVLnByb3RvY29sLk1lc3NhZ2VUeXBlEhIKCmZyb21fYWxpYXMYAiABKAQSDQoFdG9waWMYAyABKAkSDAoEYm9keRgEIAEoDBIkCghwb3NpdGlvbhgFIAEoCzISLnByb3RvY29sLlBvc2l0aW9uIrYBCg5Ub3BpY0ZXTWVzc2FnZRIjCgR0eXBlGAEgASgOMhUucHJvdG9jb2wuTWVzc2FnZVR5cGUSEgoKZnJvbV9hbGlhcxgCIAEoBBIMCgRib2R5GAMgASgMEg0KBXRvcGljGAQgASgJEiQKCHBvc2l0aW9uGAUgASgLMhIucHJvdG9jb2wuUG9zaXRpb24SKAoGc3RyZWFtGAYgASgLMhgucHJvdG9jb2wuU3RyZWFtUG9zaXRpb24iwgEKFFRvcGljSWRlbnRpdHlNZXNzYWdlEiMKBHR5cGUYASABKA4yFS5wcm90b2NvbC5NZXNzYWdlVHlwZRISCgpmcm9tX2FsaWFzGAIgASgEEg0KBXRvcGljGAMgASgJEhAKCGlkZW50aXR5GAQgASgMEhwKBHJvbGUYBSABKA4yDi5wcm90b2NvbC5Sb2xlEgwKBGJvZHkYBiABKAwSJAoIcG9zaXRpb24YByABKAsyEi5wcm90b2NvbC5Qb3NpdGlvbiLuAQoWVG9waWNJZGVudGl0eUZXTWVzc2FnZRIjCgR0eXBlGAEgASgOMhUucHJvdG9jb2wuTWVzc2FnZVR5cGUSEgoKZnJvbV9hbGlhcxgCIAEoBBIQCghpZGVudGl0eRgDIAEoDBIcCgRyb2xlGAQgASgOMg4ucHJvdG9jb2wuUm9sZRIMCgRib2R5GAUgASgMEg0KBXRvcGljGAYgASgJEiQKCHBvc2l0aW9uGAcgASgLMhIucHJvdG9jb2wuUG9zaXRpb24SKAoGc3RyZWFtGAggASgLMhgucHJvdG9jb2wuU3RyZWFtUG9zaXRpb24idQoMRXJyb3JNZXNzYWdlEiMKBHR5cGUYASABKA4yFS5wcm90b2NvbC5NZXNzYWdlVHlwZRIhCgRjb2RlGAIgASgOMhMucHJvdG9jb2wuRXJyb3JDb2RlEg0KBXRvcGljGAMgASgJEg4KBnJlYXNvbhgEIAEoCSJFCgxCYXRjaE1lc3NhZ2USIwoEdHlwZRgBIAEoDjIVLnByb3RvY29sLk1lc3NhZ2VUeXBlEhAKCG1lc3NhZ2VzGAIgAygMIisKCFBvc2l0aW9uEgkKAXgYASABKAISCQoBeRgCIAEoAhIJCgF6GAMgASgCIi8KDlN0cmVhbVBvc2l0aW9uEg0KBWVwb2NoGAEgASgEEg4KBm9mZnNldBgCIAEoBCI9Cg1Ub3BpY1Bvc2l0aW9uEg0KBXRvcGljGAEgASgJEg0KBWVwb2NoGAIgASgEEg4KBm9mZnNldBgDIAEoBCKWAQoPUmVjb3ZlcnlNZXNzYWdlEiMKBHR5cGUYASABKA4yFS5wcm90b2NvbC5NZXNzYWdlVHlwZRINCgV0b3BpYxgCIAEoCRIRCglyZWNvdmVyZWQYAyABKAgSKgoIcG9zaXRpb24YBCABKAsyGC5wcm90b2NvbC5TdHJlYW1Qb3NpdGlvbhIQCghyZXBsYXllZBgFIAEoDSJHCgZNZW1iZXISDQoFYWxpYXMYASABKAQSEAoIaWRlbnRpdHkYAiABKAwSHAoEcm9sZRgDIAEoDjIOLnByb3RvY29sLlJvbGUiTQoWUHJlc2VuY2VSZXF1ZXN0TWVzc2FnZRIjCgR0eXBlGAEgASgOMhUucHJvdG9jb2wuTWVzc2FnZVR5cGUSDgoGdG9waWNzGAIgAygJIuABCg9QcmVzZW5jZU1lc3NhZ2USIwoEdHlwZRgBIAEoDjIVLnByb3RvY29sLk1lc3NhZ2VUeXBlEg0KBXRvcGljGAIgASgJEhAKCHNuYXBzaG90GAMgASgIEiEKB21lbWJlcnMYBCADKAsyEC5wcm90b2NvbC5NZW1iZXISIAoGam9pbmVkGAUgAygLMhAucHJvdG9jb2wuTWVtYmVyEh4KBGxlZnQYBiADKAsyEC5wcm90b2NvbC5NZW1iZXISDQoFY291bnQYByABKA0SEwoLY291bnRzX29ubHkYCCABKAgq5gIKC01lc3NhZ2VUeXBlEhgKFFVOS05PV05fTUVTU0FHRV9UWVBFEAASCwoHV0VMQ09NRRABEgsKB0NPTk5FQ1QQAhIQCgxXRUJSVENfT0ZGRVIQAxIRCg1XRUJSVENfQU5TV0VSEAQSGAoUV0VCUlRDX0lDRV9DQU5ESURBVEUQBRIICgRQSU5HEAYSEAoMU1VCU0NSSVBUSU9OEAcSCAoEQVVUSBAIEgkKBVRPUElDEAkSDAoIVE9QSUNfRlcQChISCg5UT1BJQ19JREVOVElUWRALEhUKEVRPUElDX0lERU5USVRZX0ZXEAwSFgoSQ09OTkVDVElPTl9SRUZVU0VEEA0SCQoFRVJST1IQDhIJCgVEUkFJThAPEg8KC0xPQURfUkVQT1JUEBASCQoFQkFUQ0gQERIUChBQUkVTRU5DRV9SRVFVRVNUEBISDAoIUFJFU0VOQ0UQExIMCghSRUNPVkVSWRAUKlwKBFJvbGUSEAoMVU5LTk9XTl9ST0xFEAASCgoGQ0xJRU5UEAESGAoUQ09NTVVOSUNBVElPTl9TRVJWRVIQAhIcChhDT01NVU5JQ0FUSU9OX1NFUlZFUl9IVUIQAyoxCgZGb3JtYXQSEgoOVU5LTk9XTl9GT1JNQVQQABIJCgVQTEFJThABEggKBEdaSVAQAipPChdDb25uZWN0aW9uUmVmdXNlZFJlYXNvbhISCg5VTktOT1dOX1JFQVNPThAAEg8KC1NFUlZFUl9GVUxMEAESDwoLQVVUSF9GQUlMRUQQAiqqAQoJRXJyb3JDb2RlEhEKDUVSUk9SX1VOS05PV04QABIVChFFUlJPUl9BVVRIX0ZBSUxFRBABEh0KGUVSUk9SX1NVQlNDUklQVElPTl9ERU5JRUQQAhIZChVFUlJPUl9QVUJMSVNIX0RST1BQRUQQAxIcChhFUlJPUl9QUk9UT0NPTF9WSU9MQVRJT04QBBIbChdFUlJPUl9NRVNTQUdFX1RPT19MQVJHRRAFKjEKB0ZlYXR1cmUSEwoPRkVBVFVSRV9VTktOT1dOEAASEQoNRkVBVFVSRV9CQVRDSBABQjFaL2dpdGh1Yi5jb20vd2VicnRjLWJyb2tlci93ZWJydGMtYnJva2VyL3Byb3RvY29sYgZwcm90bzM");
+
+/**
+ * extension: an ICE server a peer should use, as in the WebRTC API's
+ * RTCIceServer. For TURN with REST credentials (coturn's use-auth-secret)
+ * username is "expiry:identity" (expiry in Unix seconds) and credential is
+ * base64(HMAC-SHA1(secret, username)).
+ *
+ * @generated from message protocol.IceServer
+ */
+export type IceServer = Message<"protocol.IceServer"> & {
+  /**
+   * @generated from field: repeated string urls = 1;
+   */
+  urls: string[];
+
+  /**
+   * @generated from field: string username = 2;
+   */
+  username: string;
+
+  /**
+   * @generated from field: string credential = 3;
+   */
+  credential: string;
+};
+
+/**
+ * Describes the message protocol.IceServer.
+ * Use `create(IceServerSchema)` to create a new message.
+ */
+export const IceServerSchema: GenMessage<IceServer> = /*@__PURE__*/
+  messageDesc(file_broker, 0);
 
 /**
  * @generated from message protocol.CoordinatorMessage
@@ -37,7 +69,7 @@ export type CoordinatorMessage = Message<"protocol.CoordinatorMessage"> & {
  * Use `create(CoordinatorMessageSchema)` to create a new message.
  */
 export const CoordinatorMessageSchema: GenMessage<CoordinatorMessage> = /*@__PURE__*/
-  messageDesc(file_broker, 0);
+  messageDesc(file_broker, 1);
 
 /**
  * @generated from message protocol.WelcomeMessage
@@ -59,6 +91,15 @@ export type WelcomeMessage = Message<"protocol.WelcomeMessage"> & {
    * @generated from field: repeated uint64 available_servers = 3;
    */
   availableServers: bigint[];
+
+  /**
+   * extension: the ICE servers (STUN, TURN with credentials minted for
+   * this peer) the peer should use for its connections, so a browser needs
+   * no ICE configuration of its own. Empty: use what you have.
+   *
+   * @generated from field: repeated protocol.IceServer ice_servers = 4;
+   */
+  iceServers: IceServer[];
 };
 
 /**
@@ -66,7 +107,104 @@ export type WelcomeMessage = Message<"protocol.WelcomeMessage"> & {
  * Use `create(WelcomeMessageSchema)` to create a new message.
  */
 export const WelcomeMessageSchema: GenMessage<WelcomeMessage> = /*@__PURE__*/
-  messageDesc(file_broker, 1);
+  messageDesc(file_broker, 2);
+
+/**
+ * extension: a communication server that is shutting down says so, on its
+ * coordinator link (the coordinator stops offering it at once) and to each
+ * of its clients on the reliable channel (the client should connect to
+ * another server, then close this one). The server closes what is left
+ * after grace_ms. Clients of the 2019 protocol ignore it and are closed.
+ *
+ * @generated from message protocol.DrainMessage
+ */
+export type DrainMessage = Message<"protocol.DrainMessage"> & {
+  /**
+   * @generated from field: protocol.MessageType type = 1;
+   */
+  type: MessageType;
+
+  /**
+   * How long the server waits for its peers to leave, in milliseconds.
+   *
+   * @generated from field: uint32 grace_ms = 2;
+   */
+  graceMs: number;
+};
+
+/**
+ * Describes the message protocol.DrainMessage.
+ * Use `create(DrainMessageSchema)` to create a new message.
+ */
+export const DrainMessageSchema: GenMessage<DrainMessage> = /*@__PURE__*/
+  messageDesc(file_broker, 3);
+
+/**
+ * extension: a communication server's load, sent to the coordinator every
+ * few seconds on its coordinator link; the least-loaded selector reads it.
+ *
+ * @generated from message protocol.LoadReportMessage
+ */
+export type LoadReportMessage = Message<"protocol.LoadReportMessage"> & {
+  /**
+   * @generated from field: protocol.MessageType type = 1;
+   */
+  type: MessageType;
+
+  /**
+   * Connected, authenticated clients (server links not counted).
+   *
+   * @generated from field: uint32 clients = 2;
+   */
+  clients: number;
+
+  /**
+   * max_peers; 0 means no limit.
+   *
+   * @generated from field: uint32 capacity = 3;
+   */
+  capacity: number;
+
+  /**
+   * CPU the server process used since its previous report, in cores
+   * (1.0 = one core busy the whole interval).
+   *
+   * @generated from field: float cpu = 4;
+   */
+  cpu: number;
+
+  /**
+   * The server is draining: never offer it.
+   *
+   * @generated from field: bool draining = 5;
+   */
+  draining: boolean;
+
+  /**
+   * ICE servers the server itself offers (its embedded TURN); the
+   * coordinator adds them, with credentials minted per peer, to the WELCOME
+   * of the peers it offers this server to.
+   *
+   * @generated from field: repeated protocol.IceServer ice_servers = 6;
+   */
+  iceServers: IceServer[];
+
+  /**
+   * Resident memory of the server process, bytes.
+   *
+   * 8-15 are reserved for the cluster transport and room affinity.
+   *
+   * @generated from field: uint64 rss_bytes = 7;
+   */
+  rssBytes: bigint;
+};
+
+/**
+ * Describes the message protocol.LoadReportMessage.
+ * Use `create(LoadReportMessageSchema)` to create a new message.
+ */
+export const LoadReportMessageSchema: GenMessage<LoadReportMessage> = /*@__PURE__*/
+  messageDesc(file_broker, 4);
 
 /**
  * @generated from message protocol.ConnectMessage
@@ -103,7 +241,7 @@ export type ConnectMessage = Message<"protocol.ConnectMessage"> & {
  * Use `create(ConnectMessageSchema)` to create a new message.
  */
 export const ConnectMessageSchema: GenMessage<ConnectMessage> = /*@__PURE__*/
-  messageDesc(file_broker, 2);
+  messageDesc(file_broker, 5);
 
 /**
  * @generated from message protocol.WebRtcMessage
@@ -138,7 +276,7 @@ export type WebRtcMessage = Message<"protocol.WebRtcMessage"> & {
  * Use `create(WebRtcMessageSchema)` to create a new message.
  */
 export const WebRtcMessageSchema: GenMessage<WebRtcMessage> = /*@__PURE__*/
-  messageDesc(file_broker, 3);
+  messageDesc(file_broker, 6);
 
 /**
  * @generated from message protocol.ConnectionRefusedMessage
@@ -175,7 +313,7 @@ export type ConnectionRefusedMessage = Message<"protocol.ConnectionRefusedMessag
  * Use `create(ConnectionRefusedMessageSchema)` to create a new message.
  */
 export const ConnectionRefusedMessageSchema: GenMessage<ConnectionRefusedMessage> = /*@__PURE__*/
-  messageDesc(file_broker, 4);
+  messageDesc(file_broker, 7);
 
 /**
  * @generated from message protocol.MessageHeader
@@ -192,7 +330,7 @@ export type MessageHeader = Message<"protocol.MessageHeader"> & {
  * Use `create(MessageHeaderSchema)` to create a new message.
  */
 export const MessageHeaderSchema: GenMessage<MessageHeader> = /*@__PURE__*/
-  messageDesc(file_broker, 5);
+  messageDesc(file_broker, 8);
 
 /**
  * Echoed back unchanged on the channel it arrived on.
@@ -216,7 +354,7 @@ export type PingMessage = Message<"protocol.PingMessage"> & {
  * Use `create(PingMessageSchema)` to create a new message.
  */
 export const PingMessageSchema: GenMessage<PingMessage> = /*@__PURE__*/
-  messageDesc(file_broker, 6);
+  messageDesc(file_broker, 9);
 
 /**
  * topics is the full topic set, space separated, encoded as format says.
@@ -240,6 +378,15 @@ export type SubscriptionMessage = Message<"protocol.SubscriptionMessage"> & {
   topics: Uint8Array;
 
   /**
+   * extension: recover what was missed on history topics (see
+   * RecoveryMessage). Set by a reconnecting client on the SUBSCRIPTION
+   * that restores its topic set; applies once, to the topics it names.
+   *
+   * @generated from field: repeated protocol.TopicPosition recover = 5;
+   */
+  recover: TopicPosition[];
+
+  /**
    * extension, between communication servers only: more parts follow.
    * A server's announcement (the union of its clients' topics) can be far
    * larger than one data-channel message may be, so it is sent in parts on
@@ -261,7 +408,7 @@ export type SubscriptionMessage = Message<"protocol.SubscriptionMessage"> & {
  * Use `create(SubscriptionMessageSchema)` to create a new message.
  */
 export const SubscriptionMessageSchema: GenMessage<SubscriptionMessage> = /*@__PURE__*/
-  messageDesc(file_broker, 7);
+  messageDesc(file_broker, 10);
 
 /**
  * @generated from message protocol.AuthMessage
@@ -293,6 +440,14 @@ export type AuthMessage = Message<"protocol.AuthMessage"> & {
    * @generated from field: bytes cluster_proof = 4;
    */
   clusterProof: Uint8Array;
+
+  /**
+   * extension: what the sender understands (see Feature). Sent by clients
+   * and servers alike; an AUTH without it is a 2019 peer.
+   *
+   * @generated from field: repeated protocol.Feature features = 5;
+   */
+  features: Feature[];
 };
 
 /**
@@ -300,7 +455,7 @@ export type AuthMessage = Message<"protocol.AuthMessage"> & {
  * Use `create(AuthMessageSchema)` to create a new message.
  */
 export const AuthMessageSchema: GenMessage<AuthMessage> = /*@__PURE__*/
-  messageDesc(file_broker, 8);
+  messageDesc(file_broker, 11);
 
 /**
  * @generated from message protocol.TopicMessage
@@ -325,6 +480,13 @@ export type TopicMessage = Message<"protocol.TopicMessage"> & {
    * @generated from field: bytes body = 4;
    */
   body: Uint8Array;
+
+  /**
+   * extension: the sender's position in a world topic (spatial interest).
+   *
+   * @generated from field: protocol.Position position = 5;
+   */
+  position?: Position | undefined;
 };
 
 /**
@@ -332,7 +494,7 @@ export type TopicMessage = Message<"protocol.TopicMessage"> & {
  * Use `create(TopicMessageSchema)` to create a new message.
  */
 export const TopicMessageSchema: GenMessage<TopicMessage> = /*@__PURE__*/
-  messageDesc(file_broker, 9);
+  messageDesc(file_broker, 12);
 
 /**
  * @generated from message protocol.TopicFWMessage
@@ -359,6 +521,20 @@ export type TopicFWMessage = Message<"protocol.TopicFWMessage"> & {
    * @generated from field: string topic = 4;
    */
   topic: string;
+
+  /**
+   * extension: the sender's position in a world topic.
+   *
+   * @generated from field: protocol.Position position = 5;
+   */
+  position?: Position | undefined;
+
+  /**
+   * extension: the message's place in a history topic's stream.
+   *
+   * @generated from field: protocol.StreamPosition stream = 6;
+   */
+  stream?: StreamPosition | undefined;
 };
 
 /**
@@ -366,7 +542,7 @@ export type TopicFWMessage = Message<"protocol.TopicFWMessage"> & {
  * Use `create(TopicFWMessageSchema)` to create a new message.
  */
 export const TopicFWMessageSchema: GenMessage<TopicFWMessage> = /*@__PURE__*/
-  messageDesc(file_broker, 10);
+  messageDesc(file_broker, 13);
 
 /**
  * @generated from message protocol.TopicIdentityMessage
@@ -401,6 +577,13 @@ export type TopicIdentityMessage = Message<"protocol.TopicIdentityMessage"> & {
    * @generated from field: bytes body = 6;
    */
   body: Uint8Array;
+
+  /**
+   * extension: the sender's position in a world topic.
+   *
+   * @generated from field: protocol.Position position = 7;
+   */
+  position?: Position | undefined;
 };
 
 /**
@@ -408,7 +591,7 @@ export type TopicIdentityMessage = Message<"protocol.TopicIdentityMessage"> & {
  * Use `create(TopicIdentityMessageSchema)` to create a new message.
  */
 export const TopicIdentityMessageSchema: GenMessage<TopicIdentityMessage> = /*@__PURE__*/
-  messageDesc(file_broker, 11);
+  messageDesc(file_broker, 14);
 
 /**
  * @generated from message protocol.TopicIdentityFWMessage
@@ -445,6 +628,20 @@ export type TopicIdentityFWMessage = Message<"protocol.TopicIdentityFWMessage"> 
    * @generated from field: string topic = 6;
    */
   topic: string;
+
+  /**
+   * extension: the sender's position in a world topic.
+   *
+   * @generated from field: protocol.Position position = 7;
+   */
+  position?: Position | undefined;
+
+  /**
+   * extension: the message's place in a history topic's stream.
+   *
+   * @generated from field: protocol.StreamPosition stream = 8;
+   */
+  stream?: StreamPosition | undefined;
 };
 
 /**
@@ -452,7 +649,7 @@ export type TopicIdentityFWMessage = Message<"protocol.TopicIdentityFWMessage"> 
  * Use `create(TopicIdentityFWMessageSchema)` to create a new message.
  */
 export const TopicIdentityFWMessageSchema: GenMessage<TopicIdentityFWMessage> = /*@__PURE__*/
-  messageDesc(file_broker, 12);
+  messageDesc(file_broker, 15);
 
 /**
  * extension: the server tells a peer that something it sent was refused.
@@ -491,7 +688,276 @@ export type ErrorMessage = Message<"protocol.ErrorMessage"> & {
  * Use `create(ErrorMessageSchema)` to create a new message.
  */
 export const ErrorMessageSchema: GenMessage<ErrorMessage> = /*@__PURE__*/
-  messageDesc(file_broker, 13);
+  messageDesc(file_broker, 16);
+
+/**
+ * extension: several complete data-channel messages (each a TopicFW,
+ * TopicIdentityFW or any other message a peer could be sent alone) in one
+ * data-channel message. Sent only to a peer that declared FEATURE_BATCH; on
+ * the unreliable channel a batch stays within one packet's payload. A batch
+ * inside a batch is a protocol violation.
+ *
+ * @generated from message protocol.BatchMessage
+ */
+export type BatchMessage = Message<"protocol.BatchMessage"> & {
+  /**
+   * @generated from field: protocol.MessageType type = 1;
+   */
+  type: MessageType;
+
+  /**
+   * @generated from field: repeated bytes messages = 2;
+   */
+  messages: Uint8Array[];
+};
+
+/**
+ * Describes the message protocol.BatchMessage.
+ * Use `create(BatchMessageSchema)` to create a new message.
+ */
+export const BatchMessageSchema: GenMessage<BatchMessage> = /*@__PURE__*/
+  messageDesc(file_broker, 17);
+
+/**
+ * extension: a point in a world topic's space.
+ *
+ * @generated from message protocol.Position
+ */
+export type Position = Message<"protocol.Position"> & {
+  /**
+   * @generated from field: float x = 1;
+   */
+  x: number;
+
+  /**
+   * @generated from field: float y = 2;
+   */
+  y: number;
+
+  /**
+   * @generated from field: float z = 3;
+   */
+  z: number;
+};
+
+/**
+ * Describes the message protocol.Position.
+ * Use `create(PositionSchema)` to create a new message.
+ */
+export const PositionSchema: GenMessage<Position> = /*@__PURE__*/
+  messageDesc(file_broker, 18);
+
+/**
+ * extension: a place in a history topic's stream: epoch changes when the
+ * server's history for the topic restarts (offsets are then not comparable),
+ * offset counts messages within the epoch.
+ *
+ * @generated from message protocol.StreamPosition
+ */
+export type StreamPosition = Message<"protocol.StreamPosition"> & {
+  /**
+   * @generated from field: uint64 epoch = 1;
+   */
+  epoch: bigint;
+
+  /**
+   * @generated from field: uint64 offset = 2;
+   */
+  offset: bigint;
+};
+
+/**
+ * Describes the message protocol.StreamPosition.
+ * Use `create(StreamPositionSchema)` to create a new message.
+ */
+export const StreamPositionSchema: GenMessage<StreamPosition> = /*@__PURE__*/
+  messageDesc(file_broker, 19);
+
+/**
+ * extension: the last place a client saw on a topic.
+ *
+ * @generated from message protocol.TopicPosition
+ */
+export type TopicPosition = Message<"protocol.TopicPosition"> & {
+  /**
+   * @generated from field: string topic = 1;
+   */
+  topic: string;
+
+  /**
+   * @generated from field: uint64 epoch = 2;
+   */
+  epoch: bigint;
+
+  /**
+   * @generated from field: uint64 offset = 3;
+   */
+  offset: bigint;
+};
+
+/**
+ * Describes the message protocol.TopicPosition.
+ * Use `create(TopicPositionSchema)` to create a new message.
+ */
+export const TopicPositionSchema: GenMessage<TopicPosition> = /*@__PURE__*/
+  messageDesc(file_broker, 20);
+
+/**
+ * extension: the server's answer to SubscriptionMessage.recover for one
+ * topic, sent before the missed messages it replays.
+ *
+ * @generated from message protocol.RecoveryMessage
+ */
+export type RecoveryMessage = Message<"protocol.RecoveryMessage"> & {
+  /**
+   * @generated from field: protocol.MessageType type = 1;
+   */
+  type: MessageType;
+
+  /**
+   * @generated from field: string topic = 2;
+   */
+  topic: string;
+
+  /**
+   * false: the history no longer covers the position asked for; what is
+   * replayed (if anything) starts later, and the client has a gap.
+   *
+   * @generated from field: bool recovered = 3;
+   */
+  recovered: boolean;
+
+  /**
+   * Where the stream stands now.
+   *
+   * @generated from field: protocol.StreamPosition position = 4;
+   */
+  position?: StreamPosition | undefined;
+
+  /**
+   * How many messages follow as replay.
+   *
+   * @generated from field: uint32 replayed = 5;
+   */
+  replayed: number;
+};
+
+/**
+ * Describes the message protocol.RecoveryMessage.
+ * Use `create(RecoveryMessageSchema)` to create a new message.
+ */
+export const RecoveryMessageSchema: GenMessage<RecoveryMessage> = /*@__PURE__*/
+  messageDesc(file_broker, 21);
+
+/**
+ * extension: a member of a topic's presence.
+ *
+ * @generated from message protocol.Member
+ */
+export type Member = Message<"protocol.Member"> & {
+  /**
+   * @generated from field: uint64 alias = 1;
+   */
+  alias: bigint;
+
+  /**
+   * @generated from field: bytes identity = 2;
+   */
+  identity: Uint8Array;
+
+  /**
+   * @generated from field: protocol.Role role = 3;
+   */
+  role: Role;
+};
+
+/**
+ * Describes the message protocol.Member.
+ * Use `create(MemberSchema)` to create a new message.
+ */
+export const MemberSchema: GenMessage<Member> = /*@__PURE__*/
+  messageDesc(file_broker, 22);
+
+/**
+ * extension: the full set of topics whose presence the client follows
+ * (like SUBSCRIPTION, the whole set each time; empty follows none).
+ *
+ * @generated from message protocol.PresenceRequestMessage
+ */
+export type PresenceRequestMessage = Message<"protocol.PresenceRequestMessage"> & {
+  /**
+   * @generated from field: protocol.MessageType type = 1;
+   */
+  type: MessageType;
+
+  /**
+   * @generated from field: repeated string topics = 2;
+   */
+  topics: string[];
+};
+
+/**
+ * Describes the message protocol.PresenceRequestMessage.
+ * Use `create(PresenceRequestMessageSchema)` to create a new message.
+ */
+export const PresenceRequestMessageSchema: GenMessage<PresenceRequestMessage> = /*@__PURE__*/
+  messageDesc(file_broker, 23);
+
+/**
+ * extension: a topic's presence: a snapshot (snapshot = true, members is
+ * everyone) then join/leave events. Above the server's configured size only
+ * count is sent (counts_only = true).
+ *
+ * @generated from message protocol.PresenceMessage
+ */
+export type PresenceMessage = Message<"protocol.PresenceMessage"> & {
+  /**
+   * @generated from field: protocol.MessageType type = 1;
+   */
+  type: MessageType;
+
+  /**
+   * @generated from field: string topic = 2;
+   */
+  topic: string;
+
+  /**
+   * @generated from field: bool snapshot = 3;
+   */
+  snapshot: boolean;
+
+  /**
+   * @generated from field: repeated protocol.Member members = 4;
+   */
+  members: Member[];
+
+  /**
+   * @generated from field: repeated protocol.Member joined = 5;
+   */
+  joined: Member[];
+
+  /**
+   * @generated from field: repeated protocol.Member left = 6;
+   */
+  left: Member[];
+
+  /**
+   * @generated from field: uint32 count = 7;
+   */
+  count: number;
+
+  /**
+   * @generated from field: bool counts_only = 8;
+   */
+  countsOnly: boolean;
+};
+
+/**
+ * Describes the message protocol.PresenceMessage.
+ * Use `create(PresenceMessageSchema)` to create a new message.
+ */
+export const PresenceMessageSchema: GenMessage<PresenceMessage> = /*@__PURE__*/
+  messageDesc(file_broker, 24);
 
 /**
  * @generated from enum protocol.MessageType
@@ -573,6 +1039,49 @@ export enum MessageType {
    * @generated from enum value: ERROR = 14;
    */
   ERROR = 14,
+
+  /**
+   * extension: see DrainMessage.
+   *
+   * @generated from enum value: DRAIN = 15;
+   */
+  DRAIN = 15,
+
+  /**
+   * extension: see LoadReportMessage.
+   *
+   * @generated from enum value: LOAD_REPORT = 16;
+   */
+  LOAD_REPORT = 16,
+
+  /**
+   * extension: see BatchMessage.
+   *
+   * @generated from enum value: BATCH = 17;
+   */
+  BATCH = 17,
+
+  /**
+   * extension: see PresenceRequestMessage and PresenceMessage.
+   *
+   * @generated from enum value: PRESENCE_REQUEST = 18;
+   */
+  PRESENCE_REQUEST = 18,
+
+  /**
+   * @generated from enum value: PRESENCE = 19;
+   */
+  PRESENCE = 19,
+
+  /**
+   * extension: see RecoveryMessage.
+   *
+   * 21-24 are reserved for the cluster transport (NATS envelope and the
+   * like), 25-30 for further shared-world messages.
+   *
+   * @generated from enum value: RECOVERY = 20;
+   */
+  RECOVERY = 20,
 }
 
 /**
@@ -723,4 +1232,32 @@ export enum ErrorCode {
  */
 export const ErrorCodeSchema: GenEnum<ErrorCode> = /*@__PURE__*/
   enumDesc(file_broker, 4);
+
+/**
+ * extension: a capability a peer declares in AuthMessage.features. A peer
+ * is sent an extension that changes how relayed messages are framed only
+ * after it declared the feature; a 2019 peer declares none and keeps the
+ * 2019 wire byte for byte.
+ *
+ * @generated from enum protocol.Feature
+ */
+export enum Feature {
+  /**
+   * @generated from enum value: FEATURE_UNKNOWN = 0;
+   */
+  UNKNOWN = 0,
+
+  /**
+   * The peer unpacks BatchMessage.
+   *
+   * @generated from enum value: FEATURE_BATCH = 1;
+   */
+  BATCH = 1,
+}
+
+/**
+ * Describes the enum protocol.Feature.
+ */
+export const FeatureSchema: GenEnum<Feature> = /*@__PURE__*/
+  enumDesc(file_broker, 5);
 
