@@ -21,24 +21,30 @@ const (
 	fieldFrom = 2
 
 	// TopicMessage
-	topicTopic = 3
-	topicBody  = 4
+	topicTopic    = 3
+	topicBody     = 4
+	topicPosition = 5 // extension
 
 	// TopicFWMessage
-	topicFWBody  = 3
-	topicFWTopic = 4 // extension
+	topicFWBody     = 3
+	topicFWTopic    = 4 // extension
+	topicFWPosition = 5 // extension
+	topicFWStream   = 6 // extension
 
 	// TopicIdentityMessage
 	identityTopic    = 3
 	identityIdentity = 4
 	identityRole     = 5
 	identityBody     = 6
+	identityPosition = 7 // extension
 
 	// TopicIdentityFWMessage
 	identityFWIdentity = 3
 	identityFWRole     = 4
 	identityFWBody     = 5
 	identityFWTopic    = 6 // extension
+	identityFWPosition = 7 // extension
+	identityFWStream   = 8 // extension
 )
 
 // AppendTopicFW appends a TopicFWMessage (what a local client subscriber

@@ -46,16 +46,21 @@ func ParseTopic(b []byte) (Message, error) {
 // wrong type's numbers; framing errors are still reported, never a panic.
 func ParseTopicAs(t protocol.MessageType, b []byte) (Message, error) {
 	// Field numbers of the type's fields; 0 for a field the type lacks.
-	var topicNum, identityNum, roleNum, bodyNum protowire.Number
+	// The relay does not use the embedded messages (position, stream), but
+	// proto.Unmarshal rejects one whose own framing is broken, so they are
+	// checked too.
+	var topicNum, identityNum, roleNum, bodyNum, posNum, streamNum protowire.Number
 	switch t {
 	case protocol.MessageType_TOPIC:
-		topicNum, bodyNum = topicTopic, topicBody
+		topicNum, bodyNum, posNum = topicTopic, topicBody, topicPosition
 	case protocol.MessageType_TOPIC_FW:
-		topicNum, bodyNum = topicFWTopic, topicFWBody
+		topicNum, bodyNum, posNum, streamNum = topicFWTopic, topicFWBody, topicFWPosition, topicFWStream
 	case protocol.MessageType_TOPIC_IDENTITY:
 		topicNum, identityNum, roleNum, bodyNum = identityTopic, identityIdentity, identityRole, identityBody
+		posNum = identityPosition
 	case protocol.MessageType_TOPIC_IDENTITY_FW:
 		topicNum, identityNum, roleNum, bodyNum = identityFWTopic, identityFWIdentity, identityFWRole, identityFWBody
+		posNum, streamNum = identityFWPosition, identityFWStream
 	default:
 		return Message{}, fmt.Errorf("%w: type %v", ErrNotTopic, t)
 	}
@@ -96,9 +101,33 @@ func ParseTopicAs(t protocol.MessageType, b []byte) (Message, error) {
 			default:
 				m.Body = v
 			}
+		case wt == protowire.BytesType && (num == posNum || num == streamNum):
+			v, _ := protowire.ConsumeBytes(value)
+			if err := checkFraming(v); err != nil {
+				return Message{}, fmt.Errorf("%w: %v: embedded message (field %d): %w", ErrMalformed, t, num, err)
+			}
 		}
 	}
 	return m, nil
+}
+
+// checkFraming reports whether b is a well-framed sequence of fields, as
+// proto.Unmarshal requires of an embedded message even when it skips the
+// fields (neither Position nor StreamPosition embeds another message).
+func checkFraming(b []byte) error {
+	for len(b) > 0 {
+		num, wt, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return protowire.ParseError(n)
+		}
+		b = b[n:]
+		n = protowire.ConsumeFieldValue(num, wt, b)
+		if n < 0 {
+			return fmt.Errorf("field %d: %w", num, protowire.ParseError(n))
+		}
+		b = b[n:]
+	}
+	return nil
 }
 
 // ReadType returns the type (field 1) of any broker message without decoding
