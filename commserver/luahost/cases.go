@@ -37,6 +37,14 @@ type testCase struct {
 }
 
 // step is one action and what it must come to.
+// Bounds on a case file's steps, far above any real case: a body larger
+// than the largest max_message_size a server would be given, and more
+// repetitions than a rate limit test needs.
+const (
+	maxCaseBodySize = 16 << 20
+	maxCaseRepeat   = 1_000_000
+)
+
 type step struct {
 	Publish    *string `yaml:"publish"`    // topic
 	Subscribe  *string `yaml:"subscribe"`  // topic
@@ -140,6 +148,15 @@ func (cf *caseFile) validate(s *step) error {
 	}
 	if s.Repeat < 0 {
 		return errors.New("repeat must be positive")
+	}
+	// A case file is operator input like any other: a typo of a few zeros
+	// must give an error, not a tester that allocates gigabytes or runs
+	// for hours.
+	if s.Repeat > maxCaseRepeat {
+		return fmt.Errorf("repeat %d is over the limit of %d", s.Repeat, maxCaseRepeat)
+	}
+	if s.BodySize > maxCaseBodySize {
+		return fmt.Errorf("body_size %d is over the limit of %d (no server accepts a message that large)", s.BodySize, maxCaseBodySize)
 	}
 	if s.Repeat == 0 {
 		s.Repeat = 1

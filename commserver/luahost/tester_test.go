@@ -104,6 +104,12 @@ func TestRunCasesReportsBadInput(t *testing.T) {
 		{"a script the case file names but the directory lacks", map[string]string{
 			"rule.lua": testerRule, "rule.cases.yaml": "scripts: [gone.lua]\ncases: [{publish: t.x, expect: allow}]",
 		}, "gone.lua is not a script"},
+		{"a body too large to be a message", map[string]string{
+			"rule.lua": testerRule, "rule.cases.yaml": "cases: [{publish: t.x, body_size: 1000000000, expect: allow}]",
+		}, "body_size 1000000000 is over"},
+		{"a repeat too large to finish", map[string]string{
+			"rule.lua": testerRule, "rule.cases.yaml": "cases: [{publish: t.x, repeat: 1000000000, expect: allow}]",
+		}, "repeat 1000000000 is over"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
