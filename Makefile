@@ -3,7 +3,7 @@ GO       ?= go
 BIN      := bin
 PLUGINS  := $(wildcard plugins/*/main.go)
 
-.PHONY: all build test js-test race proto run lint bench soak fuzz clean
+.PHONY: all build test js-test race proto run lint bench scale soak fuzz clean
 
 all: build
 
@@ -59,6 +59,10 @@ fuzz:
 
 bench: build
 	./bench/run.sh
+
+# The cost model of a growing cluster (issue 13): arithmetic, seconds.
+scale:
+	go run ./bench/scale
 
 # The soak of issue 12: SOAK_DURATION (default 30m) of dense reliable load
 # with churn; writes bench/results/soak.md and soak.svg. Not in CI.

@@ -7,10 +7,10 @@ import (
 	"math"
 )
 
-// TimeSeries is one line of a timeline plot.
+// TimeSeries is one line of a timeline plot (or of any WriteLinesSVG plot).
 type TimeSeries struct {
 	Name string
-	// Points are (minutes, value) pairs.
+	// Points are (minutes, value) pairs; (x, y) for WriteLinesSVG.
 	Points [][2]float64
 	Dashed bool
 }
@@ -19,6 +19,12 @@ type TimeSeries struct {
 // colours of WriteLatencySVG. band, when hi > lo, shades that range of
 // values (a pass band).
 func WriteTimelineSVG(w io.Writer, title, yLabel string, series []TimeSeries, bandLo, bandHi float64) error {
+	return WriteLinesSVG(w, title, "minutes into the window", yLabel, series, bandLo, bandHi)
+}
+
+// WriteLinesSVG is WriteTimelineSVG with any quantity across (bench/scale
+// plots against the number of servers).
+func WriteLinesSVG(w io.Writer, title, xLabel, yLabel string, series []TimeSeries, bandLo, bandHi float64) error {
 	xMin, xMax := math.Inf(1), math.Inf(-1)
 	yMin, yMax := math.Inf(1), math.Inf(-1)
 	for _, s := range series {
@@ -62,7 +68,7 @@ func WriteTimelineSVG(w io.Writer, title, yLabel string, series []TimeSeries, ba
 		fmt.Fprintf(&b, `<text x="%d" y="%.1f" text-anchor="end">%s</text>`+"\n", marginL-6, py(y)+4, trimFloat(math.Round(y*1e6)/1e6))
 	}
 	fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%.1f" height="%.1f" fill="none" stroke="#333"/>`+"\n", marginL, marginT, iw, ih)
-	fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle">minutes into the window</text>`+"\n", marginL+iw/2, plotH-15)
+	fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle">%s</text>`+"\n", marginL+iw/2, plotH-15, esc(xLabel))
 	fmt.Fprintf(&b, `<text x="16" y="%.1f" text-anchor="middle" transform="rotate(-90 16 %.1f)">%s</text>`+"\n", marginT+ih/2, marginT+ih/2, esc(yLabel))
 	for i, s := range series {
 		colour := palette[i%len(palette)]
