@@ -102,17 +102,17 @@ type limits struct {
 
 // result is one design at one cluster size.
 type result struct {
-	Servers     int
-	MaxCores    float64 // the busiest communication server
-	MeanCores   float64
-	HubCores    float64 // star: the hub; nats: nats-server, all nodes together
-	Deliveries  float64 // deliveries/s to clients, the busiest server
-	Cross       float64 // server-to-server messages/s, cluster-wide (NATS: copies delivered)
-	Links       float64 // links (or NATS connections) per communication server
-	MemoryMiB   float64 // the fullest server
-	SplitRooms  int     // affinity: rooms too big for one server
-	Works       bool
-	Why         string
+	Servers    int
+	MaxCores   float64 // the busiest communication server
+	MeanCores  float64
+	HubCores   float64 // star: the hub; nats: nats-server, all nodes together
+	Deliveries float64 // deliveries/s to clients, the busiest server
+	Cross      float64 // server-to-server messages/s, cluster-wide (NATS: copies delivered)
+	Links      float64 // links (or NATS connections) per communication server
+	MemoryMiB  float64 // the fullest server
+	SplitRooms int     // affinity: rooms too big for one server
+	Works      bool
+	Why        string
 }
 
 // spread is the expected number of servers other than the sender's that
