@@ -90,7 +90,7 @@ func (s *Server) onConnect(from uint64, fromRole protocol.Role) {
 		// waits for that offer.
 		if own > from {
 			s.mu.Unlock()
-			s.log.Debug("crossed CONNECT: waiting for the remote's offer", "peer", from)
+			s.log.Debug("crossed CONNECT: waiting for the remote's offer", "peer", from, "role", fromRole.String())
 			return
 		}
 		delete(s.pending, from)
@@ -103,7 +103,7 @@ func (s *Server) onConnect(from uint64, fromRole protocol.Role) {
 	old := s.peers[from]
 	if old != nil && old.live() {
 		s.mu.Unlock()
-		s.log.Debug("CONNECT for a live peer ignored", "peer", from)
+		old.log.Debug("CONNECT for a live peer ignored")
 		return
 	}
 	_, isServer := s.servers[from]
@@ -111,19 +111,18 @@ func (s *Server) onConnect(from uint64, fromRole protocol.Role) {
 	if !isServer && s.cfg.MaxPeers > 0 && s.clientSlots >= s.cfg.MaxPeers {
 		s.mu.Unlock()
 		s.m.refusedFull.Inc()
-		s.log.Info("CONNECT refused: server full", "peer", from, "max_peers", s.cfg.MaxPeers)
+		s.log.Info("CONNECT refused: server full", "peer", from, "role", fromRole.String(), "max_peers", s.cfg.MaxPeers)
 		s.refuse(from, protocol.ConnectionRefusedReason_SERVER_FULL, "server full")
 		return
 	}
 	if !isServer && s.halfOpen >= s.cfg.MaxHalfOpen {
 		s.mu.Unlock()
 		s.m.refusedFull.Inc()
-		s.log.Info("CONNECT refused: too many clients being set up", "peer", from, "max_half_open", s.cfg.MaxHalfOpen)
+		s.log.Info("CONNECT refused: too many clients being set up", "peer", from, "role", fromRole.String(), "max_half_open", s.cfg.MaxHalfOpen)
 		s.refuse(from, protocol.ConnectionRefusedReason_SERVER_FULL, "server busy: too many clients being set up")
 		return
 	}
-	p := s.newPeer(from, true)
-	p.signaledRole = fromRole
+	p := s.newPeer(from, true, fromRole)
 	// A client takes a max_peers slot only once connected (see connected):
 	// until then it is half-open, and a CONNECT alone costs no slot.
 	p.srv.halfOpen = !isServer
@@ -250,7 +249,8 @@ func (s *Server) onOffer(from uint64, data []byte) error {
 	if dup := s.linkByFingerprintLocked(fp, nil); dup != nil {
 		s.sameAs[from] = dup
 		s.mu.Unlock()
-		s.log.Info("offer refused: server already linked under another alias", "peer", from, "linked_as", dup.alias)
+		s.log.Info("offer refused: server already linked under another alias", "peer", from,
+			"role", protocol.Role_COMMUNICATION_SERVER.String(), "linked_as", dup.alias)
 		s.refuse(from, protocol.ConnectionRefusedReason_UNKNOWN_REASON, errDuplicateLink.Error())
 		return nil
 	}
@@ -259,7 +259,7 @@ func (s *Server) onOffer(from uint64, data []byte) error {
 		return nil
 	}
 	old := s.peers[from]
-	p := s.newPeer(from, false)
+	p := s.newPeer(from, false, protocol.Role_COMMUNICATION_SERVER)
 	p.srv.remoteFP = fp
 	s.peers[from] = p
 	s.servers[from] = struct{}{}
@@ -462,6 +462,10 @@ func (s *Server) newPeerConnection(p *peer) (*webrtc.PeerConnection, error) {
 		if c == nil {
 			return // gathering complete
 		}
+		// What this end offers: the lab tests read it to check the ports
+		// and the advertised (NAT 1:1) address.
+		p.log.Debug("local candidate", "type", c.Typ.String(), "protocol", c.Protocol.String(),
+			"address", c.Address, "port", c.Port)
 		data, err := json.Marshal(c.ToJSON())
 		if err != nil {
 			p.log.Error("encode ICE candidate", "err", err)
