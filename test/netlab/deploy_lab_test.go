@@ -125,16 +125,22 @@ type swarmEvent struct {
 	Short      []string       `json:"short"`
 }
 
-// startClients runs n SDK clients in one process on h, all connected to
-// srv and subscribed to one topic, and waits until they are.
-func (b *broker) startClients(t *testing.T, h *Host, n int, srv *server) *swarm {
+// startClients runs n SDK clients in one process on h, subscribed to one
+// topic and spread over srvs in turn, and waits until they are.
+func (b *broker) startClients(t *testing.T, h *Host, n int, srvs ...*server) *swarm {
 	t.Helper()
+	aliases := make([]string, len(srvs))
+	for i, s := range srvs {
+		aliases[i] = fmt.Sprint(s.alias)
+	}
 	w := &swarm{proc: h.Start(t, filepath.Join(bin, "labswarm"),
-		"--coordinator", b.url, "--server", fmt.Sprint(srv.alias), "--clients", fmt.Sprint(n))}
+		"--coordinator", b.url, "--server", strings.Join(aliases, ","), "--clients", fmt.Sprint(n))}
 	e := w.await(t, 0, swarmTimeout, "ready", func(e swarmEvent) bool { return e.Ev == "ready" })
 	w.servers = e.Servers
-	if got := w.servers[fmt.Sprint(srv.alias)]; got != n {
-		t.Fatalf("clients on %s: %d of %d on server %d: %v", h.Name(), got, n, srv.alias, w.servers)
+	for i, a := range aliases {
+		if got, want := w.servers[a], (n-i+len(srvs)-1)/len(srvs); got != want {
+			t.Fatalf("clients on %s: %d on server %s, want %d: %v", h.Name(), got, a, want, w.servers)
+		}
 	}
 	return w
 }

@@ -40,16 +40,24 @@ const dialConcurrency = 8
 
 func main() {
 	coord := flag.String("coordinator", "", "coordinator URL")
-	server := flag.Uint64("server", 0, "alias of the server every client connects to (0: the coordinator's choice)")
+	server := flag.String("server", "0", "aliases of the servers, comma-separated: client i connects to the i-th modulo their number (0: the coordinator's choice)")
 	n := flag.Int("clients", 10, "number of clients")
 	networks := flag.String("networks", "198.18.0.0/15", "webrtc.networks")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	s := &swarm{out: json.NewEncoder(os.Stdout), changed: make(chan struct{})}
-	if err := s.dial(ctx, *n, client.Config{
+	var servers []uint64
+	for _, f := range strings.Split(*server, ",") {
+		a, err := strconv.ParseUint(f, 10, 64)
+		if err != nil {
+			s.emit(map[string]any{"ev": "error", "err": fmt.Sprintf("--server %q: %v", *server, err)})
+			os.Exit(2)
+		}
+		servers = append(servers, a)
+	}
+	if err := s.dial(ctx, *n, servers, client.Config{
 		CoordinatorURL: *coord,
-		Server:         *server,
 		WebRTC:         rtcconfig.Config{Networks: []string{*networks}},
 		ConnectTimeout: 20 * time.Second,
 		Reconnect:      client.Reconnect{Disabled: true},
@@ -134,7 +142,7 @@ func (s *swarm) join(ctx, dialCtx context.Context, m *member, cfg client.Config)
 }
 
 // dial connects n clients, dialConcurrency at a time, and emits ready.
-func (s *swarm) dial(ctx context.Context, n int, cfg client.Config) error {
+func (s *swarm) dial(ctx context.Context, n int, servers []uint64, cfg client.Config) error {
 	s.members = make([]*member, n)
 	for i := range s.members {
 		s.members[i] = &member{name: fmt.Sprintf("m%02d", i), next: map[string]int{}}
@@ -144,7 +152,9 @@ func (s *swarm) dial(ctx context.Context, n int, cfg client.Config) error {
 	sem := make(chan struct{}, dialConcurrency)
 	errs := make(chan error, n)
 	var wg sync.WaitGroup
-	for _, m := range s.members {
+	for i, m := range s.members {
+		cfg := cfg
+		cfg.Server = servers[i%len(servers)]
 		wg.Go(func() {
 			select {
 			case sem <- struct{}{}:
@@ -163,11 +173,11 @@ func (s *swarm) dial(ctx context.Context, n int, cfg client.Config) error {
 	if err := <-errs; err != nil {
 		return err
 	}
-	servers := map[uint64]int{}
+	on := map[uint64]int{}
 	for _, m := range s.members {
-		servers[m.cl.ServerAlias()]++
+		on[m.cl.ServerAlias()]++
 	}
-	s.emit(map[string]any{"ev": "ready", "clients": n, "servers": servers})
+	s.emit(map[string]any{"ev": "ready", "clients": n, "servers": on})
 	return nil
 }
 
