@@ -15,6 +15,10 @@ import (
 // a server's). It is read at each line, so lines after AUTH carry the
 // proven role without the logger being replaced under the peer's readers.
 
+// serverRole is the role of lines about a server this one dials, before a
+// peer exists for it.
+var serverRole = protocol.Role_COMMUNICATION_SERVER.String()
+
 // peerLogHandler adds the peer's current role to every record.
 type peerLogHandler struct {
 	slog.Handler

@@ -131,6 +131,7 @@ func (s *Server) onConnect(from uint64, fromRole protocol.Role) {
 	}
 	s.peers[from] = p
 	s.mu.Unlock()
+	p.log.Debug("CONNECT received, offering")
 	p.sig.iceStart = time.AfterFunc(s.cfg.ICEStartTimeout, func() {
 		if !p.answered.Load() {
 			p.close(slog.LevelInfo, "closed: no answer to the offer", errICEStartTimeout)
@@ -413,7 +414,7 @@ func (s *Server) onRefused(m *protocol.ConnectionRefusedMessage) {
 	s.mu.Unlock()
 	if wasPending {
 		// Routine: the server is linked already, or gone.
-		s.log.Info("CONNECT refused by a server", "server", m.FromAlias, "reason", m.Reason.String(), "data", string(m.Data))
+		s.log.Info("CONNECT refused by a server", "peer", m.FromAlias, "role", serverRole, "reason", m.Reason.String(), "data", string(m.Data))
 	}
 	if p != nil && p.offerer && !p.isEstablished() {
 		p.close(slog.LevelInfo, "closed: refused by the remote", fmt.Errorf("%v: %s", m.Reason, m.Data))
