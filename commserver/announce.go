@@ -50,7 +50,7 @@ func (s *Server) announceLoop(ctx context.Context) {
 			}
 			msgs, skipped, err := encodeAnnouncement(set, s.cfg.MaxMessageSize)
 			if err != nil {
-				s.log.Error("announce topics", "peer", l.alias, "err", err)
+				l.log.Error("announce topics", "err", err)
 				continue
 			}
 			if len(skipped) > 0 {

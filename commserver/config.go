@@ -157,5 +157,8 @@ func (c Config) withDefaults() (Config, error) {
 	if err := clusterauth.Check(c.Cluster.Secret); err != nil {
 		return c, err
 	}
+	if err := c.WebRTC.Validate(); err != nil {
+		return c, err
+	}
 	return c, nil
 }

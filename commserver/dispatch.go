@@ -145,7 +145,7 @@ func (p *peer) authDone(c credentials, err error) {
 	}
 	s.mu.Unlock()
 	s.m.peerUp(c.role)
-	p.log.Debug("authenticated", "role", c.role.String(), "identity_bytes", len(c.identity))
+	p.log.Debug("authenticated", "identity_bytes", len(c.identity))
 	if c.isServer() {
 		s.notifyAnnounce()
 	} else if s.policy != nil {
@@ -165,11 +165,8 @@ func (p *peer) violate(kind chanKind, t protocol.MessageType, err error) {
 	if n == 1 {
 		level = slog.LevelWarn
 	}
-	attrs := []any{"channel", kind.String(), "type", t.String(), "err", err, "violations", n}
-	if p.gate.authorized() {
-		attrs = append(attrs, "role", p.creds().role.String())
-	}
-	p.log.Log(context.Background(), level, "bad message dropped", attrs...)
+	p.log.Log(context.Background(), level, "bad message dropped",
+		"channel", kind.String(), "type", t.String(), "err", err, "violations", n)
 	if n >= maxViolations {
 		p.close(slog.LevelWarn, fmt.Sprintf("closed: %d protocol violations", n), err)
 		return

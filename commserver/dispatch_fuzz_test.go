@@ -179,9 +179,8 @@ func FuzzFirstMessage(f *testing.F) {
 	alias.Store(1000)
 	f.Fuzz(func(t *testing.T, signaled int32, msg []byte) {
 		s.mu.Lock()
-		p := s.newPeer(alias.Add(1), true)
+		p := s.newPeer(alias.Add(1), true, protocol.Role(signaled))
 		s.mu.Unlock()
-		p.signaledRole = protocol.Role(signaled)
 		defer p.close(0, "closed: fuzz input done", nil)
 
 		p.handle(p.chans[reliable], msg)

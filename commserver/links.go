@@ -88,10 +88,10 @@ func (s *Server) dialLoop(d *dialTarget, wait bool) {
 		s.mu.Unlock()
 		err := s.signal(&protocol.ConnectMessage{Type: protocol.MessageType_CONNECT, FromAlias: s.alias.Load(), ToAlias: d.alias})
 		if err != nil {
-			s.log.Debug("CONNECT to a server not sent", "server", d.alias, "err", err)
+			s.log.Debug("CONNECT to a server not sent", "peer", d.alias, "role", serverRole, "err", err)
 			continue
 		}
-		s.log.Debug("CONNECT sent", "server", d.alias)
+		s.log.Debug("CONNECT sent", "peer", d.alias, "role", serverRole)
 	}
 }
 
@@ -158,7 +158,7 @@ func (s *Server) linkUpLocked(p *peer) {
 // from the coordinator for it: it has left). Server.mu held on entry.
 func (s *Server) giveUpLocked(alias uint64, why string) {
 	if s.stopDialingLocked(alias) {
-		s.log.Info("no longer dialing a server", "server", alias, "reason", why)
+		s.log.Info("no longer dialing a server", "peer", alias, "role", serverRole, "reason", why)
 	}
 }
 

@@ -164,18 +164,19 @@ type peer struct {
 
 // newPeer creates a peer and counts it until its teardown. Server.mu held
 // on entry, with closing checked: shutdown closes every peer in all.
-func (s *Server) newPeer(alias uint64, offerer bool) *peer {
+func (s *Server) newPeer(alias uint64, offerer bool, signaled protocol.Role) *peer {
 	ctx, cancel := context.WithCancel(s.ctx)
 	p := &peer{
-		s:        s,
-		alias:    alias,
-		offerer:  offerer,
-		log:      s.log.With("peer", alias),
-		ctx:      ctx,
-		cancel:   cancel,
-		gate:     newAuthGate(),
-		errLimit: newErrorLimiter(nil),
+		s:            s,
+		alias:        alias,
+		offerer:      offerer,
+		signaledRole: signaled,
+		ctx:          ctx,
+		cancel:       cancel,
+		gate:         newAuthGate(),
+		errLimit:     newErrorLimiter(nil),
 	}
+	p.log = newPeerLogger(s.log, p)
 	p.chans[reliable] = &channel{kind: reliable, q: outbound.NewReliable(s.cfg.Outbound.ReliableBytes), low: make(chan struct{}, 1)}
 	p.chans[unreliable] = &channel{kind: unreliable, q: outbound.NewUnreliable(s.cfg.Outbound.UnreliableMessages), low: make(chan struct{}, 1)}
 	for _, ch := range p.chans {
@@ -316,8 +317,7 @@ func (p *peer) checkEstablished() {
 	p.established = true
 	p.mu.Unlock()
 	p.establishing.Stop()
-	c := p.creds()
-	p.log.Info("peer established", "role", c.role.String(), "offerer", p.offerer)
+	p.log.Info("peer established", "offerer", p.offerer)
 }
 
 // isEstablished reports whether both channels are open and AUTH passed.
@@ -458,9 +458,6 @@ func (p *peer) close(level slog.Level, msg string, err error) {
 		ch.q.Close()
 	}
 	attrs := []any{}
-	if p.gate.settled() && p.gate.err == nil {
-		attrs = append(attrs, "role", p.creds().role.String())
-	}
 	if err != nil {
 		attrs = append(attrs, "err", err)
 	}

@@ -32,7 +32,7 @@ func newRelayFixture(tb testing.TB, role string, clients, servers int) *relayFix
 	f := &relayFixture{s: s}
 	add := func(alias uint64, role protocol.Role) *peer {
 		s.mu.Lock()
-		p := s.newPeer(alias, true)
+		p := s.newPeer(alias, true, role)
 		s.mu.Unlock()
 		p.establishing.Stop()
 		p.gate.settle(credentials{role: role, identity: fmt.Appendf(nil, "id-%d", alias)}, nil)

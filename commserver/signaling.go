@@ -90,7 +90,7 @@ func (s *Server) onConnect(from uint64, fromRole protocol.Role) {
 		// waits for that offer.
 		if own > from {
 			s.mu.Unlock()
-			s.log.Debug("crossed CONNECT: waiting for the remote's offer", "peer", from)
+			s.log.Debug("crossed CONNECT: waiting for the remote's offer", "peer", from, "role", fromRole.String())
 			return
 		}
 		delete(s.pending, from)
@@ -103,7 +103,7 @@ func (s *Server) onConnect(from uint64, fromRole protocol.Role) {
 	old := s.peers[from]
 	if old != nil && old.live() {
 		s.mu.Unlock()
-		s.log.Debug("CONNECT for a live peer ignored", "peer", from)
+		old.log.Debug("CONNECT for a live peer ignored")
 		return
 	}
 	_, isServer := s.servers[from]
@@ -111,19 +111,18 @@ func (s *Server) onConnect(from uint64, fromRole protocol.Role) {
 	if !isServer && s.cfg.MaxPeers > 0 && s.clientSlots >= s.cfg.MaxPeers {
 		s.mu.Unlock()
 		s.m.refusedFull.Inc()
-		s.log.Info("CONNECT refused: server full", "peer", from, "max_peers", s.cfg.MaxPeers)
+		s.log.Info("CONNECT refused: server full", "peer", from, "role", fromRole.String(), "max_peers", s.cfg.MaxPeers)
 		s.refuse(from, protocol.ConnectionRefusedReason_SERVER_FULL, "server full")
 		return
 	}
 	if !isServer && s.halfOpen >= s.cfg.MaxHalfOpen {
 		s.mu.Unlock()
 		s.m.refusedFull.Inc()
-		s.log.Info("CONNECT refused: too many clients being set up", "peer", from, "max_half_open", s.cfg.MaxHalfOpen)
+		s.log.Info("CONNECT refused: too many clients being set up", "peer", from, "role", fromRole.String(), "max_half_open", s.cfg.MaxHalfOpen)
 		s.refuse(from, protocol.ConnectionRefusedReason_SERVER_FULL, "server busy: too many clients being set up")
 		return
 	}
-	p := s.newPeer(from, true)
-	p.signaledRole = fromRole
+	p := s.newPeer(from, true, fromRole)
 	// A client takes a max_peers slot only once connected (see connected):
 	// until then it is half-open, and a CONNECT alone costs no slot.
 	p.srv.halfOpen = !isServer
@@ -132,6 +131,7 @@ func (s *Server) onConnect(from uint64, fromRole protocol.Role) {
 	}
 	s.peers[from] = p
 	s.mu.Unlock()
+	p.log.Debug("CONNECT received, offering")
 	p.sig.iceStart = time.AfterFunc(s.cfg.ICEStartTimeout, func() {
 		if !p.answered.Load() {
 			p.close(slog.LevelInfo, "closed: no answer to the offer", errICEStartTimeout)
@@ -250,7 +250,8 @@ func (s *Server) onOffer(from uint64, data []byte) error {
 	if dup := s.linkByFingerprintLocked(fp, nil); dup != nil {
 		s.sameAs[from] = dup
 		s.mu.Unlock()
-		s.log.Info("offer refused: server already linked under another alias", "peer", from, "linked_as", dup.alias)
+		s.log.Info("offer refused: server already linked under another alias", "peer", from,
+			"role", protocol.Role_COMMUNICATION_SERVER.String(), "linked_as", dup.alias)
 		s.refuse(from, protocol.ConnectionRefusedReason_UNKNOWN_REASON, errDuplicateLink.Error())
 		return nil
 	}
@@ -259,7 +260,7 @@ func (s *Server) onOffer(from uint64, data []byte) error {
 		return nil
 	}
 	old := s.peers[from]
-	p := s.newPeer(from, false)
+	p := s.newPeer(from, false, protocol.Role_COMMUNICATION_SERVER)
 	p.srv.remoteFP = fp
 	s.peers[from] = p
 	s.servers[from] = struct{}{}
@@ -413,7 +414,7 @@ func (s *Server) onRefused(m *protocol.ConnectionRefusedMessage) {
 	s.mu.Unlock()
 	if wasPending {
 		// Routine: the server is linked already, or gone.
-		s.log.Info("CONNECT refused by a server", "server", m.FromAlias, "reason", m.Reason.String(), "data", string(m.Data))
+		s.log.Info("CONNECT refused by a server", "peer", m.FromAlias, "role", serverRole, "reason", m.Reason.String(), "data", string(m.Data))
 	}
 	if p != nil && p.offerer && !p.isEstablished() {
 		p.close(slog.LevelInfo, "closed: refused by the remote", fmt.Errorf("%v: %s", m.Reason, m.Data))
@@ -462,6 +463,10 @@ func (s *Server) newPeerConnection(p *peer) (*webrtc.PeerConnection, error) {
 		if c == nil {
 			return // gathering complete
 		}
+		// What this end offers: the lab tests read it to check the ports
+		// and the advertised (NAT 1:1) address.
+		p.log.Debug("local candidate", "type", c.Typ.String(), "protocol", c.Protocol.String(),
+			"address", c.Address, "port", c.Port)
 		data, err := json.Marshal(c.ToJSON())
 		if err != nil {
 			p.log.Error("encode ICE candidate", "err", err)

@@ -4,6 +4,13 @@
 // outside this module can build one; internal/rtc turns it into a pion API.
 package rtcconfig
 
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+)
+
 // Config is the webrtc section of the configuration.
 type Config struct {
 	// LoopbackOnly gathers only 127.0.0.1 host candidates, disables mDNS and
@@ -47,3 +54,36 @@ func Defaults() map[string]any {
 		"webrtc.sctp_receive_buffer": 0,
 	}
 }
+
+// Validate rejects port and NAT settings that cannot work, naming the key,
+// so a deployment mistake is seen at start rather than as peers that never
+// connect.
+func (c Config) Validate() error {
+	switch {
+	case c.UDPMuxPort < 0 || c.UDPMuxPort > 65535:
+		return fmt.Errorf("webrtc.udp_mux_port %d: %w", c.UDPMuxPort, ErrBadPort)
+	case (c.UDPPortMin == 0) != (c.UDPPortMax == 0):
+		return fmt.Errorf("webrtc.udp_port_min %d, webrtc.udp_port_max %d: %w", c.UDPPortMin, c.UDPPortMax, ErrHalfRange)
+	case c.UDPPortMin > c.UDPPortMax:
+		return fmt.Errorf("webrtc.udp_port_min %d > webrtc.udp_port_max %d: %w", c.UDPPortMin, c.UDPPortMax, ErrBadPort)
+	case c.UDPMuxPort != 0 && c.UDPPortMin != 0:
+		// pion would use the mux and silently ignore the range.
+		return fmt.Errorf("webrtc.udp_mux_port and webrtc.udp_port_min/max: %w", ErrMuxAndRange)
+	}
+	for _, m := range c.NAT1To1IPs {
+		// "public" for every local address, or "public/local" per address.
+		pub, local, pair := strings.Cut(m, "/")
+		if net.ParseIP(pub) == nil || pair && net.ParseIP(local) == nil {
+			return fmt.Errorf("webrtc.nat_1to1_ips %q: %w", m, ErrBadNATIP)
+		}
+	}
+	return nil
+}
+
+// Errors of Validate.
+var (
+	ErrBadPort     = errors.New("not a UDP port, or an empty range")
+	ErrHalfRange   = errors.New("set both or neither")
+	ErrMuxAndRange = errors.New("set one: the mux serves every peer on one port, the range gives each peer its own")
+	ErrBadNATIP    = errors.New("want an IP address, or public/local IP addresses")
+)

@@ -6,11 +6,13 @@ package rtc
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
 
 	"github.com/pion/ice/v2"
+	"github.com/pion/transport/v2"
 	"github.com/pion/transport/v2/stdnet"
 	"github.com/pion/webrtc/v3"
 
@@ -46,6 +48,10 @@ func NewAPI(cfg rtcconfig.Config) (*API, error) {
 	}
 	se.SetNet(network)
 	a := &API{cfg: cfg}
+	// The filters are kept for the UDP mux, which gathers its addresses
+	// itself: pion's setting engine filters do not reach it.
+	var ipFilter func(net.IP) bool
+	var ifFilter func(string) bool
 	if cfg.LoopbackOnly {
 		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 		se.SetIncludeLoopbackCandidate(true)
@@ -54,8 +60,10 @@ func NewAPI(cfg rtcconfig.Config) (*API, error) {
 		// nominating such a pair, which on loopback only delays the link.
 		se.SetPrflxAcceptanceMinWait(0)
 		se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
-		se.SetInterfaceFilter(func(name string) bool { return strings.HasPrefix(name, "lo") })
+		ipFilter = func(ip net.IP) bool { return ip.IsLoopback() }
+		ifFilter = func(name string) bool { return strings.HasPrefix(name, "lo") }
+		se.SetIPFilter(ipFilter)
+		se.SetInterfaceFilter(ifFilter)
 	} else {
 		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
 		if !cfg.MDNS {
@@ -66,14 +74,15 @@ func NewAPI(cfg rtcconfig.Config) (*API, error) {
 			if err != nil {
 				return nil, err
 			}
-			se.SetIPFilter(func(ip net.IP) bool {
+			ipFilter = func(ip net.IP) bool {
 				for _, n := range nets {
 					if n.Contains(ip) {
 						return true
 					}
 				}
 				return false
-			})
+			}
+			se.SetIPFilter(ipFilter)
 		}
 	}
 	if cfg.UDPPortMin != 0 || cfg.UDPPortMax != 0 {
@@ -91,20 +100,51 @@ func NewAPI(cfg rtcconfig.Config) (*API, error) {
 		se.SetSCTPMaxReceiveBufferSize(cfg.SCTPReceiveBuffer)
 	}
 	if cfg.UDPMuxPort != 0 {
-		host := "0.0.0.0"
-		if cfg.LoopbackOnly {
-			host = "127.0.0.1"
-		}
-		conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(host), Port: cfg.UDPMuxPort})
+		mux, err := newUDPMux(cfg, network, ipFilter, ifFilter)
 		if err != nil {
-			return nil, fmt.Errorf("webrtc.udp_mux_port %d: %w", cfg.UDPMuxPort, err)
+			return nil, err
 		}
-		a.mux = webrtc.NewICEUDPMux(nil, conn)
-		se.SetICEUDPMux(a.mux)
+		a.mux = mux
+		se.SetICEUDPMux(mux)
 	}
 	a.API = webrtc.NewAPI(webrtc.WithSettingEngine(se))
 	return a, nil
 }
+
+// newUDPMux opens webrtc.udp_mux_port on every local IPv4 address that
+// ordinary gathering would offer (loopback only in loopback-only mode,
+// never otherwise; only webrtc.networks when set): one port for every peer.
+// A socket per address rather than one on 0.0.0.0, because pion offers
+// every address of a wildcard socket as a candidate, loopback and filtered
+// networks included, and because replies then leave from the address the
+// peer sent to.
+func newUDPMux(cfg rtcconfig.Config, network transport.Net, ipFilter func(net.IP) bool, ifFilter func(string) bool) (ice.UDPMux, error) {
+	opts := []ice.UDPMuxFromPortOption{
+		ice.UDPMuxFromPortWithNet(network),
+		ice.UDPMuxFromPortWithNetworks(ice.NetworkTypeUDP4),
+	}
+	if ipFilter != nil {
+		opts = append(opts, ice.UDPMuxFromPortWithIPFilter(ipFilter))
+	}
+	if ifFilter != nil {
+		opts = append(opts, ice.UDPMuxFromPortWithInterfaceFilter(ifFilter))
+	}
+	if cfg.LoopbackOnly {
+		opts = append(opts, ice.UDPMuxFromPortWithLoopback())
+	}
+	mux, err := ice.NewMultiUDPMuxFromPort(cfg.UDPMuxPort, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("webrtc.udp_mux_port %d: %w", cfg.UDPMuxPort, err)
+	}
+	if len(mux.GetListenAddresses()) == 0 {
+		_ = mux.Close()
+		return nil, fmt.Errorf("webrtc.udp_mux_port %d: %w", cfg.UDPMuxPort, errNoMuxAddress)
+	}
+	return mux, nil
+}
+
+// errNoMuxAddress: the filters leave no local address to open the mux on.
+var errNoMuxAddress = errors.New("no local IPv4 address to listen on (see webrtc.networks)")
 
 // parseNetworks reads webrtc.networks.
 func parseNetworks(cidrs []string) ([]*net.IPNet, error) {

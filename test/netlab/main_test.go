@@ -32,7 +32,8 @@ func buildAndRun(m *testing.M) int {
 	defer os.RemoveAll(dir)
 	const mod = "github.com/webrtc-broker/webrtc-broker/"
 	cmd := exec.Command("go", "build", "-o", dir+string(filepath.Separator),
-		mod+"cmd/coordinator", mod+"cmd/commserver", mod+"test/netlab/internal/labclient")
+		mod+"cmd/coordinator", mod+"cmd/commserver", mod+"test/netlab/internal/labclient",
+		mod+"test/netlab/internal/labswarm")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "netlab: building the lab's binaries:", err)
