@@ -27,6 +27,22 @@ type Config struct {
 	Cluster clusterauth.Config `koanf:"cluster"`
 	Log     logging.Config     `koanf:"log"`
 	Demo    DemoConfig         `koanf:"demo"`
+
+	// TLS, when both files are set, makes listen serve https and wss://
+	// (SIGHUP or ReloadCertificate reloads them; see tls.go).
+	TLS TLSConfig `koanf:"tls"`
+	// AllowedOrigins are the pages whose browsers may open /connect, as
+	// origins ("https://app.example.com"; "*" is any). Empty means the
+	// coordinator's own origin only when TLS is on, and any when it is off
+	// (local runs). A request without Origin (not a browser) is not checked.
+	AllowedOrigins []string `koanf:"allowed_origins"`
+}
+
+// TLSConfig names the coordinator's certificate and key, PEM files; both
+// empty serves plain ws://.
+type TLSConfig struct {
+	Cert string `koanf:"cert"`
+	Key  string `koanf:"key"`
 }
 
 // SignalConfig bounds the signaling a peer may relay through the
@@ -70,6 +86,9 @@ func Defaults() map[string]any {
 		"log.level":         "info",
 		"log.format":        "text",
 		"demo.enabled":      false,
+		"tls.cert":          "",
+		"tls.key":           "",
+		"allowed_origins":   []string{},
 	}
 	maps.Copy(d, auth.Defaults())
 	maps.Copy(d, clusterauth.Defaults())
@@ -97,6 +116,12 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("signal.burst %d: %w", c.Signal.Burst, errNegative)
 	case c.Signal.PairBytes < 0:
 		return c, fmt.Errorf("signal.pair_bytes %d: %w", c.Signal.PairBytes, errNegative)
+	}
+	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
+		return c, fmt.Errorf("tls.cert %q, tls.key %q: %w", c.TLS.Cert, c.TLS.Key, errTLSPair)
+	}
+	if _, err := parseOrigins(c.AllowedOrigins); err != nil {
+		return c, err
 	}
 	if err := clusterauth.Check(c.Cluster.Secret); err != nil {
 		return c, err

@@ -69,6 +69,10 @@ type Coordinator struct {
 	queueLimit int
 	// allowAll: no auth plugin, so only cluster.secret can admit servers.
 	allowAll bool
+	// certs is the TLS certificate, nil without tls.cert; origins is
+	// allowed_origins (tls.go).
+	certs   *certStore
+	origins origins
 	// serving counts running Serve calls, for /readyz.
 	serving atomic.Int32
 	// cutWarnings bounds the warnings for flooders cut (see refuse): one
@@ -110,6 +114,12 @@ func New(cfg Config, opts Options) (*Coordinator, error) {
 	if c.log == nil {
 		c.log = slog.Default()
 	}
+	if c.certs, err = newCertStore(cfg.TLS); err != nil {
+		return nil, fmt.Errorf("coordinator config: %w", err)
+	}
+	if c.origins, err = parseOrigins(cfg.AllowedOrigins); err != nil {
+		return nil, fmt.Errorf("coordinator config: %w", err)
+	}
 	c.cutWarnings.b = ratelimit.New(cutWarningRate, cutWarningBurst, time.Now())
 	if c.auth == nil {
 		c.auth = auth.AllowAll{}
@@ -127,8 +137,8 @@ func New(cfg Config, opts Options) (*Coordinator, error) {
 	}
 	c.upgrader = websocket.Upgrader{
 		HandshakeTimeout: cfg.WriteTimeout,
-		// Browsers connect from any page; the auth plugin, which saw the
-		// request's headers (Origin included), is the gate.
+		// servePeer has applied allowed_origins (checkOrigin) before the
+		// auth plugin, which sees the Origin header too.
 		CheckOrigin: func(*http.Request) bool { return true },
 	}
 	mux := http.NewServeMux()
@@ -153,7 +163,7 @@ func (c *Coordinator) Handler() http.Handler { return c.handler }
 // call in flight, a /metrics scrape) once ctx is done.
 const shutdownGrace = 5 * time.Second
 
-// Serve serves on ln until ctx is done, then closes every socket (close code
+// Serve serves on ln (https and wss:// when tls.cert is set) until ctx is done, then closes every socket (close code
 // 1001, going away), waits for every goroutine it started and returns nil. It
 // returns an error only if the listener fails.
 func (c *Coordinator) Serve(ctx context.Context, ln net.Listener) error {
@@ -167,11 +177,14 @@ func (c *Coordinator) Serve(ctx context.Context, ln net.Listener) error {
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(c.log.Handler(), slog.LevelDebug),
 	}
-	c.log.Info("coordinator listening", "addr", ln.Addr().String(), "selector", c.cfg.Selector,
+	c.log.Info("coordinator listening", "addr", ln.Addr().String(), "tls", c.certs != nil, "selector", c.cfg.Selector,
 		"max_message_size", c.cfg.MaxMessageSize, "ping_interval", c.cfg.PingInterval)
+	if c.certs != nil {
+		c.log.Info("serving TLS", certFields(c.certs.cur.Load())...)
+	}
 	c.serving.Add(1)
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() { served <- srv.Serve(c.wrapListener(ln)) }()
 
 	var err error
 	select {

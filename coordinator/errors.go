@@ -24,4 +24,10 @@ var (
 	// errClientTarget is a client addressing another client: clients may
 	// only signal servers.
 	errClientTarget = errors.New("a client may only address servers")
+	// errTLSPair is a config with one of tls.cert and tls.key.
+	errTLSPair = errors.New("set both or neither")
+	// errBadOrigin is an allowed_origins entry that is not an origin.
+	errBadOrigin = errors.New(`want scheme://host[:port] with no path, such as "https://app.example.com", or "*"`)
+	// errOriginRefused is a browser socket from a page not allowed.
+	errOriginRefused = errors.New("origin not allowed")
 )

@@ -38,7 +38,7 @@ func (c *Coordinator) serveDiscover(w http.ResponseWriter, r *http.Request) {
 }
 
 // servePeer takes a request from authentication to the end of its socket:
-// authenticate (before the upgrade, so a refused peer gets a plain HTTP
+// check a browser's origin (clients), authenticate (before the upgrade, so a refused peer gets a plain HTTP
 // status), admit (star's one hub), upgrade, register with a WELCOME, run the
 // socket loops, and unregister.
 func (c *Coordinator) servePeer(w http.ResponseWriter, r *http.Request, role protocol.Role) {
@@ -47,6 +47,12 @@ func (c *Coordinator) servePeer(w http.ResponseWriter, r *http.Request, role pro
 		// Probes and scanners: not worth an auth plugin call.
 		http.Error(w, "WebSocket upgrade required", http.StatusBadRequest)
 		return
+	}
+	if role == protocol.Role_CLIENT {
+		if err := c.checkOrigin(r, log); err != nil {
+			http.Error(w, "forbidden: "+err.Error(), http.StatusForbidden)
+			return
+		}
 	}
 	if status, reason := c.checkClusterSecret(r, role, log); status != 0 {
 		c.metrics.authDenials.WithLabelValues(role.String()).Inc()

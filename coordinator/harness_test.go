@@ -132,7 +132,20 @@ func discoverHeader(t *testing.T, rawURL string) http.Header {
 
 func dialPeer(t *testing.T, url string, opts ...peerOption) *testPeer {
 	t.Helper()
-	conn, resp, err := websocket.DefaultDialer.Dial(url, discoverHeader(t, url))
+	return dialPeerWith(t, websocket.DefaultDialer, url, nil, opts...)
+}
+
+// dialPeerWith is dialPeer with a dialer (TLS settings) and extra headers.
+func dialPeerWith(t *testing.T, d *websocket.Dialer, url string, header http.Header, opts ...peerOption) *testPeer {
+	t.Helper()
+	h := discoverHeader(t, url)
+	if h == nil {
+		h = http.Header{}
+	}
+	for k, vs := range header {
+		h[k] = vs
+	}
+	conn, resp, err := d.Dial(url, h)
 	if err != nil {
 		status := 0
 		if resp != nil {
