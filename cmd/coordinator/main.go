@@ -27,7 +27,8 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		serve)
 }
 
-// serve runs the coordinator until ctx is done.
+// serve runs the coordinator until ctx is done. SIGHUP reloads tls.cert
+// and tls.key; sockets already open stay (see ReloadCertificate).
 func serve(ctx context.Context, cfg *coordinator.Config, env cli.Env) error {
 	c, err := coordinator.New(*cfg, coordinator.Options{Logger: env.Logger, Auth: env.Auth, Registry: env.Registry})
 	if err != nil {
@@ -37,5 +38,8 @@ func serve(ctx context.Context, cfg *coordinator.Config, env cli.Env) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
+	// ReloadCertificate logs its outcome, a failure included.
+	stop := cli.OnHangup(ctx, func() { _ = c.ReloadCertificate() })
+	defer stop()
 	return c.Serve(ctx, ln)
 }

@@ -3,13 +3,21 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
+
+	"github.com/webrtc-broker/webrtc-broker/internal/testtls"
 	"github.com/webrtc-broker/webrtc-broker/internal/testwait"
 )
 
@@ -104,5 +112,112 @@ func TestServesUntilCancelledThenExitsZero(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "no auth plugin configured") {
 		t.Errorf("no warning about the missing auth plugin:\n%s", out.String())
+	}
+}
+
+// TestSIGHUPReloadsTheCertificate runs the real binary on wss://: SIGHUP
+// makes it present a new certificate from the next handshake on while the
+// socket opened before is still served, and a bad pair on a later SIGHUP
+// is logged and leaves the current one in place.
+func TestSIGHUPReloadsTheCertificate(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "coordinator")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	ca := testtls.NewCA(t, "sighup")
+	leaf := ca.Leaf(t, "coord", "127.0.0.1")
+	var out syncBuffer
+	cmd := exec.Command(bin, "--set", "listen=127.0.0.1:0", "--set", "ping_interval=100ms",
+		"--set", "tls.cert="+leaf.CertFile, "--set", "tls.key="+leaf.KeyFile)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	})
+	addrRE := regexp.MustCompile(`"coordinator listening" addr=(127\.0\.0\.1:\d+) tls=true`)
+	var addr string
+	testwait.For(t, 10*time.Second, "the listening line", func() bool {
+		if m := addrRE.FindStringSubmatch(out.String()); m != nil {
+			addr = m[1]
+		}
+		return addr != ""
+	})
+	dialer := &websocket.Dialer{TLSClientConfig: ca.ClientConfig(), HandshakeTimeout: 10 * time.Second}
+	// dial opens /connect and returns the socket and the serial of the
+	// certificate it was served with.
+	dial := func() (*websocket.Conn, string) {
+		t.Helper()
+		conn, _, err := dialer.Dial("wss://"+addr+"/connect", nil)
+		if err != nil {
+			t.Fatalf("dial: %v\n%s", err, out.String())
+		}
+		t.Cleanup(func() { _ = conn.Close() })
+		return conn, conn.NetConn().(*tls.Conn).ConnectionState().PeerCertificates[0].SerialNumber.String()
+	}
+	old, before := dial()
+	pings := make(chan struct{}, 1)
+	old.SetPingHandler(func(string) error {
+		select {
+		case pings <- struct{}{}:
+		default:
+		}
+		return nil
+	})
+	go func() { // reads the socket, so that its ping handler runs
+		for {
+			if _, _, err := old.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}()
+
+	next := ca.Leaf(t, "coord-next", "127.0.0.1")
+	next.InstallAt(t, leaf.CertFile, leaf.KeyFile)
+	hangup := func(line string) {
+		t.Helper()
+		n := strings.Count(out.String(), line)
+		if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		testwait.For(t, 10*time.Second, "log line "+line, func() bool { return strings.Count(out.String(), line) > n })
+	}
+	hangup("TLS certificate reloaded")
+	if _, after := dial(); after != next.Cert.SerialNumber.String() || after == before {
+		t.Fatalf("after SIGHUP the coordinator presents serial %s, want %s (before: %s)", after, next.Cert.SerialNumber, before)
+	}
+	// The socket opened before the reload is still served: it gets pings.
+	for range 2 { // one may have been sent before the reload
+		select {
+		case <-pings:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("the socket opened before the reload gets no pings:\n%s", out.String())
+		}
+	}
+
+	if err := os.WriteFile(leaf.CertFile, []byte("garbage"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hangup("TLS certificate reload failed, keeping the current one")
+	if _, got := dial(); got != next.Cert.SerialNumber.String() {
+		t.Fatalf("after a failed reload the coordinator presents serial %s, want %s", got, next.Cert.SerialNumber)
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		exited <- err // for the cleanup
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, out.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("did not stop after SIGTERM")
 	}
 }
