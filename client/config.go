@@ -1,6 +1,7 @@
 package client
 
 import (
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -25,6 +26,11 @@ type Config struct {
 	// plugin expects them.
 	Query  url.Values
 	Header http.Header
+	// TLSConfig is used to dial a wss:// CoordinatorURL; nil verifies the
+	// coordinator against the system roots. For a private CA set RootCAs
+	// (x509.CertPool.AppendCertsFromPEM); ServerName defaults to the URL's
+	// host. It is cloned, not changed.
+	TLSConfig *tls.Config
 	// AuthBody is the body of the AUTH message: the credentials the server's
 	// auth plugin reads on the data channel.
 	AuthBody []byte

@@ -88,7 +88,7 @@ func (c *Client) connect(ctx context.Context, choose func(offered []uint64) (uin
 }
 
 func (c *Client) handshake(ctx context.Context, l *link, choose func([]uint64) (uint64, bool)) error {
-	sig, err := dialSignaling(ctx, c.target, c.cfg.Header, c.log)
+	sig, err := dialSignaling(ctx, c.target, c.cfg.Header, c.cfg.TLSConfig, c.log)
 	if err != nil {
 		return err
 	}

@@ -2,10 +2,13 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 
@@ -49,14 +52,14 @@ type signaling struct {
 	closed   bool
 }
 
-func dialSignaling(ctx context.Context, target string, header http.Header, log *slog.Logger) (*signaling, error) {
-	d := websocket.Dialer{HandshakeTimeout: signalWriteTimeout}
+func dialSignaling(ctx context.Context, target string, header http.Header, tlsConf *tls.Config, log *slog.Logger) (*signaling, error) {
+	d := websocket.Dialer{HandshakeTimeout: signalWriteTimeout, TLSClientConfig: tlsConf} // the dialer clones it
 	ws, resp, err := d.DialContext(ctx, target, header)
 	if resp != nil && resp.Body != nil {
 		resp.Body.Close()
 	}
 	if err != nil {
-		return nil, errHTTPStatus(resp, err)
+		return nil, errHTTPStatus(resp, untrusted(target, err))
 	}
 	ws.SetReadLimit(signalReadLimit)
 	s := &signaling{
@@ -217,4 +220,19 @@ func decodeSignal(b []byte) (signal, error) {
 		sig.from = m.GetFromAlias()
 	}
 	return sig, nil
+}
+
+// untrusted says which coordinator's certificate failed verification and
+// where trust comes from; the URL is shown without its query, which may
+// hold a token.
+func untrusted(target string, err error) error {
+	var verify *tls.CertificateVerificationError
+	if !errors.As(err, &verify) {
+		return err
+	}
+	where := target
+	if u, perr := url.Parse(target); perr == nil {
+		where = u.Scheme + "://" + u.Host + u.Path
+	}
+	return fmt.Errorf("%s: the coordinator's certificate is not trusted (Config.TLSConfig.RootCAs, or the system roots when nil): %w", where, err)
 }

@@ -17,6 +17,9 @@ import (
 // test only sets what it cares about.
 type Config struct {
 	CoordinatorURL string `koanf:"coordinator_url"` // default ws://127.0.0.1:9090; /discover is appended when there is no path
+	// CoordinatorCA is a PEM file of the CA certificates a wss://
+	// coordinator_url is verified against; empty means the system roots.
+	CoordinatorCA string `koanf:"coordinator_ca"`
 	Role           string `koanf:"role"`            // server (default) | hub
 	// MaxPeers caps the clients (links to other servers are never refused);
 	// 0 means unlimited.
@@ -91,6 +94,7 @@ const (
 func Defaults() map[string]any {
 	d := map[string]any{
 		"coordinator_url":              "ws://127.0.0.1:9090",
+		"coordinator_ca":               "",
 		"role":                         RoleServer,
 		"max_peers":                    0,
 		"max_half_open":                256,
@@ -153,6 +157,9 @@ func (c Config) withDefaults() (Config, error) {
 			c.Outbound.ReliableBytes, c.Outbound.UnreliableMessages, errNegative)
 	case c.Auth.Timeout < 0:
 		return c, fmt.Errorf("auth.timeout %s: %w", c.Auth.Timeout, errNegative)
+	}
+	if err := checkCoordinatorCA(c.CoordinatorURL, c.CoordinatorCA); err != nil {
+		return c, err
 	}
 	if err := clusterauth.Check(c.Cluster.Secret); err != nil {
 		return c, err

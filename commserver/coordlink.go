@@ -189,7 +189,7 @@ func (s *Server) coordinatorSession(ctx context.Context) (welcomed bool, err err
 		header.Set(clusterauth.Header, clusterauth.DiscoverToken(s.cfg.Cluster.Secret, s.role, time.Now()))
 	}
 	dctx, cancel := context.WithTimeout(ctx, coordDialTimeout)
-	dialer := websocket.Dialer{HandshakeTimeout: coordDialTimeout, NetDialContext: s.coordTune.netDial}
+	dialer := websocket.Dialer{HandshakeTimeout: coordDialTimeout, NetDialContext: s.coordTune.netDial, TLSClientConfig: s.coordTLS}
 	conn, resp, err := dialer.DialContext(dctx, u, header)
 	cancel()
 	if resp != nil && resp.Body != nil {
@@ -199,7 +199,7 @@ func (s *Server) coordinatorSession(ctx context.Context) (welcomed bool, err err
 		if resp != nil {
 			return false, fmt.Errorf("dial %s: %s: %w", s.cfg.CoordinatorURL, resp.Status, err)
 		}
-		return false, fmt.Errorf("dial %s: %w", s.cfg.CoordinatorURL, err)
+		return false, fmt.Errorf("dial %s: %w", s.cfg.CoordinatorURL, s.dialError(err))
 	}
 	c := &coordConn{conn: conn, q: outbound.NewReliable(s.coordTune.queueBytes), timeout: s.coordTune.writeTimeout}
 	done := make(chan struct{})

@@ -10,6 +10,10 @@ var (
 	errNegative = errors.New("must not be negative")
 	// errBadBackoff: reconnect.max must be at least reconnect.min.
 	errBadBackoff = errors.New("want 0 <= reconnect.min <= reconnect.max")
+	// errCAWithoutTLS: coordinator_ca is set but coordinator_url is ws://.
+	errCAWithoutTLS = errors.New("the CA is only used with a wss:// coordinator_url")
+	// errNoPEMCertificate: coordinator_ca holds no PEM certificate.
+	errNoPEMCertificate = errors.New("no PEM certificate in the file")
 )
 
 // Handshake errors: each one gets the peer an ERROR{ERROR_AUTH_FAILED} and

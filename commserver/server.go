@@ -12,6 +12,7 @@ package commserver
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -78,6 +79,9 @@ type Server struct {
 	welcomed  atomic.Bool
 	link      atomic.Pointer[coordConn] // nil while the coordinator is away
 	coordTune coordTuning
+	// coordTLS verifies a wss:// coordinator (coordinator_ca); nil is the
+	// system roots.
+	coordTLS *tls.Config
 
 	// peerWG counts peers not yet torn down: Run waits for it before it
 	// waits for the goroutines, so that no teardown is ever refused.
@@ -159,6 +163,9 @@ func New(cfg Config, opts Options) (*Server, error) {
 	}
 	if s.m, err = newMetrics(s.reg, s); err != nil {
 		return nil, fmt.Errorf("commserver metrics: %w", err)
+	}
+	if s.coordTLS, err = coordinatorTLS(cfg.CoordinatorCA); err != nil {
+		return nil, fmt.Errorf("commserver config: %w", err)
 	}
 	if s.certs, err = newCertSource(); err != nil {
 		return nil, fmt.Errorf("commserver: %w", err)

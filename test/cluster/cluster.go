@@ -27,6 +27,7 @@ import (
 	"github.com/webrtc-broker/webrtc-broker/coordinator"
 	"github.com/webrtc-broker/webrtc-broker/core/logging"
 	"github.com/webrtc-broker/webrtc-broker/core/rtcconfig"
+	"github.com/webrtc-broker/webrtc-broker/internal/testtls"
 	"github.com/webrtc-broker/webrtc-broker/internal/testwait"
 )
 
@@ -45,6 +46,10 @@ type Options struct {
 	Server             func(i int, cfg *commserver.Config)
 	CoordinatorOptions func(*coordinator.Options)
 	ServerOptions      func(i int, o *commserver.Options)
+	// TLS serves the coordinator on wss:// with a certificate for
+	// 127.0.0.1 made in the test (Cluster.TLS): the servers trust its CA
+	// through coordinator_ca, the clients Dial makes through TLSConfig.
+	TLS bool
 }
 
 // Secret is the cluster.secret every component of a test cluster is given
@@ -64,6 +69,7 @@ const (
 type Cluster struct {
 	opts Options
 	addr string // the coordinator's host:port, kept across restarts
+	tls  *testtls.Leaf
 
 	// mu guards the coordinator's stop function and done channel, which
 	// StopCoordinator and StartCoordinator replace, and serverErrs/serverOver.
@@ -96,6 +102,9 @@ func Start(t testing.TB, o Options) *Cluster {
 		t.Fatalf("cluster: coordinator listener: %v", err)
 	}
 	c := &Cluster{opts: o, addr: ln.Addr().String()}
+	if o.TLS {
+		c.tls = testtls.NewCA(t, "cluster").Leaf(t, "coordinator", "127.0.0.1")
+	}
 	t.Cleanup(func() { c.stop(t) })
 	c.serveCoordinator(t, ln)
 
@@ -105,6 +114,9 @@ func Start(t testing.TB, o Options) *Cluster {
 		cfg := commserver.Config{CoordinatorURL: c.URL(), Role: commserver.RoleServer}
 		cfg.WebRTC = rtcconfig.Config{LoopbackOnly: true}
 		cfg.Cluster.Secret = Secret
+		if c.tls != nil {
+			cfg.CoordinatorCA = c.tls.CA.File
+		}
 		// Re-register quickly after a coordinator restart: tests wait for it.
 		cfg.Reconnect.Min, cfg.Reconnect.Max = 20*time.Millisecond, 200*time.Millisecond
 		if o.Hub && i == 0 {
@@ -135,9 +147,18 @@ func Start(t testing.TB, o Options) *Cluster {
 	return c
 }
 
-// URL is the coordinator's base URL, ws://127.0.0.1:PORT; it stays the same
-// across StopCoordinator/StartCoordinator.
-func (c *Cluster) URL() string { return "ws://" + c.addr }
+// URL is the coordinator's base URL, ws://127.0.0.1:PORT (wss:// with
+// Options.TLS); it stays the same across StopCoordinator/StartCoordinator.
+func (c *Cluster) URL() string {
+	if c.tls != nil {
+		return "wss://" + c.addr
+	}
+	return "ws://" + c.addr
+}
+
+// TLS is the coordinator's certificate (and its CA) with Options.TLS, else
+// nil.
+func (c *Cluster) TLS() *testtls.Leaf { return c.tls }
 
 // Addr is the coordinator's host:port.
 func (c *Cluster) Addr() string { return c.addr }
@@ -223,6 +244,9 @@ func (c *Cluster) Dial(t testing.TB, mod ...func(*client.Config)) (*client.Clien
 		ConnectTimeout: ReadyTimeout,
 		Reconnect:      client.Reconnect{Disabled: true},
 	}
+	if c.tls != nil {
+		cfg.TLSConfig = c.tls.CA.ClientConfig()
+	}
 	for _, m := range mod {
 		m(&cfg)
 	}
@@ -278,6 +302,9 @@ func (c *Cluster) serveCoordinator(t testing.TB, ln net.Listener) {
 	t.Helper()
 	cfg := coordinator.Config{Listen: c.addr, Selector: c.opts.Selector}
 	cfg.Cluster.Secret = Secret
+	if c.tls != nil {
+		cfg.TLS = coordinator.TLSConfig{Cert: c.tls.CertFile, Key: c.tls.KeyFile}
+	}
 	if c.opts.Coordinator != nil {
 		c.opts.Coordinator(&cfg)
 	}
