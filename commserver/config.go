@@ -20,7 +20,7 @@ type Config struct {
 	// CoordinatorCA is a PEM file of the CA certificates a wss://
 	// coordinator_url is verified against; empty means the system roots.
 	CoordinatorCA string `koanf:"coordinator_ca"`
-	Role           string `koanf:"role"`            // server (default) | hub
+	Role          string `koanf:"role"` // server (default) | hub
 	// MaxPeers caps the clients (links to other servers are never refused);
 	// 0 means unlimited.
 	MaxPeers int `koanf:"max_peers"`
