@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/webrtc-broker/webrtc-broker/internal/testtls"
 )
 
 // Time-outs of the lab's events. They bound waits, they are not expected
@@ -24,6 +26,8 @@ type broker struct {
 	coord     *Proc
 	url       string
 	servers   []*server
+	// clientArgs are given to every labclient (the coordinator's CA).
+	clientArgs []string
 }
 
 type server struct {
@@ -32,9 +36,24 @@ type server struct {
 	alias uint64
 }
 
+// brokerSpec is what startBrokerSpec starts: servers communication
+// servers; coordSets and serverSets are extra --set key=value pairs; with
+// tls the coordinator serves wss:// with a certificate for its lab address
+// made in the test, which servers and clients trust through its CA.
+type brokerSpec struct {
+	servers               int
+	coordSets, serverSets []string
+	tls                   bool
+}
+
 // startBroker starts a coordinator and n servers and waits until every
 // server is registered and linked to every other.
 func startBroker(t *testing.T, lab *Lab, n int, coordSets ...string) *broker {
+	t.Helper()
+	return startBrokerSpec(t, lab, brokerSpec{servers: n, coordSets: coordSets})
+}
+
+func startBrokerSpec(t *testing.T, lab *Lab, spec brokerSpec) *broker {
 	t.Helper()
 	b := &broker{lab: lab, coordHost: lab.Host("coord")}
 	addr := b.coordHost.IP().String() + ":9090"
@@ -43,16 +62,24 @@ func startBroker(t *testing.T, lab *Lab, n int, coordSets ...string) *broker {
 	if clusterSecret != "" {
 		common = append(common, "cluster.secret="+clusterSecret)
 	}
-	args := sets(append(append([]string{"listen=" + addr, "log.format=json"}, common...), coordSets...))
-	b.coord = b.coordHost.Start(t, filepath.Join(bin, "coordinator"), args...)
+	coordSets := append([]string{"listen=" + addr, "log.format=json"}, common...)
+	serverSets := append([]string(nil), spec.serverSets...)
+	if spec.tls {
+		leaf := testtls.NewCA(t, "lab").Leaf(t, "coord", b.coordHost.IP().String())
+		b.url = "wss://" + addr
+		coordSets = append(coordSets, "tls.cert="+leaf.CertFile, "tls.key="+leaf.KeyFile)
+		serverSets = append(serverSets, "coordinator_ca="+leaf.CA.File)
+		b.clientArgs = append(b.clientArgs, "--coordinator-ca", leaf.CA.File)
+	}
+	b.coord = b.coordHost.Start(t, filepath.Join(bin, "coordinator"), sets(append(coordSets, spec.coordSets...))...)
 	b.coord.WaitLine(t, 0, startTimeout, "coordinator listening")
-	for i := range n {
+	for i := range spec.servers {
 		s := &server{host: lab.Host(fmt.Sprintf("s%d", i+1))}
-		s.proc = s.host.Start(t, filepath.Join(bin, "commserver"), sets(append([]string{
+		s.proc = s.host.Start(t, filepath.Join(bin, "commserver"), sets(append(append([]string{
 			"coordinator_url=" + b.url,
 			"webrtc.networks=" + Subnet, // and mDNS stays off: webrtc.mdns defaults to false
 			"log.format=json",
-		}, common...))...)
+		}, common...), serverSets...))...)
 		b.servers = append(b.servers, s)
 	}
 	for _, s := range b.servers {
@@ -159,6 +186,7 @@ type event struct {
 	Recv        int     `json:"recv"`
 	Dup         int     `json:"dup"`
 	OutOfOrder  int     `json:"out_of_order"`
+	Identified  int     `json:"identified"`
 	N           int     `json:"n"`
 	Failed      int     `json:"failed"`
 	SinceLostMS int64   `json:"since_lost_ms"`
@@ -178,7 +206,7 @@ func parseEvent(line string) (event, bool) {
 // waits until it is subscribed.
 func (b *broker) startClient(t *testing.T, h *Host, name string, srv *server, extra ...string) *labClient {
 	t.Helper()
-	args := append([]string{"--coordinator", b.url, "--name", name, "--server", fmt.Sprint(srv.alias)}, extra...)
+	args := append(append([]string{"--coordinator", b.url, "--name", name, "--server", fmt.Sprint(srv.alias)}, b.clientArgs...), extra...)
 	c := &labClient{name: name, proc: h.Start(t, filepath.Join(bin, "labclient"), args...)}
 	e := c.await(t, 0, startTimeout, "ready", func(e event) bool { return e.Ev == "ready" })
 	c.alias, c.server = e.Alias, e.Server
@@ -239,12 +267,23 @@ func kind(reliable bool) string {
 // reports; a report is final once n arrived or none arrived for idle.
 func exchange(t *testing.T, run string, n int, rate float64, reliable bool, idle time.Duration, pubs, subs []*labClient) []event {
 	t.Helper()
+	return exchangeAs(t, run, n, rate, reliable, false, idle, pubs, subs)
+}
+
+// exchangeAs is exchange with the publishers' identity on every message
+// (PublishIdentity) when identity is set.
+func exchangeAs(t *testing.T, run string, n int, rate float64, reliable, identity bool, idle time.Duration, pubs, subs []*labClient) []event {
+	t.Helper()
 	froms := make([]int, len(subs))
 	for i, s := range subs {
 		froms[i] = s.proc.Len()
 	}
+	pub := fmt.Sprintf("pub %s %d %g %s", run, n, rate, kind(reliable))
+	if identity {
+		pub += " identity"
+	}
 	for _, p := range pubs {
-		p.send(t, fmt.Sprintf("pub %s %d %g %s", run, n, rate, kind(reliable)))
+		p.send(t, pub)
 	}
 	for _, s := range subs {
 		for _, p := range pubs {

@@ -5,11 +5,13 @@
 //
 // Commands:
 //
-//	pub RUN N RATE reliable|unreliable   publish N numbered messages at RATE/s
+//	pub RUN N RATE reliable|unreliable [identity]
+//	    publish N numbered messages at RATE/s (with identity: PublishIdentity)
 //	await SRC RUN reliable|unreliable N IDLE
 //	    report stream (SRC, RUN) once N messages of it arrived or none for IDLE
 //
-// Events: ready (connected and subscribed), published, report, disconnected
+// Events: ready (connected and subscribed), published, report (identified
+// counts the messages that carried the sender's role), disconnected
 // (the SDK's Done), lost (with --reconnect: pings failed), error.
 //
 // The SDK does not reconnect by itself yet; with --reconnect this helper
@@ -20,6 +22,8 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -35,6 +39,7 @@ import (
 
 	"github.com/webrtc-broker/webrtc-broker/client"
 	"github.com/webrtc-broker/webrtc-broker/core/rtcconfig"
+	"github.com/webrtc-broker/webrtc-broker/protocol"
 )
 
 const topic = "lab"
@@ -53,6 +58,7 @@ func main() {
 	server := flag.Uint64("server", 0, "alias of the server to connect to first (0: the coordinator's choice)")
 	networks := flag.String("networks", "198.18.0.0/15", "webrtc.networks")
 	reconnect := flag.Bool("reconnect", false, "dial again when the link is lost")
+	coordCA := flag.String("coordinator-ca", "", "PEM file of the CA a wss:// coordinator is verified against")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -66,6 +72,14 @@ func main() {
 		// The lab's own watch loop reconnects (with -reconnect) and reports
 		// each step; the SDK's reconnection would do it silently.
 		Reconnect: client.Reconnect{Disabled: true},
+	}
+	if *coordCA != "" {
+		tlsConf, err := caConfig(*coordCA)
+		if err != nil {
+			c.emit(map[string]any{"ev": "error", "err": err.Error()})
+			os.Exit(1)
+		}
+		c.cfg.TLSConfig = tlsConf
 	}
 	if err := c.connect(ctx, false); err != nil {
 		c.emit(map[string]any{"ev": "error", "err": err.Error()})
@@ -111,6 +125,9 @@ type stream struct {
 	outOfOrd int
 	last     time.Time
 	latency  []time.Duration // publish to arrival, in arrival order
+	// identified counts the messages stamped with the sender's role (sent
+	// with PublishIdentity).
+	identified int
 }
 
 type labClient struct {
@@ -228,6 +245,9 @@ func (c *labClient) receive(m client.Message) {
 	}
 	s.last = now
 	s.latency = append(s.latency, now.Sub(time.Unix(0, sent)))
+	if m.Role != protocol.Role_UNKNOWN_ROLE {
+		s.identified++
+	}
 	if s.seen[seq] {
 		s.dup++
 	} else {
@@ -250,7 +270,9 @@ func (c *labClient) command(ctx context.Context, line string) {
 	var err error
 	switch {
 	case len(f) == 5 && f[0] == "pub":
-		err = c.publish(ctx, f[1], f[2], f[3], f[4])
+		err = c.publish(ctx, f[1], f[2], f[3], f[4], false)
+	case len(f) == 6 && f[0] == "pub" && f[5] == "identity":
+		err = c.publish(ctx, f[1], f[2], f[3], f[4], true)
 	case len(f) == 6 && f[0] == "await":
 		err = c.await(ctx, f[1], f[2], f[3], f[4], f[5])
 	default:
@@ -286,7 +308,7 @@ func parseReliable(s string) (bool, error) {
 	return false, fmt.Errorf("%q: want reliable or unreliable", s)
 }
 
-func (c *labClient) publish(ctx context.Context, run, nText, rateText, kind string) error {
+func (c *labClient) publish(ctx context.Context, run, nText, rateText, kind string, identity bool) error {
 	n, err := strconv.Atoi(nText)
 	if err != nil {
 		return err
@@ -310,7 +332,12 @@ func (c *labClient) publish(ctx context.Context, run, nText, rateText, kind stri
 		}
 		// A publish that fails while the link is down is counted, not
 		// retried: the receivers' counts show what was lost.
-		if err := c.current().Publish(topic, fmt.Appendf(nil, "%s %s %d %d", c.name, run, i, time.Now().UnixNano()), channel(reliable)); err != nil {
+		body := fmt.Appendf(nil, "%s %s %d %d", c.name, run, i, time.Now().UnixNano())
+		pub := c.current().Publish
+		if identity {
+			pub = c.current().PublishIdentity
+		}
+		if err := pub(topic, body, channel(reliable)); err != nil {
 			failed++
 		}
 	}
@@ -345,12 +372,12 @@ func (c *labClient) await(ctx context.Context, src, run, kind, nText, idleText s
 		if done || time.Since(last) >= idle {
 			ev := map[string]any{"ev": "report", "src": src, "run": run, "reliable": reliable, "want": n}
 			if s != nil {
-				ev["recv"], ev["dup"], ev["out_of_order"] = s.recv, s.dup, s.outOfOrd
+				ev["recv"], ev["dup"], ev["out_of_order"], ev["identified"] = s.recv, s.dup, s.outOfOrd, s.identified
 				lat := slices.Clone(s.latency)
 				slices.Sort(lat)
 				ev["latency_min_ms"], ev["latency_p50_ms"], ev["latency_p99_ms"] = ms(lat, 0), ms(lat, 0.5), ms(lat, 0.99)
 			} else {
-				ev["recv"], ev["dup"], ev["out_of_order"] = 0, 0, 0
+				ev["recv"], ev["dup"], ev["out_of_order"], ev["identified"] = 0, 0, 0, 0
 			}
 			c.mu.Unlock()
 			c.emit(ev)
@@ -368,4 +395,17 @@ func (c *labClient) await(ctx context.Context, src, run, kind, nText, idleText s
 		case <-time.After(time.Until(last.Add(idle))):
 		}
 	}
+}
+
+// caConfig trusts only the CA certificates in the PEM file at path.
+func caConfig(path string) (*tls.Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("coordinator CA: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("coordinator CA %s: no PEM certificate in it", path)
+	}
+	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
 }
