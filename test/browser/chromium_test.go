@@ -31,8 +31,8 @@ func chromiumPath(t testing.TB) string {
 // every page it opens is a tab of it. Loopback-only WebRTC: the servers
 // accept only 127.0.0.1 candidates, which Chromium offers only with
 // allow-loopback-in-peer-connection, mDNS host names off and (see below)
-// every interface enumerated.
-func newBrowser(t testing.TB) context.Context {
+// every interface enumerated. extra adds flags (a TLS test's trusted key).
+func newBrowser(t testing.TB, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromiumPath(t)),
@@ -59,6 +59,7 @@ func newBrowser(t testing.TB) context.Context {
 		chromedp.Flag("disable-backgrounding-occluded-windows", true),
 		chromedp.WindowSize(1000, 700),
 	}
+	opts = append(opts, extra...)
 
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	bctx, cancelBrowser := chromedp.NewContext(actx)
@@ -89,12 +90,21 @@ func openDemo(t testing.TB, browser context.Context, cl *cluster.Cluster, query 
 	ctx, cancel := chromedp.NewContext(browser)
 	t.Cleanup(cancel)
 	p := &page{t: t, ctx: ctx, name: query.Get("name")}
-	u := "http://" + cl.Addr() + "/demo/?" + query.Encode()
+	u := pageOrigin(cl) + "/demo/?" + query.Encode()
 	if err := chromedp.Do(ctx, chromedp.Navigate(u)); err != nil {
 		t.Fatalf("page %s: open %s: %v", p.name, u, err)
 	}
 	p.waitFor("window.demo && window.demo.ready", "connected and subscribed")
 	return p
+}
+
+// pageOrigin is where the cluster's coordinator serves pages: https with
+// cluster.Options.TLS.
+func pageOrigin(cl *cluster.Cluster) string {
+	if cl.TLS() != nil {
+		return "https://" + cl.Addr()
+	}
+	return "http://" + cl.Addr()
 }
 
 // waitFor waits, inside the page, until the JavaScript expression is truthy.
