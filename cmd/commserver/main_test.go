@@ -40,6 +40,8 @@ func TestExitCodes(t *testing.T) {
 		{"print config", []string{"--print-config"}, nil, 0, "coordinator_url: ws://127.0.0.1:9090"},
 		{"env shows in printed config", []string{"--print-config"}, []string{"BROKER_ROLE=hub"}, 0, "role: hub"},
 		{"unknown key", []string{"--set", "no_such_key=1"}, nil, 1, "no_such_key"},
+		{"coordinator_ca with ws://", []string{"--set", "coordinator_ca=/etc/ca.pem"}, nil, 1, "only used with a wss:// coordinator_url"},
+		{"unreadable coordinator_ca", []string{"--set", "coordinator_url=wss://127.0.0.1:1", "--set", "coordinator_ca=/nonexistent.pem"}, nil, 1, "/nonexistent.pem"},
 		{"--help", []string{"--help"}, nil, 0, "-print-config"},
 		{"-h", []string{"-h"}, nil, 0, "-set key=value"},
 		{"unknown flag", []string{"--no-such-flag"}, nil, 2, "no-such-flag"},

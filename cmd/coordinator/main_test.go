@@ -58,6 +58,9 @@ func TestExitCodes(t *testing.T) {
 		{"unknown selector", []string{"--set", "selector=round-robin", "--set", "listen=127.0.0.1:0"}, nil, 1, "unknown selector"},
 		{"bad log level", []string{"--set", "log.level=loud"}, nil, 1, "log.level"},
 		{"unusable listen address", []string{"--set", "listen=256.0.0.1:1"}, nil, 1, "listen on"},
+		{"tls.cert without tls.key", []string{"--set", "tls.cert=/nonexistent.pem", "--set", "listen=127.0.0.1:0"}, nil, 1, "set both or neither"},
+		{"unreadable tls.cert", []string{"--set", "tls.cert=/nonexistent.pem", "--set", "tls.key=/nonexistent-key.pem", "--set", "listen=127.0.0.1:0"}, nil, 1, "/nonexistent.pem"},
+		{"bad allowed_origins", []string{"--set", "allowed_origins=https://ok.example,app.example.com", "--set", "listen=127.0.0.1:0"}, nil, 1, `allowed_origins \"app.example.com\"`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
