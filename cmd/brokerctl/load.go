@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -55,6 +57,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var headers headerFlag
 	fs.Var(&headers, "header", "HTTP header for the coordinator request, 'Name: value' (repeatable)")
 	loopback := fs.Bool("loopback-only", true, "webrtc.loopback_only for the clients")
+	coordCA := fs.String("coordinator-ca", "", "PEM file of the CA a wss:// coordinator is verified against (default: the system roots)")
 	asJSON := fs.Bool("json", false, "print the report as JSON on stdout instead of the summary")
 	quiet := fs.Bool("quiet", false, "no progress line")
 	logLevel := fs.String("log-level", "warn", "client log level on stderr")
@@ -103,6 +106,17 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cfg.AuthBody = []byte(*authBody)
 	cfg.Header = headers.h
 	cfg.WebRTC = rtcconfig.Config{LoopbackOnly: *loopback}
+	if *coordCA != "" {
+		pemBytes, err := os.ReadFile(*coordCA)
+		if err != nil {
+			return usageErr(fmt.Errorf("--coordinator-ca: %w", err))
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pemBytes) {
+			return usageErr(fmt.Errorf("--coordinator-ca %s: no PEM certificate in it", *coordCA))
+		}
+		cfg.TLSConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
 	if cfg.Logger, err = logging.New(logging.Config{Level: *logLevel, Format: "text"}, stderr); err != nil {
 		return usageErr(err)
 	}

@@ -98,6 +98,7 @@ func (e *engine) dialMember(ctx context.Context, i, r int, start time.Time) (*me
 		Header:         e.cfg.Header,
 		AuthBody:       e.cfg.AuthBody,
 		WebRTC:         e.cfg.WebRTC,
+		TLSConfig:      e.cfg.TLSConfig,
 		Logger:         e.cfg.Logger,
 		ConnectTimeout: e.cfg.ConnectTimeout,
 		OnMessage:      e.onMessage(m),

@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -52,6 +53,9 @@ type Config struct {
 	Header   http.Header
 	AuthBody []byte
 	WebRTC   rtcconfig.Config
+	// TLSConfig verifies a wss:// coordinator (client.Config.TLSConfig);
+	// nil is the system roots.
+	TLSConfig *tls.Config
 	// PIDs are server processes whose CPU and RSS the report includes;
 	// PIDNames labels them (optional).
 	PIDs     []int
