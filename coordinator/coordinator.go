@@ -8,6 +8,11 @@
 // coordinator's metrics. It keeps nothing on disk: after a restart, servers
 // re-register and clients reconnect (aliases stay unique: see aliasSource).
 //
+// With tls.cert and tls.key, Serve speaks https and wss:// and
+// ReloadCertificate swaps the pair for new handshakes (SIGHUP in the
+// binary); allowed_origins decides which browser pages may open /connect
+// (tls.go).
+//
 // Bad input never reaches another peer: a WebSocket message over
 // max_message_size (64 KiB by default) closes that socket with 1009; an
 // undecodable message, a type the coordinator does not relay, a missing or
@@ -156,7 +161,9 @@ func New(cfg Config, opts Options) (*Coordinator, error) {
 
 // Handler serves /connect, /discover, /metrics, /healthz and /readyz. A
 // peer's socket lives as long as its request's context; Serve ties that to
-// its own ctx.
+// its own ctx. Mounted in a server of one's own, TLS is that server's: with
+// no tls.cert the coordinator takes itself for plain ws://, so an empty
+// allowed_origins admits any page; set the list.
 func (c *Coordinator) Handler() http.Handler { return c.handler }
 
 // shutdownGrace bounds how long Serve waits for plain HTTP requests (an auth
