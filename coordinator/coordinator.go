@@ -78,6 +78,12 @@ type Coordinator struct {
 	// allowed_origins (tls.go).
 	certs   *certStore
 	origins origins
+	// originWarnings bounds the warnings for refused origins as
+	// cutWarnings does for flooders: a hostile page can retry in a loop.
+	originWarnings struct {
+		mu sync.Mutex
+		b  ratelimit.Bucket
+	}
 	// serving counts running Serve calls, for /readyz.
 	serving atomic.Int32
 	// cutWarnings bounds the warnings for flooders cut (see refuse): one
@@ -126,6 +132,7 @@ func New(cfg Config, opts Options) (*Coordinator, error) {
 		return nil, fmt.Errorf("coordinator config: %w", err)
 	}
 	c.cutWarnings.b = ratelimit.New(cutWarningRate, cutWarningBurst, time.Now())
+	c.originWarnings.b = ratelimit.New(cutWarningRate, cutWarningBurst, time.Now())
 	if c.auth == nil {
 		c.auth = auth.AllowAll{}
 	}

@@ -11,5 +11,5 @@ package coordinator
 // lock.
 //
 // Leaves, taken with nothing else held: aliasSource.mu (alias.go),
-// Coordinator.cutWarnings.mu (relay.go), and a peer's outbound queue when
-// it is pushed outside register.
+// Coordinator.cutWarnings.mu (relay.go), Coordinator.originWarnings.mu
+// (tls.go), and a peer's outbound queue when it is pushed outside register.

@@ -174,7 +174,18 @@ func (c *Coordinator) checkOrigin(r *http.Request, log *slog.Logger) error {
 	if allowed {
 		return nil
 	}
-	log.Warn("browser socket refused: origin not allowed", "origin", origin, "host", r.Host,
-		"allowed_origins", c.cfg.AllowedOrigins)
+	log.Log(r.Context(), c.originLevel(), "browser socket refused: origin not allowed", "origin", origin,
+		"host", r.Host, "allowed_origins", c.cfg.AllowedOrigins)
 	return fmt.Errorf("%w: %s", errOriginRefused, origin)
+}
+
+// originLevel is the level of the line for one more refused origin: a
+// burst of warnings, then one a second, the others debug lines.
+func (c *Coordinator) originLevel() slog.Level {
+	c.originWarnings.mu.Lock()
+	defer c.originWarnings.mu.Unlock()
+	if c.originWarnings.b.Allow(time.Now()) {
+		return slog.LevelWarn
+	}
+	return slog.LevelDebug
 }

@@ -10,9 +10,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gorilla/websocket"
 
+	"github.com/webrtc-broker/webrtc-broker/core/ratelimit"
 	"github.com/webrtc-broker/webrtc-broker/internal/testmetrics"
 	"github.com/webrtc-broker/webrtc-broker/internal/testtls"
 	"github.com/webrtc-broker/webrtc-broker/protocol"
@@ -312,5 +314,34 @@ func writeFile(t *testing.T, path string, b []byte) {
 	t.Helper()
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestOriginRefusalWarningsAreBounded: a page retrying in a loop gets every
+// refusal logged, but only a burst of them as warnings.
+func TestOriginRefusalWarningsAreBounded(t *testing.T) {
+	leaf := testtls.NewCA(t, "coordinator-test").Leaf(t, "coord", "127.0.0.1")
+	log, lb := bufferedLogger(t)
+	// No refill: the count does not depend on how fast this machine is.
+	tc := startCoordinator(t, Config{TLS: TLSConfig{Cert: leaf.CertFile, Key: leaf.KeyFile}}, Options{Logger: log},
+		func(c *Coordinator) { c.originWarnings.b = ratelimit.New(0, cutWarningBurst, time.Now()) })
+	d := tlsDialer(leaf.CA)
+	const tries = 3 * cutWarningBurst
+	for range tries {
+		conn, resp, err := d.Dial("wss://"+tc.addr+"/connect", http.Header{"Origin": {"https://evil.example"}})
+		if err == nil {
+			_ = conn.Close()
+			t.Fatal("a foreign origin was accepted")
+		}
+		if resp == nil || resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("refusal: %v, want 403", err)
+		}
+		_ = resp.Body.Close()
+	}
+	out := lb.String()
+	all := strings.Count(out, "origin not allowed")
+	warnings := strings.Count(out, `level=WARN msg="browser socket refused: origin not allowed"`)
+	if all != tries || warnings != cutWarningBurst {
+		t.Fatalf("%d refusals logged (want %d), %d of them warnings (want the burst of %d, not all)", all, tries, warnings, cutWarningBurst)
 	}
 }
