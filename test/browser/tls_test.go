@@ -32,7 +32,8 @@ func TestTLSPageConnectsOverWSS(t *testing.T) {
 	if err := carol.Subscribe(eventCtx(t), chatTopic); err != nil {
 		t.Fatal(err)
 	}
-	alice := openDemo(t, newBrowser(t, trusting(cl)), cl, url.Values{"name": {"alice"}})
+	browser := newBrowser(t, trusting(cl))
+	alice := openDemo(t, browser, cl, url.Values{"name": {"alice"}})
 	if got := eval[string](alice, "location.protocol"); got != "https:" {
 		t.Fatalf("page loaded over %s, want https:", got)
 	}
@@ -44,6 +45,16 @@ func TestTLSPageConnectsOverWSS(t *testing.T) {
 		t.Fatal(err)
 	}
 	alice.waitFor(`demo.chat.some(c => c.text === "hello page")`, "chat from the Go client")
+
+	// The README's example, as written, works on an https page too.
+	ex, cancel := chromedp.NewContext(browser)
+	defer cancel()
+	if err := chromedp.Do(ex, chromedp.Navigate(pageOrigin(cl)+"/demo/example.html")); err != nil {
+		t.Fatal(err)
+	}
+	recv(t, carol, "the README example's chat line", func(m client.Message) bool {
+		return m.Topic == chatTopic && string(m.Body) == "hello from the README"
+	})
 }
 
 // TestTLSPageWithoutTrustIsRefused: without the test certificate's key in
