@@ -147,6 +147,9 @@ func New(cfg Config, opts Options) (*Coordinator, error) {
 	if c.metrics, err = newMetrics(c.reg); err != nil {
 		return nil, fmt.Errorf("coordinator metrics: %w", err)
 	}
+	if err = c.certs.register(c.reg); err != nil {
+		return nil, fmt.Errorf("coordinator metrics: %w", err)
+	}
 	c.upgrader = websocket.Upgrader{
 		HandshakeTimeout: cfg.WriteTimeout,
 		// servePeer has applied allowed_origins (checkOrigin) before the

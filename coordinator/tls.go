@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // errNoTLS is ReloadCertificate on a coordinator without tls.cert.
@@ -23,6 +25,7 @@ var errNoTLS = errors.New("no tls.cert configured: nothing to reload")
 type certStore struct {
 	certFile, keyFile string
 	cur               atomic.Pointer[tls.Certificate]
+	reloads           *prometheus.CounterVec // by result: ok, error
 }
 
 // newCertStore loads the pair, or returns nil when TLS is off.
@@ -55,6 +58,29 @@ func (s *certStore) load(now time.Time) (*tls.Certificate, error) {
 	return &cert, nil
 }
 
+// register adds the TLS metrics to reg: when the served certificate
+// expires (for an alert well before it does) and the reloads by result.
+// Without TLS there is nothing to show.
+func (s *certStore) register(reg prometheus.Registerer) error {
+	if s == nil {
+		return nil
+	}
+	s.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "coordinator", Name: "tls_reloads_total",
+		Help: "Certificate reloads (SIGHUP), by result: ok, or error (the current certificate was kept).",
+	}, []string{"result"})
+	notAfter := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "coordinator", Name: "tls_certificate_not_after_seconds",
+		Help: "When the certificate being served expires, in Unix seconds.",
+	}, func() float64 { return float64(s.cur.Load().Leaf.NotAfter.Unix()) })
+	for _, c := range []prometheus.Collector{s.reloads, notAfter} {
+		if err := reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (s *certStore) get(*tls.ClientHelloInfo) (*tls.Certificate, error) { return s.cur.Load(), nil }
 
 // serverConfig is the listener's TLS config. HTTP/1.1 only: WebSocket
@@ -84,11 +110,13 @@ func (c *Coordinator) ReloadCertificate() error {
 	cert, err := c.certs.load(time.Now())
 	if err != nil {
 		err = fmt.Errorf("reload certificate: %w", err)
+		c.certs.reloads.WithLabelValues("error").Inc()
 		c.log.Error("TLS certificate reload failed, keeping the current one",
 			append([]any{"err", err}, certFields(c.certs.cur.Load())...)...)
 		return err
 	}
 	c.certs.cur.Store(cert)
+	c.certs.reloads.WithLabelValues("ok").Inc()
 	c.log.Info("TLS certificate reloaded", certFields(cert)...)
 	return nil
 }

@@ -184,6 +184,13 @@ func TestTLSBadReloadKeepsTheCurrentCertificate(t *testing.T) {
 	if err := tc.ReloadCertificate(); err != nil {
 		t.Fatalf("reload of the original pair: %v", err)
 	}
+	if ok, bad := metricValue(t, tc.Coordinator, "coordinator_tls_reloads_total", "result", "ok"),
+		metricValue(t, tc.Coordinator, "coordinator_tls_reloads_total", "result", "error"); ok != 1 || bad != float64(len(cases)) {
+		t.Errorf("coordinator_tls_reloads_total: ok %g, error %g; want 1 and %d", ok, bad, len(cases))
+	}
+	if got, want := metricValue(t, tc.Coordinator, "coordinator_tls_certificate_not_after_seconds"), float64(leaf.Cert.NotAfter.Unix()); got != want {
+		t.Errorf("coordinator_tls_certificate_not_after_seconds = %g, want %g", got, want)
+	}
 }
 
 func TestTLSReloadWithoutTLS(t *testing.T) {
