@@ -93,8 +93,8 @@ func (s *certStore) serverConfig() *tls.Config {
 // certFields describes a certificate for the log.
 func certFields(cert *tls.Certificate) []any {
 	l := cert.Leaf
-	return []any{"subject", l.Subject.String(), "dns_names", l.DNSNames, "ip_addresses", l.IPAddresses,
-		"not_after", l.NotAfter.UTC().Format(time.RFC3339)}
+	return []any{"subject", l.Subject.String(), "serial", l.SerialNumber.String(), "dns_names", l.DNSNames,
+		"ip_addresses", l.IPAddresses, "not_after", l.NotAfter.UTC().Format(time.RFC3339)}
 }
 
 // ReloadCertificate reads tls.cert and tls.key again and serves the new

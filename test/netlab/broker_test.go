@@ -28,6 +28,8 @@ type broker struct {
 	servers   []*server
 	// clientArgs are given to every labclient (the coordinator's CA).
 	clientArgs []string
+	// cert is the coordinator's certificate with brokerSpec.tls.
+	cert *testtls.Leaf
 }
 
 type server struct {
@@ -66,7 +68,7 @@ func startBrokerSpec(t *testing.T, lab *Lab, spec brokerSpec) *broker {
 	serverSets := append([]string(nil), spec.serverSets...)
 	if spec.tls {
 		leaf := testtls.NewCA(t, "lab").Leaf(t, "coord", b.coordHost.IP().String())
-		b.url = "wss://" + addr
+		b.url, b.cert = "wss://"+addr, leaf
 		coordSets = append(coordSets, "tls.cert="+leaf.CertFile, "tls.key="+leaf.KeyFile)
 		serverSets = append(serverSets, "coordinator_ca="+leaf.CA.File)
 		b.clientArgs = append(b.clientArgs, "--coordinator-ca", leaf.CA.File)

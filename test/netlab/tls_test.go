@@ -2,6 +2,8 @@ package netlab
 
 import (
 	"fmt"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -69,5 +71,44 @@ func TestLabTLSMatrix(t *testing.T) {
 	}
 	for _, c := range []*labClient{a1, a2, b1, b2} {
 		c.noDisconnect(t)
+	}
+}
+
+// TestLabTLSCertificateRotation: a new certificate for the coordinator and
+// SIGHUP, with servers and clients connected across the lab: the servers'
+// wss:// sessions stay up (no reconnect), a client that dials afterwards
+// is served with the new certificate, and messages flow between them all.
+func TestLabTLSCertificateRotation(t *testing.T) {
+	lab := New(t)
+	b := startBrokerSpec(t, lab, brokerSpec{servers: 2, tls: true, serverSets: []string{"webrtc.loopback_only=false"}})
+	s1, s2 := b.servers[0], b.servers[1]
+	a := b.startClient(t, lab.Host("c1"), "a", s1)
+	c := b.startClient(t, lab.Host("c2"), "c", s2)
+	complete(t, exchange(t, "before", 50, 50, true, reliableIdle, []*labClient{a, c}, []*labClient{a, c}))
+
+	coordMark := b.coord.Len()
+	marks := []int{s1.proc.Len(), s2.proc.Len()}
+	next := b.cert.CA.Leaf(t, "coord-next", b.coordHost.IP().String())
+	next.InstallAt(t, b.cert.CertFile, b.cert.KeyFile)
+	if err := syscall.Kill(b.coord.Pid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	line, _ := b.coord.WaitLine(t, coordMark, startTimeout, "TLS certificate reloaded")
+	if want := fmt.Sprintf(`"serial":"%s"`, next.Cert.SerialNumber); !strings.Contains(line, want) {
+		t.Fatalf("reload line %s: want the new certificate's %s", line, want)
+	}
+
+	late := b.startClient(t, lab.Host("c1"), "late", s2) // a TLS handshake after the reload
+	all := []*labClient{a, c, late}
+	complete(t, exchange(t, "after", 50, 50, true, reliableIdle, all, all))
+	for i, s := range b.servers {
+		for _, l := range s.proc.linesFrom(marks[i]) {
+			if ll, ok := parseLog(l); ok && strings.HasPrefix(ll.Msg, "coordinator link down") {
+				t.Errorf("%s: its coordinator link went down during the rotation: %s", s.host.Name(), l)
+			}
+		}
+	}
+	for _, cl := range all {
+		cl.noDisconnect(t)
 	}
 }
