@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -50,7 +51,12 @@ func (s *certStore) load(now time.Time) (*tls.Certificate, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tls.cert %s, tls.key %s: %w", s.certFile, s.keyFile, err)
 	}
-	leaf := cert.Leaf // LoadX509KeyPair parses it
+	if cert.Leaf == nil { // LoadX509KeyPair parses it unless GODEBUG=x509keypairleaf=0
+		if cert.Leaf, err = x509.ParseCertificate(cert.Certificate[0]); err != nil {
+			return nil, fmt.Errorf("tls.cert %s: %w", s.certFile, err)
+		}
+	}
+	leaf := cert.Leaf
 	if now.After(leaf.NotAfter) || now.Before(leaf.NotBefore) {
 		return nil, fmt.Errorf("tls.cert %s: valid from %s to %s, not now", s.certFile,
 			leaf.NotBefore.UTC().Format(time.RFC3339), leaf.NotAfter.UTC().Format(time.RFC3339))
