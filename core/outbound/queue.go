@@ -48,6 +48,18 @@ type Queue struct {
 	// reads it without the lock.
 	pushed uint64
 	left   atomic.Uint64
+	// msgs counts the messages that ever entered the queue, so that the
+	// oldest queued one is message number msgs-count. batchFrom is the
+	// first message number that may share a batch, batchLimit a batch's
+	// size bound (0: no batching) and framer its framing; set by
+	// EnableBatching. All four guarded by mu.
+	msgs       uint64
+	batchFrom  uint64
+	batchLimit int
+	framer     Framer
+	// written counts the messages Run has handed to the sink, each one
+	// inner message of a batch included.
+	written atomic.Uint64
 
 	// Set at construction (coalesce by SetCoalesce before Run), then
 	// read-only.
@@ -157,6 +169,7 @@ func (q *Queue) push(msg []byte) error {
 	}
 	q.ring[(q.head+q.count)%len(q.ring)] = msg
 	q.count++
+	q.msgs++
 	q.bytes += len(msg)
 	q.pushed += uint64(len(msg))
 	if q.count == 1 {

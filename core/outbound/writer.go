@@ -2,14 +2,15 @@ package outbound
 
 import (
 	"context"
-	"fmt"
 	"sync/atomic"
 	"time"
 )
 
 // Sink is a detached pion data channel seen from the writer. Write sends one
 // message (one data-channel message per call, as the detached
-// datachannel.ReadWriteCloser does). Buffered is the *webrtc.DataChannel's
+// datachannel.ReadWriteCloser does) and keeps no reference to p once it
+// returns (pion copies it into its SCTP chunks): batches are framed in
+// reused buffers. Buffered is the *webrtc.DataChannel's
 // BufferedAmount(): the bytes pion has accepted but SCTP has not yet sent.
 type Sink interface {
 	Write(p []byte) (int, error)
@@ -31,6 +32,7 @@ type Sink interface {
 // Each time it wakes, Run takes every queued message in one go and writes
 // them back to back, so SCTP can pack several small messages in one packet
 // and producers contend with the writer once per batch, not per message.
+// With EnableBatching, what it took goes out as BatchMessages (batch.go).
 //
 // With a coalesce window (SetCoalesce), a writer under sustained traffic
 // (it wrote within the last few windows) waits one window before taking the
@@ -81,6 +83,7 @@ func (q *Queue) Run(ctx context.Context, sink Sink, highWater uint64, low <-chan
 			}
 		}
 		q.mu.Lock()
+		plan := batchPlan{first: q.msgs - uint64(q.count), from: q.batchFrom, limit: q.batchLimit, framer: q.framer}
 		batch = q.take(batch[:0])
 		q.mu.Unlock()
 		if len(batch) == 0 {
@@ -90,12 +93,9 @@ func (q *Queue) Run(ctx context.Context, sink Sink, highWater uint64, low <-chan
 		if gather != nil {
 			lastWrite = time.Now()
 		}
-		for i, msg := range batch {
-			if _, err := sink.Write(msg); err != nil {
-				clear(batch)
-				return fmt.Errorf("outbound: write of %d bytes: %w", len(msg), err)
-			}
-			batch[i] = nil // do not keep the message alive until the next batch
+		if err := q.write(sink, batch, plan); err != nil {
+			clear(batch)
+			return err
 		}
 	}
 }
