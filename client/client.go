@@ -353,11 +353,23 @@ func (c *Client) sendRaw(ch Channel, b []byte) error {
 // deliver sorts one received message; the read loop of ch on l calls it,
 // and b is that loop's buffer.
 func (c *Client) deliver(l *link, ch *dataChannel, b []byte, topics topicCache) {
+	if c.cfg.onFrame != nil {
+		c.cfg.onFrame(ch.kind, b)
+	}
 	var f frame
 	if err := decode(b, &f, topics.intern); err != nil {
 		c.log.Warn("dropping undecodable message from server", "server", l.server, "channel", ch.label, "err", err)
 		return
 	}
+	if f.Type == protocol.MessageType_BATCH && !c.cfg.DisableBatching {
+		c.deliverBatch(l, ch, b, topics)
+		return
+	}
+	c.deliverFrame(l, ch, &f)
+}
+
+// deliverFrame sorts one decoded message, alone or out of a batch.
+func (c *Client) deliverFrame(l *link, ch *dataChannel, f *frame) {
 	switch f.Type {
 	case protocol.MessageType_TOPIC_FW, protocol.MessageType_TOPIC_IDENTITY_FW:
 		m := Message{Topic: f.Topic, FromAlias: f.FromAlias, Body: f.Body, Identity: f.Identity, Role: f.Role, Channel: ch.kind}

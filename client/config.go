@@ -69,9 +69,22 @@ type Config struct {
 	// hand the event to another goroutine for that.
 	OnState func(StateEvent)
 
+	// DisableBatching makes the client speak the 2019 protocol's wire: its
+	// AUTH lists no features, so the server never sends it a BATCH, and a
+	// BATCH that arrives anyway is ignored as a 2019 client ignores it. By
+	// default the AUTH lists FEATURE_BATCH and the read loops unpack the
+	// batches the server then sends (several messages in one data-channel
+	// message: less CPU per message on both ends). Tests and benchmarks set
+	// it to act as a 2019 client.
+	DisableBatching bool
+
 	// skipAuth does not send AUTH after the channels open: tests only,
 	// through export_test.go and internal/clienthooks.
 	skipAuth bool
+	// onFrame, when set, sees every data-channel message as it was read,
+	// before it is decoded: tests only (internal/clienthooks), to assert
+	// what the server put on the wire.
+	onFrame func(ch Channel, b []byte)
 }
 
 // Reconnect configures automatic reconnection.

@@ -10,7 +10,6 @@ import (
 
 	"github.com/pion/webrtc/v3"
 
-	"github.com/webrtc-broker/webrtc-broker/core/relay"
 	"github.com/webrtc-broker/webrtc-broker/internal/rtc"
 	"github.com/webrtc-broker/webrtc-broker/protocol"
 )
@@ -182,7 +181,7 @@ func (c *Client) handshake(ctx context.Context, l *link, choose func([]uint64) (
 	if c.cfg.skipAuth {
 		return nil
 	}
-	err = l.write(l.reliable, func(b []byte) []byte { return relay.AppendAuth(b, protocol.Role_CLIENT, c.cfg.AuthBody) })
+	err = l.write(l.reliable, func(b []byte) []byte { return appendAuth(b, c.cfg) })
 	if err != nil {
 		return fmt.Errorf("dial: server %d: auth: %w", server, err)
 	}

@@ -14,4 +14,7 @@ func init() {
 			}
 			return c.(*Client).sendRaw(ch, b)
 		})
+	clienthooks.RegisterOnFrame(func(cfg any, f func(reliable bool, b []byte)) {
+		cfg.(*Config).onFrame = func(ch Channel, b []byte) { f(ch == Reliable, b) }
+	})
 }

@@ -187,3 +187,47 @@ func FuzzDecodeSignal(f *testing.F) {
 		}
 	})
 }
+
+// FuzzUnbatch feeds unbatch, the client's unpacking of a BATCH, arbitrary
+// bytes. It must never panic; it accepts exactly the batches the generated
+// code decodes (with at least one message), and hands on, in order, the
+// inner messages as decode makes them, stopping at the first it refuses.
+func FuzzUnbatch(f *testing.F) {
+	fw := relay.AppendTopicFW(nil, 42, "t", []byte("b"))
+	ping, _ := proto.Marshal(&protocol.PingMessage{Type: protocol.MessageType_PING, Time: 12.5})
+	for _, b := range [][]byte{
+		relay.AppendBatch(nil, fw, ping),
+		relay.AppendBatch(nil, fw, []byte{0x08}, fw),
+		relay.AppendBatch(nil, relay.AppendBatch(nil, fw)),
+		relay.AppendBatch(nil, nil),
+		relay.AppendBatchHeader(nil),
+		append(relay.AppendBatch(nil, fw), 0x18, 0x01),
+		fw,
+	} {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var got []frame
+		err := unbatch(b, allocTopic, func(fr frame) { got = append(got, fr) })
+		var want protocol.BatchMessage
+		werr := proto.Unmarshal(b, &want)
+		if werr != nil || want.Type != protocol.MessageType_BATCH || len(want.Messages) == 0 {
+			if err == nil {
+				t.Fatalf("%x: unbatch accepts what the generated code rejects (%v, %v)", b, werr, &want)
+			}
+			return
+		}
+		if len(got) > len(want.Messages) {
+			t.Fatalf("%x: %d frames from a batch of %d", b, len(got), len(want.Messages))
+		}
+		for i, fr := range got {
+			var alone frame
+			if derr := decode(want.Messages[i], &alone, allocTopic); derr != nil || !equalFrame(fr, alone) {
+				t.Fatalf("%x: message %d unbatched as %+v, alone %+v (%v)", b, i, fr, alone, derr)
+			}
+		}
+		if err == nil && len(got) != len(want.Messages) {
+			t.Fatalf("%x: %d of %d messages delivered without an error", b, len(got), len(want.Messages))
+		}
+	})
+}

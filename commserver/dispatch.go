@@ -46,6 +46,8 @@ func (p *peer) handle(ch *channel, msg []byte) {
 		p.subscribe(ch.kind, msg)
 	case protocol.MessageType_TOPIC, protocol.MessageType_TOPIC_IDENTITY:
 		p.publish(ch.kind, t, msg)
+	case protocol.MessageType_BATCH:
+		p.handleBatch(ch, msg)
 	case protocol.MessageType_ERROR:
 		if !p.creds().isServer() {
 			p.violate(ch.kind, t, errUnexpected)
@@ -135,6 +137,9 @@ func (p *peer) authDone(c credentials, err error) {
 	}
 	if !p.gate.settle(c, nil) {
 		return
+	}
+	if c.batch {
+		p.startBatching()
 	}
 	s := p.s
 	s.mu.Lock()

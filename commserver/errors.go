@@ -72,6 +72,8 @@ var (
 	// errUnexpected: a message type this peer must not send here (an
 	// unknown type, a second AUTH, a server-to-client type from a client).
 	errUnexpected = errors.New("unexpected message type")
+	// errNestedBatch: a BATCH inside a BATCH.
+	errNestedBatch = errors.New("a BATCH inside a BATCH")
 )
 
 // Link errors.

@@ -18,6 +18,8 @@ import (
 type credentials struct {
 	role     protocol.Role
 	identity []byte
+	// batch: the AUTH listed FEATURE_BATCH, so the peer is sent batches.
+	batch bool
 }
 
 // isServer reports whether the peer is a link to another communication
@@ -69,7 +71,7 @@ func authenticate(ctx context.Context, a auth.Authenticator, timeout time.Durati
 	if identity == nil {
 		identity = []byte{}
 	}
-	return credentials{role: m.Role, identity: identity}, nil
+	return credentials{role: m.Role, identity: identity, batch: hasBatch(m.Features)}, nil
 }
 
 // authReason is the text an ERROR{ERROR_AUTH_FAILED} carries: the

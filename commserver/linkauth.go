@@ -42,7 +42,7 @@ func (p *peer) sendAuth() error {
 	s.mu.Lock()
 	secret, remote := s.proofSecret, p.srv.remoteFP
 	s.mu.Unlock()
-	am := &protocol.AuthMessage{Type: protocol.MessageType_AUTH, Role: s.role, Body: creds.Body}
+	am := &protocol.AuthMessage{Type: protocol.MessageType_AUTH, Role: s.role, Body: creds.Body, Features: localFeatures}
 	if secret != "" {
 		am.ClusterProof = clusterauth.LinkProof(secret, p.localFingerprint(), remote)
 	}

@@ -35,12 +35,16 @@ type metrics struct {
 	linksRestored    prometheus.Counter
 	redials          prometheus.Gauge
 	coordOverflows   prometheus.Counter
+	batchesIn        prometheus.Counter
 
 	// Drops, exported by dropCollector. unreliableClosed sums the drops
 	// of peers already gone; live peers' are read from their queues.
 	slowConsumers    atomic.Uint64
 	policyDrops      atomic.Uint64
 	unreliableClosed atomic.Uint64
+	// batchesClosed sums the batches written to peers already gone (see
+	// batchCollector).
+	batchesClosed atomic.Uint64
 }
 
 func newMetrics(reg prometheus.Registerer, s *Server) (*metrics, error) {
@@ -94,6 +98,10 @@ func newMetrics(reg prometheus.Registerer, s *Server) (*metrics, error) {
 			Namespace: ns, Name: "coordinator_queue_overflows_total",
 			Help: "Coordinator link restarts because its outbound queue went over its bound (the socket did not keep up).",
 		}),
+		batchesIn: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Name: "batches_received_total",
+			Help: "BATCH messages received from server links and unpacked.",
+		}),
 	}
 	in := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: ns, Name: "messages_received_total",
@@ -116,8 +124,11 @@ func newMetrics(reg prometheus.Registerer, s *Server) (*metrics, error) {
 		"Messages not delivered, by reason: slow_consumer (peers disconnected for it), unreliable_overflow "+
 			"(oldest dropped from a full unreliable queue), policy (publishes dropped by a topic policy).",
 		[]string{"reason"}, nil)}
+	batches := &batchCollector{m: m, s: s, desc: prometheus.NewDesc(ns+"_batches_sent_total",
+		"BATCH messages written to peers that declared FEATURE_BATCH (each carries several messages).", nil, nil)}
 	for _, c := range []prometheus.Collector{m.peers, in, out, m.sentBytes, m.authFailures, m.violations,
-		m.refusedFull, m.coordConnected, m.coordReconnects, m.coordBadMessages, m.linksLost, m.linksRestored, m.redials, m.coordOverflows, drops} {
+		m.refusedFull, m.coordConnected, m.coordReconnects, m.coordBadMessages, m.linksLost, m.linksRestored, m.redials, m.coordOverflows, drops,
+		m.batchesIn, batches} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -151,6 +162,7 @@ func (m *metrics) peerDown(r protocol.Role) { m.peers.WithLabelValues(r.String()
 // peerGone keeps the unreliable drops of a peer that is going away.
 func (m *metrics) peerGone(p *peer) {
 	m.unreliableClosed.Add(p.chans[unreliable].q.Dropped())
+	m.batchesClosed.Add(p.chans[reliable].q.Batches() + p.chans[unreliable].q.Batches())
 }
 
 // dropCollector exports the drop counters, reading live peers' unreliable

@@ -64,10 +64,10 @@ type channel struct {
 	// low receives a token from OnBufferedAmountLow; capacity 1 and a
 	// non-blocking send, so a wake-up is never lost and pion never blocks.
 	low chan struct{}
-	// queued counts messages accepted by q, written those handed to pion:
-	// together with pion's buffered amount they tell when everything sent
-	// has left (see flushed).
-	queued, written atomic.Uint64
+	// queued counts messages accepted by q; with q.Written (those handed
+	// to pion, each message of a batch counted) and pion's buffered amount
+	// it tells when everything sent has left (see flushed).
+	queued atomic.Uint64
 
 	// Guarded by peer.mu: attached is set when pion hands us the channel,
 	// dc and rw when it opens. The loops started at open read them freely.
@@ -294,7 +294,7 @@ func (p *peer) opened(ch *channel, dc *webrtc.DataChannel, rw datachannel.ReadWr
 		return
 	}
 	p.s.routines.Go(func() {
-		err := ch.q.Run(p.ctx, sink{dc: dc, rw: rw, written: &ch.written}, flow[ch.kind].highWater, ch.low)
+		err := ch.q.Run(p.ctx, sink{dc: dc, rw: rw}, flow[ch.kind].highWater, ch.low)
 		if err != nil {
 			p.close(slog.LevelInfo, "closed: write failed", err)
 		}
@@ -329,18 +329,11 @@ func (p *peer) isEstablished() bool {
 
 // sink is a detached data channel as the outbound writer sees it.
 type sink struct {
-	dc      *webrtc.DataChannel
-	rw      datachannel.ReadWriteCloser
-	written *atomic.Uint64
+	dc *webrtc.DataChannel
+	rw datachannel.ReadWriteCloser
 }
 
-func (s sink) Write(b []byte) (int, error) {
-	n, err := s.rw.Write(b)
-	if err == nil {
-		s.written.Add(1)
-	}
-	return n, err
-}
+func (s sink) Write(b []byte) (int, error) { return s.rw.Write(b) }
 
 func (s sink) Buffered() uint64 { return s.dc.BufferedAmount() }
 
@@ -424,7 +417,7 @@ func (p *peer) closeAfterFlush(msg string, cause error) {
 // amount drops as SACKs arrive).
 func (p *peer) flushed() bool {
 	ch := p.chans[reliable]
-	if ch.written.Load() < ch.queued.Load() {
+	if ch.q.Written() < ch.queued.Load() {
 		return false
 	}
 	p.mu.Lock()

@@ -369,7 +369,14 @@ type Feature int32
 
 const (
 	Feature_FEATURE_UNKNOWN Feature = 0
-	// The peer unpacks BatchMessage.
+	// The peer unpacks BatchMessage. A peer is sent BATCH only after its AUTH
+	// listed FEATURE_BATCH: a client that lists it is sent batches by its
+	// server; a server lists it in the AUTH it sends on a server link (both
+	// ends send one), and each end batches towards the other once it has read
+	// the other's AUTH with it, so a link batches when both ends support it.
+	// A 2019 client never lists it and its wire stays byte for byte as it
+	// was. The Go and TS SDKs and the load generator list it by default (an
+	// option turns it off, to act as a 2019 client).
 	Feature_FEATURE_BATCH Feature = 1
 )
 
@@ -1675,9 +1682,21 @@ func (x *ErrorMessage) GetReason() string {
 
 // extension: several complete data-channel messages (each a TopicFW,
 // TopicIdentityFW or any other message a peer could be sent alone) in one
-// data-channel message. Sent only to a peer that declared FEATURE_BATCH; on
-// the unreliable channel a batch stays within one packet's payload. A batch
-// inside a batch is a protocol violation.
+// data-channel message. Sent only to a peer that declared FEATURE_BATCH
+// (see Feature), by a communication server: to its clients, and to another
+// server on a server link. The sender batches what its writer has queued
+// when it wakes, never waiting for more (beyond its outbound.coalesce
+// window, if any); one message alone is sent as itself, never as a batch of
+// one. On the unreliable channel a batch stays within one packet's payload
+// (1,100 bytes), so one lost packet loses no more than before; on the
+// reliable channel it is at most max_message_size (and 64 KiB). The
+// receiver handles the inner messages in order, each as if it had come
+// alone on that channel. Protocol violations, handled like any other: a
+// batch with no message or that does not parse, a batch inside a batch,
+// and a BATCH from a client (clients never send batches: each of their
+// messages passes policy, rate limit and stamping on its own). The AUTH a
+// server sends on a link is never part of a batch: it is read first and
+// alone.
 type BatchMessage struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Type          MessageType            `protobuf:"varint,1,opt,name=type,proto3,enum=protocol.MessageType" json:"type,omitempty"`

@@ -44,6 +44,9 @@ func (q *Queue) EnableBatching(limit int, f Framer) {
 // each message of a batch.
 func (q *Queue) Written() uint64 { return q.written.Load() }
 
+// Batches returns how many frames of several messages Run has written.
+func (q *Queue) Batches() uint64 { return q.batches.Load() }
+
 // batchPlan is what Run takes from the queue, under its lock, with a
 // batch: the number of the batch's first message and the batching state.
 type batchPlan struct {
@@ -71,8 +74,11 @@ func (q *Queue) write(sink Sink, batch [][]byte, plan batchPlan) error {
 			if _, err := sink.Write(batch[i]); err != nil {
 				return fmt.Errorf("outbound: write of %d bytes: %w", len(batch[i]), err)
 			}
-		} else if err := writeFrame(sink, plan.framer, batch[i:i+n]); err != nil {
-			return err
+		} else {
+			if err := writeFrame(sink, plan.framer, batch[i:i+n]); err != nil {
+				return err
+			}
+			q.batches.Add(1)
 		}
 		q.written.Add(uint64(n))
 		clear(batch[i : i+n]) // do not keep the messages alive until the next batch

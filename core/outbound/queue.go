@@ -58,8 +58,8 @@ type Queue struct {
 	batchLimit int
 	framer     Framer
 	// written counts the messages Run has handed to the sink, each one
-	// inner message of a batch included.
-	written atomic.Uint64
+	// inner message of a batch included; batches the frames it wrote.
+	written, batches atomic.Uint64
 
 	// Set at construction (coalesce by SetCoalesce before Run), then
 	// read-only.

@@ -36,4 +36,20 @@ func SendRaw(c any, reliable bool, b []byte) error {
 	return sendRaw(c, reliable, b)
 }
 
+// onFrame is set by package client's init (RegisterOnFrame).
+var onFrame func(cfg any, f func(reliable bool, b []byte))
+
+// RegisterOnFrame is called once by package client's init.
+func RegisterOnFrame(hook func(cfg any, f func(reliable bool, b []byte))) { onFrame = hook }
+
+// OnFrame makes a *client.Config's client call f with every data-channel
+// message as read, before it is decoded (b is the read buffer: copy what
+// you keep), so that a test asserts what the server put on the wire.
+func OnFrame(cfg any, f func(reliable bool, b []byte)) {
+	if onFrame == nil {
+		panic(notLinked)
+	}
+	onFrame(cfg, f)
+}
+
 const notLinked = "clienthooks: package client is not linked in (import it)"
