@@ -48,8 +48,8 @@ func dataChannelSeeds(f *testing.F) [][]byte {
 		relay.AppendBatch(nil, relay.AppendBatch(nil, relay.AppendTopic(nil, 9, "t", []byte("nested")))),
 		relay.AppendBatch(nil, []byte{0x08}, relay.AppendTopic(nil, 9, "t", []byte("after a bad one"))),
 		relay.AppendBatchHeader(nil), // no message
-		{0x08, 0x4d}, // type 77
-		{0x08},       // truncated type
+		{0x08, 0x4d},                 // type 77
+		{0x08},                       // truncated type
 		{},
 	}
 }
