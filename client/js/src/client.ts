@@ -4,7 +4,7 @@
 import { backoffDelay } from "./backoff.js";
 import { ClosedError, InvalidTopicError, NotConnectedError, QueueFullError, TimeoutError } from "./errors.js";
 import { Link, connectURL, openLink } from "./link.js";
-import { Bytes, Message, ServerError, decodeData, encodePing, encodeSubscription, encodeTopic, topicSet, validTopic } from "./wire.js";
+import { Bytes, Inbound, Message, ServerError, decodeData, encodePing, encodeSubscription, encodeTopic, topicSet, validTopic } from "./wire.js";
 
 export type State = "connecting" | "connected" | "reconnecting" | "closed";
 
@@ -39,6 +39,13 @@ export interface Options {
    * (tests place clients on given servers); reconnection picks from WELCOME.
    */
   server?: bigint;
+  /**
+   * Speak the 2019 protocol's wire: AUTH lists no features, so the server
+   * never sends a BATCH, and one that arrives anyway is ignored. By default
+   * AUTH lists FEATURE_BATCH and the read loop unpacks the batches the
+   * server then sends. Tests and benchmarks set it to act as a 2019 client.
+   */
+  disableBatching?: boolean;
 }
 
 export interface SendOptions {
@@ -250,6 +257,7 @@ export class Client {
     return openLink({
       url: this.#url,
       authBody: this.#authBody,
+      batching: !this.#opts.disableBatching,
       iceServers: this.#opts.iceServers ?? [],
       timeoutMs: this.#opts.connectTimeout ?? defaults.connectTimeout,
       server: avoid === undefined ? this.#opts.server : undefined, // reconnection picks from WELCOME
@@ -280,6 +288,27 @@ export class Client {
       console.warn(`webrtc-broker: dropping undecodable message from server ${this.#server} on ${channel}`, err);
       return;
     }
+    if (in_.kind !== "batch") return this.#sort(in_, channel);
+    if (this.#opts.disableBatching) return; // as a 2019 client: never asked for one
+    // Each message as if it had come alone, in order; a bad one drops the
+    // rest of the batch, as the Go SDK does.
+    for (const inner of in_.messages) {
+      let m;
+      try {
+        m = decodeData(inner);
+      } catch (err) {
+        console.warn(`webrtc-broker: dropping the rest of a BATCH from server ${this.#server} on ${channel}`, err);
+        return;
+      }
+      if (m.kind === "batch") {
+        console.warn(`webrtc-broker: dropping the rest of a BATCH from server ${this.#server} on ${channel}: a BATCH inside it`);
+        return;
+      }
+      this.#sort(m, channel);
+    }
+  }
+
+  #sort(in_: Exclude<Inbound, { kind: "batch" }>, channel: "reliable" | "unreliable"): void {
     switch (in_.kind) {
       case "message":
         this.#emit("message", { ...in_.message, channel });

@@ -8,6 +8,8 @@ import { Bytes, decodeSignal, encodeAuth, encodeConnect, encodeWebRtc } from "./
 export interface LinkOptions {
   url: string;
   authBody: Uint8Array;
+  /** List FEATURE_BATCH in AUTH (the server may then send BATCH). */
+  batching: boolean;
   iceServers: RTCIceServer[];
   timeoutMs: number;
   /** A fixed server alias (tests place clients on given servers). */
@@ -70,7 +72,7 @@ export function openLink(o: LinkOptions): Promise<Link> {
         return;
       }
       const reliable = channels.get("reliable")!;
-      reliable.send(encodeAuth(o.authBody));
+      reliable.send(encodeAuth(o.authBody, o.batching));
       resolve({ alias, server, pc: pc!, reliable, unreliable: channels.get("unreliable")! });
     };
     const timer = setTimeout(() => finish(new TimeoutError(`connect: no link within ${o.timeoutMs} ms`)), o.timeoutMs);

@@ -3,10 +3,12 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import {
   AuthMessageSchema,
+  BatchMessageSchema,
   ConnectionRefusedMessageSchema,
   ConnectMessageSchema,
   ErrorCode,
   ErrorMessageSchema,
+  Feature,
   Format,
   MessageHeaderSchema,
   MessageType,
@@ -49,10 +51,16 @@ export type Inbound =
   | { kind: "message"; message: Omit<Message, "channel"> }
   | { kind: "error"; error: ServerError }
   | { kind: "ping"; time: number }
+  | { kind: "batch"; messages: Uint8Array[] }
   | { kind: "other"; type: MessageType };
 
-export function encodeAuth(body: Uint8Array): Bytes {
-  return <Bytes>toBinary(AuthMessageSchema, create(AuthMessageSchema, { type: MessageType.AUTH, role: Role.CLIENT, body }));
+/**
+ * The client's AUTH. With batching (the default) it lists FEATURE_BATCH, and
+ * the server may then send BATCH; without, it is the 2019 AUTH byte for byte.
+ */
+export function encodeAuth(body: Uint8Array, batching = true): Bytes {
+  const features = batching ? [Feature.BATCH] : [];
+  return <Bytes>toBinary(AuthMessageSchema, create(AuthMessageSchema, { type: MessageType.AUTH, role: Role.CLIENT, body, features }));
 }
 
 export function encodePing(time: number): Bytes {
@@ -108,6 +116,13 @@ export function decodeData(b: Uint8Array): Inbound {
     }
     case MessageType.PING:
       return { kind: "ping", time: fromBinary(PingMessageSchema, b).time };
+    case MessageType.BATCH: {
+      // The inner messages are views into b, each decoded (decodeData) as
+      // if it had come alone: a batch costs no more per message.
+      const { messages } = fromBinary(BatchMessageSchema, b);
+      if (messages.length === 0) throw new Error("BATCH carries no message");
+      return { kind: "batch", messages };
+    }
     case MessageType.ERROR: {
       const m = fromBinary(ErrorMessageSchema, b);
       return {

@@ -6,10 +6,15 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import {
+  AuthMessageSchema,
+  BatchMessageSchema,
   ConnectMessageSchema,
+  Feature,
   MessageHeaderSchema,
   MessageType,
+  Role,
   SubscriptionMessageSchema,
+  TopicFWMessageSchema,
   TopicMessageSchema,
   WebRtcMessageSchema,
   WelcomeMessageSchema,
@@ -136,4 +141,47 @@ test("reconnection re-subscribes, then sends the queued reliable publishes in or
   assert.deepEqual(states, ["reconnecting", "connected"]);
   c.close();
   assert.equal(c.state, "closed");
+});
+
+const fw = (body: string, fromAlias = 9n) =>
+  toBinary(TopicFWMessageSchema, create(TopicFWMessageSchema, { type: MessageType.TOPIC_FW, fromAlias, topic: "t", body: new TextEncoder().encode(body) }));
+const batch = (...messages: Uint8Array[]) => toBinary(BatchMessageSchema, create(BatchMessageSchema, { type: MessageType.BATCH, messages }));
+
+test("AUTH lists FEATURE_BATCH by default and is the 2019 AUTH with disableBatching", async () => {
+  for (const disableBatching of [false, true]) {
+    const c = await connect({ url: "ws://broker.test", authBody: "creds", disableBatching });
+    const auth = FakePeer.all.at(-1)!.channels[0].sent[0];
+    const m = fromBinary(AuthMessageSchema, auth);
+    assert.equal(new TextDecoder().decode(m.body), "creds");
+    if (disableBatching) {
+      const legacy = toBinary(AuthMessageSchema, create(AuthMessageSchema, { type: MessageType.AUTH, role: Role.CLIENT, body: m.body }));
+      assert.deepEqual(auth, legacy, "the 2019 AUTH byte for byte");
+    } else {
+      assert.deepEqual(m.features, [Feature.BATCH]);
+    }
+    c.close();
+  }
+});
+
+test("a BATCH is unpacked in order; a bad message drops the rest of it; disableBatching ignores it", async () => {
+  for (const disableBatching of [false, true]) {
+    const c = await connect({ url: "ws://broker.test", disableBatching });
+    const got: string[] = [];
+    c.on("message", (m) => got.push(`${m.channel}:${new TextDecoder().decode(m.body)}`));
+    const [rel, unrel] = FakePeer.all.at(-1)!.channels;
+    const warn = console.warn;
+    console.warn = () => {};
+    try {
+      unrel.onmessage?.({ data: buf(batch(fw("a"), fw("b"))) });
+      rel.onmessage?.({ data: buf(batch(fw("c"), new Uint8Array([0x08]), fw("lost"))) });
+      rel.onmessage?.({ data: buf(batch(batch(fw("nested")))) });
+      rel.onmessage?.({ data: buf(batch()) });
+      rel.onmessage?.({ data: buf(fw("alone")) });
+    } finally {
+      console.warn = warn;
+    }
+    assert.deepEqual(got, disableBatching ? ["reliable:alone"] : ["unreliable:a", "unreliable:b", "reliable:c", "reliable:alone"]);
+    assert.equal(c.state, "connected");
+    c.close();
+  }
 });

@@ -39,6 +39,13 @@ test("every message type has a vector", () => {
   }
 });
 
+test("the SDK's reader unpacks the batch vector into its messages", () => {
+  const v = vectors.find((x) => x.name === "batch")!;
+  const d = decodeData(new Uint8Array(Buffer.from(v.hex, "hex")));
+  assert.equal(d.kind, "batch");
+  assert.deepEqual(d.kind === "batch" && d.messages.map(hex), ["080a1005", "080c"]);
+});
+
 test("the SDK's reader decodes the topic and error vectors", () => {
   const byName = new Map(vectors.map((v) => [v.name, new Uint8Array(Buffer.from(v.hex, "hex"))]));
   assert.deepEqual(decodeData(byName.get("topic identity fw")!), {

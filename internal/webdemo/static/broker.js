@@ -3438,6 +3438,7 @@ var TopicFWMessageSchema = /* @__PURE__ */ messageDesc(file_broker, 13);
 var TopicIdentityMessageSchema = /* @__PURE__ */ messageDesc(file_broker, 14);
 var TopicIdentityFWMessageSchema = /* @__PURE__ */ messageDesc(file_broker, 15);
 var ErrorMessageSchema = /* @__PURE__ */ messageDesc(file_broker, 16);
+var BatchMessageSchema = /* @__PURE__ */ messageDesc(file_broker, 17);
 var MessageType = /* @__PURE__ */ ((MessageType2) => {
   MessageType2[MessageType2["UNKNOWN_MESSAGE_TYPE"] = 0] = "UNKNOWN_MESSAGE_TYPE";
   MessageType2[MessageType2["WELCOME"] = 1] = "WELCOME";
@@ -3480,8 +3481,9 @@ var ErrorCode = /* @__PURE__ */ ((ErrorCode2) => {
 })(ErrorCode || {});
 
 // src/wire.ts
-function encodeAuth(body) {
-  return toBinary(AuthMessageSchema, create(AuthMessageSchema, { type: 8 /* AUTH */, role: 1 /* CLIENT */, body }));
+function encodeAuth(body, batching = true) {
+  const features = batching ? [1 /* BATCH */] : [];
+  return toBinary(AuthMessageSchema, create(AuthMessageSchema, { type: 8 /* AUTH */, role: 1 /* CLIENT */, body, features }));
 }
 function encodePing(time) {
   return toBinary(PingMessageSchema, create(PingMessageSchema, { type: 6 /* PING */, time }));
@@ -3528,6 +3530,11 @@ function decodeData(b) {
     }
     case 6 /* PING */:
       return { kind: "ping", time: fromBinary(PingMessageSchema, b).time };
+    case 17 /* BATCH */: {
+      const { messages } = fromBinary(BatchMessageSchema, b);
+      if (messages.length === 0) throw new Error("BATCH carries no message");
+      return { kind: "batch", messages };
+    }
     case 14 /* ERROR */: {
       const m = fromBinary(ErrorMessageSchema, b);
       return {
@@ -3617,7 +3624,7 @@ function openLink(o) {
         return;
       }
       const reliable = channels.get("reliable");
-      reliable.send(encodeAuth(o.authBody));
+      reliable.send(encodeAuth(o.authBody, o.batching));
       resolve({ alias, server, pc, reliable, unreliable: channels.get("unreliable") });
     };
     const timer = setTimeout(() => finish(new TimeoutError(`connect: no link within ${o.timeoutMs} ms`)), o.timeoutMs);
@@ -3879,6 +3886,7 @@ var Client = class {
     return openLink({
       url: this.#url,
       authBody: this.#authBody,
+      batching: !this.#opts.disableBatching,
       iceServers: this.#opts.iceServers ?? [],
       timeoutMs: this.#opts.connectTimeout ?? defaults.connectTimeout,
       server: avoid === void 0 ? this.#opts.server : void 0,
@@ -3907,6 +3915,24 @@ var Client = class {
       console.warn(`webrtc-broker: dropping undecodable message from server ${this.#server} on ${channel}`, err);
       return;
     }
+    if (in_.kind !== "batch") return this.#sort(in_, channel);
+    if (this.#opts.disableBatching) return;
+    for (const inner of in_.messages) {
+      let m;
+      try {
+        m = decodeData(inner);
+      } catch (err) {
+        console.warn(`webrtc-broker: dropping the rest of a BATCH from server ${this.#server} on ${channel}`, err);
+        return;
+      }
+      if (m.kind === "batch") {
+        console.warn(`webrtc-broker: dropping the rest of a BATCH from server ${this.#server} on ${channel}: a BATCH inside it`);
+        return;
+      }
+      this.#sort(m, channel);
+    }
+  }
+  #sort(in_, channel) {
     switch (in_.kind) {
       case "message":
         this.#emit("message", { ...in_.message, channel });
