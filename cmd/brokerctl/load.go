@@ -39,6 +39,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fs.StringVar(&cfg.CoordinatorURL, "coordinator", "ws://127.0.0.1:9090", "coordinator URL")
 	fs.IntVar(&cfg.Clients, "clients", 50, "simulated clients")
+	fs.IntVar(&cfg.Unbatched, "unbatched", 0, "this many clients (the first ones) act as 2019 clients: no FEATURE_BATCH in AUTH, so the server never batches to them; the others batch (the SDK's default). Fewer than --clients: the report splits the two kinds; --clients or more: all are 2019-style")
 	scenario := fs.String("scenario", "dense", "scenario: "+strings.Join(scenarioNames, ", "))
 	fs.Float64Var(&cfg.Rate, "rate", 20, "messages per second each client publishes")
 	fs.IntVar(&cfg.BodySize, "size", 100, fmt.Sprintf("body size in bytes (at least %d)", loadgen.MinBodySize))

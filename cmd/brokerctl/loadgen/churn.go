@@ -92,7 +92,12 @@ func (e *engine) dialMember(ctx context.Context, i, r int, start time.Time) (*me
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.ConnectTimeout)
 	defer cancel()
 	m := &member{r: r, release: make(chan struct{})}
+	unbatched := i < e.cfg.Unbatched
+	if k := e.rec.kinds.Load(); k != nil {
+		k.legacy[r].Store(unbatched) // before its account opens (roster.join)
+	}
 	c, err := client.Dial(ctx, client.Config{
+		DisableBatching: unbatched,
 		CoordinatorURL: e.cfg.CoordinatorURL,
 		Query:          e.cfg.Query,
 		Header:         e.cfg.Header,

@@ -30,6 +30,10 @@ type Report struct {
 	WindowSeconds   float64 `json:"window_seconds"` // the measured window (shorter if interrupted)
 	Interrupted     bool    `json:"interrupted,omitempty"`
 	PublishFailures uint64  `json:"publish_failures"`
+	// Unbatched is how many clients acted as 2019 clients (no batching);
+	// Kinds splits a mixed run by receiver kind.
+	Unbatched int          `json:"unbatched"`
+	Kinds     *KindsResult `json:"kinds,omitempty"`
 
 	Counts
 	LossPct          float64 `json:"loss_pct"`

@@ -8,6 +8,12 @@ import (
 // writeExtras adds the churn, slow-consumer and timeline parts to the human
 // summary.
 func writeExtras(b *strings.Builder, r *Report) {
+	if r.Kinds != nil {
+		fmt.Fprintf(b, "by kind    %d batching and %d 2019-style clients in one run\n", r.Kinds.Batching.Clients, r.Kinds.Legacy.Clients)
+		writeKinds(b, r.Kinds)
+	} else if r.Unbatched > 0 {
+		b.WriteString("clients    all act as 2019 clients (no batching)\n")
+	}
 	if c := r.Churn; c != nil {
 		fmt.Fprintf(b, "churn      %d/s: %d left, %d joined, %d joins failed\n", c.PerSec, c.Left, c.Joined, c.JoinFailures)
 		for _, e := range c.JoinErrors {

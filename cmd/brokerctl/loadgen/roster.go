@@ -53,6 +53,9 @@ type roster struct {
 	// receiver r's account is open.
 	open   map[string]int
 	member []bool
+	// openLegacy counts the open accounts of 2019-style receivers per
+	// topic, for a mixed run's split (kinds.go).
+	openLegacy map[string]int
 }
 
 // newRoster takes over rec's accounts: nothing is owed to a receiver until
@@ -62,7 +65,7 @@ func newRoster(rec *Recorder) *roster {
 	for i := range rec.spans {
 		rec.spans[i].from.Store(math.MaxInt64)
 	}
-	return &roster{rec: rec, open: map[string]int{}, member: make([]bool, len(rec.spans))}
+	return &roster{rec: rec, open: map[string]int{}, member: make([]bool, len(rec.spans)), openLegacy: map[string]int{}}
 }
 
 // join opens receiver r's account on topic from now.
@@ -74,6 +77,15 @@ func (ro *roster) join(r int, topic string) {
 	sp.from.Store(ro.rec.Now())
 	ro.member[r] = true
 	ro.open[topic]++
+	if ro.legacy(r) {
+		ro.openLegacy[topic]++
+	}
+}
+
+// legacy reports whether receiver r acts as a 2019 client in a mixed run.
+func (ro *roster) legacy(r int) bool {
+	k := ro.rec.kinds.Load()
+	return k != nil && k.legacy[r].Load()
 }
 
 // leave closes receiver r's account: nothing stamped from now on is owed
@@ -87,6 +99,9 @@ func (ro *roster) leave(r int, topic string) bool {
 	ro.rec.spans[r].to.Store(ro.rec.Now())
 	ro.member[r] = false
 	ro.open[topic]--
+	if ro.legacy(r) {
+		ro.openLegacy[topic]--
+	}
 	return true
 }
 
@@ -99,5 +114,16 @@ func (ro *roster) stamp(r int, topic string) (ns int64, fanout int, ok bool) {
 	if !ro.member[r] {
 		return 0, 0, false
 	}
-	return ro.rec.Now(), ro.open[topic] - 1, true
+	ns, fanout = ro.rec.Now(), ro.open[topic]-1
+	if k := ro.rec.kinds.Load(); k != nil && ro.rec.inWindow(ns) {
+		// Split under the same lock, so the kinds' expected counts add up
+		// to the total.
+		legacy := ro.openLegacy[topic]
+		if ro.legacy(r) {
+			legacy--
+		}
+		k.expected[kindLegacy].Add(uint64(legacy))
+		k.expected[kindBatching].Add(uint64(fanout - legacy))
+	}
+	return ns, fanout, true
 }

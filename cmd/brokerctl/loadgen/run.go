@@ -48,6 +48,11 @@ type Config struct {
 	// Drain bounds the wait for messages in flight after the window; 0
 	// means 2s.
 	Drain time.Duration
+	// Unbatched client slots, the first ones, act as 2019 clients
+	// (client.Config.DisableBatching); the others batch, as the SDK does by
+	// default. 0: all batch. Between 0 and Clients the report splits what
+	// each kind received (Report.Kinds).
+	Unbatched int
 	// Query, Header and AuthBody are every client's credentials.
 	Query    url.Values
 	Header   http.Header
@@ -92,6 +97,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if _, err := ParseScenario(string(cfg.Scenario)); err != nil {
 		return cfg, err
+	}
+	if cfg.Unbatched < 0 {
+		return cfg, fmt.Errorf("unbatched %d: must not be negative", cfg.Unbatched)
 	}
 	if cfg.Scenario != JoinStorm && cfg.Rate <= 0 {
 		return cfg, fmt.Errorf("rate %v: must be positive", cfg.Rate)
@@ -183,6 +191,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.Reliable {
 		e.channel = client.Reliable
 	}
+	if cfg.Unbatched > 0 && cfg.Unbatched < cfg.Clients {
+		e.rec.kinds.Store(newKindRec(len(e.rec.spans)))
+	}
 	e.roster = newRoster(e.rec)
 	e.later.next = cfg.Clients
 	e.phase.Store("connecting")
@@ -237,6 +248,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	if rep.Delivered > 0 {
 		rep.ServerCPUPerDeliveryUs = rep.ServerCPUSeconds * 1e6 / float64(rep.Delivered)
+	}
+	rep.Unbatched = min(cfg.Unbatched, cfg.Clients)
+	if k := e.rec.kinds.Load(); k != nil && cfg.Scenario != JoinStorm {
+		rep.Kinds = k.result(cfg.Unbatched, cfg.Clients)
 	}
 	return rep, nil
 }

@@ -76,3 +76,39 @@ func TestJoinStormThroughACluster(t *testing.T) {
 		t.Fatalf("join storm times %+v", js)
 	}
 }
+
+// A mixed run: 2019-style and batching clients on one topic, reliable, both
+// get everything, and the split by kind adds up to the totals.
+func TestMixedRunSplitsByKind(t *testing.T) {
+	c := cluster.Start(t, cluster.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	rep, err := Run(ctx, Config{
+		CoordinatorURL: c.URL(),
+		Scenario:       Dense,
+		Clients:        4,
+		Unbatched:      2,
+		Rate:           50,
+		BodySize:       100,
+		Reliable:       true,
+		Warmup:         300 * time.Millisecond,
+		Duration:       time.Second,
+		WebRTC:         rtcconfig.Config{LoopbackOnly: true},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := rep.Kinds
+	if k == nil || k.Batching.Clients != 2 || k.Legacy.Clients != 2 {
+		t.Fatalf("kinds %+v, want 2 and 2 clients", k)
+	}
+	if k.Batching.Expected+k.Legacy.Expected != rep.Expected || k.Batching.Delivered+k.Legacy.Delivered != rep.Delivered {
+		t.Fatalf("split %d+%d expected, %d+%d delivered; totals %d, %d", k.Batching.Expected, k.Legacy.Expected,
+			k.Batching.Delivered, k.Legacy.Delivered, rep.Expected, rep.Delivered)
+	}
+	for name, kr := range map[string]KindResult{"batching": k.Batching, "2019": k.Legacy} {
+		if kr.Expected == 0 || kr.Delivered != kr.Expected || kr.Latency.Count != int64(kr.Delivered) {
+			t.Fatalf("%s: delivered %d of %d, latency count %d", name, kr.Delivered, kr.Expected, kr.Latency.Count)
+		}
+	}
+}

@@ -43,6 +43,8 @@ type Recorder struct {
 	spans []span
 	// phases, when set, splits the latency by phase of a slow-consumer run.
 	phases atomic.Pointer[phaseRec]
+	// kinds, when set, splits a mixed run by receiver kind (kinds.go).
+	kinds atomic.Pointer[kindRec]
 }
 
 // recShard owns the counters and histograms of the receivers r with
@@ -97,6 +99,7 @@ func (r *Recorder) Sent(sentNs int64, fanout int) {
 	if !r.inWindow(sentNs) {
 		return
 	}
+
 	r.sent.Add(1)
 	r.expected.Add(uint64(fanout))
 	if sl := r.slots.Load().at(sentNs); sl != nil {
@@ -151,6 +154,9 @@ func (r *Recorder) Received(receiver int, body []byte, nowNs int64) {
 		_ = sh.total.RecordValue(latUs)
 		if ph := r.phases.Load(); ph != nil {
 			ph.record(receiver, st.SentNs, latUs)
+		}
+		if k := r.kinds.Load(); k != nil {
+			k.record(receiver, latUs)
 		}
 		if sl := r.slots.Load().at(st.SentNs); sl != nil {
 			sl.delivered.Add(1)
