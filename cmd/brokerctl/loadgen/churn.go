@@ -98,15 +98,15 @@ func (e *engine) dialMember(ctx context.Context, i, r int, start time.Time) (*me
 	}
 	c, err := client.Dial(ctx, client.Config{
 		DisableBatching: unbatched,
-		CoordinatorURL: e.cfg.CoordinatorURL,
-		Query:          e.cfg.Query,
-		Header:         e.cfg.Header,
-		AuthBody:       e.cfg.AuthBody,
-		WebRTC:         e.cfg.WebRTC,
-		TLSConfig:      e.cfg.TLSConfig,
-		Logger:         e.cfg.Logger,
-		ConnectTimeout: e.cfg.ConnectTimeout,
-		OnMessage:      e.onMessage(m),
+		CoordinatorURL:  e.cfg.CoordinatorURL,
+		Query:           e.cfg.Query,
+		Header:          e.cfg.Header,
+		AuthBody:        e.cfg.AuthBody,
+		WebRTC:          e.cfg.WebRTC,
+		TLSConfig:       e.cfg.TLSConfig,
+		Logger:          e.cfg.Logger,
+		ConnectTimeout:  e.cfg.ConnectTimeout,
+		OnMessage:       e.onMessage(m),
 		OnError: func(se *client.ServerError) {
 			e.cfg.Logger.Debug("server error", "client", i, "receiver", r, "err", se)
 		},
