@@ -35,12 +35,24 @@ type benchPeer struct {
 func BenchmarkFanout(b *testing.B) {
 	for _, n := range []int{1, 10, 100, 500} {
 		b.Run(fmt.Sprintf("subscribers=%d", n), func(b *testing.B) {
-			benchFanout(b, n)
+			benchFanout(b, n, false)
 		})
 	}
 }
 
-func benchFanout(b *testing.B, subscribers int) {
+// BenchmarkFanoutBatched is BenchmarkFanout with every subscriber batching
+// (FEATURE_BATCH), within one packet's payload as on the unreliable
+// channel: the writers frame what they find queued in BatchMessages, in
+// pooled buffers. mallocs/msg must still be 1: nothing per subscriber.
+func BenchmarkFanoutBatched(b *testing.B) {
+	for _, n := range []int{1, 10, 100, 500} {
+		b.Run(fmt.Sprintf("subscribers=%d", n), func(b *testing.B) {
+			benchFanout(b, n, true)
+		})
+	}
+}
+
+func benchFanout(b *testing.B, subscribers int, batched bool) {
 	// window bounds the backlog: every window messages the clock stops
 	// until the writers have caught up. The warm-up queues a whole window
 	// before the writers start, so the queues' rings and the writers'
@@ -55,6 +67,9 @@ func benchFanout(b *testing.B, subscribers int) {
 	peers := make([]*benchPeer, subscribers)
 	for i := range peers {
 		p := &benchPeer{out: outbound.NewReliable(64 << 20)}
+		if batched {
+			p.out.EnableBatching(1100, BatchFramer{})
+		}
 		peers[i] = p
 		table.SetClient(p, []string{topic, fmt.Sprint("own.", i)})
 	}
