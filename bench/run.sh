@@ -102,11 +102,17 @@ profile_server() {
 start_cluster single 1
 # The profile covers the middle of the measured window (after connect and warm-up).
 profile_server dense-unreliable 8 6
+# Clients batch by default (FEATURE_BATCH); each dense run has a twin with
+# 2019-style clients (--unbatched: no batching) on the same build, beside the
+# same ceiling run, and a mixed run puts both kinds on one topic (issue 11).
 load dense-unreliable load ceiling-dense-unreliable --scenario dense --clients 50 --rate 20 "${COMMON[@]}" || true
 wait_profile
 ceiling ceiling-dense-unreliable ceiling --receivers 49 --rate 1000 "${CEIL_COMMON[@]}" || true
+load dense-unreliable-2019 load ceiling-dense-unreliable --scenario dense --clients 50 --rate 20 --unbatched 50 "${COMMON[@]}" || true
+load dense-mixed load ceiling-dense-unreliable --scenario dense --clients 50 --rate 20 --unbatched 25 "${COMMON[@]}" || true
 load dense-reliable load ceiling-dense-reliable --scenario dense --clients 50 --rate 20 --reliable "${COMMON[@]}" || true
 ceiling ceiling-dense-reliable ceiling --receivers 49 --rate 1000 --reliable "${CEIL_COMMON[@]}" || true
+load dense-reliable-2019 load ceiling-dense-reliable --scenario dense --clients 50 --rate 20 --reliable --unbatched 50 "${COMMON[@]}" || true
 ceiling ceiling-dense-burst8 ceiling --receivers 49 --rate 1000 --burst 8 "${CEIL_COMMON[@]}" || true
 load sparse load ceiling-sparse --scenario sparse --clients 50 --topics 10 --rate 20 "${COMMON[@]}" || true
 ceiling ceiling-sparse ceiling --receivers 4 --rate 1000 "${CEIL_COMMON[@]}" || true
@@ -115,6 +121,12 @@ ceiling ceiling-sparse ceiling --receivers 4 --rate 1000 "${CEIL_COMMON[@]}" || 
 for rate in "${STEPS[@]}"; do
   args=(--scenario dense --clients 50 --rate "$rate" --size 100 --duration "$STEP_WINDOW" --warmup 2s)
   load "step-50x$rate" step - "${args[@]}" || load "step-50x$rate-again" step - "${args[@]}" || break
+done
+# The same step-up with 2019-style clients: the protocol path batching is
+# judged against, on this build, in this run.
+for rate in "${STEPS[@]}"; do
+  args=(--scenario dense --clients 50 --rate "$rate" --size 100 --duration "$STEP_WINDOW" --warmup 2s --unbatched 50)
+  load "step2019-50x$rate" step2019 - "${args[@]}" || load "step2019-50x$rate-again" step2019 - "${args[@]}" || break
 done
 stop_cluster
 for rate in "${CEIL_STEPS[@]}"; do

@@ -7,7 +7,8 @@
 //	name  kind  file  ceiling  note
 //
 // kind is load (a brokerctl load --json report), step (a load run of the
-// dense step-up), ceiling (a ceiling --json result), ceilstep (a run of the
+// dense step-up), step2019 (the same step-up with 2019-style clients),
+// ceiling (a ceiling --json result), ceilstep (a run of the
 // ceiling's step-up) or skipped (file "-", note says why). ceiling names the
 // ceiling run the load run is compared with, or "-". DIR/meta.txt, if there,
 // is copied into the page as the conditions of the run.
@@ -132,7 +133,7 @@ func readManifest(dir string) ([]*entry, error) {
 				return nil, fmt.Errorf("manifest line %d: %w", line, err)
 			}
 			switch e.kind {
-			case "load", "step":
+			case "load", "step", "step2019":
 				e.load = new(loadgen.Report)
 				err = json.Unmarshal(b, e.load)
 			case "ceiling", "ceilstep":

@@ -126,6 +126,7 @@ func render(entries []*entry, byName map[string]*entry, meta, rawDir string) str
 	}
 
 	writeProfileSection(&b, rawDir, "dense-unreliable")
+	writeBatchSection(&b, entries, byName, best, bestRaw)
 
 	b.WriteString("\n## Targets (issue 5)\n\n| target | measured | |\n|---|---|---|\n")
 	for _, t := range targets(byName, best, bestRaw) {
