@@ -37,6 +37,9 @@ const (
 	// maxBatchBytes bounds a reliable batch as well as max_message_size
 	// does: it is what the Go SDK's read buffer and pion's default SCTP
 	// max-message-size (65,536, announced in the SDP) take in one message.
+	// A server link's batches are read under the other server's
+	// max_message_size: the servers of a cluster share that setting, as
+	// they share the messages it admits.
 	maxBatchBytes = 64 << 10
 )
 
