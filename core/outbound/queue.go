@@ -10,11 +10,16 @@
 // its queue keeps a fixed number and drops the oldest, which is the one
 // least worth delivering late.
 //
+// Once its owner knows the peer unpacks batches (EnableBatching, with the
+// protocol's framing), the writer sends what it takes in one wake-up as few
+// framed batches as a size bound allows (batch.go).
+//
 // # Locks
 //
 // Queue.mu is the package's only lock and a leaf: Push holds it for a few
-// stores, Run only to take the queued messages into its batch, never across
-// a Write to the sink or a wait. Callers may push while holding their own
+// stores, Run only to take the queued messages into its batch, and
+// EnableBatching for two stores, never across a Write to the sink or a
+// wait. Callers may push while holding their own
 // locks (the coordinator does, under its directory's).
 package outbound
 
