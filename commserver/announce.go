@@ -33,6 +33,11 @@ func (s *Server) announceLoop(ctx context.Context) {
 			return
 		case <-s.announce:
 		}
+		if s.bus != nil {
+			// No server links: the bus subscribes to the union instead.
+			s.bus.SetTopics(s.subs.ClientTopics())
+			continue
+		}
 		var shared string
 		sharedDone := false
 		for _, l := range s.serverLinks() {

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"time"
 
+	"github.com/webrtc-broker/webrtc-broker/commserver/natsbus"
 	"github.com/webrtc-broker/webrtc-broker/core/auth"
 	"github.com/webrtc-broker/webrtc-broker/core/clusterauth"
 	"github.com/webrtc-broker/webrtc-broker/core/config"
@@ -79,9 +80,27 @@ type Config struct {
 	Auth auth.Config `koanf:"auth"`
 	// Cluster.Secret is shared by the coordinator and every server: it
 	// admits this server at /discover and proves it on every server link.
-	Cluster clusterauth.Config `koanf:"cluster"`
-	Log     logging.Config     `koanf:"log"`
+	// Cluster.Transport is how messages cross servers.
+	Cluster ClusterConfig  `koanf:"cluster"`
+	Log     logging.Config `koanf:"log"`
+	// NATS is the connection of cluster.transport=nats (natsbus).
+	NATS natsbus.Config `koanf:"nats"`
 }
+
+// ClusterConfig is the cluster section: the shared secret, and the
+// transport between servers.
+type ClusterConfig struct {
+	clusterauth.Config `koanf:",squash"`
+	// Transport is mesh (default: WebRTC links between servers, the 2019
+	// design) or nats (no links; messages go through NATS, see natsbus).
+	Transport string `koanf:"transport"`
+}
+
+// Transports (the cluster.transport key).
+const (
+	TransportMesh = "mesh"
+	TransportNATS = "nats"
+)
 
 // Roles a communication server can run as (the role key).
 const (
@@ -117,6 +136,8 @@ func Defaults() map[string]any {
 	maps.Copy(d, rtcconfig.Defaults())
 	maps.Copy(d, auth.Defaults())
 	maps.Copy(d, clusterauth.Defaults())
+	d["cluster.transport"] = TransportMesh
+	maps.Copy(d, natsbus.Defaults())
 	return d
 }
 
@@ -166,6 +187,18 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if err := c.WebRTC.Validate(); err != nil {
 		return c, err
+	}
+	switch c.Cluster.Transport {
+	case TransportMesh:
+	case TransportNATS:
+		if c.Role == RoleHub {
+			return c, fmt.Errorf("role hub with cluster.transport nats: %w", errHubOverNATS)
+		}
+		if err := c.NATS.Check(); err != nil {
+			return c, err
+		}
+	default:
+		return c, fmt.Errorf("cluster.transport %q (mesh or nats): %w", c.Cluster.Transport, errBadTransport)
 	}
 	return c, nil
 }

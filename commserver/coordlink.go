@@ -177,7 +177,7 @@ func (s *Server) coordinatorSession(ctx context.Context) (welcomed bool, err err
 	if err != nil {
 		return false, fmt.Errorf("credentials for the coordinator: %w", err)
 	}
-	u, err := discoverURL(s.cfg.CoordinatorURL, s.role, creds.Query)
+	u, err := discoverURL(s.cfg.CoordinatorURL, s.role, s.cfg.Cluster.Transport, creds.Query)
 	if err != nil {
 		return false, err
 	}
@@ -335,9 +335,13 @@ func (s *Server) handleSignal(data []byte, welcomed *bool) error {
 }
 
 // discoverURL is the coordinator URL with /discover as the default path,
-// the role, and the credentials' query merged in.
-func discoverURL(base string, role protocol.Role, creds url.Values) (string, error) {
+// the role, the transport (only when it is not the default mesh, so that a
+// mesh server's URL is the 2019 one), and the credentials' query merged in.
+func discoverURL(base string, role protocol.Role, transport string, creds url.Values) (string, error) {
 	q := url.Values{"role": {role.String()}}
+	if transport != "" && transport != TransportMesh {
+		q.Set("transport", transport)
+	}
 	for k, vs := range creds {
 		q[k] = append(q[k], vs...)
 	}

@@ -9,25 +9,30 @@ import (
 
 func TestDiscoverURL(t *testing.T) {
 	tests := []struct {
-		base  string
-		role  protocol.Role
-		query url.Values
-		want  string
+		base      string
+		role      protocol.Role
+		transport string
+		query     url.Values
+		want      string
 	}{
-		{"ws://127.0.0.1:9090", protocol.Role_COMMUNICATION_SERVER, nil,
+		{"ws://127.0.0.1:9090", protocol.Role_COMMUNICATION_SERVER, "", nil,
 			"ws://127.0.0.1:9090/discover?role=COMMUNICATION_SERVER"},
-		{"http://127.0.0.1:9090/", protocol.Role_COMMUNICATION_SERVER_HUB, nil,
+		{"http://127.0.0.1:9090/", protocol.Role_COMMUNICATION_SERVER_HUB, TransportMesh, nil,
 			"ws://127.0.0.1:9090/discover?role=COMMUNICATION_SERVER_HUB"},
-		{"wss://coord.example/custom", protocol.Role_COMMUNICATION_SERVER, url.Values{"token": {"t1"}},
+		{"wss://coord.example/custom", protocol.Role_COMMUNICATION_SERVER, "", url.Values{"token": {"t1"}},
 			"wss://coord.example/custom?role=COMMUNICATION_SERVER&token=t1"},
+		// A NATS server tells the coordinator, which then lists it no
+		// servers to link with and lists it to none.
+		{"ws://127.0.0.1:9090", protocol.Role_COMMUNICATION_SERVER, TransportNATS, nil,
+			"ws://127.0.0.1:9090/discover?role=COMMUNICATION_SERVER&transport=nats"},
 	}
 	for _, tt := range tests {
-		got, err := discoverURL(tt.base, tt.role, tt.query)
+		got, err := discoverURL(tt.base, tt.role, tt.transport, tt.query)
 		if err != nil || got != tt.want {
 			t.Errorf("discoverURL(%q) = %q, %v; want %q", tt.base, got, err, tt.want)
 		}
 	}
-	if _, err := discoverURL("ftp://x", protocol.Role_COMMUNICATION_SERVER, nil); err == nil {
+	if _, err := discoverURL("ftp://x", protocol.Role_COMMUNICATION_SERVER, "", nil); err == nil {
 		t.Errorf("an ftp URL was accepted")
 	}
 }

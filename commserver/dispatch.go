@@ -108,6 +108,9 @@ func (p *peer) authStep(msg []byte, t protocol.MessageType) {
 		signaled = protocol.Role_COMMUNICATION_SERVER
 	}
 	c, err := authenticate(p.ctx, s.auth, s.cfg.Auth.Timeout, signaled, msg)
+	if err == nil && c.isServer() && s.natsMode() {
+		err = errNATSNoLinks
+	}
 	if err == nil && c.isServer() {
 		err = p.checkServerAuth(msg)
 	}

@@ -6,6 +6,11 @@ import "errors"
 var (
 	// errBadRole: the role key must name one of the two server roles.
 	errBadRole = errors.New("must be server or hub")
+	// errBadTransport: cluster.transport must name a transport.
+	errBadTransport = errors.New("unknown transport")
+	// errHubOverNATS: a hub is the centre of a star of links, and NATS
+	// makes no links.
+	errHubOverNATS = errors.New("a hub needs server links, which cluster.transport=nats does not make")
 	// errNegative: sizes, counts and durations cannot be negative.
 	errNegative = errors.New("must not be negative")
 	// errBadBackoff: reconnect.max must be at least reconnect.min.
@@ -44,6 +49,9 @@ var (
 	errLinkRefused = errors.New("refused by the server")
 	// errLinkClosed: the link closed before its AUTH could be queued.
 	errLinkClosed = errors.New("link closed")
+	// errNATSNoLinks: a server tried to link with one whose
+	// cluster.transport is nats, which makes no server links.
+	errNATSNoLinks = errors.New("this server relays through NATS (cluster.transport=nats) and takes no server links")
 )
 
 // Protocol violations: the message is dropped and counted; a peer that keeps

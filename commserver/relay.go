@@ -61,13 +61,24 @@ func (p *peer) publish(kind chanKind, t protocol.MessageType, msg []byte) {
 			}
 		}
 	}
+	toBus := s.bus != nil && origin == relay.FromClient
 	if !subscribed {
-		return
+		if !toBus {
+			return
+		}
+		// No local subscriber, but other servers may have some: NATS
+		// knows, this server does not.
+		topic = string(m.Topic)
 	}
 
 	identified := t == protocol.MessageType_TOPIC_IDENTITY
 	if !p.relayable(identified, from, topic, identity, role, body) {
 		return
+	}
+	if toBus {
+		// Once, whoever subscribes; a failure is counted and logged by the
+		// bus (the local subscribers still get the message).
+		_ = s.bus.Publish(kind == reliable, identified, from, topic, identity, role, body)
 	}
 	toClients, toServers := relay.Route(origin, s.hub)
 	if toClients {

@@ -48,6 +48,8 @@ type Stats struct {
 	CoordinatorConnected bool   // registered with the coordinator right now
 	Clients, Servers     int    // authenticated peers
 	Topics               []string
+	// NATSConnected: with cluster.transport=nats, the NATS connection is up.
+	NATSConnected bool
 }
 
 // Server is a communication server. Create it with New and run it with Run.
@@ -63,7 +65,10 @@ type Server struct {
 	hub    bool
 	role   protocol.Role // presented to the coordinator and in AUTH
 
-	subs     *subscriptions.Table[*peer]
+	subs *subscriptions.Table[*peer]
+	// bus carries messages between servers with cluster.transport=nats
+	// (natsrelay.go); nil with mesh. Set by New, connected by Run.
+	bus      clusterBus
 	routines routines.Group
 	// announce has capacity 1: a pending request to re-announce topics.
 	announce chan struct{}
@@ -173,6 +178,11 @@ func New(cfg Config, opts Options) (*Server, error) {
 	if s.api, err = rtc.NewAPI(cfg.WebRTC); err != nil {
 		return nil, fmt.Errorf("commserver: %w", err)
 	}
+	if s.natsMode() {
+		if s.bus, err = s.newBus(); err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
@@ -195,8 +205,16 @@ func (s *Server) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	if s.bus != nil {
+		if err := s.bus.Connect(); err != nil {
+			if httpSrv != nil {
+				_ = httpSrv.Close()
+			}
+			return err
+		}
+	}
 	s.log.Info("communication server starting", "role", s.cfg.Role, "coordinator", s.cfg.CoordinatorURL,
-		"max_peers", s.cfg.MaxPeers, "loopback_only", s.cfg.WebRTC.LoopbackOnly, "cluster_secret", s.cfg.Cluster.Secret != "")
+		"transport", s.cfg.Cluster.Transport, "max_peers", s.cfg.MaxPeers, "loopback_only", s.cfg.WebRTC.LoopbackOnly, "cluster_secret", s.cfg.Cluster.Secret != "")
 	if s.cfg.Cluster.Secret == "" && s.allowAll() {
 		s.log.Warn("neither cluster.secret nor an auth plugin is configured: the coordinator refuses to register " +
 			"this server and links with other servers are refused; set cluster.secret, the same on the coordinator " +
@@ -213,6 +231,7 @@ func (s *Server) Run(ctx context.Context) error {
 		p.close(slog.LevelDebug, "closed: server shutting down", nil)
 	}
 	s.peerWG.Wait()
+	s.closeBus(ctx)
 	if httpSrv != nil {
 		grace, cancelGrace := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		if err := httpSrv.Shutdown(grace); err != nil {
@@ -228,6 +247,9 @@ func (s *Server) Run(ctx context.Context) error {
 // Stats returns a snapshot of the server's state.
 func (s *Server) Stats() Stats {
 	st := Stats{Alias: s.alias.Load(), CoordinatorConnected: s.welcomed.Load()}
+	if s.bus != nil {
+		st.NATSConnected = s.bus.Connected()
+	}
 	for _, p := range s.snapshotPeers() {
 		if !p.gate.authorized() || p.ctx.Err() != nil {
 			continue

@@ -44,6 +44,11 @@ func (s *Server) onWelcome(m *protocol.WelcomeMessage) {
 		s.servers[a] = struct{}{}
 	}
 	s.reconcileDialingLocked(listed)
+	if s.natsMode() {
+		// The coordinator lists no servers to a NATS server; one that does
+		// (it predates transport=nats) is not obeyed.
+		return
+	}
 	for _, a := range m.AvailableServers {
 		if !s.linkedLocked(a) && !s.pendingLocked(a, time.Now()) {
 			s.wantLinkLocked(a, "", false)
@@ -108,6 +113,12 @@ func (s *Server) onConnect(from uint64, fromRole protocol.Role) {
 	}
 	_, isServer := s.servers[from]
 	isServer = isServer || isServerRole(fromRole)
+	if isServer && s.natsMode() {
+		s.mu.Unlock()
+		s.log.Warn("CONNECT from a server refused", "peer", from, "err", errNATSNoLinks)
+		s.refuse(from, protocol.ConnectionRefusedReason_UNKNOWN_REASON, errNATSNoLinks.Error())
+		return
+	}
 	if !isServer && s.cfg.MaxPeers > 0 && s.clientSlots >= s.cfg.MaxPeers {
 		s.mu.Unlock()
 		s.m.refusedFull.Inc()

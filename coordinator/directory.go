@@ -68,6 +68,9 @@ func (d *directory) register(p *peer) error {
 	defer d.mu.Unlock()
 	snapshot := make([]server, 0, len(d.servers))
 	for _, s := range d.servers {
+		if p.isServer() && !linkable(p.transport, s.transport) {
+			continue
+		}
 		snapshot = append(snapshot, *s)
 	}
 	slices.SortFunc(snapshot, func(a, b server) int { return cmp.Compare(a.since, b.since) })
@@ -85,10 +88,23 @@ func (d *directory) register(p *peer) error {
 	d.peers[p.alias] = p
 	if p.isServer() {
 		d.registered++
-		d.servers[p.alias] = &server{alias: p.alias, hub: p.role == protocol.Role_COMMUNICATION_SERVER_HUB, since: d.registered}
+		d.servers[p.alias] = &server{alias: p.alias, hub: p.role == protocol.Role_COMMUNICATION_SERVER_HUB, since: d.registered,
+			transport: p.transport}
 	}
 	return nil
 }
+
+// Server transports, as /discover's transport query names them.
+const (
+	transportMesh = "mesh"
+	transportNATS = "nats"
+)
+
+// linkable reports whether two servers link with each other: only mesh
+// servers do; a NATS server relays through NATS and takes no links, so it
+// is neither offered servers nor offered to any. Clients are offered every
+// server whatever its transport.
+func linkable(a, b string) bool { return a != transportNATS && b != transportNATS }
 
 // unregister removes p, so that it is no longer offered or reachable, and
 // gives back its hub slot.

@@ -14,6 +14,9 @@ var (
 	errHubTaken = errors.New("a hub is already registered (star allows one per cluster)")
 	// errBadRole is a /discover request whose role query is not a server role.
 	errBadRole = errors.New("role must be COMMUNICATION_SERVER or COMMUNICATION_SERVER_HUB")
+	// errBadTransport is a /discover request whose transport query is
+	// neither mesh nor nats, or nats for a hub (a hub's star is links).
+	errBadTransport = errors.New("transport must be mesh or nats (nats only for COMMUNICATION_SERVER)")
 	// errUnknownType is a message type the coordinator does not relay: only
 	// CONNECT, WEBRTC_OFFER/ANSWER/ICE_CANDIDATE and CONNECTION_REFUSED.
 	errUnknownType = errors.New("not a message the coordinator relays")

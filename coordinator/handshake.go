@@ -34,7 +34,20 @@ func (c *Coordinator) serveDiscover(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, errBadRole.Error(), http.StatusBadRequest)
 		return
 	}
-	c.servePeer(w, r, protocol.Role(role))
+	// transport=nats (absent: mesh, the 2019 form): such a server makes no
+	// server links, so it is listed no servers and listed to none.
+	transport := r.URL.Query().Get("transport")
+	switch {
+	case transport == "" || transport == transportMesh:
+		transport = transportMesh
+	case transport == transportNATS && protocol.Role(role) == protocol.Role_COMMUNICATION_SERVER:
+	default:
+		c.log.Debug("discover request refused", "remote", r.RemoteAddr, "err", errBadTransport,
+			"role", protocol.Role(role).String(), "transport_query", transport)
+		http.Error(w, errBadTransport.Error(), http.StatusBadRequest)
+		return
+	}
+	c.servePeerWith(w, r, protocol.Role(role), transport)
 }
 
 // servePeer takes a request from authentication to the end of its socket:
@@ -42,6 +55,11 @@ func (c *Coordinator) serveDiscover(w http.ResponseWriter, r *http.Request) {
 // status), admit (star's one hub), upgrade, register with a WELCOME, run the
 // socket loops, and unregister.
 func (c *Coordinator) servePeer(w http.ResponseWriter, r *http.Request, role protocol.Role) {
+	c.servePeerWith(w, r, role, transportMesh)
+}
+
+// servePeerWith is servePeer for a server registering with transport.
+func (c *Coordinator) servePeerWith(w http.ResponseWriter, r *http.Request, role protocol.Role, transport string) {
 	log := c.log.With("role", role.String(), "remote", r.RemoteAddr)
 	if !websocket.IsWebSocketUpgrade(r) {
 		// Probes and scanners: not worth an auth plugin call.
@@ -78,6 +96,7 @@ func (c *Coordinator) servePeer(w http.ResponseWriter, r *http.Request, role pro
 	}
 	alias := c.aliases.next()
 	p := newPeer(conn, role, alias, c.timing, c.queueLimit, newSignalLimit(c.cfg.Signal, role, time.Now()), log.With("alias", alias))
+	p.transport = transport
 	// The gauges move before the directory does, so whoever sees a peer
 	// registered (or gone) also sees it counted.
 	c.metrics.peerUp(p)

@@ -41,6 +41,9 @@ type peer struct {
 	bad      int                 // bad messages so far (read loop)
 	signaled map[uint64]struct{} // servers this client has sent CONNECT to (read loop)
 	limit    *signalLimit        // what this peer may still relay (read loop)
+	// transport is a server's cluster.transport as /discover said
+	// (transportMesh or transportNATS); mesh for clients.
+	transport string
 }
 
 // timing is the part of the config the socket loops use.

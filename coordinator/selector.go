@@ -28,6 +28,8 @@ type server struct {
 	// since orders servers by registration, oldest first (aliases are
 	// random, so they do not).
 	since uint64
+	// transport is the server's cluster.transport (directory.go).
+	transport string
 }
 
 // selector decides which servers a newly registered peer is offered in its
