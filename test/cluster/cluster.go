@@ -27,6 +27,7 @@ import (
 	"github.com/webrtc-broker/webrtc-broker/coordinator"
 	"github.com/webrtc-broker/webrtc-broker/core/logging"
 	"github.com/webrtc-broker/webrtc-broker/core/rtcconfig"
+	"github.com/webrtc-broker/webrtc-broker/internal/natsembed"
 	"github.com/webrtc-broker/webrtc-broker/internal/testtls"
 	"github.com/webrtc-broker/webrtc-broker/internal/testwait"
 )
@@ -42,6 +43,12 @@ type Options struct {
 	Hub bool
 	// Coordinator, Server, CoordinatorOptions and ServerOptions adjust each
 	// component's config and collaborators (auth, policy) before it starts.
+	// Transport is every server's cluster.transport: "" or "mesh" (links
+	// between servers), or "nats". With nats and no NATSURLs, Start runs
+	// an embedded NATS server (NATS) for the whole cluster.
+	Transport string
+	// NATSURLs gives server i its nats.url; nil = the embedded server.
+	NATSURLs           func(i int) []string
 	Coordinator        func(*coordinator.Config)
 	Server             func(i int, cfg *commserver.Config)
 	CoordinatorOptions func(*coordinator.Options)
@@ -77,6 +84,8 @@ type Cluster struct {
 	stopCoord context.CancelFunc
 	coordDone chan error
 
+	nats *natsembed.Server // the embedded NATS server, when Start ran one
+
 	servers     []*commserver.Server
 	registries  []*prometheus.Registry
 	stopServers context.CancelFunc
@@ -105,6 +114,16 @@ func Start(t testing.TB, o Options) *Cluster {
 	if o.TLS {
 		c.tls = testtls.NewCA(t, "cluster").Leaf(t, "coordinator", "127.0.0.1")
 	}
+	if o.Transport == commserver.TransportNATS && o.NATSURLs == nil {
+		ns, err := natsembed.Start(natsembed.Config{})
+		if err != nil {
+			_ = ln.Close()
+			t.Fatalf("cluster: embedded NATS: %v", err)
+		}
+		// Registered first, so it runs last: after the servers are gone.
+		t.Cleanup(ns.Shutdown)
+		c.nats = ns
+	}
 	t.Cleanup(func() { c.stop(t) })
 	c.serveCoordinator(t, ln)
 
@@ -121,6 +140,15 @@ func Start(t testing.TB, o Options) *Cluster {
 		cfg.Reconnect.Min, cfg.Reconnect.Max = 20*time.Millisecond, 200*time.Millisecond
 		if o.Hub && i == 0 {
 			cfg.Role = commserver.RoleHub
+		}
+		if o.Transport != "" {
+			cfg.Cluster.Transport = o.Transport
+		}
+		switch {
+		case o.NATSURLs != nil:
+			cfg.NATS.URL = o.NATSURLs(i)
+		case c.nats != nil:
+			cfg.NATS.URL = []string{c.nats.ClientURL()}
 		}
 		if o.Server != nil {
 			o.Server(i, &cfg)
@@ -166,6 +194,10 @@ func (c *Cluster) Addr() string { return c.addr }
 // Server returns server i (0 is the hub when Options.Hub is set).
 func (c *Cluster) Server(i int) *commserver.Server { return c.servers[i] }
 
+// NATS is the embedded NATS server Start ran (Transport nats without
+// NATSURLs), or nil.
+func (c *Cluster) NATS() *natsembed.Server { return c.nats }
+
 // Servers is the number of servers.
 func (c *Cluster) Servers() int { return len(c.servers) }
 
@@ -181,6 +213,9 @@ func (c *Cluster) ExpectedLinks(i int) int {
 		}
 	}
 	c.mu.Unlock()
+	if c.opts.Transport == commserver.TransportNATS {
+		return 0 // no links: messages go through NATS
+	}
 	if c.opts.Selector != "star" {
 		return n - 1
 	}
@@ -205,6 +240,9 @@ func (c *Cluster) WaitReady(t testing.TB) {
 			}
 			st := s.Stats()
 			if st.Alias == 0 || !st.CoordinatorConnected || st.Servers != c.ExpectedLinks(i) {
+				return false
+			}
+			if c.opts.Transport == commserver.TransportNATS && !st.NATSConnected {
 				return false
 			}
 		}
