@@ -3,7 +3,7 @@ GO       ?= go
 BIN      := bin
 PLUGINS  := $(wildcard plugins/*/main.go)
 
-.PHONY: all build test js-test race proto run lint bench scale soak fuzz clean
+.PHONY: all build test js-test race proto run run-nats lint bench scale soak fuzz clean
 
 all: build
 
@@ -47,6 +47,11 @@ proto:
 # A coordinator and two communication servers in a mesh on loopback.
 run: build
 	$(BIN)/brokerctl cluster
+
+# The same, relaying between the servers through a NATS server embedded in
+# brokerctl (127.0.0.1, a free port): cluster.transport=nats.
+run-nats: build
+	$(BIN)/brokerctl cluster --nats
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)

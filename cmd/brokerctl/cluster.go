@@ -5,14 +5,17 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/webrtc-broker/webrtc-broker/core/clusterauth"
+	"github.com/webrtc-broker/webrtc-broker/internal/natsembed"
 )
 
 func init() {
@@ -39,8 +42,14 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	logLevel := fs.String("log-level", "info", "log.level of every process")
 	secret := fs.String("secret", os.Getenv(secretEnv), "cluster.secret of every process (default: $"+secretEnv+", else a new random one)")
 	demo := fs.Bool("demo", true, "serve the browser demo at /demo on the coordinator (demo.enabled)")
+	useNATS := fs.Bool("nats", false, "relay between servers through an embedded NATS server on 127.0.0.1 (cluster.transport=nats)")
+	natsPort := fs.Int("nats-port", 0, "client port of the embedded NATS server (0: a free one)")
 	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
 		return code
+	}
+	if *useNATS && *selector == "star" {
+		fmt.Fprintln(stderr, "cluster: --nats makes no server links, so there is no star: use random or least-loaded")
+		return 2
 	}
 	if *secret == "" {
 		s, err := clusterauth.NewSecret()
@@ -110,6 +119,19 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return nil
 	}
 
+	var natsURL string
+	if *useNATS {
+		ns, err := startEmbeddedNATS(*natsPort, *logLevel, out)
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		// Stopped after the servers (wg.Wait below), so they never see it go.
+		defer ns.Shutdown()
+		natsURL = ns.ClientURL()
+		out.line(fmt.Sprintf("%-12s NATS server on %s", "[nats]", natsURL))
+	}
+
 	common := []string{"--set", "log.level=" + *logLevel}
 	coordArgs := []string{"coordinator", "--set", "listen=" + *listen, "--set", "selector=" + *selector,
 		"--set", fmt.Sprintf("demo.enabled=%t", *demo)}
@@ -131,13 +153,20 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		if *scripts != "" {
 			argv = append(argv, "--set", "scripts.dir="+*scripts)
 		}
+		if natsURL != "" {
+			argv = append(argv, "--set", "cluster.transport=nats", "--set", "nats.url="+natsURL)
+		}
 		if err := start(fmt.Sprintf("server-%d", i), argv...); err != nil {
 			fmt.Fprintln(stderr, err)
 			cancel()
 			break
 		}
 	}
-	out.line(fmt.Sprintf("cluster: coordinator ws://%s, %d servers; Ctrl-C stops them all", *listen, *servers))
+	transport := "mesh"
+	if natsURL != "" {
+		transport = "NATS at " + natsURL
+	}
+	out.line(fmt.Sprintf("cluster: coordinator ws://%s, %d servers (%s); Ctrl-C stops them all", *listen, *servers, transport))
 	if *demo {
 		out.line(fmt.Sprintf("cluster: demo at http://%s/demo (open it in several tabs)", *listen))
 	}
@@ -145,6 +174,34 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	wg.Wait()
 	out.line("cluster: stopped")
 	return 0
+}
+
+// startEmbeddedNATS runs the one-machine NATS server of --nats in this
+// process, on 127.0.0.1, its log lines prefixed [nats].
+func startEmbeddedNATS(port int, level string, out *lockedWriter) (*natsembed.Server, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		lvl = slog.LevelInfo
+	}
+	h := slog.NewTextHandler(lineWriter{out: out, prefix: "[nats]"}, &slog.HandlerOptions{Level: lvl})
+	ns, err := natsembed.Start(natsembed.Config{Port: port, Name: "brokerctl-nats", Logger: slog.New(h)})
+	if err != nil {
+		return nil, fmt.Errorf("cluster: embedded NATS: %w", err)
+	}
+	return ns, nil
+}
+
+// lineWriter writes each line it is given as one prefixed output line.
+type lineWriter struct {
+	out    *lockedWriter
+	prefix string
+}
+
+func (w lineWriter) Write(p []byte) (int, error) {
+	for line := range strings.SplitSeq(strings.TrimRight(string(p), "\n"), "\n") {
+		w.out.line(fmt.Sprintf("%-12s %s", w.prefix, line))
+	}
+	return len(p), nil
 }
 
 // lockedWriter keeps the lines of several processes whole.

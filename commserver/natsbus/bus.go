@@ -77,6 +77,7 @@ type Bus struct {
 	bufs     sync.Pool // *[]byte envelopes being published
 
 	lastPubErr atomic.Int64 // unix nanos of the last publish error logged
+	closing    atomic.Bool  // set by Close, so that its disconnect is not a warning
 }
 
 // New validates cfg and builds a Bus, its metrics registered, not yet
@@ -145,6 +146,9 @@ func (b *Bus) Connect() error {
 		}),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			b.m.connected.Set(0)
+			if b.closing.Load() {
+				return // Close's own doing
+			}
 			b.log.Warn("NATS connection lost; reconnecting, publishes are buffered meanwhile", "err", err)
 		}),
 		nats.ClosedHandler(func(*nats.Conn) {
@@ -339,6 +343,7 @@ func (b *Bus) Close(ctx context.Context) {
 	if b.nc == nil || b.nc.IsClosed() {
 		return
 	}
+	b.closing.Store(true)
 	if b.nc.IsConnected() {
 		if err := b.nc.Drain(); err == nil {
 			select {
