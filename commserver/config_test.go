@@ -20,6 +20,15 @@ func TestConfigDefaultsAndValidation(t *testing.T) {
 	if cfg.Auth.Timeout != auth.DefaultTimeout || cfg.CoordinatorURL != "ws://127.0.0.1:9090" {
 		t.Fatalf("defaults = %+v", cfg)
 	}
+	if cfg.Cluster.Transport != TransportMesh || cfg.NATS.PendingLimit != 65536 || cfg.NATS.SubjectPrefix != "wrb" {
+		t.Fatalf("cluster/nats defaults = %+v, %+v", cfg.Cluster, cfg.NATS)
+	}
+	var viaNATS Config
+	viaNATS.Cluster.Transport = TransportNATS
+	viaNATS.NATS.URL = []string{"ftp://nats"}
+	if _, err := viaNATS.withDefaults(); err == nil {
+		t.Fatal("cluster.transport=nats with an ftp:// nats.url accepted")
+	}
 	var slow Config
 	slow.Reconnect.Min = time.Minute
 	if slow, err = slow.withDefaults(); err != nil || slow.Reconnect.Max != time.Minute {
@@ -39,6 +48,8 @@ func TestConfigDefaultsAndValidation(t *testing.T) {
 		{"unknown role", func(c *Config) { c.Role = "proxy" }, errBadRole},
 		{"negative max_peers", func(c *Config) { c.MaxPeers = -1 }, errNegative},
 		{"backoff max under min", func(c *Config) { c.Reconnect.Min, c.Reconnect.Max = time.Second, time.Millisecond }, errBadBackoff},
+		{"unknown transport", func(c *Config) { c.Cluster.Transport = "carrier-pigeon" }, errBadTransport},
+		{"hub over nats", func(c *Config) { c.Role, c.Cluster.Transport = RoleHub, TransportNATS }, errHubOverNATS},
 	}
 	for _, tt := range bad {
 		var c Config

@@ -46,6 +46,20 @@ func TestStartRegistersMeshesAndRestartsTheCoordinator(t *testing.T) {
 	}
 }
 
+// TestStartWithNATS: Transport nats runs an embedded NATS server; the
+// servers connect to it and link with no one.
+func TestStartWithNATS(t *testing.T) {
+	c := Start(t, Options{Servers: 2, Transport: commserver.TransportNATS})
+	if c.NATS() == nil || c.NATS().Clients() != 2 {
+		t.Fatalf("embedded NATS %v: want one with both servers connected", c.NATS())
+	}
+	for i := range 2 {
+		if st := c.Server(i).Stats(); st.Servers != 0 || !st.NATSConnected {
+			t.Fatalf("server %d: %+v", i, st)
+		}
+	}
+}
+
 func TestExpectedLinks(t *testing.T) {
 	cases := []struct {
 		name string
@@ -55,6 +69,7 @@ func TestExpectedLinks(t *testing.T) {
 		{"mesh", Options{}, []int{2, 2, 2}},
 		{"star with a hub", Options{Selector: "star", Hub: true}, []int{2, 1, 1}},
 		{"star without a hub", Options{Selector: "star"}, []int{0, 0, 0}},
+		{"nats", Options{Transport: commserver.TransportNATS}, []int{0, 0, 0}},
 	}
 	for _, tc := range cases {
 		c := &Cluster{opts: tc.opts, servers: make([]*commserver.Server, 3)}
