@@ -42,7 +42,8 @@ wait_for() {
 CLUSTER_SECRET=$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')
 
 # start_cluster NAME SERVERS [--set k=v ...]: a coordinator and SERVERS
-# meshed servers; sets COORD_URL and SERVER_PIDS (name=pid,...).
+# meshed servers (or, with --set cluster.transport=nats, servers connected
+# to NATS); sets COORD_URL and SERVER_PIDS (name=pid,...).
 start_cluster() {
   local name=$1 n=$2
   shift 2
@@ -70,7 +71,10 @@ start_cluster() {
     if ! wait_for "http://127.0.0.1:$hport/readyz" ok 20; then
       return 1
     fi
-    if ((n > 1)); then
+    if [[ " $* " == *"cluster.transport=nats"* ]]; then
+      # No links over NATS: connected to it instead.
+      wait_for "http://127.0.0.1:$hport/metrics" "^commserver_nats_connected 1\$" 30 || return 1
+    elif ((n > 1)); then
       # Meshed: linked to every other server.
       wait_for "http://127.0.0.1:$hport/metrics" "^commserver_peers\\{role=\"COMMUNICATION_SERVER\"\\} $((n - 1))\$" 30  || return 1
     fi

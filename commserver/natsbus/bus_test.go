@@ -22,7 +22,7 @@ import (
 
 const eventTimeout = 10 * time.Second
 
-func startNATS(t *testing.T) *natsembed.Server {
+func startNATS(t testing.TB) *natsembed.Server {
 	t.Helper()
 	ns, err := natsembed.Start(natsembed.Config{})
 	if err != nil {
@@ -59,7 +59,7 @@ type testBus struct {
 }
 
 // startBus connects a bus to ns; its deliveries (copied) arrive on got.
-func startBus(t *testing.T, ns *natsembed.Server, mod func(*Config, *Options)) *testBus {
+func startBus(t testing.TB, ns *natsembed.Server, mod func(*Config, *Options)) *testBus {
 	t.Helper()
 	tb := &testBus{got: make(chan Envelope, 1024), reg: prometheus.NewRegistry(), log: &syncLog{}}
 	cfg := Config{URL: []string{ns.ClientURL()}, PendingLimit: 1024, SubjectPrefix: "wrb"}
