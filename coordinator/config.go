@@ -16,7 +16,7 @@ import (
 // only sets what it cares about.
 type Config struct {
 	Listen         string        `koanf:"listen"`           // default 127.0.0.1:9090
-	Selector       string        `koanf:"selector"`         // random (default) | least-loaded | star
+	Selector       string        `koanf:"selector"`         // random (default) | least-loaded | star | affinity
 	MaxMessageSize int64         `koanf:"max_message_size"` // WebSocket read limit, default 65536
 	PingInterval   time.Duration `koanf:"ping_interval"`    // default 10s; pong wait = 2x
 	WriteTimeout   time.Duration `koanf:"write_timeout"`    // default 5s

@@ -28,10 +28,12 @@ type directory struct {
 	hubs int
 	// registered counts server registrations, for server.since.
 	registered uint64
+	// rooms holds the server each named room lives on (selector affinity).
+	rooms map[string]uint64
 }
 
 func newDirectory(sel selector) *directory {
-	return &directory{sel: sel, peers: map[uint64]*peer{}, servers: map[uint64]*server{}}
+	return &directory{sel: sel, peers: map[uint64]*peer{}, servers: map[uint64]*server{}, rooms: map[string]uint64{}}
 }
 
 // admit asks the selector whether a peer with role may join, and on yes
@@ -77,7 +79,7 @@ func (d *directory) register(p *peer) error {
 	welcome, err := proto.Marshal(&protocol.WelcomeMessage{
 		Type:             protocol.MessageType_WELCOME,
 		Alias:            p.alias,
-		AvailableServers: d.sel.offer(p.role, snapshot),
+		AvailableServers: d.placeRoomLocked(p, d.sel.offer(p.role, snapshot)),
 	})
 	if err != nil {
 		return fmt.Errorf("encode WELCOME: %w", err)
@@ -117,6 +119,7 @@ func (d *directory) unregister(p *peer) {
 			d.hubs--
 		}
 		delete(d.servers, p.alias)
+		d.forgetRoomsLocked(p.alias)
 	}
 }
 

@@ -15,8 +15,14 @@ import (
 	"github.com/webrtc-broker/webrtc-broker/protocol"
 )
 
-// serveConnect is /connect: clients.
+// serveConnect is /connect: clients, with an optional room (selector
+// affinity).
 func (c *Coordinator) serveConnect(w http.ResponseWriter, r *http.Request) {
+	if err := checkRoom(r.URL.Query().Get("room")); err != nil {
+		c.log.Debug("connect request refused", "remote", r.RemoteAddr, "err", err)
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
 	c.servePeer(w, r, protocol.Role_CLIENT)
 }
 
@@ -97,6 +103,9 @@ func (c *Coordinator) servePeerWith(w http.ResponseWriter, r *http.Request, role
 	alias := c.aliases.next()
 	p := newPeer(conn, role, alias, c.timing, c.queueLimit, newSignalLimit(c.cfg.Signal, role, time.Now()), log.With("alias", alias))
 	p.transport = transport
+	if role == protocol.Role_CLIENT {
+		p.room = r.URL.Query().Get("room")
+	}
 	// The gauges move before the directory does, so whoever sees a peer
 	// registered (or gone) also sees it counted.
 	c.metrics.peerUp(p)

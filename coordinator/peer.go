@@ -44,6 +44,9 @@ type peer struct {
 	// transport is a server's cluster.transport as /discover said
 	// (transportMesh or transportNATS); mesh for clients.
 	transport string
+	// room is the room a client named (/connect?room=), for selector
+	// affinity; empty for none.
+	room string
 }
 
 // timing is the part of the config the socket loops use.

@@ -14,6 +14,7 @@ const (
 	selectorRandom      = "random"
 	selectorLeastLoaded = "least-loaded"
 	selectorStar        = "star"
+	selectorAffinity    = "affinity"
 )
 
 // server is what a selector knows about one registered communication server.
@@ -54,6 +55,8 @@ func newSelector(name string) (selector, error) {
 		return leastLoadedSelector{}, nil
 	case selectorStar:
 		return starSelector{}, nil
+	case selectorAffinity:
+		return affinitySelector{}, nil
 	}
 	return nil, fmt.Errorf("selector %q: %w", name, ErrUnknownSelector)
 }
