@@ -60,8 +60,9 @@ func TestE2ENATSThreeNodeCluster(t *testing.T) {
 	}
 }
 
-// TestE2ENATSNodeKilledMidRun: the NATS node a subscriber's server is on is
-// shut down while a publisher on another server streams reliable messages.
+// TestE2ENATSNodeKilledMidRun: the NATS node of the subscriber's server,
+// then (in a second run) of the publisher's, is shut down while a publisher
+// on one server streams reliable messages to a subscriber on the other.
 // The server reconnects to another node (learnt from the cluster), its
 // subscription is made again, and delivery resumes.
 //
@@ -76,11 +77,19 @@ func TestE2ENATSThreeNodeCluster(t *testing.T) {
 // messages were lost. The SDK's reliable channel is reliable per WebRTC
 // link, not end to end across a NATS failure.
 func TestE2ENATSNodeKilledMidRun(t *testing.T) {
+	t.Run("subscriber's node", func(t *testing.T) { natsNodeKilled(t, 1) })
+	t.Run("publisher's node", func(t *testing.T) { natsNodeKilled(t, 0) })
+}
+
+// natsNodeKilled streams from a client on server 0 (NATS node 0) to one on
+// server 1 (node 1) and kills node victim (the server on it is server
+// victim) mid-run.
+func natsNodeKilled(t *testing.T, victim int) {
 	nodes := natsNodes(t)
 	cl := cluster.Start(t, cluster.Options{
 		Servers: 2, Transport: commserver.TransportNATS,
-		// Server 1 is given node 1 only: it must find another node from
-		// what the cluster told it.
+		// Each server is given its node only: it must find another node
+		// from what the cluster told it.
 		NATSURLs: func(i int) []string { return []string{nodes[i].ClientURL()} },
 	})
 	pub, sub := cl.Client(t, cl.On(0)), cl.Client(t, cl.On(1))
@@ -123,17 +132,17 @@ func TestE2ENATSNodeKilledMidRun(t *testing.T) {
 		t.Fatalf("%d messages lost with every node up", lost)
 	}
 
-	reconnects := func() float64 { return cl.Counter(t, 1, "commserver_nats_reconnects_total", nil) }
-	nodes[1].Shutdown()
-	testwait.For(t, eventTimeout, "server 1 to reconnect to another NATS node", func() bool {
+	reconnects := func() float64 { return cl.Counter(t, victim, "commserver_nats_reconnects_total", nil) }
+	nodes[victim].Shutdown()
+	testwait.For(t, eventTimeout, "the server to reconnect to another NATS node", func() bool {
 		send()
 		drain(0)
-		return reconnects() >= 1 && cl.Server(1).Stats().NATSConnected
+		return reconnects() >= 1 && cl.Server(victim).Stats().NATSConnected
 	})
 	after := seq
 	testwait.For(t, eventTimeout, "delivery to resume after the reconnection", func() bool {
 		send()
 		return drain(after)
 	})
-	t.Logf("NATS node killed: %d messages published, %d lost (at most once), order kept", seq, lost)
+	t.Logf("NATS node %d killed: %d messages published, %d lost (at most once), order kept", victim, seq, lost)
 }
