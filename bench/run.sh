@@ -73,7 +73,7 @@ ceiling() {
 # --- build -----------------------------------------------------------------
 log "building"
 make -s build
-go build -o "$BIN/bench/" ./bench/ceiling ./bench/report
+go build -o "$BIN/bench/" ./bench/ceiling ./bench/report ./bench/natsd
 rm -rf "$RAW"
 mkdir -p "$LOGS"
 : >"$RAW/manifest.tsv"
@@ -139,6 +139,21 @@ if start_cluster mesh 3; then
   load mesh load ceiling-dense-unreliable --scenario mesh --clients 50 --rate 20 "${COMMON[@]}" || true
 else
   manifest mesh skipped - - "the 3-server mesh did not come up (see raw/logs/mesh-*.log)"
+fi
+stop_cluster
+
+# --- the same three servers relaying through NATS (cluster.transport=nats) ----
+# nats-server is a process of its own (bench/natsd), measured with the
+# servers: the row's CPU per delivery includes it.
+NATS_PORT=$(free_port)
+"$BIN/bench/natsd" --port "$NATS_PORT" >"$LOGS/natsd.out" 2>"$LOGS/natsd.log" &
+STARTED+=($!)
+NATSD_PID=$!
+if start_cluster mesh-nats 3 --set cluster.transport=nats --set nats.url="nats://127.0.0.1:$NATS_PORT"; then
+  SERVER_PIDS+=",nats-server=$NATSD_PID"
+  load mesh-nats load ceiling-dense-unreliable --scenario mesh --clients 50 --rate 20 "${COMMON[@]}" || true
+else
+  manifest mesh-nats skipped - - "the 3 servers over NATS did not come up (see raw/logs/mesh-nats-*.log)"
 fi
 stop_cluster
 
