@@ -231,7 +231,6 @@ func (s *Server) Run(ctx context.Context) error {
 		p.close(slog.LevelDebug, "closed: server shutting down", nil)
 	}
 	s.peerWG.Wait()
-	s.closeBus(ctx)
 	if httpSrv != nil {
 		grace, cancelGrace := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		if err := httpSrv.Shutdown(grace); err != nil {
@@ -240,6 +239,9 @@ func (s *Server) Run(ctx context.Context) error {
 		cancelGrace()
 	}
 	s.routines.StopAndWait()
+	// After the announce loop has stopped: nothing subscribes or publishes
+	// any more while the bus drains.
+	s.closeBus(ctx)
 	s.log.Info("communication server stopped")
 	return nil
 }

@@ -3,6 +3,7 @@ package natsbus
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -215,4 +216,38 @@ func TestConfigCheck(t *testing.T) {
 			t.Errorf("%s: Check() = %v, want error %v", tc.name, err, tc.bad)
 		}
 	}
+}
+
+// TestBusWaitsForNATSForever: a bus whose NATS server is not up yet starts
+// anyway, keeps trying, and connects (with the subscriptions it was given
+// meanwhile) once the server is there.
+func TestBusWaitsForNATSForever(t *testing.T) {
+	probe, err := natsembed.Start(natsembed.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := probe.Port()
+	probe.Shutdown() // a port that was free a moment ago, now with no server
+	tb := &testBus{got: make(chan Envelope, 16), reg: prometheus.NewRegistry(), log: &syncLog{}}
+	b, err := New(Config{URL: []string{fmt.Sprintf("nats://127.0.0.1:%d", port)}, PendingLimit: 16, SubjectPrefix: "wrb"},
+		Options{Registry: tb.reg, Deliver: func(e Envelope) { tb.got <- e }, ReconnectMin: 10 * time.Millisecond, ReconnectMax: 50 * time.Millisecond,
+			Logger: slog.New(slog.NewTextHandler(tb.log, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Connect(); err != nil {
+		t.Fatalf("Connect with no NATS server up: %v, want a bus that keeps trying", err)
+	}
+	t.Cleanup(func() { b.Close(context.Background()) })
+	if b.Connected() {
+		t.Fatal("connected to a server that is not there")
+	}
+	b.SetTopics([]string{"later"})
+	ns, err := natsembed.Start(natsembed.Config{Port: port})
+	if err != nil {
+		t.Skipf("the port was taken meanwhile: %v", err)
+	}
+	t.Cleanup(ns.Shutdown)
+	testwait.For(t, eventTimeout, "the bus to connect once NATS is up", b.Connected)
+	waitInterest(t, ns, "later", 1)
 }
