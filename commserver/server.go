@@ -1,7 +1,9 @@
 // Package commserver is the communication server: it keeps a WebSocket to
 // the coordinator (reconnecting forever), accepts WebRTC peers (clients, and
 // other servers in a mesh or a star), authenticates them with AUTH, and
-// relays their topic messages to subscribers, locally and across servers.
+// relays their topic messages to subscribers, locally and across servers:
+// over server links, or with cluster.transport=nats through NATS
+// (natsrelay.go, commserver/natsbus) and no server links at all.
 //
 // It owns the peers and their lifecycle, the coordinator link, the AUTH
 // handshake, subscription handling and announcements, the relay fan-out,

@@ -257,7 +257,7 @@ func (b *Bus) SetTopics(topics []string) {
 }
 
 // Publish sends one client message to the other servers: once, on its
-// topic's subject, whoever subscribes. The envelope is built in a pooled
+// topic's subject, whoever subscribes. Call it only after Connect. The envelope is built in a pooled
 // buffer, which nats.go copies before Publish returns.
 func (b *Bus) Publish(reliable, identified bool, from uint64, topic string, identity []byte, role protocol.Role, body []byte) error {
 	subject, ok := (*b.subjects.Load())[topic]
