@@ -1,11 +1,14 @@
 package coordinator
 
 import (
+	"context"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/webrtc-broker/webrtc-broker/core/auth"
 	"github.com/webrtc-broker/webrtc-broker/internal/testwait"
 )
 
@@ -66,5 +69,45 @@ func TestConnectRefusesABadRoom(t *testing.T) {
 		if got := dialStatus(t, tc.wsURL("/connect?room="+room)); got != http.StatusBadRequest {
 			t.Errorf("room %.20q: HTTP %d, want 400", room, got)
 		}
+	}
+}
+
+// roomAuth admits everyone and puts a client whose query has team=NAME in
+// room "team-NAME", as an auth plugin that knows its users' rooms would.
+type roomAuth struct{ auth.AllowAll }
+
+func (roomAuth) Authenticate(_ context.Context, r auth.Request) (auth.Result, error) {
+	res := auth.Result{Allow: true, Identity: []byte{}}
+	if r.HTTP != nil {
+		if u, err := url.Parse(r.HTTP.URL); err == nil && u.Query().Get("team") != "" {
+			res.Room = "team-" + u.Query().Get("team")
+		}
+	}
+	return res, nil
+}
+
+// TestAffinityTakesTheAuthenticatorsRoom: a room the authenticator names
+// wins over the one the client asks for.
+func TestAffinityTakesTheAuthenticatorsRoom(t *testing.T) {
+	tc := startCoordinator(t, Config{Selector: selectorAffinity}, Options{Auth: roomAuth{}}, nil)
+	servers := map[uint64]*testPeer{}
+	for range 3 {
+		s := dialServer(t, tc)
+		servers[s.welcome().GetAlias()] = s
+	}
+	first := func(path string) uint64 {
+		t.Helper()
+		c := dialPeer(t, tc.wsURL(path))
+		w := c.welcome()
+		home := w.GetAvailableServers()[0]
+		expectRelay(t, c, w.GetAlias(), servers[home], home) // counts as load
+		return home
+	}
+	red := first("/connect?team=red")
+	if got := first("/connect?team=red&room=elsewhere"); got != red {
+		t.Fatalf("a red client asking for room elsewhere was offered %d first, want the red room's %d", got, red)
+	}
+	if got := first("/connect?room=elsewhere"); got == red {
+		t.Fatalf("room elsewhere was placed on the loaded red server %d", red)
 	}
 }

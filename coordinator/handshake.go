@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -83,7 +84,8 @@ func (c *Coordinator) servePeerWith(w http.ResponseWriter, r *http.Request, role
 		http.Error(w, reason, status)
 		return
 	}
-	if reason, ok := c.authenticate(r, role, log); !ok {
+	reason, room, ok := c.authenticate(r, role, log)
+	if !ok {
 		c.metrics.authDenials.WithLabelValues(role.String()).Inc()
 		http.Error(w, "unauthorized: "+reason, http.StatusUnauthorized)
 		return
@@ -104,7 +106,8 @@ func (c *Coordinator) servePeerWith(w http.ResponseWriter, r *http.Request, role
 	p := newPeer(conn, role, alias, c.timing, c.queueLimit, newSignalLimit(c.cfg.Signal, role, time.Now()), log.With("alias", alias))
 	p.transport = transport
 	if role == protocol.Role_CLIENT {
-		p.room = r.URL.Query().Get("room")
+		// The authenticator's room wins over the one the client asked for.
+		p.room = cmp.Or(room, r.URL.Query().Get("room"))
 	}
 	// The gauges move before the directory does, so whoever sees a peer
 	// registered (or gone) also sees it counted.
@@ -138,7 +141,8 @@ func (c *Coordinator) servePeerWith(w http.ResponseWriter, r *http.Request, role
 
 // authenticate asks the authenticator about r, bounded by auth.timeout. It
 // fails closed: an error is a deny. The reason returned is safe to send.
-func (c *Coordinator) authenticate(r *http.Request, role protocol.Role, log *slog.Logger) (reason string, ok bool) {
+// On allow, room is the client's room if the authenticator named one.
+func (c *Coordinator) authenticate(r *http.Request, role protocol.Role, log *slog.Logger) (reason, room string, ok bool) {
 	ctx, cancel := context.WithTimeout(r.Context(), c.cfg.Auth.Timeout)
 	defer cancel()
 	res, err := c.auth.Authenticate(ctx, auth.Request{Role: role, HTTP: auth.FromHTTP(r)})
@@ -149,12 +153,16 @@ func (c *Coordinator) authenticate(r *http.Request, role protocol.Role, log *slo
 			level = slog.LevelDebug // the request went away or we are shutting down
 		}
 		log.Log(r.Context(), level, "auth failed, peer refused", "err", err)
-		return "authentication unavailable", false
+		return "authentication unavailable", "", false
 	case !res.Allow:
 		log.Info("auth denied, peer refused", "reason", res.Reason)
-		return res.Reason, false
+		return res.Reason, "", false
 	}
-	return "", true
+	if err := checkRoom(res.Room); err != nil {
+		log.Warn("room from the authenticator ignored", "err", err)
+		return "", "", true
+	}
+	return "", res.Room, true
 }
 
 // checkClusterSecret is the gate a communication server passes before the

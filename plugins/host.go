@@ -78,7 +78,7 @@ func (h *host) Authenticate(ctx context.Context, req auth.Request) (auth.Result,
 	if identity == nil {
 		identity = []byte{} // as the built-in allow-all attaches
 	}
-	return auth.Result{Allow: true, Identity: identity}, nil
+	return auth.Result{Allow: true, Identity: identity, Room: resp.GetRoom()}, nil
 }
 
 func (h *host) Credentials(ctx context.Context, role protocol.Role, target auth.Target) (auth.Credentials, error) {

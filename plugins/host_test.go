@@ -34,12 +34,15 @@ func TestHostAllowsAndDeniesWhatThePluginSays(t *testing.T) {
 		allow     bool
 		identity  string // prefix
 		reason    string
+		room      string
 		wantError bool
 	}{
 		{name: "allow by AUTH body", req: body(client, "let me in"), allow: true, identity: "pid:"},
 		{name: "allow by coordinator request", req: auth.Request{Role: client, HTTP: &auth.HTTPRequest{
 			URL: "http://127.0.0.1:9090/connect?do=allow", Header: map[string][]string{"X-A": {"b"}}, RemoteAddr: "127.0.0.1:5000"}},
 			allow: true, identity: "pid:"},
+		{name: "allow with a room", req: auth.Request{Role: client, HTTP: &auth.HTTPRequest{
+			URL: "http://127.0.0.1:9090/connect?do=allow&room_hint=lobby"}}, allow: true, identity: "pid:", room: "lobby"},
 		{name: "deny with the plugin's reason", req: body(client, "deny"), reason: "asked to deny"},
 		{name: "deny by coordinator request", req: auth.Request{Role: client, HTTP: &auth.HTTPRequest{URL: "http://x/connect?do=deny"}},
 			reason: "asked to deny"},
@@ -52,8 +55,8 @@ func TestHostAllowsAndDeniesWhatThePluginSays(t *testing.T) {
 			if (err != nil) != tt.wantError {
 				t.Fatalf("err = %v, want error: %v", err, tt.wantError)
 			}
-			if res.Allow != tt.allow || !strings.HasPrefix(string(res.Identity), tt.identity) || res.Reason != tt.reason {
-				t.Fatalf("got %+v, want allow=%v identity=%q... reason=%q", res, tt.allow, tt.identity, tt.reason)
+			if res.Allow != tt.allow || !strings.HasPrefix(string(res.Identity), tt.identity) || res.Reason != tt.reason || res.Room != tt.room {
+				t.Fatalf("got %+v, want allow=%v identity=%q... reason=%q room=%q", res, tt.allow, tt.identity, tt.reason, tt.room)
 			}
 		})
 	}

@@ -40,6 +40,9 @@ type Result struct {
 	Allow    bool
 	Identity []byte
 	Reason   string
+	// Room, on allow for a client at the coordinator, is the client's room
+	// for selector affinity; it takes precedence over /connect?room=.
+	Room string
 }
 
 // Target says where a communication server is about to present credentials.

@@ -414,10 +414,14 @@ func (*AuthenticateRequest_Http) isAuthenticateRequest_Subject() {}
 func (*AuthenticateRequest_Body) isAuthenticateRequest_Subject() {}
 
 type AuthenticateResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Allow         bool                   `protobuf:"varint,1,opt,name=allow,proto3" json:"allow,omitempty"`
-	Identity      []byte                 `protobuf:"bytes,2,opt,name=identity,proto3" json:"identity,omitempty"` // on allow: attached to the peer, sent in TOPIC_IDENTITY_FW
-	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`     // on deny: sent to the peer, so never a secret
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Allow    bool                   `protobuf:"varint,1,opt,name=allow,proto3" json:"allow,omitempty"`
+	Identity []byte                 `protobuf:"bytes,2,opt,name=identity,proto3" json:"identity,omitempty"` // on allow: attached to the peer, sent in TOPIC_IDENTITY_FW
+	Reason   string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`     // on deny: sent to the peer, so never a secret
+	// on allow, for a client at the coordinator: the room it belongs to, for
+	// selector affinity (takes precedence over /connect?room=); UTF-8, at
+	// most 256 bytes, else ignored. Added for issue 13; servers ignore it.
+	Room          string `protobuf:"bytes,4,opt,name=room,proto3" json:"room,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -469,6 +473,13 @@ func (x *AuthenticateResponse) GetIdentity() []byte {
 func (x *AuthenticateResponse) GetReason() string {
 	if x != nil {
 		return x.Reason
+	}
+	return ""
+}
+
+func (x *AuthenticateResponse) GetRoom() string {
+	if x != nil {
+		return x.Room
 	}
 	return ""
 }
@@ -609,11 +620,12 @@ const file_auth_proto_rawDesc = "" +
 	"\x04role\x18\x01 \x01(\x0e2\x1a.webrtcbroker.auth.v1.RoleR\x04role\x127\n" +
 	"\x04http\x18\x02 \x01(\v2!.webrtcbroker.auth.v1.HTTPRequestH\x00R\x04http\x12\x14\n" +
 	"\x04body\x18\x03 \x01(\fH\x00R\x04bodyB\t\n" +
-	"\asubject\"`\n" +
+	"\asubject\"t\n" +
 	"\x14AuthenticateResponse\x12\x14\n" +
 	"\x05allow\x18\x01 \x01(\bR\x05allow\x12\x1a\n" +
 	"\bidentity\x18\x02 \x01(\fR\bidentity\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"z\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x12\n" +
+	"\x04room\x18\x04 \x01(\tR\x04room\"z\n" +
 	"\x12CredentialsRequest\x12.\n" +
 	"\x04role\x18\x01 \x01(\x0e2\x1a.webrtcbroker.auth.v1.RoleR\x04role\x124\n" +
 	"\x06target\x18\x02 \x01(\x0e2\x1c.webrtcbroker.auth.v1.TargetR\x06target\"\xf9\x02\n" +

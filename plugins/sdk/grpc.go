@@ -65,7 +65,7 @@ func (s *server) Authenticate(ctx context.Context, req *proto.AuthenticateReques
 	if err != nil {
 		return nil, status.Error(codeOf(ctx), err.Error())
 	}
-	return &proto.AuthenticateResponse{Allow: res.Allow, Identity: res.Identity, Reason: ValidUTF8(res.Reason)}, nil
+	return &proto.AuthenticateResponse{Allow: res.Allow, Identity: res.Identity, Reason: ValidUTF8(res.Reason), Room: ValidUTF8(res.Room)}, nil
 }
 
 func (s *server) Credentials(ctx context.Context, req *proto.CredentialsRequest) (_ *proto.CredentialsResponse, err error) {

@@ -51,8 +51,10 @@ type (
 	// HTTPRequest is the coordinator request: URL with its query, headers,
 	// remote address.
 	HTTPRequest = auth.HTTPRequest
-	// Result is the answer: Allow with Identity, or a deny with a Reason that
-	// is sent to the peer (never put a secret in it).
+	// Result is the answer: Allow with Identity (and, for a client at the
+	// coordinator, optionally the Room that selector affinity places it by),
+	// or a deny with a Reason that is sent to the peer (never put a secret
+	// in it).
 	Result = auth.Result
 	// Credentials are a server's: Query and Header for the coordinator, Body
 	// for the AUTH message to another server.

@@ -6,7 +6,8 @@
 //	hang   block until the host gives up (the deadline reaches the plugin)
 //	panic  panic inside the handler
 //	error  return an error
-//	other  allow, with identity "pid:<pid>" so tests can find and kill it
+//	other  allow, with identity "pid:<pid>" so tests can find and kill it;
+//	       a coordinator request's "room_hint" query becomes the Result's Room
 //
 // Config: mode: hang makes every Authenticate hang; say: TEXT is logged
 // through sdk.Logger and written raw to stderr by Configure; reject: true
@@ -49,10 +50,10 @@ func (p *scripted) Configure(cfg map[string]any) error {
 }
 
 func (p *scripted) Authenticate(ctx context.Context, req sdk.Request) (sdk.Result, error) {
-	do := string(req.Body)
+	do, room := string(req.Body), ""
 	if req.HTTP != nil {
 		if u, err := url.Parse(req.HTTP.URL); err == nil {
-			do = u.Query().Get("do")
+			do, room = u.Query().Get("do"), u.Query().Get("room_hint")
 		}
 	}
 	if p.hangAll.Load() {
@@ -69,7 +70,9 @@ func (p *scripted) Authenticate(ctx context.Context, req sdk.Request) (sdk.Resul
 	case "error":
 		return sdk.Result{}, errors.New("asked to fail")
 	}
-	return sdk.Allow([]byte("pid:" + strconv.Itoa(os.Getpid()))), nil
+	res := sdk.Allow([]byte("pid:" + strconv.Itoa(os.Getpid())))
+	res.Room = room
+	return res, nil
 }
 
 func (p *scripted) Credentials(_ context.Context, role sdk.Role, target sdk.Target) (sdk.Credentials, error) {
