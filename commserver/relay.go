@@ -67,8 +67,11 @@ func (p *peer) publish(kind chanKind, t protocol.MessageType, msg []byte) {
 			return
 		}
 		// No local subscriber, but other servers may have some: NATS
-		// knows, this server does not.
-		topic = string(m.Topic)
+		// knows, this server does not. (The policy branch may have made
+		// the string already.)
+		if topic == "" {
+			topic = string(m.Topic)
+		}
 	}
 
 	identified := t == protocol.MessageType_TOPIC_IDENTITY
