@@ -78,6 +78,7 @@ type Bus struct {
 
 	lastPubErr atomic.Int64 // unix nanos of the last publish error logged
 	closing    atomic.Bool  // set by Close, so that its disconnect is not a warning
+	failing    atomic.Bool  // connection attempts failing since the last success
 }
 
 // New validates cfg and builds a Bus, its metrics registered, not yet
@@ -137,10 +138,12 @@ func (b *Bus) Connect() error {
 		}),
 		nats.ConnectHandler(func(nc *nats.Conn) {
 			b.m.connected.Set(1)
+			b.failing.Store(false)
 			b.log.Info("connected to NATS", "url", nc.ConnectedUrlRedacted(), "nats_server", nc.ConnectedServerName())
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			b.m.connected.Set(1)
+			b.failing.Store(false)
 			b.m.reconnects.Inc()
 			b.log.Info("reconnected to NATS", "url", nc.ConnectedUrlRedacted(), "nats_server", nc.ConnectedServerName())
 		}),
@@ -150,6 +153,15 @@ func (b *Bus) Connect() error {
 				return // Close's own doing
 			}
 			b.log.Warn("NATS connection lost; reconnecting, publishes are buffered meanwhile", "err", err)
+		}),
+		// Every failed attempt (refused, unreachable, a bad token or
+		// certificate): the first of a run at warn, the rest at debug.
+		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) {
+			level := slog.LevelDebug
+			if !b.failing.Swap(true) {
+				level = slog.LevelWarn
+			}
+			b.log.Log(context.Background(), level, "NATS connection attempt failed; retrying forever", "err", err)
 		}),
 		nats.ClosedHandler(func(*nats.Conn) {
 			b.m.connected.Set(0)

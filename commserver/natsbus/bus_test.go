@@ -3,6 +3,7 @@ package natsbus
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/webrtc-broker/webrtc-broker/internal/natsembed"
+	"github.com/webrtc-broker/webrtc-broker/internal/testtls"
 	"github.com/webrtc-broker/webrtc-broker/internal/testwait"
 	"github.com/webrtc-broker/webrtc-broker/protocol"
 )
@@ -250,4 +252,54 @@ func TestBusWaitsForNATSForever(t *testing.T) {
 	t.Cleanup(ns.Shutdown)
 	testwait.For(t, eventTimeout, "the bus to connect once NATS is up", b.Connected)
 	waitInterest(t, ns, "later", 1)
+}
+
+// TestBusTokenAndTLS: nats.token and nats.tls.ca against a NATS server that
+// requires the token over TLS with a private CA; a wrong token is refused
+// and reported.
+func TestBusTokenAndTLS(t *testing.T) {
+	ca := testtls.NewCA(t, "nats")
+	leaf := ca.Leaf(t, "nats", "127.0.0.1")
+	pair, err := tls.X509KeyPair(leaf.CertPEM, leaf.KeyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns, err := natsembed.Start(natsembed.Config{Token: "s3cret",
+		TLS: &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns.Shutdown)
+	if !strings.HasPrefix(ns.ClientURL(), "tls://127.0.0.1:") {
+		t.Fatalf("client URL %q, want tls://", ns.ClientURL())
+	}
+	secure := func(token string) func(*Config, *Options) {
+		return func(c *Config, o *Options) { c.Token, c.TLS.CA = token, ca.File }
+	}
+	a, b := startBus(t, ns, secure("s3cret")), startBus(t, ns, secure("s3cret"))
+	b.SetTopics([]string{"secure"})
+	waitInterest(t, ns, "secure", 1)
+	if err := a.Publish(true, false, 1, "secure", nil, 0, []byte("over tls")); err != nil {
+		t.Fatal(err)
+	}
+	expectEnvelope(t, b, "over tls")
+
+	wrong := &syncLog{}
+	bad, err := New(Config{URL: []string{ns.ClientURL()}, Token: "guess", PendingLimit: 1, SubjectPrefix: "wrb", TLS: struct {
+		CA string `koanf:"ca"`
+	}{CA: ca.File}}, Options{Deliver: func(Envelope) {}, Logger: slog.New(slog.NewTextHandler(wrong, nil)),
+		ReconnectMin: 10 * time.Millisecond, ReconnectMax: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bad.Connect(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bad.Close(context.Background()) })
+	testwait.For(t, eventTimeout, "the wrong token's refusal to be logged", func() bool {
+		return strings.Contains(strings.ToLower(wrong.String()), "authorization violation")
+	})
+	if bad.Connected() {
+		t.Fatal("connected with a wrong token")
+	}
 }

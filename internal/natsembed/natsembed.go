@@ -10,6 +10,7 @@
 package natsembed
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -40,6 +41,10 @@ type Config struct {
 	// Logger receives the server's log (notices at info, warnings and
 	// errors at theirs); nil discards it.
 	Logger *slog.Logger
+	// Token, when set, is required of every client (nats.token).
+	Token string
+	// TLS, when set, makes clients connect with TLS (tls:// URLs).
+	TLS *tls.Config
 }
 
 // Cluster is a node's part in a NATS cluster joined by routes.
@@ -66,7 +71,11 @@ func Start(cfg Config) (*Server, error) {
 		NoLog:      cfg.Logger == nil,
 		// No monitoring, no JetStream, no leaf nodes, no websocket: a
 		// plain core NATS server.
-		HTTPPort: 0,
+		HTTPPort:      0,
+		Authorization: cfg.Token,
+	}
+	if cfg.TLS != nil {
+		opts.TLSConfig, opts.TLS, opts.TLSTimeout = cfg.TLS, true, 5 // seconds: a loaded machine
 	}
 	if c := cfg.Cluster; c != nil {
 		opts.Cluster = server.ClusterOpts{
