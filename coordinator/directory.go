@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/webrtc-broker/webrtc-broker/core/turncred"
 	"github.com/webrtc-broker/webrtc-broker/protocol"
 )
 
@@ -28,6 +29,8 @@ type directory struct {
 	hubs int
 	// registered counts server registrations, for server.since.
 	registered uint64
+	// ice builds a client WELCOME's ice_servers; nil: none.
+	ice *iceSource
 }
 
 func newDirectory(sel selector) *directory {
@@ -71,10 +74,18 @@ func (d *directory) register(p *peer) error {
 		snapshot = append(snapshot, *s)
 	}
 	slices.SortFunc(snapshot, func(a, b server) int { return cmp.Compare(a.since, b.since) })
+	offered := d.sel.offer(p.role, snapshot)
+	var ice []*protocol.IceServer
+	if !p.isServer() && d.ice != nil {
+		// Servers use their own webrtc.ice_servers; a 2019 client skips
+		// the field.
+		ice = d.ice.forClient(turncred.Name(p.identity, p.alias), offered, d.servers)
+	}
 	welcome, err := proto.Marshal(&protocol.WelcomeMessage{
 		Type:             protocol.MessageType_WELCOME,
 		Alias:            p.alias,
-		AvailableServers: d.sel.offer(p.role, snapshot),
+		AvailableServers: offered,
+		IceServers:       ice,
 	})
 	if err != nil {
 		return fmt.Errorf("encode WELCOME: %w", err)
@@ -85,7 +96,7 @@ func (d *directory) register(p *peer) error {
 	d.peers[p.alias] = p
 	if p.isServer() {
 		d.registered++
-		d.servers[p.alias] = &server{alias: p.alias, hub: p.role == protocol.Role_COMMUNICATION_SERVER_HUB, since: d.registered}
+		d.servers[p.alias] = &server{alias: p.alias, hub: p.role == protocol.Role_COMMUNICATION_SERVER_HUB, since: d.registered, turn: p.turn}
 	}
 	return nil
 }
@@ -102,6 +113,17 @@ func (d *directory) unregister(p *peer) {
 		}
 		delete(d.servers, p.alias)
 	}
+}
+
+// setServerTURN replaces the embedded TURN URLs of server alias, for a
+// server that reports them after registering (LOAD_REPORT.ice_servers);
+// clients welcomed from then on get them.
+func (d *directory) setServerTURN(alias uint64, urls []string) {
+	d.mu.Lock()
+	if s, ok := d.servers[alias]; ok {
+		s.turn = urls
+	}
+	d.mu.Unlock()
 }
 
 // lookup returns the live peer with alias.

@@ -59,7 +59,8 @@ func (c *Coordinator) servePeer(w http.ResponseWriter, r *http.Request, role pro
 		http.Error(w, reason, status)
 		return
 	}
-	if reason, ok := c.authenticate(r, role, log); !ok {
+	identity, reason, ok := c.authenticate(r, role, log)
+	if !ok {
 		c.metrics.authDenials.WithLabelValues(role.String()).Inc()
 		http.Error(w, "unauthorized: "+reason, http.StatusUnauthorized)
 		return
@@ -78,6 +79,10 @@ func (c *Coordinator) servePeer(w http.ResponseWriter, r *http.Request, role pro
 	}
 	alias := c.aliases.next()
 	p := newPeer(conn, role, alias, c.timing, c.queueLimit, newSignalLimit(c.cfg.Signal, role, time.Now()), log.With("alias", alias))
+	p.identity = identity
+	if p.isServer() {
+		p.turn = c.serverTURN(r, p.log)
+	}
 	// The gauges move before the directory does, so whoever sees a peer
 	// registered (or gone) also sees it counted.
 	c.metrics.peerUp(p)
@@ -110,7 +115,7 @@ func (c *Coordinator) servePeer(w http.ResponseWriter, r *http.Request, role pro
 
 // authenticate asks the authenticator about r, bounded by auth.timeout. It
 // fails closed: an error is a deny. The reason returned is safe to send.
-func (c *Coordinator) authenticate(r *http.Request, role protocol.Role, log *slog.Logger) (reason string, ok bool) {
+func (c *Coordinator) authenticate(r *http.Request, role protocol.Role, log *slog.Logger) (identity []byte, reason string, ok bool) {
 	ctx, cancel := context.WithTimeout(r.Context(), c.cfg.Auth.Timeout)
 	defer cancel()
 	res, err := c.auth.Authenticate(ctx, auth.Request{Role: role, HTTP: auth.FromHTTP(r)})
@@ -121,12 +126,12 @@ func (c *Coordinator) authenticate(r *http.Request, role protocol.Role, log *slo
 			level = slog.LevelDebug // the request went away or we are shutting down
 		}
 		log.Log(r.Context(), level, "auth failed, peer refused", "err", err)
-		return "authentication unavailable", false
+		return nil, "authentication unavailable", false
 	case !res.Allow:
 		log.Info("auth denied, peer refused", "reason", res.Reason)
-		return res.Reason, false
+		return nil, res.Reason, false
 	}
-	return "", true
+	return res.Identity, "", true
 }
 
 // checkClusterSecret is the gate a communication server passes before the

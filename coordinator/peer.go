@@ -41,6 +41,9 @@ type peer struct {
 	bad      int                 // bad messages so far (read loop)
 	signaled map[uint64]struct{} // servers this client has sent CONNECT to (read loop)
 	limit    *signalLimit        // what this peer may still relay (read loop)
+
+	identity []byte   // what authentication attached (names a client's TURN credentials)
+	turn     []string // a server's embedded TURN URLs (turncred.Header)
 }
 
 // timing is the part of the config the socket loops use.

@@ -28,6 +28,10 @@ type server struct {
 	// since orders servers by registration, oldest first (aliases are
 	// random, so they do not).
 	since uint64
+	// turn lists the URLs of the server's embedded TURN (turncred.Header
+	// at registration), handed with minted credentials to the clients it
+	// is offered to.
+	turn []string
 }
 
 // selector decides which servers a newly registered peer is offered in its

@@ -93,3 +93,34 @@ func sign(secret, username string) string {
 	m.Write([]byte(username))
 	return base64.StdEncoding.EncodeToString(m.Sum(nil))
 }
+
+// Header is the request header on a communication server's /discover dial
+// that lists its embedded TURN server's URLs, comma-separated (turn: and
+// turns: only, no credentials): the coordinator hands them, with
+// credentials it mints from the same secret, to the clients it offers that
+// server to.
+const Header = "Broker-Turn-Urls"
+
+// MaxHeaderURLs bounds the URLs a coordinator takes from one server's
+// Header; the rest are ignored.
+const MaxHeaderURLs = 4
+
+// ParseHeader reads Header's value: the turn: and turns: URLs it lists, at
+// most MaxHeaderURLs. An entry of another scheme, or too long, is an error.
+func ParseHeader(v string) ([]string, error) {
+	var urls []string
+	for u := range strings.SplitSeq(v, ",") {
+		u = strings.TrimSpace(u)
+		if u == "" {
+			continue
+		}
+		if len(u) > 256 || !(strings.HasPrefix(u, "turn:") || strings.HasPrefix(u, "turns:")) {
+			return nil, fmt.Errorf("%s: %.40q: want turn: or turns: URLs", Header, u)
+		}
+		if len(urls) == MaxHeaderURLs {
+			return nil, fmt.Errorf("%s: more than %d URLs", Header, MaxHeaderURLs)
+		}
+		urls = append(urls, u)
+	}
+	return urls, nil
+}
