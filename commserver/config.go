@@ -10,6 +10,7 @@ import (
 	"github.com/webrtc-broker/webrtc-broker/core/config"
 	"github.com/webrtc-broker/webrtc-broker/core/logging"
 	"github.com/webrtc-broker/webrtc-broker/core/rtcconfig"
+	"github.com/webrtc-broker/webrtc-broker/internal/turn"
 )
 
 // Config is the communication server's configuration (the commserver
@@ -81,6 +82,8 @@ type Config struct {
 	// admits this server at /discover and proves it on every server link.
 	Cluster clusterauth.Config `koanf:"cluster"`
 	Log     logging.Config     `koanf:"log"`
+	// TURN is the embedded TURN server, off by default (internal/turn).
+	TURN turn.Config `koanf:"turn"`
 }
 
 // Roles a communication server can run as (the role key).
@@ -117,6 +120,7 @@ func Defaults() map[string]any {
 	maps.Copy(d, rtcconfig.Defaults())
 	maps.Copy(d, auth.Defaults())
 	maps.Copy(d, clusterauth.Defaults())
+	maps.Copy(d, turn.Defaults())
 	return d
 }
 
@@ -165,6 +169,9 @@ func (c Config) withDefaults() (Config, error) {
 		return c, err
 	}
 	if err := c.WebRTC.Validate(); err != nil {
+		return c, err
+	}
+	if err := c.TURN.Validate(); err != nil {
 		return c, err
 	}
 	return c, nil

@@ -32,6 +32,11 @@ type Config struct {
 	// as one server with that URL and no credentials (the form configs had
 	// before credentials), so `ice_servers: [stun:a, turn:b]` still loads.
 	ICEServers []ICEServer `koanf:"ice_servers"`
+	// RelayOnly uses relay (TURN) candidates only, as the WebRTC API's
+	// iceTransportPolicy "relay": no host or server-reflexive address is
+	// offered or tried. For clients that must not reveal their addresses,
+	// and for tests that prove a TURN path.
+	RelayOnly  bool        `koanf:"relay_only"`
 	UDPPortMin uint16      `koanf:"udp_port_min"`
 	UDPPortMax uint16      `koanf:"udp_port_max"`
 	// UDPMuxPort serves every peer on one UDP port when non-zero.
@@ -98,6 +103,7 @@ func Defaults() map[string]any {
 		"webrtc.mdns":                false,
 		"webrtc.networks":            []string{},
 		"webrtc.ice_servers":         []any{},
+		"webrtc.relay_only":          false,
 		"webrtc.udp_port_min":        0,
 		"webrtc.udp_port_max":        0,
 		"webrtc.udp_mux_port":        0,

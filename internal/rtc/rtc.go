@@ -210,6 +210,9 @@ func (a *API) NewPeerConnectionWith(extra []webrtc.ICEServer, certs ...webrtc.Ce
 	conf := webrtc.Configuration{Certificates: certs}
 	if !a.cfg.LoopbackOnly {
 		conf.ICEServers = append(ICEServers(a.cfg.ICEServers), extra...)
+		if a.cfg.RelayOnly {
+			conf.ICETransportPolicy = webrtc.ICETransportPolicyRelay
+		}
 	}
 	pc, err := a.API.NewPeerConnection(conf)
 	if err != nil {
