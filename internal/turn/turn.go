@@ -27,8 +27,8 @@ import (
 // Config is the turn section of a communication server's configuration.
 type Config struct {
 	Enabled bool `koanf:"enabled"`
-	// ListenUDP is the UDP listener (turn:), default ":3478"; empty
-	// disables it.
+	// ListenUDP is the UDP listener (turn:), default ":3478"; "off"
+	// disables it (an empty value means the default).
 	ListenUDP string `koanf:"listen_udp"`
 	// ListenTLS is the TLS-over-TCP listener (turns:...?transport=tcp),
 	// with Cert and Key (PEM files); empty (default) disables it.
@@ -55,6 +55,9 @@ type Config struct {
 	TTL time.Duration `koanf:"ttl"`
 }
 
+// Off as turn.listen_udp disables the UDP listener.
+const Off = "off"
+
 // Defaults are the turn section's defaults, flat keys.
 func Defaults() map[string]any {
 	return map[string]any{
@@ -77,6 +80,9 @@ func Defaults() map[string]any {
 func (c Config) Validate() error {
 	if !c.Enabled {
 		return nil
+	}
+	if c.ListenUDP == Off {
+		c.ListenUDP = ""
 	}
 	switch {
 	case c.Secret == "":
@@ -175,7 +181,7 @@ func Start(ctx context.Context, cfg Config, opts Options) (*Server, error) {
 		}
 		return nil, err
 	}
-	if cfg.ListenUDP != "" {
+	if cfg.ListenUDP != "" && cfg.ListenUDP != Off {
 		pc, err := net.ListenPacket("udp4", cfg.ListenUDP)
 		if err != nil {
 			return fail(fmt.Errorf("turn.listen_udp %s: %w", cfg.ListenUDP, err))
@@ -256,8 +262,9 @@ func port(a net.Addr) string {
 	return p
 }
 
-// slogFactory routes pion/turn's logging to slog at debug (its info lines
-// are per-allocation chatter) and warnings and errors as such.
+// slogFactory routes pion/turn's logging to slog: its info lines (per
+// allocation) at debug, warnings and errors as such; its debug lines, one
+// per packet, nowhere.
 type slogFactory struct{ log *slog.Logger }
 
 func (f slogFactory) NewLogger(scope string) logging.LeveledLogger {
@@ -268,8 +275,8 @@ type slogLogger struct{ log *slog.Logger }
 
 func (l slogLogger) Trace(string)              {}
 func (l slogLogger) Tracef(string, ...any)     {}
-func (l slogLogger) Debug(m string)            { l.log.Debug(m) }
-func (l slogLogger) Debugf(f string, a ...any) { l.log.Debug(fmt.Sprintf(f, a...)) }
+func (l slogLogger) Debug(string)              {} // one per packet: far too many
+func (l slogLogger) Debugf(string, ...any)     {}
 func (l slogLogger) Info(m string)             { l.log.Debug(m) }
 func (l slogLogger) Infof(f string, a ...any)  { l.log.Debug(fmt.Sprintf(f, a...)) }
 func (l slogLogger) Warn(m string)             { l.log.Warn(m) }

@@ -138,7 +138,7 @@ func TestConfigRejected(t *testing.T) {
 	}{
 		{"no secret", func(c *Config) { c.Secret = "" }, "turn.secret"},
 		{"no relay ip", func(c *Config) { c.RelayIP = "" }, "turn.relay_ip"},
-		{"no listener", func(c *Config) { c.ListenUDP = "" }, "neither"},
+		{"no listener", func(c *Config) { c.ListenUDP = Off }, "neither"},
 		{"tls without cert", func(c *Config) { c.ListenTLS = ":443" }, "turn.cert"},
 		{"half a port range", func(c *Config) { c.RelayPortMin = 50000 }, "relay_port"},
 		{"inverted port range", func(c *Config) { c.RelayPortMin, c.RelayPortMax = 50010, 50000 }, "relay_port"},

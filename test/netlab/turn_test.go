@@ -169,7 +169,7 @@ func TestLabTURNEmbeddedTLS(t *testing.T) {
 	tlsAddr := netip.AddrPortFrom(s1h.IP(), 443)
 	b := startTURNBroker(t, lab, []string{"turn.secret=" + turnSecret}, []string{
 		"turn.enabled=true",
-		"turn.listen_udp=",
+		"turn.listen_udp=off",
 		"turn.listen_tls=" + tlsAddr.String(),
 		"turn.cert=" + certFile,
 		"turn.key=" + keyFile,
