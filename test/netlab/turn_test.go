@@ -140,12 +140,16 @@ func TestLabTURNCoturn(t *testing.T) {
 	b := startTURNBroker(t, lab, []string{
 		"turn.urls=turn:" + turnAddr.String() + "?transport=udp",
 		"turn.secret=" + turnSecret,
+		"log.level=debug", // it logs client connections at debug
 	}, nil)
 	s1 := b.servers[0]
 	site := lab.Site("rtr")
 	site.BlockUDP(turnAddr) // only UDP to coturn's port leaves the site
 	natted := b.startClient(t, site.Host("home"), "home", s1)
 	direct := b.startClient(t, s1.host, "direct", s1)
+	// The coordinator sees the site's client at the router's address: the
+	// router masquerades.
+	b.coord.WaitLine(t, 0, startTimeout, `"remote":"`+site.Router().IP().String()+`:`)
 	waitRelayPair(t, s1, natted, th.IP())
 	exchangeBoth(t, []*labClient{natted, direct})
 	dropped, err := site.UDPDropped()
