@@ -25,7 +25,7 @@ type TURNConfig struct {
 func (t TURNConfig) validate() error {
 	for _, u := range t.URLs {
 		if !strings.HasPrefix(u, "turn:") && !strings.HasPrefix(u, "turns:") {
-			return fmt.Errorf("turn.urls: %q: want turn: or turns:", u)
+			return fmt.Errorf("turn.urls: %q: want a turn or turns URL", u)
 		}
 	}
 	if len(t.URLs) > 0 && t.Secret == "" {

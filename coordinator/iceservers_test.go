@@ -159,3 +159,21 @@ func TestICEConfigRejected(t *testing.T) {
 		})
 	}
 }
+
+// TestServerTURNReportedLater: TURN URLs a server reports after it
+// registered (LOAD_REPORT.ice_servers, through setServerTURN) reach the
+// clients welcomed from then on.
+func TestServerTURNReportedLater(t *testing.T) {
+	tc := startCoordinator(t, Config{TURN: TURNConfig{Secret: turnSecret}}, Options{}, nil)
+	srv := dialServer(t, tc)
+	alias := srv.welcome().GetAlias()
+	if ice := dialClient(t, tc).welcome().GetIceServers(); len(ice) != 0 {
+		t.Fatalf("before the report: ice_servers %v", ice)
+	}
+	tc.dir.setServerTURN(alias, []string{"turn:127.0.0.1:3478"})
+	w := dialClient(t, tc).welcome()
+	if len(w.GetIceServers()) != 1 {
+		t.Fatalf("after the report: ice_servers %v, want the server's TURN", w.GetIceServers())
+	}
+	checkMinted(t, w.GetIceServers()[0], []string{"turn:127.0.0.1:3478"}, "alias-"+strconv.FormatUint(w.GetAlias(), 10), time.Hour)
+}

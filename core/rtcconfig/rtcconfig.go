@@ -36,9 +36,9 @@ type Config struct {
 	// iceTransportPolicy "relay": no host or server-reflexive address is
 	// offered or tried. For clients that must not reveal their addresses,
 	// and for tests that prove a TURN path.
-	RelayOnly  bool        `koanf:"relay_only"`
-	UDPPortMin uint16      `koanf:"udp_port_min"`
-	UDPPortMax uint16      `koanf:"udp_port_max"`
+	RelayOnly  bool   `koanf:"relay_only"`
+	UDPPortMin uint16 `koanf:"udp_port_min"`
+	UDPPortMax uint16 `koanf:"udp_port_max"`
 	// UDPMuxPort serves every peer on one UDP port when non-zero.
 	UDPMuxPort int      `koanf:"udp_mux_port"`
 	NAT1To1IPs []string `koanf:"nat_1to1_ips"`
