@@ -105,7 +105,9 @@ func (c *Client) handshake(ctx context.Context, l *link, choose func([]uint64) (
 	l.server = server
 	sig.server = server
 
-	pc, err := c.api.NewPeerConnection()
+	// The WELCOME's ICE servers (TURN credentials minted for this client)
+	// come after the configured ones; a 2019 coordinator sends none.
+	pc, err := c.api.NewPeerConnectionWith(rtc.FromProto(welcome.GetIceServers()))
 	if err != nil {
 		return fmt.Errorf("dial: %w", err)
 	}

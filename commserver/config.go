@@ -11,6 +11,7 @@ import (
 	"github.com/webrtc-broker/webrtc-broker/core/config"
 	"github.com/webrtc-broker/webrtc-broker/core/logging"
 	"github.com/webrtc-broker/webrtc-broker/core/rtcconfig"
+	"github.com/webrtc-broker/webrtc-broker/internal/turn"
 )
 
 // Config is the communication server's configuration (the commserver
@@ -85,6 +86,8 @@ type Config struct {
 	Log     logging.Config `koanf:"log"`
 	// NATS is the connection of cluster.transport=nats (natsbus).
 	NATS natsbus.Config `koanf:"nats"`
+	// TURN is the embedded TURN server, off by default (internal/turn).
+	TURN turn.Config `koanf:"turn"`
 }
 
 // ClusterConfig is the cluster section: the shared secret, and the
@@ -138,6 +141,7 @@ func Defaults() map[string]any {
 	maps.Copy(d, clusterauth.Defaults())
 	d["cluster.transport"] = TransportMesh
 	maps.Copy(d, natsbus.Defaults())
+	maps.Copy(d, turn.Defaults())
 	return d
 }
 
@@ -199,6 +203,9 @@ func (c Config) withDefaults() (Config, error) {
 		}
 	default:
 		return c, fmt.Errorf("cluster.transport %q (mesh or nats): %w", c.Cluster.Transport, errBadTransport)
+	}
+	if err := c.TURN.Validate(); err != nil {
+		return c, err
 	}
 	return c, nil
 }

@@ -2,10 +2,12 @@ package commserver
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/webrtc-broker/webrtc-broker/core/auth"
+	"github.com/webrtc-broker/webrtc-broker/core/rtcconfig"
 )
 
 func TestConfigDefaultsAndValidation(t *testing.T) {
@@ -56,6 +58,40 @@ func TestConfigDefaultsAndValidation(t *testing.T) {
 		tt.adjust(&c)
 		if _, err := c.withDefaults(); !errors.Is(err, tt.want) {
 			t.Errorf("%s: err = %v, want %v", tt.name, err, tt.want)
+		}
+	}
+}
+
+// TestConfigTURNAndICEServers: the turn and ICE server sections are
+// validated when the server is built, not when a client first needs them.
+func TestConfigTURNAndICEServers(t *testing.T) {
+	cfg, err := Config{}.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.TURN.Enabled || cfg.TURN.ListenUDP != ":3478" || cfg.TURN.Realm != "webrtc-broker" {
+		t.Fatalf("turn defaults = %+v", cfg.TURN)
+	}
+	for _, k := range []string{"turn.enabled", "turn.listen_udp", "turn.listen_tls", "turn.cert", "turn.key", "turn.relay_ip",
+		"turn.relay_port_min", "turn.relay_port_max", "turn.public_host", "turn.realm", "turn.secret", "turn.ttl", "webrtc.relay_only"} {
+		if _, ok := Defaults()[k]; !ok {
+			t.Errorf("Defaults() lacks %s", k)
+		}
+	}
+	bad := []struct {
+		name   string
+		adjust func(*Config)
+		want   string
+	}{
+		{"turn without secret", func(c *Config) { c.TURN.Enabled, c.TURN.RelayIP = true, "198.18.0.1" }, "turn.secret"},
+		{"turn without relay_ip", func(c *Config) { c.TURN.Enabled, c.TURN.Secret = true, "s" }, "turn.relay_ip"},
+		{"ice server without urls", func(c *Config) { c.WebRTC.ICEServers = []rtcconfig.ICEServer{{Username: "u", Credential: "c"}} }, "ice_servers"},
+	}
+	for _, tt := range bad {
+		var c Config
+		tt.adjust(&c)
+		if _, err := c.withDefaults(); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: err = %v, want one naming %s", tt.name, err, tt.want)
 		}
 	}
 }

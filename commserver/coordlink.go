@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/webrtc-broker/webrtc-broker/core/coordurl"
 	"github.com/webrtc-broker/webrtc-broker/core/outbound"
 	"github.com/webrtc-broker/webrtc-broker/core/relay"
+	"github.com/webrtc-broker/webrtc-broker/core/turncred"
 	"github.com/webrtc-broker/webrtc-broker/protocol"
 )
 
@@ -187,6 +189,12 @@ func (s *Server) coordinatorSession(ctx context.Context) (welcomed bool, err err
 			header = http.Header{}
 		}
 		header.Set(clusterauth.Header, clusterauth.DiscoverToken(s.cfg.Cluster.Secret, s.role, time.Now()))
+	}
+	if urls := s.turnURLs(); len(urls) > 0 {
+		if header == nil {
+			header = http.Header{}
+		}
+		header.Set(turncred.Header, strings.Join(urls, ","))
 	}
 	dctx, cancel := context.WithTimeout(ctx, coordDialTimeout)
 	dialer := websocket.Dialer{HandshakeTimeout: coordDialTimeout, NetDialContext: s.coordTune.netDial, TLSClientConfig: s.coordTLS}

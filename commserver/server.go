@@ -31,6 +31,7 @@ import (
 	"github.com/webrtc-broker/webrtc-broker/core/routines"
 	"github.com/webrtc-broker/webrtc-broker/core/subscriptions"
 	"github.com/webrtc-broker/webrtc-broker/internal/rtc"
+	"github.com/webrtc-broker/webrtc-broker/internal/turn"
 	"github.com/webrtc-broker/webrtc-broker/protocol"
 )
 
@@ -78,6 +79,9 @@ type Server struct {
 	// ctx is Run's context, set before Run starts any goroutine; every
 	// peer's context derives from it.
 	ctx context.Context
+	// turn is the embedded TURN server, set by Run before it starts any
+	// goroutine; nil when turn.enabled is off.
+	turn *turn.Server
 	// httpAddr is the bound metrics listener, once Run has bound it.
 	httpAddr atomic.Pointer[net.Addr]
 
@@ -199,6 +203,12 @@ func (s *Server) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	s.ctx = ctx
+	if err := s.startTURN(ctx); err != nil {
+		return err
+	}
+	if s.turn != nil {
+		defer s.turn.Close()
+	}
 
 	var httpSrv *http.Server
 	if s.cfg.HTTP.Listen != "" {

@@ -470,6 +470,7 @@ func (s *Server) newPeerConnection(p *peer) (*webrtc.PeerConnection, error) {
 		_ = pc.Close()
 		return nil, nil
 	}
+	p.logSelectedPair(pc)
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 		if c == nil {
 			return // gathering complete

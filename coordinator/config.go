@@ -9,6 +9,7 @@ import (
 	"github.com/webrtc-broker/webrtc-broker/core/clusterauth"
 	"github.com/webrtc-broker/webrtc-broker/core/config"
 	"github.com/webrtc-broker/webrtc-broker/core/logging"
+	"github.com/webrtc-broker/webrtc-broker/core/rtcconfig"
 )
 
 // Config is the coordinator's configuration (the coordinator binary's keys).
@@ -36,6 +37,12 @@ type Config struct {
 	// coordinator's own origin only when TLS is on, and any when it is off
 	// (local runs). A request without Origin (not a browser) is not checked.
 	AllowedOrigins []string `koanf:"allowed_origins"`
+	// ICEServers go to every client in its WELCOME as they are (STUN, TURN
+	// with static credentials); entries are {urls, username, credential}
+	// or a bare URL. TURN lists TURN servers whose credentials are minted
+	// per client (see TURNConfig).
+	ICEServers []rtcconfig.ICEServer `koanf:"ice_servers"`
+	TURN       TURNConfig            `koanf:"turn"`
 }
 
 // TLSConfig names the coordinator's certificate and key, PEM files; both
@@ -89,6 +96,10 @@ func Defaults() map[string]any {
 		"tls.cert":          "",
 		"tls.key":           "",
 		"allowed_origins":   []string{},
+		"ice_servers":       []any{},
+		"turn.urls":         []string{},
+		"turn.secret":       "",
+		"turn.ttl":          "1h",
 	}
 	maps.Copy(d, auth.Defaults())
 	maps.Copy(d, clusterauth.Defaults())
@@ -124,6 +135,12 @@ func (c Config) withDefaults() (Config, error) {
 		return c, err
 	}
 	if err := clusterauth.Check(c.Cluster.Secret); err != nil {
+		return c, err
+	}
+	if err := (rtcconfig.Config{ICEServers: c.ICEServers}).Validate(); err != nil {
+		return c, fmt.Errorf("%w", err)
+	}
+	if err := c.TURN.validate(); err != nil {
 		return c, err
 	}
 	return c, nil

@@ -133,6 +133,7 @@ func New(cfg Config, opts Options) (*Coordinator, error) {
 	}
 	c.cutWarnings.b = ratelimit.New(cutWarningRate, cutWarningBurst, time.Now())
 	c.originWarnings.b = ratelimit.New(cutWarningRate, cutWarningBurst, time.Now())
+	c.dir.ice = newICESource(cfg.ICEServers, cfg.TURN)
 	if c.auth == nil {
 		c.auth = auth.AllowAll{}
 	}

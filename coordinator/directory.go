@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/webrtc-broker/webrtc-broker/core/turncred"
 	"github.com/webrtc-broker/webrtc-broker/protocol"
 )
 
@@ -30,6 +31,8 @@ type directory struct {
 	registered uint64
 	// rooms holds the server each named room lives on (selector affinity).
 	rooms map[string]uint64
+	// ice builds a client WELCOME's ice_servers; nil: none.
+	ice *iceSource
 }
 
 func newDirectory(sel selector) *directory {
@@ -76,10 +79,18 @@ func (d *directory) register(p *peer) error {
 		snapshot = append(snapshot, *s)
 	}
 	slices.SortFunc(snapshot, func(a, b server) int { return cmp.Compare(a.since, b.since) })
+	offered := d.placeRoomLocked(p, d.sel.offer(p.role, snapshot))
+	var ice []*protocol.IceServer
+	if !p.isServer() && d.ice != nil {
+		// Servers use their own webrtc.ice_servers; a 2019 client skips
+		// the field.
+		ice = d.ice.forClient(turncred.Name(p.identity, p.alias), offered, d.servers)
+	}
 	welcome, err := proto.Marshal(&protocol.WelcomeMessage{
 		Type:             protocol.MessageType_WELCOME,
 		Alias:            p.alias,
-		AvailableServers: d.placeRoomLocked(p, d.sel.offer(p.role, snapshot)),
+		AvailableServers: offered,
+		IceServers:       ice,
 	})
 	if err != nil {
 		return fmt.Errorf("encode WELCOME: %w", err)
@@ -91,7 +102,7 @@ func (d *directory) register(p *peer) error {
 	if p.isServer() {
 		d.registered++
 		d.servers[p.alias] = &server{alias: p.alias, hub: p.role == protocol.Role_COMMUNICATION_SERVER_HUB, since: d.registered,
-			transport: p.transport}
+			transport: p.transport, turn: p.turn}
 	}
 	return nil
 }
@@ -121,6 +132,17 @@ func (d *directory) unregister(p *peer) {
 		delete(d.servers, p.alias)
 		d.forgetRoomsLocked(p.alias)
 	}
+}
+
+// setServerTURN replaces the embedded TURN URLs of server alias, for a
+// server that reports them after registering (LOAD_REPORT.ice_servers);
+// clients welcomed from then on get them.
+func (d *directory) setServerTURN(alias uint64, urls []string) {
+	d.mu.Lock()
+	if s, ok := d.servers[alias]; ok {
+		s.turn = urls
+	}
+	d.mu.Unlock()
 }
 
 // lookup returns the live peer with alias.

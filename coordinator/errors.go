@@ -9,6 +9,8 @@ var (
 
 	// errNegative rejects a negative size or duration in the config.
 	errNegative = errors.New("must not be negative (0 means the default)")
+	// errTURNNoSecret: turn.urls without the secret to mint credentials.
+	errTURNNoSecret = errors.New("turn.secret is needed to mint credentials")
 	// errHubTaken refuses a second hub under the star selector: a cluster
 	// has one hub, so stop the other one or use another selector.
 	errHubTaken = errors.New("a hub is already registered (star allows one per cluster)")

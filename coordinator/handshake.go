@@ -84,7 +84,7 @@ func (c *Coordinator) servePeerWith(w http.ResponseWriter, r *http.Request, role
 		http.Error(w, reason, status)
 		return
 	}
-	reason, room, ok := c.authenticate(r, role, log)
+	identity, reason, room, ok := c.authenticate(r, role, log)
 	if !ok {
 		c.metrics.authDenials.WithLabelValues(role.String()).Inc()
 		http.Error(w, "unauthorized: "+reason, http.StatusUnauthorized)
@@ -105,9 +105,13 @@ func (c *Coordinator) servePeerWith(w http.ResponseWriter, r *http.Request, role
 	alias := c.aliases.next()
 	p := newPeer(conn, role, alias, c.timing, c.queueLimit, newSignalLimit(c.cfg.Signal, role, time.Now()), log.With("alias", alias))
 	p.transport = transport
+	p.identity = identity
 	if role == protocol.Role_CLIENT {
 		// The authenticator's room wins over the one the client asked for.
 		p.room = cmp.Or(room, r.URL.Query().Get("room"))
+	}
+	if p.isServer() {
+		p.turn = c.serverTURN(r, p.log)
 	}
 	// The gauges move before the directory does, so whoever sees a peer
 	// registered (or gone) also sees it counted.
@@ -141,8 +145,9 @@ func (c *Coordinator) servePeerWith(w http.ResponseWriter, r *http.Request, role
 
 // authenticate asks the authenticator about r, bounded by auth.timeout. It
 // fails closed: an error is a deny. The reason returned is safe to send.
-// On allow, room is the client's room if the authenticator named one.
-func (c *Coordinator) authenticate(r *http.Request, role protocol.Role, log *slog.Logger) (reason, room string, ok bool) {
+// On allow, identity is what authentication attached and room is the
+// client's room if the authenticator named one.
+func (c *Coordinator) authenticate(r *http.Request, role protocol.Role, log *slog.Logger) (identity []byte, reason, room string, ok bool) {
 	ctx, cancel := context.WithTimeout(r.Context(), c.cfg.Auth.Timeout)
 	defer cancel()
 	res, err := c.auth.Authenticate(ctx, auth.Request{Role: role, HTTP: auth.FromHTTP(r)})
@@ -153,16 +158,16 @@ func (c *Coordinator) authenticate(r *http.Request, role protocol.Role, log *slo
 			level = slog.LevelDebug // the request went away or we are shutting down
 		}
 		log.Log(r.Context(), level, "auth failed, peer refused", "err", err)
-		return "authentication unavailable", "", false
+		return nil, "authentication unavailable", "", false
 	case !res.Allow:
 		log.Info("auth denied, peer refused", "reason", res.Reason)
-		return res.Reason, "", false
+		return nil, res.Reason, "", false
 	}
 	if err := checkRoom(res.Room); err != nil {
 		log.Warn("room from the authenticator ignored", "err", err)
-		return "", "", true
+		return res.Identity, "", "", true
 	}
-	return "", res.Room, true
+	return res.Identity, "", res.Room, true
 }
 
 // checkClusterSecret is the gate a communication server passes before the

@@ -47,6 +47,9 @@ type peer struct {
 	// room is the room a client named (/connect?room=), for selector
 	// affinity; empty for none.
 	room string
+
+	identity []byte   // what authentication attached (names a client's TURN credentials)
+	turn     []string // a server's embedded TURN URLs (turncred.Header)
 }
 
 // timing is the part of the config the socket loops use.

@@ -31,6 +31,10 @@ type server struct {
 	since uint64
 	// transport is the server's cluster.transport (directory.go).
 	transport string
+	// turn lists the URLs of the server's embedded TURN (turncred.Header
+	// at registration), handed with minted credentials to the clients it
+	// is offered to.
+	turn []string
 }
 
 // selector decides which servers a newly registered peer is offered in its

@@ -121,6 +121,9 @@ func unmarshal(k *koanf.Koanf, out any) error {
 			DecodeHook: mapstructure.ComposeDecodeHookFunc(
 				mapstructure.StringToTimeDurationHookFunc(),
 				mapstructure.StringToSliceHookFunc(","),
+				// A string where a struct is expected: the struct reads it
+				// (webrtc.ice_servers entries given as bare URLs).
+				mapstructure.TextUnmarshallerHookFunc(),
 			),
 			Metadata:         nil,
 			Result:           out,

@@ -26,10 +26,19 @@ type Config struct {
 	// Networks, when set, are the CIDRs whose local addresses are gathered
 	// as candidates; addresses of every other interface are never offered
 	// (hosts with several networks, the fault-test lab).
-	Networks   []string `koanf:"networks"`
-	ICEServers []string `koanf:"ice_servers"`
-	UDPPortMin uint16   `koanf:"udp_port_min"`
-	UDPPortMax uint16   `koanf:"udp_port_max"`
+	Networks []string `koanf:"networks"`
+	// ICEServers are the STUN and TURN servers this end's peer connections
+	// use. Each is {urls, username, credential}; a plain string is accepted
+	// as one server with that URL and no credentials (the form configs had
+	// before credentials), so `ice_servers: [stun:a, turn:b]` still loads.
+	ICEServers []ICEServer `koanf:"ice_servers"`
+	// RelayOnly uses relay (TURN) candidates only, as the WebRTC API's
+	// iceTransportPolicy "relay": no host or server-reflexive address is
+	// offered or tried. For clients that must not reveal their addresses,
+	// and for tests that prove a TURN path.
+	RelayOnly  bool   `koanf:"relay_only"`
+	UDPPortMin uint16 `koanf:"udp_port_min"`
+	UDPPortMax uint16 `koanf:"udp_port_max"`
 	// UDPMuxPort serves every peer on one UDP port when non-zero.
 	UDPMuxPort int      `koanf:"udp_mux_port"`
 	NAT1To1IPs []string `koanf:"nat_1to1_ips"`
@@ -39,13 +48,62 @@ type Config struct {
 	SCTPReceiveBuffer uint32 `koanf:"sctp_receive_buffer"`
 }
 
+// ICEServer is one STUN or TURN server, as the WebRTC API's RTCIceServer.
+type ICEServer struct {
+	URLs       []string `koanf:"urls"`
+	Username   string   `koanf:"username"`
+	Credential string   `koanf:"credential"`
+}
+
+// UnmarshalText reads the old form of an ice_servers entry, a bare URL.
+// The config loader calls it for every entry that is a string. A
+// comma-separated list (what --set and the environment give for the whole
+// key) is one server with those URLs, as the old form made of it.
+func (s *ICEServer) UnmarshalText(b []byte) error {
+	var urls []string
+	for u := range strings.SplitSeq(string(b), ",") {
+		if u = strings.TrimSpace(u); u == "" {
+			return errEmptyURL
+		}
+		urls = append(urls, u)
+	}
+	*s = ICEServer{URLs: urls}
+	return nil
+}
+
+var errEmptyURL = errors.New("ice_servers: empty URL")
+
+// Validate rejects an entry that cannot work: no URL, an URL that is not
+// stun:, stuns:, turn: or turns:, or a username without a credential
+// (or the reverse).
+func (s ICEServer) Validate() error {
+	if len(s.URLs) == 0 {
+		return fmt.Errorf("ice_servers: an entry has no urls")
+	}
+	for _, u := range s.URLs {
+		scheme, _, ok := strings.Cut(u, ":")
+		switch {
+		case !ok:
+			return fmt.Errorf("ice_servers: %q: want a stun, stuns, turn or turns URL", u)
+		case scheme == "stun" || scheme == "stuns" || scheme == "turn" || scheme == "turns":
+		default:
+			return fmt.Errorf("ice_servers: %q: want a stun, stuns, turn or turns URL", u)
+		}
+	}
+	if (s.Username == "") != (s.Credential == "") {
+		return fmt.Errorf("ice_servers: %v: username and credential go together", s.URLs)
+	}
+	return nil
+}
+
 // Defaults are the config defaults for the webrtc section, flat keys.
 func Defaults() map[string]any {
 	return map[string]any{
 		"webrtc.loopback_only":       false,
 		"webrtc.mdns":                false,
 		"webrtc.networks":            []string{},
-		"webrtc.ice_servers":         []string{},
+		"webrtc.ice_servers":         []any{},
+		"webrtc.relay_only":          false,
 		"webrtc.udp_port_min":        0,
 		"webrtc.udp_port_max":        0,
 		"webrtc.udp_mux_port":        0,
@@ -55,7 +113,7 @@ func Defaults() map[string]any {
 	}
 }
 
-// Validate rejects port and NAT settings that cannot work, naming the key,
+// Validate rejects port, NAT and ICE server settings that cannot work, naming the key,
 // so a deployment mistake is seen at start rather than as peers that never
 // connect.
 func (c Config) Validate() error {
@@ -75,6 +133,11 @@ func (c Config) Validate() error {
 		pub, local, pair := strings.Cut(m, "/")
 		if net.ParseIP(pub) == nil || pair && net.ParseIP(local) == nil {
 			return fmt.Errorf("webrtc.nat_1to1_ips %q: %w", m, ErrBadNATIP)
+		}
+	}
+	for _, s := range c.ICEServers {
+		if err := s.Validate(); err != nil {
+			return fmt.Errorf("webrtc.%w", err)
 		}
 	}
 	return nil

@@ -17,6 +17,7 @@ import (
 	"github.com/pion/webrtc/v3"
 
 	"github.com/webrtc-broker/webrtc-broker/core/rtcconfig"
+	"github.com/webrtc-broker/webrtc-broker/protocol"
 )
 
 // Channel labels. The side that receives CONNECT creates both.
@@ -159,13 +160,59 @@ func parseNetworks(cidrs []string) ([]*net.IPNet, error) {
 	return nets, nil
 }
 
+// ICEServers converts configured ICE servers to pion's form; a credential
+// is a password (TURN REST credentials are passwords too).
+func ICEServers(in []rtcconfig.ICEServer) []webrtc.ICEServer {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make([]webrtc.ICEServer, 0, len(in))
+	for _, s := range in {
+		w := webrtc.ICEServer{URLs: s.URLs, Username: s.Username}
+		if s.Credential != "" {
+			w.Credential = s.Credential
+			w.CredentialType = webrtc.ICECredentialTypePassword
+		}
+		out = append(out, w)
+	}
+	return out
+}
+
+// FromProto converts the ICE servers of a WELCOME to pion's form, leaving
+// out entries without URLs (nothing to use).
+func FromProto(in []*protocol.IceServer) []webrtc.ICEServer {
+	var out []webrtc.ICEServer
+	for _, s := range in {
+		if len(s.GetUrls()) == 0 {
+			continue
+		}
+		w := webrtc.ICEServer{URLs: s.GetUrls(), Username: s.GetUsername()}
+		if s.GetCredential() != "" {
+			w.Credential = s.GetCredential()
+			w.CredentialType = webrtc.ICECredentialTypePassword
+		}
+		out = append(out, w)
+	}
+	return out
+}
+
 // NewPeerConnection creates a peer connection with the configured ICE servers
 // (none in loopback-only mode). certs, when given, replace the per-connection
 // certificate pion would generate (a server presents one on all its links).
 func (a *API) NewPeerConnection(certs ...webrtc.Certificate) (*webrtc.PeerConnection, error) {
+	return a.NewPeerConnectionWith(nil, certs...)
+}
+
+// NewPeerConnectionWith is NewPeerConnection with more ICE servers after the
+// configured ones: those a coordinator's WELCOME handed out (TURN
+// credentials minted for this peer). Loopback-only mode still uses none.
+func (a *API) NewPeerConnectionWith(extra []webrtc.ICEServer, certs ...webrtc.Certificate) (*webrtc.PeerConnection, error) {
 	conf := webrtc.Configuration{Certificates: certs}
-	if !a.cfg.LoopbackOnly && len(a.cfg.ICEServers) > 0 {
-		conf.ICEServers = []webrtc.ICEServer{{URLs: a.cfg.ICEServers}}
+	if !a.cfg.LoopbackOnly {
+		conf.ICEServers = append(ICEServers(a.cfg.ICEServers), extra...)
+		if a.cfg.RelayOnly {
+			conf.ICETransportPolicy = webrtc.ICETransportPolicyRelay
+		}
 	}
 	pc, err := a.API.NewPeerConnection(conf)
 	if err != nil {

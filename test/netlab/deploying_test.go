@@ -30,8 +30,7 @@ const (
 // those land the binaries must refuse them as unknown keys; once a sample
 // loads, this test fails so that it is moved out of here and into the lab.
 var pendingSamples = map[string]bool{
-	"coordinator-tls-turn.yaml": true,
-	"server-turn.yaml":          true,
+	"server-turn.yaml": true,
 }
 
 // sampleBinary is the binary a sample config is for, by its name.

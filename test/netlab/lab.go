@@ -3,7 +3,8 @@
 // test can cut, degrade and heal the links between broker processes. Nothing
 // in the namespace the test runs in is created or changed apart from the
 // netns mounts under /run/netns. Links can lose packets (Loss), wait
-// (Delay) or be cut (Partition). Linux only; it needs root, iproute2,
+// (Delay) or be cut (Partition), and a host can sit in a site behind a NAT
+// router whose firewall blocks UDP (Site, nat.go). Linux only; it needs root, iproute2,
 // nftables and iptables, and fails the test (never skips it) without them,
 // since CI runs as root.
 package netlab
@@ -39,8 +40,9 @@ type Lab struct {
 	id     string // prefix + pid + random: every namespace name starts with it
 	bridge string // the bridge's namespace
 
-	mu    sync.Mutex // guards hosts
+	mu    sync.Mutex // guards hosts and sites
 	hosts []*Host
+	sites int // NAT sites made so far (nat.go)
 }
 
 // Host is a network namespace with one link (eth0) to the lab's bridge.

@@ -101,7 +101,7 @@ export function openLink(o: LinkOptions): Promise<Link> {
         const s = o.server ?? pickServer(sig.servers, o.avoid);
         if (s === undefined) return finish(new NoServersError(`alias ${alias}: coordinator offered no server`));
         server = s;
-        startPeer();
+        startPeer(sig.iceServers);
         send(encodeConnect(server));
         return;
       }
@@ -109,8 +109,10 @@ export function openLink(o: LinkOptions): Promise<Link> {
       void onSignal(sig).catch((err) => finish(err));
     };
 
-    const startPeer = () => {
-      pc = new RTCPeerConnection({ iceServers: o.iceServers });
+    // The WELCOME's ICE servers come after the configured ones, as in the
+    // Go SDK, so a page needs no ICE configuration of its own.
+    const startPeer = (welcomeIce: RTCIceServer[]) => {
+      pc = new RTCPeerConnection({ iceServers: [...o.iceServers, ...welcomeIce] });
       pc.ondatachannel = (ev) => {
         const dc = ev.channel;
         if (dc.label !== "reliable" && dc.label !== "unreliable") return;

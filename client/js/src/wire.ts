@@ -137,7 +137,7 @@ export function decodeData(b: Uint8Array): Inbound {
 
 /** One decoded coordinator message, as the handshake needs it. */
 export type Signal =
-  | { type: MessageType.WELCOME; alias: bigint; servers: bigint[] }
+  | { type: MessageType.WELCOME; alias: bigint; servers: bigint[]; iceServers: RTCIceServer[] }
   | { type: MessageType.WEBRTC_OFFER | MessageType.WEBRTC_ICE_CANDIDATE | MessageType.WEBRTC_ANSWER; from: bigint; data: Uint8Array }
   | { type: MessageType.CONNECTION_REFUSED; from: bigint; reason: number; data: Uint8Array }
   | { type: MessageType; from?: undefined };
@@ -147,7 +147,12 @@ export function decodeSignal(b: Uint8Array): Signal {
   switch (type) {
     case MessageType.WELCOME: {
       const m = fromBinary(WelcomeMessageSchema, b);
-      return { type, alias: m.alias, servers: m.availableServers };
+      // ice_servers (extension): TURN credentials minted for this client;
+      // a 2019 coordinator sends none.
+      const iceServers = m.iceServers
+        .filter((s) => s.urls.length > 0)
+        .map((s): RTCIceServer => (s.username || s.credential ? { urls: s.urls, username: s.username, credential: s.credential } : { urls: s.urls }));
+      return { type, alias: m.alias, servers: m.availableServers, iceServers };
     }
     case MessageType.WEBRTC_OFFER:
     case MessageType.WEBRTC_ANSWER:

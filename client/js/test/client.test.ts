@@ -52,7 +52,7 @@ class FakePeer {
   ondatachannel?: (ev: { channel: FakeChannel }) => void;
   onicecandidate?: unknown;
   onconnectionstatechange: (() => void) | null = null;
-  constructor() {
+  constructor(readonly config?: { iceServers?: unknown[] }) {
     FakePeer.all.push(this);
   }
   async setRemoteDescription(d: unknown) {
@@ -82,6 +82,7 @@ class FakeSocket {
   static OPEN = 1;
   static connects: bigint[] = [];
   static next = 100n;
+  static iceServers: { urls: string[]; username?: string; credential?: string }[] = [];
   readyState = 0;
   binaryType = "";
   onmessage: ((ev: { data: ArrayBuffer }) => void) | null = null;
@@ -90,7 +91,12 @@ class FakeSocket {
   constructor(readonly url: string) {
     setTimeout(() => {
       this.readyState = 1;
-      const welcome = create(WelcomeMessageSchema, { type: MessageType.WELCOME, alias: FakeSocket.next++, availableServers: [7n, 8n] });
+      const welcome = create(WelcomeMessageSchema, {
+        type: MessageType.WELCOME,
+        alias: FakeSocket.next++,
+        availableServers: [7n, 8n],
+        iceServers: FakeSocket.iceServers,
+      });
       this.onmessage?.({ data: buf(toBinary(WelcomeMessageSchema, welcome)) });
     });
   }
@@ -183,5 +189,24 @@ test("a BATCH is unpacked in order; a bad message drops the rest of it; disableB
     assert.deepEqual(got, disableBatching ? ["reliable:alone"] : ["unreliable:a", "unreliable:b", "reliable:c", "reliable:alone"]);
     assert.equal(c.state, "connected");
     c.close();
+  }
+});
+
+test("the peer connection uses WELCOME's ICE servers after the configured ones", async () => {
+  FakeSocket.iceServers = [
+    { urls: ["turn:198.18.0.9:3478?transport=udp", "turns:198.18.0.9:443?transport=tcp"], username: "1700000000:alias-7", credential: "cred" },
+    { urls: ["stun:198.18.0.9:3478"] },
+    { urls: [] }, // nothing to use: left out
+  ];
+  try {
+    const c = await connect({ url: "ws://broker.test", token: "tok", iceServers: [{ urls: "stun:198.18.0.1:3478" }] });
+    assert.deepEqual(FakePeer.all.at(-1)!.config?.iceServers, [
+      { urls: "stun:198.18.0.1:3478" },
+      { urls: ["turn:198.18.0.9:3478?transport=udp", "turns:198.18.0.9:443?transport=tcp"], username: "1700000000:alias-7", credential: "cred" },
+      { urls: ["stun:198.18.0.9:3478"] },
+    ]);
+    c.close();
+  } finally {
+    FakeSocket.iceServers = [];
   }
 });

@@ -3551,7 +3551,8 @@ function decodeSignal(b) {
   switch (type) {
     case 1 /* WELCOME */: {
       const m = fromBinary(WelcomeMessageSchema, b);
-      return { type, alias: m.alias, servers: m.availableServers };
+      const iceServers = m.iceServers.filter((s) => s.urls.length > 0).map((s) => s.username || s.credential ? { urls: s.urls, username: s.username, credential: s.credential } : { urls: s.urls });
+      return { type, alias: m.alias, servers: m.availableServers, iceServers };
     }
     case 3 /* WEBRTC_OFFER */:
     case 4 /* WEBRTC_ANSWER */:
@@ -3650,15 +3651,15 @@ function openLink(o) {
         const s = o.server ?? pickServer(sig.servers, o.avoid);
         if (s === void 0) return finish(new NoServersError(`alias ${alias}: coordinator offered no server`));
         server = s;
-        startPeer();
+        startPeer(sig.iceServers);
         send(encodeConnect(server));
         return;
       }
       if (alias === 0n || sig.from !== server) return;
       void onSignal(sig).catch((err) => finish(err));
     };
-    const startPeer = () => {
-      pc = new RTCPeerConnection({ iceServers: o.iceServers });
+    const startPeer = (welcomeIce) => {
+      pc = new RTCPeerConnection({ iceServers: [...o.iceServers, ...welcomeIce] });
       pc.ondatachannel = (ev) => {
         const dc = ev.channel;
         if (dc.label !== "reliable" && dc.label !== "unreliable") return;
