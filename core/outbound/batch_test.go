@@ -79,11 +79,13 @@ func TestBatchingFramesWhatIsQueuedAtAWakeUp(t *testing.T) {
 	// A lone message is written as itself, never as a batch of one.
 	q.Push([]byte("alone"))
 	sink.expectWrites(t, "alone")
+	// The count moves after the sink's Write returns: read it once Run has
+	// returned, not as soon as the sink has the message.
+	q.Close()
+	waitRun(t, done)
 	if w := q.Written(); w != 7 {
 		t.Fatalf("Written() = %d, want 7 (every inner message counts)", w)
 	}
-	q.Close()
-	waitRun(t, done)
 }
 
 // What was queued before EnableBatching (the server's own AUTH on a link,
