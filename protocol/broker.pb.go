@@ -378,6 +378,10 @@ const (
 	// was. The Go and TS SDKs and the load generator list it by default (an
 	// option turns it off, to act as a 2019 client).
 	Feature_FEATURE_BATCH Feature = 1
+	// The peer (a client) handles DrainMessage: it moves to another server
+	// when its server drains. Only a client that declared it is sent DRAIN;
+	// a 2019 client is sent nothing and closed when the grace ends.
+	Feature_FEATURE_DRAIN Feature = 2
 )
 
 // Enum value maps for Feature.
@@ -385,10 +389,12 @@ var (
 	Feature_name = map[int32]string{
 		0: "FEATURE_UNKNOWN",
 		1: "FEATURE_BATCH",
+		2: "FEATURE_DRAIN",
 	}
 	Feature_value = map[string]int32{
 		"FEATURE_UNKNOWN": 0,
 		"FEATURE_BATCH":   1,
+		"FEATURE_DRAIN":   2,
 	}
 )
 
@@ -600,10 +606,15 @@ func (x *WelcomeMessage) GetIceServers() []*IceServer {
 }
 
 // extension: a communication server that is shutting down says so, on its
-// coordinator link (the coordinator stops offering it at once) and to each
-// of its clients on the reliable channel (the client should connect to
-// another server, then close this one). The server closes what is left
-// after grace_ms. Clients of the 2019 protocol ignore it and are closed.
+// coordinator link (the coordinator stops offering it to clients at once;
+// servers are still offered it, so its remaining clients keep hearing the
+// cluster) and, on the reliable channel, to each of its clients that
+// declared FEATURE_DRAIN (the client connects to another server, subscribes
+// there, then closes this one). From then on the server refuses clients'
+// CONNECTs with SERVER_FULL. It closes what is left after grace_ms, or as
+// soon as no client is left. A 2019 client is never sent DRAIN (it did not
+// declare the feature): it is closed when the grace ends and reconnects as
+// it does after any loss.
 type DrainMessage struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Type  MessageType            `protobuf:"varint,1,opt,name=type,proto3,enum=protocol.MessageType" json:"type,omitempty"`
@@ -2412,10 +2423,11 @@ const file_broker_proto_rawDesc = "" +
 	"\x19ERROR_SUBSCRIPTION_DENIED\x10\x02\x12\x19\n" +
 	"\x15ERROR_PUBLISH_DROPPED\x10\x03\x12\x1c\n" +
 	"\x18ERROR_PROTOCOL_VIOLATION\x10\x04\x12\x1b\n" +
-	"\x17ERROR_MESSAGE_TOO_LARGE\x10\x05*1\n" +
+	"\x17ERROR_MESSAGE_TOO_LARGE\x10\x05*D\n" +
 	"\aFeature\x12\x13\n" +
 	"\x0fFEATURE_UNKNOWN\x10\x00\x12\x11\n" +
-	"\rFEATURE_BATCH\x10\x01B1Z/github.com/webrtc-broker/webrtc-broker/protocolb\x06proto3"
+	"\rFEATURE_BATCH\x10\x01\x12\x11\n" +
+	"\rFEATURE_DRAIN\x10\x02B1Z/github.com/webrtc-broker/webrtc-broker/protocolb\x06proto3"
 
 var (
 	file_broker_proto_rawDescOnce sync.Once
