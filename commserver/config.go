@@ -88,6 +88,20 @@ type Config struct {
 	NATS natsbus.Config `koanf:"nats"`
 	// TURN is the embedded TURN server, off by default (internal/turn).
 	TURN turn.Config `koanf:"turn"`
+
+	// drain: graceful shutdown and load reports (drain.go, loadreport.go).
+	Shutdown struct {
+		// Grace bounds the drain on SIGTERM: the server refuses new
+		// clients, tells the coordinator and its clients (DRAIN), and waits
+		// this long at most for them to move before it closes the rest.
+		// Default 30s.
+		Grace time.Duration `koanf:"grace"`
+	} `koanf:"shutdown"`
+	Load struct {
+		// Interval is how often the server sends the coordinator a
+		// LOAD_REPORT (and at once when it starts draining). Default 2s.
+		Interval time.Duration `koanf:"interval"`
+	} `koanf:"load"`
 }
 
 // ClusterConfig is the cluster section: the shared secret, and the
@@ -133,6 +147,8 @@ func Defaults() map[string]any {
 		"http.listen":                  "",
 		"http.pprof":                   false,
 		"scripts.dir":                  "",
+		"shutdown.grace":               "30s",
+		"load.interval":                "2s",
 		"log.level":                    "info",
 		"log.format":                   "text",
 	}
@@ -180,6 +196,10 @@ func (c Config) withDefaults() (Config, error) {
 	case c.Outbound.ReliableBytes < 0 || c.Outbound.UnreliableMessages < 0:
 		return c, fmt.Errorf("outbound.reliable_bytes %d, outbound.unreliable_messages %d: %w",
 			c.Outbound.ReliableBytes, c.Outbound.UnreliableMessages, errNegative)
+	case c.Shutdown.Grace < 0:
+		return c, fmt.Errorf("shutdown.grace %s: %w", c.Shutdown.Grace, errNegative)
+	case c.Load.Interval < 0:
+		return c, fmt.Errorf("load.interval %s: %w", c.Load.Interval, errNegative)
 	case c.Auth.Timeout < 0:
 		return c, fmt.Errorf("auth.timeout %s: %w", c.Auth.Timeout, errNegative)
 	}

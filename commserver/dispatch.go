@@ -156,8 +156,11 @@ func (p *peer) authDone(c credentials, err error) {
 	p.log.Debug("authenticated", "identity_bytes", len(c.identity))
 	if c.isServer() {
 		s.notifyAnnounce()
-	} else if s.policy != nil {
-		s.policy.OnConnect(p.policyPeer())
+	} else {
+		if s.policy != nil {
+			s.policy.OnConnect(p.policyPeer())
+		}
+		p.tellDraining(c)
 	}
 	p.checkEstablished()
 }

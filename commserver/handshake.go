@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -20,6 +21,8 @@ type credentials struct {
 	identity []byte
 	// batch: the AUTH listed FEATURE_BATCH, so the peer is sent batches.
 	batch bool
+	// drain: the peer declared FEATURE_DRAIN (it is sent DRAIN).
+	drain bool
 }
 
 // isServer reports whether the peer is a link to another communication
@@ -71,7 +74,8 @@ func authenticate(ctx context.Context, a auth.Authenticator, timeout time.Durati
 	if identity == nil {
 		identity = []byte{}
 	}
-	return credentials{role: m.Role, identity: identity, batch: hasBatch(m.Features)}, nil
+	return credentials{role: m.Role, identity: identity, batch: hasBatch(m.Features),
+		drain: slices.Contains(m.Features, protocol.Feature_FEATURE_DRAIN)}, nil
 }
 
 // authReason is the text an ERROR{ERROR_AUTH_FAILED} carries: the

@@ -129,6 +129,12 @@ type Server struct {
 	clientSlots, halfOpen int
 	// closing is set when Run begins to shut down: no peer is added after.
 	closing bool
+
+	// draining is set by Drain; peerLeft wakes Drain when a peer is gone,
+	// loadNow asks loadLoop for a report at once (both capacity 1).
+	draining atomic.Bool
+	peerLeft chan struct{}
+	loadNow  chan struct{}
 }
 
 // New builds a server from its configuration. It fails on a config that
@@ -155,6 +161,8 @@ func New(cfg Config, opts Options) (*Server, error) {
 		servers:  map[uint64]struct{}{},
 		dialing:  map[uint64]*dialTarget{},
 		lost:     map[string]time.Time{},
+		peerLeft: make(chan struct{}, 1),
+		loadNow:  make(chan struct{}, 1),
 
 		coordTune: defaultCoordTuning(),
 
@@ -234,6 +242,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.routines.Go(func() { s.announceLoop(ctx) })
 	s.routines.Go(func() { s.runCoordinatorLink(ctx) })
+	s.routines.Go(func() { s.loadLoop(ctx) })
 
 	<-ctx.Done()
 	s.mu.Lock()
@@ -326,6 +335,7 @@ func (s *Server) forget(p *peer) {
 	}
 	s.releaseSlotsLocked(p)
 	s.mu.Unlock()
+	s.peerGoneWhileDraining()
 	s.m.peerGone(p)
 	if !p.gate.authorized() {
 		return

@@ -35,6 +35,7 @@ func (s *Server) onWelcome(m *protocol.WelcomeMessage) {
 	s.welcomed.Store(true)
 	s.m.coordConnected.Set(1)
 	s.log.Info("registered with the coordinator", "alias", m.Alias, "servers", len(m.AvailableServers))
+	s.notifyLoad() // a new session: the coordinator may know nothing of this server
 
 	listed := make(map[uint64]bool, len(m.AvailableServers))
 	s.mu.Lock()
@@ -117,6 +118,11 @@ func (s *Server) onConnect(from uint64, fromRole protocol.Role) {
 		s.mu.Unlock()
 		s.log.Warn("CONNECT from a server refused", "peer", from, "err", errNATSNoLinks)
 		s.refuse(from, protocol.ConnectionRefusedReason_UNKNOWN_REASON, errNATSNoLinks.Error())
+		return
+	}
+	if !isServer && s.draining.Load() {
+		s.mu.Unlock()
+		s.refuseDraining(from)
 		return
 	}
 	if !isServer && s.cfg.MaxPeers > 0 && s.clientSlots >= s.cfg.MaxPeers {

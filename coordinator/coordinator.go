@@ -151,6 +151,9 @@ func New(cfg Config, opts Options) (*Coordinator, error) {
 	if err = c.certs.register(c.reg); err != nil {
 		return nil, fmt.Errorf("coordinator metrics: %w", err)
 	}
+	if err := c.reg.Register(newServerLoadCollector(c.dir)); err != nil {
+		return nil, fmt.Errorf("coordinator metrics: %w", err)
+	}
 	c.upgrader = websocket.Upgrader{
 		HandshakeTimeout: cfg.WriteTimeout,
 		// servePeer has applied allowed_origins (checkOrigin) before the

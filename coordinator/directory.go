@@ -79,7 +79,7 @@ func (d *directory) register(p *peer) error {
 		snapshot = append(snapshot, *s)
 	}
 	slices.SortFunc(snapshot, func(a, b server) int { return cmp.Compare(a.since, b.since) })
-	offered := d.placeRoomLocked(p, d.sel.offer(p.role, snapshot))
+	offered := d.placeRoomLocked(p, d.sel.offer(p.role, forRole(p.role, snapshot)))
 	var ice []*protocol.IceServer
 	if !p.isServer() && d.ice != nil {
 		// Servers use their own webrtc.ice_servers; a 2019 client skips
@@ -158,6 +158,7 @@ func (d *directory) addLoad(alias uint64) {
 	d.mu.Lock()
 	if s, ok := d.servers[alias]; ok {
 		s.load++
+		s.sinceReport++
 	}
 	d.mu.Unlock()
 }

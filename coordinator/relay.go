@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/webrtc-broker/webrtc-broker/core/outbound"
+	"github.com/webrtc-broker/webrtc-broker/core/relay"
 	"github.com/webrtc-broker/webrtc-broker/protocol"
 )
 
@@ -81,6 +82,9 @@ func (c *Coordinator) handle(p *peer, data []byte) {
 	if !p.limit.allow(time.Now()) {
 		// Before decoding: a flood costs as little as it can.
 		c.refuse(p, dropRateLimited, "over signal.rate", 0)
+		return
+	}
+	if t, err := relay.ReadType(data); err == nil && c.handleReport(p, t, data) {
 		return
 	}
 	r, err := decodeRelayed(data, p.alias, p.role)

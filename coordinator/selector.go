@@ -35,6 +35,10 @@ type server struct {
 	// at registration), handed with minted credentials to the clients it
 	// is offered to.
 	turn []string
+	// rep is the server's last LOAD_REPORT (and DRAIN), sinceReport the
+	// distinct clients signaled to it since (load.go).
+	rep         report
+	sinceReport uint64
 }
 
 // selector decides which servers a newly registered peer is offered in its
@@ -46,8 +50,8 @@ type selector interface {
 	// with 409 Conflict. hubs counts the hubs registered or being registered.
 	admit(role protocol.Role, hubs int) error
 	// offer returns, best first, the aliases from servers (every registered
-	// server, oldest first; the new peer is not among them) that a peer with
-	// role may use.
+	// server, oldest first; the new peer is not among them; for a client,
+	// only the offerable ones: see forRole) that a peer with role may use.
 	offer(role protocol.Role, servers []server) []uint64
 }
 
@@ -79,8 +83,20 @@ func (randomSelector) offer(_ protocol.Role, servers []server) []uint64 {
 	return out
 }
 
-// leastLoadedSelector offers every server, least loaded first, ties broken by
-// age (the older server first) so that the order is deterministic.
+// forRole is what any selector may offer a peer with role: a client never
+// sees a draining or full server; servers see every server, so that the
+// clients still on a draining one keep hearing the cluster.
+func forRole(role protocol.Role, servers []server) []server {
+	if role != protocol.Role_CLIENT {
+		return servers
+	}
+	return slices.DeleteFunc(slices.Clone(servers), func(s server) bool { return !s.offerable() })
+}
+
+// leastLoadedSelector offers every server, least loaded first (by the
+// clients it last reported plus those signaled to it since; see
+// server.clientLoad), ties broken by age (the older server first) so that
+// the order is deterministic.
 type leastLoadedSelector struct{}
 
 func (leastLoadedSelector) admit(protocol.Role, int) error { return nil }
@@ -88,7 +104,7 @@ func (leastLoadedSelector) admit(protocol.Role, int) error { return nil }
 func (leastLoadedSelector) offer(_ protocol.Role, servers []server) []uint64 {
 	sorted := slices.Clone(servers)
 	slices.SortStableFunc(sorted, func(a, b server) int {
-		return cmp.Or(cmp.Compare(a.load, b.load), cmp.Compare(a.since, b.since))
+		return cmp.Or(cmp.Compare(a.clientLoad(), b.clientLoad()), cmp.Compare(a.since, b.since))
 	})
 	return aliasesOf(sorted, func(server) bool { return true })
 }

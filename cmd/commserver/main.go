@@ -30,15 +30,20 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		serve)
 }
 
-// serve runs the server until ctx is done.
+// serve runs the server until ctx is done (SIGTERM, SIGINT), then drains it
+// (commserver.Server.Drain: clients are moved to other servers, for up to
+// shutdown.grace) and stops it.
 func serve(ctx context.Context, cfg *commserver.Config, env cli.Env) error {
 	logger, reg := env.Logger, env.Registry
+	// The server and its scripts outlive ctx by the drain.
+	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	defer stop()
 	// The Lua host shows hooks the server's alias, which changes when the
 	// server re-registers with the coordinator.
 	var srv atomic.Pointer[commserver.Server]
 	var pol policy.Policy
 	if cfg.Scripts.Dir != "" {
-		host, err := luahost.New(ctx, luahost.Options{
+		host, err := luahost.New(runCtx, luahost.Options{
 			Dir: cfg.Scripts.Dir, Logger: logger, Registerer: reg,
 			ServerAlias: func() uint64 {
 				if s := srv.Load(); s != nil {
@@ -64,5 +69,14 @@ func serve(ctx context.Context, cfg *commserver.Config, env cli.Env) error {
 		return err
 	}
 	srv.Store(s)
-	return s.Run(ctx)
+	ran := make(chan error, 1)
+	go func() { ran <- s.Run(runCtx) }()
+	select {
+	case err := <-ran:
+		return err
+	case <-ctx.Done():
+	}
+	s.Drain(runCtx)
+	stop()
+	return <-ran
 }
