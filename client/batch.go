@@ -15,14 +15,24 @@ import (
 // a message that came alone, so a batch costs no allocation per message
 // beyond what that message costs unbatched.
 
-// appendAuth appends the client's AUTH: the 2019 AUTH byte for byte when
-// batching is disabled, with FEATURE_BATCH listed otherwise.
+// appendAuth appends the client's AUTH, with the features it handles:
+// FEATURE_BATCH unless batching is disabled, FEATURE_DRAIN (a draining
+// server tells it to move: drain.go) unless reconnection is, since a client
+// that does not reconnect does not move either. With both disabled it is
+// the 2019 AUTH byte for byte.
 func appendAuth(b []byte, cfg Config) []byte {
 	b = relay.AppendAuth(b, protocol.Role_CLIENT, cfg.AuthBody)
-	if cfg.DisableBatching {
-		return b
+	var features [2]protocol.Feature
+	n := 0
+	if !cfg.DisableBatching {
+		features[n] = protocol.Feature_FEATURE_BATCH
+		n++
 	}
-	return relay.AppendFeatures(b, protocol.Feature_FEATURE_BATCH)
+	if !cfg.Reconnect.Disabled {
+		features[n] = protocol.Feature_FEATURE_DRAIN
+		n++
+	}
+	return relay.AppendFeatures(b, features[:n]...)
 }
 
 // deliverBatch delivers the messages of a BATCH, in order. A batch that does

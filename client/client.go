@@ -49,6 +49,9 @@ type Client struct {
 
 	alias, server atomic.Uint64
 
+	// ho is the handover of a move in progress (drain.go), nil otherwise.
+	ho atomic.Pointer[handover]
+
 	subMu sync.Mutex // serializes sending the topic set, on Subscribe and on restore
 	sub   []byte     // the last SUBSCRIPTION, encoded; nil before the first Subscribe
 
@@ -373,14 +376,15 @@ func (c *Client) deliverFrame(l *link, ch *dataChannel, f *frame) {
 	switch f.Type {
 	case protocol.MessageType_TOPIC_FW, protocol.MessageType_TOPIC_IDENTITY_FW:
 		m := Message{Topic: f.Topic, FromAlias: f.FromAlias, Body: f.Body, Identity: f.Identity, Role: f.Role, Channel: ch.kind}
-		if c.cfg.OnMessage != nil {
-			c.cfg.OnMessage(m)
+		if h := c.ho.Load(); h != nil && c.take(h, l, m) {
 			return
 		}
-		select {
-		case c.msgs <- m.clone():
-		case <-c.ctx.Done():
+		if l.muted.Load() {
+			return // a link a move has left: the next one delivers
 		}
+		c.emit(m)
+	case protocol.MessageType_DRAIN:
+		l.drain(f.graceMs)
 	case protocol.MessageType_PING:
 		c.pingMu.Lock()
 		echoed, ok := c.pings[math.Float64bits(f.pingTime)]
@@ -408,6 +412,18 @@ func (c *Client) deliverFrame(l *link, ch *dataChannel, f *frame) {
 		}
 	default:
 		c.log.Debug("ignoring message the server should not send a client", "server", l.server, "type", f.Type)
+	}
+}
+
+// emit hands one message to the application.
+func (c *Client) emit(m Message) {
+	if c.cfg.OnMessage != nil {
+		c.cfg.OnMessage(m)
+		return
+	}
+	select {
+	case c.msgs <- m.clone():
+	case <-c.ctx.Done():
 	}
 }
 

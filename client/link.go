@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/webrtc/v3"
@@ -28,9 +29,19 @@ type link struct {
 
 	authMu     sync.Mutex // guards authReason
 	authReason string     // the reason of an ERROR_AUTH_FAILED, if one arrived
+
+	// drained is closed when the server sends DRAIN (drain.go); drainBy,
+	// written once before, is when its grace ends. muted is set once a
+	// move has handed over to the next link: what l still reads is dropped.
+	drainOnce sync.Once
+	drained   chan struct{}
+	drainBy   time.Time
+	muted     atomic.Bool
 }
 
-func newLink() *link { return &link{lost: make(chan struct{}), retired: make(chan struct{})} }
+func newLink() *link {
+	return &link{lost: make(chan struct{}), retired: make(chan struct{}), drained: make(chan struct{})}
+}
 
 func (l *link) channel(ch Channel) *dataChannel {
 	if ch == Reliable {

@@ -58,6 +58,7 @@ type frame struct {
 	Reason    string
 
 	pingTime float64 // PING: the echoed time, to match a pending Ping
+	graceMs  uint32  // DRAIN: how long the server waits (drain.go)
 }
 
 // clone returns m with Body and Identity copied into one fresh allocation, so

@@ -13,14 +13,27 @@ import (
 // is the only caller of setState after Dial, so the application hears the
 // states in order.
 func (c *Client) supervise(l *link) {
+	stuck := false // a move away from l failed: wait for its loss
 	for {
+		drained := l.drained
+		if stuck || c.cfg.Reconnect.Disabled {
+			drained = nil
+		}
 		select {
 		case <-c.ctx.Done():
 			c.retire(l)
 			c.finish(ErrClosed)
 			return
+		case <-drained:
+			if next := c.move(l); next != nil {
+				l, stuck = next, false
+			} else {
+				stuck = true
+			}
+			continue
 		case <-l.lost:
 		}
+		stuck = false
 		c.retire(l)
 		if c.ctx.Err() != nil { // Close fails the link too: not a loss
 			c.finish(ErrClosed)
@@ -97,23 +110,8 @@ func (c *Client) attempt(avoid map[uint64]bool) (*link, error) {
 // StateConnected, what others publish on its topics reaches it. AUTH went
 // out in connect.
 func (c *Client) restore(ctx context.Context, l *link) error {
-	c.subMu.Lock()
-	c.mu.Lock()
-	c.link = l // from now on a Subscribe writes its set to l itself
-	c.mu.Unlock()
-	sub := c.sub
-	var err error
-	if sub != nil {
-		err = l.write(l.reliable, func(b []byte) []byte { return append(b, sub...) })
-	}
-	c.subMu.Unlock()
-	if err != nil {
-		return fmt.Errorf("re-subscribe: %w", err)
-	}
-	if sub != nil {
-		if _, err := c.pingOn(ctx, l, Reliable); err != nil {
-			return fmt.Errorf("re-subscribe: waiting for the server to apply it: %w", err)
-		}
+	if err := c.resubscribe(ctx, l); err != nil {
+		return err
 	}
 	return c.flush(l)
 }

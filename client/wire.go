@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/webrtc-broker/webrtc-broker/core/relay"
 	"github.com/webrtc-broker/webrtc-broker/protocol"
 )
@@ -41,6 +43,13 @@ func decode(b []byte, m *frame, topic func([]byte) string) error {
 			return fmt.Errorf("ERROR: %w", err)
 		}
 		m.ErrorCode, m.Topic, m.Reason = e.Code, topic(e.Topic), string(e.Reason)
+	case protocol.MessageType_DRAIN:
+		// Once per server shutdown: proto.Unmarshal's cost does not matter.
+		var d protocol.DrainMessage
+		if err := proto.Unmarshal(b, &d); err != nil {
+			return fmt.Errorf("DRAIN: %w", err)
+		}
+		m.graceMs = d.GetGraceMs()
 	}
 	return nil
 }

@@ -373,6 +373,18 @@ func (c *Cluster) StopServer(t testing.TB, i int) {
 	}
 }
 
+// DrainServer drains server i as SIGTERM does (commserver.Server.Drain:
+// its clients are told to move, for up to its shutdown.grace), then stops
+// it. It returns how long the drain took.
+func (c *Cluster) DrainServer(t testing.TB, i int) time.Duration {
+	t.Helper()
+	start := time.Now()
+	c.servers[i].Drain(context.Background())
+	took := time.Since(start)
+	c.StopServer(t, i)
+	return took
+}
+
 func (c *Cluster) waitServer(i int) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -1,0 +1,271 @@
+package client
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/webrtc-broker/webrtc-broker/core/backoff"
+)
+
+// A server that drains (it is shutting down) sends DRAIN to the clients
+// that declared FEATURE_DRAIN in their AUTH, as this one does. The client
+// then moves, make-before-break: it connects to another server the
+// coordinator offers while the old link keeps working, subscribes there,
+// switches its publishes over, keeps the old link delivering for
+// handoverOverlap, and closes it. Messages that arrive on both links during
+// the overlap are delivered once, and in order: the new link's are held
+// until the old one is closed, and those the old one delivered are dropped.
+
+// handoverOverlap is how long the old link keeps delivering once the new one
+// is subscribed and carries the publishes: time for what the cluster had
+// already routed towards the old server to arrive there.
+const handoverOverlap = time.Second
+
+// minSwitchSettle and maxSwitchSettle bound how long the publishes are held
+// once the old server has echoed the PING sent after them (see moveOnce).
+const (
+	minSwitchSettle = 50 * time.Millisecond
+	maxSwitchSettle = 500 * time.Millisecond
+)
+
+// maxHeldBytes bounds what the new link may hold back during the overlap;
+// past it the handover ends early.
+const maxHeldBytes = 8 << 20
+
+// drain records a DRAIN from the server of l (it may come twice).
+func (l *link) drain(graceMs uint32) {
+	l.drainOnce.Do(func() {
+		l.drainBy = time.Now().Add(time.Duration(graceMs) * time.Millisecond)
+		close(l.drained)
+	})
+}
+
+// move takes the client from old, whose server drains, to another server
+// and returns the new link, live; nil when it could not before old was lost
+// or its grace ran out (the supervisor then waits for the loss and
+// reconnects as usual).
+func (c *Client) move(old *link) *link {
+	ctx, cancel := context.WithDeadline(c.ctx, old.drainBy)
+	defer cancel()
+	go func() {
+		select {
+		case <-old.lost:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	c.log.Info("server draining: moving to another server", "alias", old.alias, "server", old.server,
+		"grace", time.Until(old.drainBy).Round(time.Millisecond))
+	avoid := map[uint64]bool{old.server: true}
+	delays := backoff.Backoff{Min: c.cfg.Reconnect.MinDelay, Max: c.cfg.Reconnect.MaxDelay}
+	for attempt := 1; ; attempt++ {
+		next, err := c.moveOnce(ctx, old, avoid)
+		if err == nil {
+			return next
+		}
+		if ctx.Err() != nil {
+			c.log.Info("could not move before the drained server closed: reconnecting after it does",
+				"server", old.server, "err", err)
+			return nil
+		}
+		c.log.Info("move attempt failed", "server", old.server, "attempt", attempt, "err", err)
+		if !backoff.Wait(ctx.Done(), delays.Next()) {
+			return nil
+		}
+	}
+}
+
+// moveOnce is one attempt of move.
+func (c *Client) moveOnce(ctx context.Context, old *link, avoid map[uint64]bool) (*link, error) {
+	actx, cancel := context.WithTimeout(ctx, c.cfg.ConnectTimeout)
+	defer cancel()
+	var chosen uint64
+	next, err := c.connect(actx, func(offered []uint64) (uint64, bool) {
+		for _, s := range offered {
+			if !avoid[s] {
+				chosen = s
+				return s, true
+			}
+		}
+		return 0, false // never back to the draining server
+	})
+	if err != nil {
+		if chosen != 0 && chosen != old.server {
+			avoid[chosen] = true
+		}
+		return nil, fmt.Errorf("move: %w", err)
+	}
+	h := &handover{old: old, next: next, seen: map[string]int{}, full: make(chan struct{})}
+	c.ho.Store(h) // before the new link subscribes: from now on it holds what it gets
+	if err := c.resubscribe(actx, next); err != nil {
+		c.ho.Store(nil)
+		c.subMu.Lock()
+		c.mu.Lock()
+		if c.link == next {
+			c.link = old
+		}
+		c.mu.Unlock()
+		if c.sub != nil { // a Subscribe meanwhile may have gone to next only
+			sub := c.sub
+			_ = old.write(old.reliable, func(b []byte) []byte { return append(b, sub...) })
+		}
+		c.subMu.Unlock()
+		c.retire(next)
+		avoid[next.server] = true
+		return nil, fmt.Errorf("move: server %d: %w", next.server, err)
+	}
+
+	// Switch the publishes: hold them while the old server finishes what it
+	// was sent (a PING echo after them), so that a subscriber never hears a
+	// later publish, through the new server, before an earlier one.
+	c.mu.Lock()
+	if c.live.Load() == old {
+		c.live.Store(nil)
+		c.upCh = make(chan struct{})
+	}
+	c.mu.Unlock()
+	// The echo proves the old server has handled them, that is, queued
+	// them towards the other servers; settle gives its writers time to
+	// send them before the new server, one hop from the subscribers too,
+	// carries anything later.
+	if rtt, err := c.pingOn(actx, old, Reliable); err != nil {
+		c.log.Debug("old server did not echo before the switch", "server", old.server, "err", err)
+	} else {
+		settle := time.NewTimer(min(maxSwitchSettle, minSwitchSettle+2*rtt))
+		select {
+		case <-settle.C:
+		case <-old.lost:
+		case <-actx.Done():
+		}
+		settle.Stop()
+	}
+	if err := c.flush(next); err != nil {
+		c.log.Debug("new link lost while sending the held publishes", "server", next.server, "err", err)
+	} else {
+		c.setState(StateEvent{State: StateConnected, Server: next.server, Alias: next.alias})
+	}
+
+	overlap := time.NewTimer(handoverOverlap)
+	defer overlap.Stop()
+	select {
+	case <-overlap.C:
+	case <-h.full:
+	case <-old.lost:
+	case <-next.lost:
+	case <-c.ctx.Done():
+	}
+	c.endHandover(h)
+	c.retire(old)
+	c.log.Debug("moved", "from", old.server, "to", next.server, "alias", next.alias)
+	return next, nil
+}
+
+// resubscribe sends the topic set to l and waits until it is in force.
+func (c *Client) resubscribe(ctx context.Context, l *link) error {
+	c.subMu.Lock()
+	c.mu.Lock()
+	c.link = l // from now on a Subscribe writes its set to l
+	c.mu.Unlock()
+	sub := c.sub
+	var err error
+	if sub != nil {
+		err = l.write(l.reliable, func(b []byte) []byte { return append(b, sub...) })
+	}
+	c.subMu.Unlock()
+	if err != nil {
+		return fmt.Errorf("re-subscribe: %w", err)
+	}
+	if sub != nil {
+		if _, err := c.pingOn(ctx, l, Reliable); err != nil {
+			return fmt.Errorf("re-subscribe: waiting for the server to apply it: %w", err)
+		}
+	}
+	return nil
+}
+
+// handover is the overlap of a move: old still delivers (and what it
+// delivers is remembered), next holds what it receives. mu serializes the
+// two links' deliveries, so that the held messages go out after everything
+// old delivered and before anything next delivers later.
+type handover struct {
+	old, next *link
+	mu        sync.Mutex
+	seen      map[string]int // messages old delivered, by key, during the handover
+	held      []Message      // next's messages, cloned
+	heldBytes int
+	ended     bool
+	fullOnce  sync.Once
+	full      chan struct{} // closed when held passes maxHeldBytes
+}
+
+// take routes m, received on l, during a handover: it reports whether it
+// dealt with m; false means deliver it as usual.
+func (c *Client) take(h *handover, l *link, m Message) bool {
+	switch l {
+	case h.old:
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if h.ended {
+			return true // the new link has taken over: a late duplicate
+		}
+		h.seen[messageKey(m)]++
+		c.emit(m) // under mu: nothing held overtakes it
+		return true
+	case h.next:
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if h.ended {
+			// Old may have been ahead: what it delivered and next had not
+			// yet received is dropped as it comes.
+			if k := messageKey(m); h.seen[k] > 0 {
+				h.seen[k]--
+				return true
+			}
+			c.emit(m)
+			return true
+		}
+		h.held = append(h.held, m.clone())
+		h.heldBytes += len(m.Body) + len(m.Topic) + len(m.Identity)
+		if h.heldBytes > maxHeldBytes {
+			h.fullOnce.Do(func() { close(h.full) })
+		}
+		return true
+	}
+	return false
+}
+
+// endHandover delivers what next held that old did not deliver, and mutes
+// old for good.
+func (c *Client) endHandover(h *handover) {
+	h.mu.Lock()
+	for _, m := range h.held {
+		k := messageKey(m)
+		if h.seen[k] > 0 {
+			h.seen[k]--
+			continue
+		}
+		c.emit(m)
+	}
+	h.held, h.ended = nil, true
+	h.old.muted.Store(true)
+	h.mu.Unlock()
+	// next keeps dropping what old delivered ahead of it for one more
+	// overlap; what is left then (old's messages from before next's set was
+	// in force) next never gets.
+	time.AfterFunc(handoverOverlap, func() { c.ho.CompareAndSwap(h, nil) })
+}
+
+// messageKey identifies a message across the two links: the same publish
+// relayed by two servers carries the same sender alias, topic and body.
+func messageKey(m Message) string {
+	b := make([]byte, 0, 9+len(m.Topic)+1+len(m.Body))
+	b = binary.BigEndian.AppendUint64(b, m.FromAlias)
+	b = append(b, byte(m.Channel))
+	b = append(b, m.Topic...)
+	b = append(b, 0)
+	b = append(b, m.Body...)
+	return string(b)
+}
