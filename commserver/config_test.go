@@ -31,13 +31,17 @@ func TestConfigDefaultsAndValidation(t *testing.T) {
 	if _, err := viaNATS.withDefaults(); err == nil {
 		t.Fatal("cluster.transport=nats with an ftp:// nats.url accepted")
 	}
+	if cfg.Shutdown.Grace != 30*time.Second || cfg.Load.Interval != 2*time.Second {
+		t.Fatalf("shutdown.grace %s, load.interval %s; want 30s and 2s", cfg.Shutdown.Grace, cfg.Load.Interval)
+	}
 	var slow Config
 	slow.Reconnect.Min = time.Minute
 	if slow, err = slow.withDefaults(); err != nil || slow.Reconnect.Max != time.Minute {
 		t.Fatalf("reconnect.min 1m without a max: max = %s, err %v; want 1m", slow.Reconnect.Max, err)
 	}
 	for _, k := range []string{"coordinator_url", "role", "max_peers", "establish_timeout", "reconnect.min",
-		"outbound.reliable_bytes", "http.listen", "webrtc.loopback_only", "scripts.dir", "auth.plugin", "log.level"} {
+		"outbound.reliable_bytes", "http.listen", "webrtc.loopback_only", "scripts.dir", "auth.plugin", "log.level",
+		"shutdown.grace", "load.interval"} {
 		if _, ok := Defaults()[k]; !ok {
 			t.Errorf("Defaults() lacks %s", k)
 		}
@@ -49,6 +53,8 @@ func TestConfigDefaultsAndValidation(t *testing.T) {
 	}{
 		{"unknown role", func(c *Config) { c.Role = "proxy" }, errBadRole},
 		{"negative max_peers", func(c *Config) { c.MaxPeers = -1 }, errNegative},
+		{"negative shutdown.grace", func(c *Config) { c.Shutdown.Grace = -time.Second }, errNegative},
+		{"negative load.interval", func(c *Config) { c.Load.Interval = -time.Second }, errNegative},
 		{"backoff max under min", func(c *Config) { c.Reconnect.Min, c.Reconnect.Max = time.Second, time.Millisecond }, errBadBackoff},
 		{"unknown transport", func(c *Config) { c.Cluster.Transport = "carrier-pigeon" }, errBadTransport},
 		{"hub over nats", func(c *Config) { c.Role, c.Cluster.Transport = RoleHub, TransportNATS }, errHubOverNATS},
@@ -93,5 +99,19 @@ func TestConfigTURNAndICEServers(t *testing.T) {
 		if _, err := c.withDefaults(); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: err = %v, want one naming %s", tt.name, err, tt.want)
 		}
+	}
+}
+
+func TestProcStatReadsThisProcess(t *testing.T) {
+	st, ok := readProcStat()
+	if !ok {
+		t.Skip("no /proc/self/stat (not Linux)")
+	}
+	if st.rss == 0 {
+		t.Fatalf("rss 0 from /proc/self/stat: %+v", st)
+	}
+	cores, rss := newCPUSampler().sample(time.Now())
+	if cores < 0 || rss == 0 {
+		t.Fatalf("sample: cores %v, rss %d", cores, rss)
 	}
 }
