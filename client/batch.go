@@ -15,24 +15,20 @@ import (
 // a message that came alone, so a batch costs no allocation per message
 // beyond what that message costs unbatched.
 
-// appendAuth appends the client's AUTH, with the features it handles:
-// FEATURE_BATCH unless batching is disabled, FEATURE_DRAIN (a draining
-// server tells it to move: drain.go) unless reconnection is, since a client
-// that does not reconnect does not move either. With both disabled it is
-// the 2019 AUTH byte for byte.
+// appendAuth appends the client's AUTH: the 2019 AUTH byte for byte when
+// batching is disabled (the client acts as a 2019 client), otherwise with
+// FEATURE_BATCH listed, and FEATURE_DRAIN (a draining server tells it to
+// move: drain.go) unless reconnection is disabled, since a client that does
+// not reconnect does not move either.
 func appendAuth(b []byte, cfg Config) []byte {
 	b = relay.AppendAuth(b, protocol.Role_CLIENT, cfg.AuthBody)
-	var features [2]protocol.Feature
-	n := 0
-	if !cfg.DisableBatching {
-		features[n] = protocol.Feature_FEATURE_BATCH
-		n++
+	switch {
+	case cfg.DisableBatching:
+		return b
+	case cfg.Reconnect.Disabled:
+		return relay.AppendFeatures(b, protocol.Feature_FEATURE_BATCH)
 	}
-	if !cfg.Reconnect.Disabled {
-		features[n] = protocol.Feature_FEATURE_DRAIN
-		n++
-	}
-	return relay.AppendFeatures(b, features[:n]...)
+	return relay.AppendFeatures(b, protocol.Feature_FEATURE_BATCH, protocol.Feature_FEATURE_DRAIN)
 }
 
 // deliverBatch delivers the messages of a BATCH, in order. A batch that does

@@ -70,7 +70,8 @@ type Config struct {
 	OnState func(StateEvent)
 
 	// DisableBatching makes the client speak the 2019 protocol's wire: its
-	// AUTH lists no features, so the server never sends it a BATCH, and a
+	// AUTH lists no features (FEATURE_DRAIN neither: it is not told to move
+	// when its server drains), so the server never sends it a BATCH, and a
 	// BATCH that arrives anyway is ignored as a 2019 client ignores it. By
 	// default the AUTH lists FEATURE_BATCH and the read loops unpack the
 	// batches the server then sends (several messages in one data-channel

@@ -65,6 +65,33 @@ interface Events {
 
 const defaults = { gzipAbove: 1024, minDelay: 100, maxDelay: 5000, queueBytes: 1 << 20, connectTimeout: 15000 };
 
+/**
+ * A move away from a draining server (see #move; the Go SDK's client/drain.go):
+ * old still delivers, and what it delivers is remembered; next holds what it
+ * receives until old is closed, then delivers what old did not.
+ */
+interface Handover {
+  old: Link;
+  next: Link;
+  seen: Map<string, number>;
+  held: Message[];
+  ended: boolean;
+}
+
+/** How long the old link keeps delivering once the new one carries the publishes. */
+const handoverOverlapMs = 1000;
+/** Publishes are held this long (plus two round trips, at most 500 ms) after the old server echoed the PING sent after them. */
+const switchSettleMs = 50;
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Identifies a message across two links: the same publish relayed by two servers has the same sender, topic and body. */
+function messageKey(m: Message): string {
+  let body = "";
+  for (const b of m.body) body += String.fromCharCode(b);
+  return `${m.fromAlias}|${m.channel}|${m.topic}|${body}`;
+}
+
 /** Connects to a communication server through the coordinator; resolves once AUTH is written. */
 export async function connect(options: Options): Promise<Client> {
   const c = new Client(options);
@@ -88,6 +115,9 @@ export class Client {
   #ready: Array<() => void> = []; // woken on every state change
   #listeners: { [K in keyof Events]: Set<Events[K]> } = { message: new Set(), error: new Set(), state: new Set() };
   #retry?: ReturnType<typeof setTimeout>;
+  #ho?: Handover;
+  #moving = false; // a move is in progress
+  #switching = false; // publishes are held while the move switches links
 
   /** Use connect(). */
   constructor(options: Options) {
@@ -177,7 +207,7 @@ export class Client {
     if (!validTopic(topic)) throw new InvalidTopicError(`publish ${JSON.stringify(topic)}: empty or contains a space`);
     const b = encodeTopic(identity, topic, typeof body === "string" ? new TextEncoder().encode(body) : body);
     const reliable = options.reliable ?? true;
-    if (this.#state === "connected" && this.#link) {
+    if (this.#state === "connected" && this.#link && !this.#switching) {
       const ch = reliable ? this.#link.reliable : this.#link.unreliable;
       if (ch.readyState === "open") {
         try {
@@ -231,7 +261,7 @@ export class Client {
       const onAbort = () => done(new TimeoutError("ping: aborted", { cause: signal?.reason }));
       if (signal?.aborted) return onAbort();
       signal?.addEventListener("abort", onAbort);
-      this.#pings.set(t, () => done(this.#link === link));
+      this.#pings.set(t, () => done(this.#link === link || this.#ho?.next === link));
       if (!this.#send(reliable ? link.reliable : link.unreliable, encodePing(t))) done(false);
     });
   }
@@ -253,26 +283,32 @@ export class Client {
     }
   }
 
-  #open(avoid?: bigint): Promise<Link> {
+  #open(avoid?: bigint, onlyOthers = false): Promise<Link> {
     return openLink({
       url: this.#url,
       authBody: this.#authBody,
       batching: !this.#opts.disableBatching,
+      drain: !this.#opts.reconnect?.disabled,
       iceServers: this.#opts.iceServers ?? [],
       timeoutMs: this.#opts.connectTimeout ?? defaults.connectTimeout,
       server: avoid === undefined ? this.#opts.server : undefined, // reconnection picks from WELCOME
       avoid,
+      onlyOthers,
     });
+  }
+
+  #attach(link: Link): void {
+    for (const [ch, name] of [[link.reliable, "reliable"], [link.unreliable, "unreliable"]] as const) {
+      ch.onmessage = (ev) => this.#deliver(link, new Uint8Array(ev.data as ArrayBuffer), name);
+      ch.onclose = () => this.#lost(link, `channel ${name} closed`);
+    }
   }
 
   #adopt(link: Link): void {
     this.#link = link;
     this.#alias = link.alias;
     this.#server = link.server;
-    for (const [ch, name] of [[link.reliable, "reliable"], [link.unreliable, "unreliable"]] as const) {
-      ch.onmessage = (ev) => this.#deliver(new Uint8Array(ev.data as ArrayBuffer), name);
-      ch.onclose = () => this.#lost(link, `channel ${name} closed`);
-    }
+    this.#attach(link);
     link.pc.onconnectionstatechange = () => {
       const s = link.pc.connectionState;
       // "disconnected" is transient (ICE may recover); failed is final.
@@ -280,15 +316,15 @@ export class Client {
     };
   }
 
-  #deliver(b: Uint8Array, channel: "reliable" | "unreliable"): void {
+  #deliver(link: Link, b: Uint8Array, channel: "reliable" | "unreliable"): void {
     let in_;
     try {
       in_ = decodeData(b);
     } catch (err) {
-      console.warn(`webrtc-broker: dropping undecodable message from server ${this.#server} on ${channel}`, err);
+      console.warn(`webrtc-broker: dropping undecodable message from server ${link.server} on ${channel}`, err);
       return;
     }
-    if (in_.kind !== "batch") return this.#sort(in_, channel);
+    if (in_.kind !== "batch") return this.#sort(link, in_, channel);
     if (this.#opts.disableBatching) return; // as a 2019 client: never asked for one
     // Each message as if it had come alone, in order; a bad one drops the
     // rest of the batch, as the Go SDK does.
@@ -297,21 +333,47 @@ export class Client {
       try {
         m = decodeData(inner);
       } catch (err) {
-        console.warn(`webrtc-broker: dropping the rest of a BATCH from server ${this.#server} on ${channel}`, err);
+        console.warn(`webrtc-broker: dropping the rest of a BATCH from server ${link.server} on ${channel}`, err);
         return;
       }
       if (m.kind === "batch") {
-        console.warn(`webrtc-broker: dropping the rest of a BATCH from server ${this.#server} on ${channel}: a BATCH inside it`);
+        console.warn(`webrtc-broker: dropping the rest of a BATCH from server ${link.server} on ${channel}: a BATCH inside it`);
         return;
       }
-      this.#sort(m, channel);
+      this.#sort(link, m, channel);
     }
   }
 
-  #sort(in_: Exclude<Inbound, { kind: "batch" }>, channel: "reliable" | "unreliable"): void {
+  #sort(link: Link, in_: Exclude<Inbound, { kind: "batch" }>, channel: "reliable" | "unreliable"): void {
     switch (in_.kind) {
-      case "message":
-        this.#emit("message", { ...in_.message, channel });
+      case "message": {
+        const m = { ...in_.message, channel };
+        const h = this.#ho;
+        if (h && link === h.old) {
+          if (h.ended) return; // the new link has taken over: a late duplicate
+          const k = messageKey(m);
+          h.seen.set(k, (h.seen.get(k) ?? 0) + 1);
+        } else if (h && link === h.next) {
+          if (!h.ended) {
+            h.held.push({ ...m, body: m.body.slice() });
+            return;
+          }
+          // old may have been ahead: what it delivered is dropped as it comes
+          const k = messageKey(m);
+          const n = h.seen.get(k) ?? 0;
+          if (n > 0) {
+            if (n === 1) h.seen.delete(k);
+            else h.seen.set(k, n - 1);
+            return;
+          }
+        } else if (link !== this.#link) {
+          return; // a link a move has left
+        }
+        this.#emit("message", m);
+        return;
+      }
+      case "drain":
+        if (link === this.#link && !this.#moving && !this.#opts.reconnect?.disabled) void this.#move(link, in_.graceMs);
         return;
       case "error":
         this.#emit("error", in_.error);
@@ -331,6 +393,101 @@ export class Client {
     link.pc.close();
     // Pending pings learn that their link is gone and retry on the next.
     for (const wake of [...this.#pings.values()]) wake();
+  }
+
+  /**
+   * Moves from old, whose server drains, to another server, make-before-break
+   * (the Go SDK's client/drain.go): connect, subscribe there, hold the
+   * publishes until the old server echoed a PING sent after them, switch,
+   * let the old link deliver for an overlap, close it. Messages that arrive
+   * on both links during the overlap are delivered once, in order. If no
+   * other server takes this client before old is lost or its grace ends,
+   * the loss is handled as any other.
+   */
+  async #move(old: Link, graceMs: number): Promise<void> {
+    this.#moving = true;
+    const deadline = performance.now() + graceMs;
+    const r = this.#opts.reconnect ?? {};
+    const timeout = this.#opts.connectTimeout ?? defaults.connectTimeout;
+    try {
+      for (let attempt = 0; ; attempt++) {
+        if (this.#isClosed() || this.#link !== old || performance.now() >= deadline) return;
+        let next: Link | undefined;
+        try {
+          next = await this.#open(old.server, true);
+          if (this.#isClosed() || this.#link !== old) {
+            next.pc.close();
+            return;
+          }
+          const h: Handover = { old, next, seen: new Map(), held: [], ended: false };
+          this.#ho = h;
+          this.#attach(next);
+          if (this.#topics.length > 0) {
+            const set = await topicSet(this.#topics, this.#opts.gzipAbove ?? defaults.gzipAbove);
+            if (!this.#send(next.reliable, encodeSubscription(set.format, set.bytes)) || !(await this.#ping(next, true, AbortSignal.timeout(timeout)))) {
+              throw new NotConnectedError(`server ${next.server}: lost while subscribing`);
+            }
+          }
+          if (this.#link !== old) throw new NotConnectedError(`server ${old.server}: lost during the move`);
+          this.#switching = true;
+          const start = performance.now();
+          if (await this.#ping(old, true, AbortSignal.timeout(timeout)).catch(() => false)) {
+            await sleep(Math.min(500, switchSettleMs + 2 * (performance.now() - start)));
+          }
+          if (this.#isClosed()) return;
+          if (this.#link !== old) throw new NotConnectedError(`server ${old.server}: lost during the move`);
+          this.#adopt(next);
+          const queue = this.#queue;
+          this.#queue = [];
+          this.#queued = 0;
+          for (const b of queue) next.reliable.send(b);
+          this.#switching = false;
+          this.#setState("connected");
+          await new Promise<void>((resolve) => {
+            const t = setTimeout(resolve, handoverOverlapMs);
+            old.reliable.onclose = old.unreliable.onclose = () => {
+              clearTimeout(t);
+              resolve();
+            };
+          });
+          for (const m of h.held) {
+            const k = messageKey(m);
+            const n = h.seen.get(k) ?? 0;
+            if (n > 0) {
+              if (n === 1) h.seen.delete(k);
+              else h.seen.set(k, n - 1);
+              continue;
+            }
+            this.#emit("message", m);
+          }
+          h.held = [];
+          h.ended = true;
+          old.reliable.onclose = old.unreliable.onclose = null;
+          old.pc.onconnectionstatechange = null;
+          old.pc.close();
+          setTimeout(() => {
+            if (this.#ho === h) this.#ho = undefined;
+          }, handoverOverlapMs);
+          return;
+        } catch (err) {
+          this.#switching = false;
+          if (next && this.#link !== next) {
+            this.#ho = undefined;
+            next.reliable.onclose = next.unreliable.onclose = null;
+            next.pc.close();
+          }
+          if (this.#isClosed()) return;
+          console.info(`webrtc-broker: moving away from draining server ${old.server}, attempt ${attempt + 1} failed`, err);
+          await sleep(backoffDelay(attempt, r.minDelay ?? defaults.minDelay, r.maxDelay ?? defaults.maxDelay));
+        }
+      }
+    } finally {
+      this.#moving = false;
+    }
+  }
+
+  #isClosed(): boolean {
+    return this.#state === "closed";
   }
 
   #lost(link: Link, why: string): void {

@@ -10,12 +10,16 @@ export interface LinkOptions {
   authBody: Uint8Array;
   /** List FEATURE_BATCH in AUTH (the server may then send BATCH). */
   batching: boolean;
+  /** Declare FEATURE_DRAIN: the client moves when its server drains (off when it does not reconnect). */
+  drain: boolean;
   iceServers: RTCIceServer[];
   timeoutMs: number;
   /** A fixed server alias (tests place clients on given servers). */
   server?: bigint;
   /** The server just lost: another is preferred when WELCOME offers one. */
   avoid?: bigint;
+  /** Never avoid: a move away from a draining server (NoServersError when WELCOME offers no other). */
+  onlyOthers?: boolean;
 }
 
 /** An established link: both channels open, AUTH written. */
@@ -72,7 +76,7 @@ export function openLink(o: LinkOptions): Promise<Link> {
         return;
       }
       const reliable = channels.get("reliable")!;
-      reliable.send(encodeAuth(o.authBody, o.batching));
+      reliable.send(encodeAuth(o.authBody, o.batching, o.drain));
       resolve({ alias, server, pc: pc!, reliable, unreliable: channels.get("unreliable")! });
     };
     const timer = setTimeout(() => finish(new TimeoutError(`connect: no link within ${o.timeoutMs} ms`)), o.timeoutMs);
@@ -98,7 +102,7 @@ export function openLink(o: LinkOptions): Promise<Link> {
       if (sig.type === MessageType.WELCOME && "servers" in sig) {
         if (alias !== 0n) return;
         alias = sig.alias;
-        const s = o.server ?? pickServer(sig.servers, o.avoid);
+        const s = o.server ?? (o.onlyOthers ? sig.servers.find((x) => x !== o.avoid) : pickServer(sig.servers, o.avoid));
         if (s === undefined) return finish(new NoServersError(`alias ${alias}: coordinator offered no server`));
         server = s;
         startPeer(sig.iceServers);

@@ -6,6 +6,7 @@ import {
   BatchMessageSchema,
   ConnectionRefusedMessageSchema,
   ConnectMessageSchema,
+  DrainMessageSchema,
   ErrorCode,
   ErrorMessageSchema,
   Feature,
@@ -52,14 +53,17 @@ export type Inbound =
   | { kind: "error"; error: ServerError }
   | { kind: "ping"; time: number }
   | { kind: "batch"; messages: Uint8Array[] }
+  | { kind: "drain"; graceMs: number }
   | { kind: "other"; type: MessageType };
 
 /**
  * The client's AUTH. With batching (the default) it lists FEATURE_BATCH, and
- * the server may then send BATCH; without, it is the 2019 AUTH byte for byte.
+ * the server may then send BATCH, and with drain (unless reconnection is off)
+ * FEATURE_DRAIN, and a draining server tells the client to move. Without
+ * batching it acts as a 2019 client: the 2019 AUTH byte for byte.
  */
-export function encodeAuth(body: Uint8Array, batching = true): Bytes {
-  const features = batching ? [Feature.BATCH] : [];
+export function encodeAuth(body: Uint8Array, batching = true, drain = true): Bytes {
+  const features = batching ? [Feature.BATCH, ...(drain ? [Feature.DRAIN] : [])] : [];
   return <Bytes>toBinary(AuthMessageSchema, create(AuthMessageSchema, { type: MessageType.AUTH, role: Role.CLIENT, body, features }));
 }
 
@@ -123,6 +127,8 @@ export function decodeData(b: Uint8Array): Inbound {
       if (messages.length === 0) throw new Error("BATCH carries no message");
       return { kind: "batch", messages };
     }
+    case MessageType.DRAIN:
+      return { kind: "drain", graceMs: fromBinary(DrainMessageSchema, b).graceMs };
     case MessageType.ERROR: {
       const m = fromBinary(ErrorMessageSchema, b);
       return {

@@ -9,6 +9,7 @@ import {
   AuthMessageSchema,
   BatchMessageSchema,
   ConnectMessageSchema,
+  DrainMessageSchema,
   Feature,
   MessageHeaderSchema,
   MessageType,
@@ -163,7 +164,7 @@ test("AUTH lists FEATURE_BATCH by default and is the 2019 AUTH with disableBatch
       const legacy = toBinary(AuthMessageSchema, create(AuthMessageSchema, { type: MessageType.AUTH, role: Role.CLIENT, body: m.body }));
       assert.deepEqual(auth, legacy, "the 2019 AUTH byte for byte");
     } else {
-      assert.deepEqual(m.features, [Feature.BATCH]);
+      assert.deepEqual(m.features, [Feature.BATCH, Feature.DRAIN], "and FEATURE_DRAIN: the client reconnects, so it moves");
     }
     c.close();
   }
@@ -209,4 +210,53 @@ test("the peer connection uses WELCOME's ICE servers after the configured ones",
   } finally {
     FakeSocket.iceServers = [];
   }
+});
+
+test("DRAIN moves to another server before the old link closes, and the overlap is delivered once, in order", async () => {
+  const c = await connect({ url: "ws://broker.test", reconnect: { minDelay: 1, maxDelay: 2 }, server: 7n });
+  await c.subscribe(["d"]);
+  const first = FakePeer.all.at(-1)!;
+  const auth = fromBinary(AuthMessageSchema, first.channels[0].sent[0]);
+  assert.deepEqual(auth.features, [Feature.BATCH, Feature.DRAIN], "AUTH declares FEATURE_DRAIN");
+  const got: string[] = [];
+  c.on("message", (m) => got.push(new TextDecoder().decode(m.body)));
+  const states: State[] = [];
+  const moved = new Promise<void>((resolve) =>
+    c.on("state", (s) => {
+      states.push(s);
+      if (s === "connected") resolve();
+    }),
+  );
+  const fw = (body: string) => ({
+    data: buf(toBinary(TopicFWMessageSchema, create(TopicFWMessageSchema, { type: MessageType.TOPIC_FW, fromAlias: 42n, topic: "d", body: new TextEncoder().encode(body) }))),
+  });
+  const old = first.channels[0];
+  old.onmessage?.(fw("m1"));
+  old.onmessage?.({ data: buf(toBinary(DrainMessageSchema, create(DrainMessageSchema, { type: MessageType.DRAIN, graceMs: 30000 }))) });
+  await moved;
+  assert.equal(c.serverAlias, 8n, "moved to the other server");
+  assert.deepEqual(states, ["connected"], "a move is not a reconnection");
+  const next = FakePeer.all.at(-1)!;
+  assert.notEqual(next, first);
+  assert.equal(first.connectionState, "new", "the old link stays up through the overlap");
+  const sentNext = next.channels[0].sent.map(typeOf);
+  assert.deepEqual(sentNext.slice(0, 3), [MessageType.AUTH, MessageType.SUBSCRIPTION, MessageType.PING], "subscribed on the new link");
+  assert.ok(old.sent.map(typeOf).lastIndexOf(MessageType.PING) > 1, "the old server echoed a PING before the switch");
+  assert.equal(c.publish("d", "after"), true);
+  assert.equal(typeOf(next.channels[0].sent.at(-1)!), MessageType.TOPIC, "publishes go to the new link");
+
+  // The overlap: both links carry m2 and m3; the new one is behind by m4.
+  const nextR = next.channels[0];
+  old.onmessage?.(fw("m2"));
+  nextR.onmessage?.(fw("m2"));
+  nextR.onmessage?.(fw("m3"));
+  nextR.onmessage?.(fw("m4"));
+  old.onmessage?.(fw("m3"));
+  assert.deepEqual(got, ["m1", "m2", "m3"], "the new link's messages are held during the overlap");
+  while ((first.connectionState as string) !== "closed") await new Promise((r) => setTimeout(r, 10));
+  assert.deepEqual(got, ["m1", "m2", "m3", "m4"], "held messages the old link did not deliver follow, once");
+  old.onmessage?.(fw("m5"));
+  nextR.onmessage?.(fw("m5"));
+  assert.deepEqual(got, ["m1", "m2", "m3", "m4", "m5"], "the old link is muted");
+  c.close();
 });

@@ -3424,8 +3424,9 @@ function fileDesc(b64, imports) {
 }
 
 // src/gen/broker_pb.ts
-var file_broker = /* @__PURE__ */ fileDesc("Cgxicm9rZXIucHJvdG8SCHByb3RvY29sIj8KCUljZVNlcnZlchIMCgR1cmxzGAEgAygJEhAKCHVzZXJuYW1lGAIgASgJEhIKCmNyZWRlbnRpYWwYAyABKAkiOQoSQ29vcmRpbmF0b3JNZXNzYWdlEiMKBHR5cGUYASABKA4yFS5wcm90b2NvbC5NZXNzYWdlVHlwZSKJAQoOV2VsY29tZU1lc3NhZ2USIwoEdHlwZRgBIAEoDjIVLnByb3RvY29sLk1lc3NhZ2VUeXBlEg0KBWFsaWFzGAIgASgEEhkKEWF2YWlsYWJsZV9zZXJ2ZXJzGAMgAygEEigKC2ljZV9zZXJ2ZXJzGAQgAygLMhMucHJvdG9jb2wuSWNlU2VydmVyIkUKDERyYWluTWVzc2FnZRIjCgR0eXBlGAEgASgOMhUucHJvdG9jb2wuTWVzc2FnZVR5cGUSEAoIZ3JhY2VfbXMYAiABKA0itwEKEUxvYWRSZXBvcnRNZXNzYWdlEiMKBHR5cGUYASABKA4yFS5wcm90b2NvbC5NZXNzYWdlVHlwZRIPCgdjbGllbnRzGAIgASgNEhAKCGNhcGFjaXR5GAMgASgNEgsKA2NwdRgEIAEoAhIQCghkcmFpbmluZxgFIAEoCBIoCgtpY2Vfc2VydmVycxgGIAMoCzITLnByb3RvY29sLkljZVNlcnZlchIRCglyc3NfYnl0ZXMYByABKAQifgoOQ29ubmVjdE1lc3NhZ2USIwoEdHlwZRgBIAEoDjIVLnByb3RvY29sLk1lc3NhZ2VUeXBlEhIKCmZyb21fYWxpYXMYAiABKAQSEAoIdG9fYWxpYXMYAyABKAQSIQoJZnJvbV9yb2xlGAQgASgOMg4ucHJvdG9jb2wuUm9sZSJoCg1XZWJSdGNNZXNzYWdlEiMKBHR5cGUYASABKA4yFS5wcm90b2NvbC5NZXNzYWdlVHlwZRISCgpmcm9tX2FsaWFzGAIgASgEEhAKCHRvX2FsaWFzGAMgASgEEgwKBGRhdGEYBCABKAwipgEKGENvbm5lY3Rpb25SZWZ1c2VkTWVzc2FnZRIjCgR0eXBlGAEgASgOMhUucHJvdG9jb2wuTWVzc2FnZVR5cGUSEgoKZnJvbV9hbGlhcxgCIAEoBBIQCgh0b19hbGlhcxgDIAEoBBIxCgZyZWFzb24YBCABKA4yIS5wcm90b2NvbC5Db25uZWN0aW9uUmVmdXNlZFJlYXNvbhIMCgRkYXRhGAUgASgMIjQKDU1lc3NhZ2VIZWFkZXISIwoEdHlwZRgBIAEoDjIVLnByb3RvY29sLk1lc3NhZ2VUeXBlIkAKC1BpbmdNZXNzYWdlEiMKBHR5cGUYASABKA4yFS5wcm90b2NvbC5NZXNzYWdlVHlwZRIMCgR0aW1lGAIgASgBIqQBChNTdWJzY3JpcHRpb25NZXNzYWdlEiMKBHR5cGUYASABKA4yFS5wcm90b2NvbC5NZXNzYWdlVHlwZRIgCgZmb3JtYXQYAiABKA4yEC5wcm90b2NvbC5Gb3JtYXQSDgoGdG9waWNzGAMgASgMEigKB3JlY292ZXIYBSADKAsyFy5wcm90b2NvbC5Ub3BpY1Bvc2l0aW9uEgwKBG1vcmUYBCABKAgimgEKC0F1dGhNZXNzYWdlEiMKBHR5cGUYASABKA4yFS5wcm90b2NvbC5NZXNzYWdlVHlwZRIcCgRyb2xlGAIgASgOMg4ucHJvdG9jb2wuUm9sZRIMCgRib2R5GAMgASgMEhUKDWNsdXN0ZXJfcHJvb2YYBCABKAwSIwoIZmVhdHVyZXMYBSADKA4yES5wcm90b2NvbC5GZWF0dXJlIooBCgxUb3BpY01lc3NhZ2USIwoEdHlwZRgBIAEoDjIVLnByb3RvY29sLk1lc3NhZ2VUeXBlEhIKCmZyb21fYWxpYXMYAiABKAQSDQoFdG9waWMYAyABKAkSDAoEYm9keRgEIAEoDBIkCghwb3NpdGlvbhgFIAEoCzISLnByb3RvY29sLlBvc2l0aW9uIrYBCg5Ub3BpY0ZXTWVzc2FnZRIjCgR0eXBlGAEgASgOMhUucHJvdG9jb2wuTWVzc2FnZVR5cGUSEgoKZnJvbV9hbGlhcxgCIAEoBBIMCgRib2R5GAMgASgMEg0KBXRvcGljGAQgASgJEiQKCHBvc2l0aW9uGAUgASgLMhIucHJvdG9jb2wuUG9zaXRpb24SKAoGc3RyZWFtGAYgASgLMhgucHJvdG9jb2wuU3RyZWFtUG9zaXRpb24iwgEKFFRvcGljSWRlbnRpdHlNZXNzYWdlEiMKBHR5cGUYASABKA4yFS5wcm90b2NvbC5NZXNzYWdlVHlwZRISCgpmcm9tX2FsaWFzGAIgASgEEg0KBXRvcGljGAMgASgJEhAKCGlkZW50aXR5GAQgASgMEhwKBHJvbGUYBSABKA4yDi5wcm90b2NvbC5Sb2xlEgwKBGJvZHkYBiABKAwSJAoIcG9zaXRpb24YByABKAsyEi5wcm90b2NvbC5Qb3NpdGlvbiLuAQoWVG9waWNJZGVudGl0eUZXTWVzc2FnZRIjCgR0eXBlGAEgASgOMhUucHJvdG9jb2wuTWVzc2FnZVR5cGUSEgoKZnJvbV9hbGlhcxgCIAEoBBIQCghpZGVudGl0eRgDIAEoDBIcCgRyb2xlGAQgASgOMg4ucHJvdG9jb2wuUm9sZRIMCgRib2R5GAUgASgMEg0KBXRvcGljGAYgASgJEiQKCHBvc2l0aW9uGAcgASgLMhIucHJvdG9jb2wuUG9zaXRpb24SKAoGc3RyZWFtGAggASgLMhgucHJvdG9jb2wuU3RyZWFtUG9zaXRpb24idQoMRXJyb3JNZXNzYWdlEiMKBHR5cGUYASABKA4yFS5wcm90b2NvbC5NZXNzYWdlVHlwZRIhCgRjb2RlGAIgASgOMhMucHJvdG9jb2wuRXJyb3JDb2RlEg0KBXRvcGljGAMgASgJEg4KBnJlYXNvbhgEIAEoCSJFCgxCYXRjaE1lc3NhZ2USIwoEdHlwZRgBIAEoDjIVLnByb3RvY29sLk1lc3NhZ2VUeXBlEhAKCG1lc3NhZ2VzGAIgAygMIisKCFBvc2l0aW9uEgkKAXgYASABKAISCQoBeRgCIAEoAhIJCgF6GAMgASgCIi8KDlN0cmVhbVBvc2l0aW9uEg0KBWVwb2NoGAEgASgEEg4KBm9mZnNldBgCIAEoBCI9Cg1Ub3BpY1Bvc2l0aW9uEg0KBXRvcGljGAEgASgJEg0KBWVwb2NoGAIgASgEEg4KBm9mZnNldBgDIAEoBCKWAQoPUmVjb3ZlcnlNZXNzYWdlEiMKBHR5cGUYASABKA4yFS5wcm90b2NvbC5NZXNzYWdlVHlwZRINCgV0b3BpYxgCIAEoCRIRCglyZWNvdmVyZWQYAyABKAgSKgoIcG9zaXRpb24YBCABKAsyGC5wcm90b2NvbC5TdHJlYW1Qb3NpdGlvbhIQCghyZXBsYXllZBgFIAEoDSJHCgZNZW1iZXISDQoFYWxpYXMYASABKAQSEAoIaWRlbnRpdHkYAiABKAwSHAoEcm9sZRgDIAEoDjIOLnByb3RvY29sLlJvbGUiTQoWUHJlc2VuY2VSZXF1ZXN0TWVzc2FnZRIjCgR0eXBlGAEgASgOMhUucHJvdG9jb2wuTWVzc2FnZVR5cGUSDgoGdG9waWNzGAIgAygJIuABCg9QcmVzZW5jZU1lc3NhZ2USIwoEdHlwZRgBIAEoDjIVLnByb3RvY29sLk1lc3NhZ2VUeXBlEg0KBXRvcGljGAIgASgJEhAKCHNuYXBzaG90GAMgASgIEiEKB21lbWJlcnMYBCADKAsyEC5wcm90b2NvbC5NZW1iZXISIAoGam9pbmVkGAUgAygLMhAucHJvdG9jb2wuTWVtYmVyEh4KBGxlZnQYBiADKAsyEC5wcm90b2NvbC5NZW1iZXISDQoFY291bnQYByABKA0SEwoLY291bnRzX29ubHkYCCABKAgq5gIKC01lc3NhZ2VUeXBlEhgKFFVOS05PV05fTUVTU0FHRV9UWVBFEAASCwoHV0VMQ09NRRABEgsKB0NPTk5FQ1QQAhIQCgxXRUJSVENfT0ZGRVIQAxIRCg1XRUJSVENfQU5TV0VSEAQSGAoUV0VCUlRDX0lDRV9DQU5ESURBVEUQBRIICgRQSU5HEAYSEAoMU1VCU0NSSVBUSU9OEAcSCAoEQVVUSBAIEgkKBVRPUElDEAkSDAoIVE9QSUNfRlcQChISCg5UT1BJQ19JREVOVElUWRALEhUKEVRPUElDX0lERU5USVRZX0ZXEAwSFgoSQ09OTkVDVElPTl9SRUZVU0VEEA0SCQoFRVJST1IQDhIJCgVEUkFJThAPEg8KC0xPQURfUkVQT1JUEBASCQoFQkFUQ0gQERIUChBQUkVTRU5DRV9SRVFVRVNUEBISDAoIUFJFU0VOQ0UQExIMCghSRUNPVkVSWRAUKlwKBFJvbGUSEAoMVU5LTk9XTl9ST0xFEAASCgoGQ0xJRU5UEAESGAoUQ09NTVVOSUNBVElPTl9TRVJWRVIQAhIcChhDT01NVU5JQ0FUSU9OX1NFUlZFUl9IVUIQAyoxCgZGb3JtYXQSEgoOVU5LTk9XTl9GT1JNQVQQABIJCgVQTEFJThABEggKBEdaSVAQAipPChdDb25uZWN0aW9uUmVmdXNlZFJlYXNvbhISCg5VTktOT1dOX1JFQVNPThAAEg8KC1NFUlZFUl9GVUxMEAESDwoLQVVUSF9GQUlMRUQQAiqqAQoJRXJyb3JDb2RlEhEKDUVSUk9SX1VOS05PV04QABIVChFFUlJPUl9BVVRIX0ZBSUxFRBABEh0KGUVSUk9SX1NVQlNDUklQVElPTl9ERU5JRUQQAhIZChVFUlJPUl9QVUJMSVNIX0RST1BQRUQQAxIcChhFUlJPUl9QUk9UT0NPTF9WSU9MQVRJT04QBBIbChdFUlJPUl9NRVNTQUdFX1RPT19MQVJHRRAFKjEKB0ZlYXR1cmUSEwoPRkVBVFVSRV9VTktOT1dOEAASEQoNRkVBVFVSRV9CQVRDSBABQjFaL2dpdGh1Yi5jb20vd2VicnRjLWJyb2tlci93ZWJydGMtYnJva2VyL3Byb3RvY29sYgZwcm90bzM");
+var file_broker = /* @__PURE__ */ fileDesc("Cgxicm9rZXIucHJvdG8SCHByb3RvY29sIj8KCUljZVNlcnZlchIMCgR1cmxzGAEgAygJEhAKCHVzZXJuYW1lGAIgASgJEhIKCmNyZWRlbnRpYWwYAyABKAkiOQoSQ29vcmRpbmF0b3JNZXNzYWdlEiMKBHR5cGUYASABKA4yFS5wcm90b2NvbC5NZXNzYWdlVHlwZSKJAQoOV2VsY29tZU1lc3NhZ2USIwoEdHlwZRgBIAEoDjIVLnByb3RvY29sLk1lc3NhZ2VUeXBlEg0KBWFsaWFzGAIgASgEEhkKEWF2YWlsYWJsZV9zZXJ2ZXJzGAMgAygEEigKC2ljZV9zZXJ2ZXJzGAQgAygLMhMucHJvdG9jb2wuSWNlU2VydmVyIkUKDERyYWluTWVzc2FnZRIjCgR0eXBlGAEgASgOMhUucHJvdG9jb2wuTWVzc2FnZVR5cGUSEAoIZ3JhY2VfbXMYAiABKA0itwEKEUxvYWRSZXBvcnRNZXNzYWdlEiMKBHR5cGUYASABKA4yFS5wcm90b2NvbC5NZXNzYWdlVHlwZRIPCgdjbGllbnRzGAIgASgNEhAKCGNhcGFjaXR5GAMgASgNEgsKA2NwdRgEIAEoAhIQCghkcmFpbmluZxgFIAEoCBIoCgtpY2Vfc2VydmVycxgGIAMoCzITLnByb3RvY29sLkljZVNlcnZlchIRCglyc3NfYnl0ZXMYByABKAQifgoOQ29ubmVjdE1lc3NhZ2USIwoEdHlwZRgBIAEoDjIVLnByb3RvY29sLk1lc3NhZ2VUeXBlEhIKCmZyb21fYWxpYXMYAiABKAQSEAoIdG9fYWxpYXMYAyABKAQSIQoJZnJvbV9yb2xlGAQgASgOMg4ucHJvdG9jb2wuUm9sZSJoCg1XZWJSdGNNZXNzYWdlEiMKBHR5cGUYASABKA4yFS5wcm90b2NvbC5NZXNzYWdlVHlwZRISCgpmcm9tX2FsaWFzGAIgASgEEhAKCHRvX2FsaWFzGAMgASgEEgwKBGRhdGEYBCABKAwipgEKGENvbm5lY3Rpb25SZWZ1c2VkTWVzc2FnZRIjCgR0eXBlGAEgASgOMhUucHJvdG9jb2wuTWVzc2FnZVR5cGUSEgoKZnJvbV9hbGlhcxgCIAEoBBIQCgh0b19hbGlhcxgDIAEoBBIxCgZyZWFzb24YBCABKA4yIS5wcm90b2NvbC5Db25uZWN0aW9uUmVmdXNlZFJlYXNvbhIMCgRkYXRhGAUgASgMIjQKDU1lc3NhZ2VIZWFkZXISIwoEdHlwZRgBIAEoDjIVLnByb3RvY29sLk1lc3NhZ2VUeXBlIkAKC1BpbmdNZXNzYWdlEiMKBHR5cGUYASABKA4yFS5wcm90b2NvbC5NZXNzYWdlVHlwZRIMCgR0aW1lGAIgASgBIqQBChNTdWJzY3JpcHRpb25NZXNzYWdlEiMKBHR5cGUYASABKA4yFS5wcm90b2NvbC5NZXNzYWdlVHlwZRIgCgZmb3JtYXQYAiABKA4yEC5wcm90b2NvbC5Gb3JtYXQSDgoGdG9waWNzGAMgASgMEigKB3JlY292ZXIYBSADKAsyFy5wcm90b2NvbC5Ub3BpY1Bvc2l0aW9uEgwKBG1vcmUYBCABKAgimgEKC0F1dGhNZXNzYWdlEiMKBHR5cGUYASABKA4yFS5wcm90b2NvbC5NZXNzYWdlVHlwZRIcCgRyb2xlGAIgASgOMg4ucHJvdG9jb2wuUm9sZRIMCgRib2R5GAMgASgMEhUKDWNsdXN0ZXJfcHJvb2YYBCABKAwSIwoIZmVhdHVyZXMYBSADKA4yES5wcm90b2NvbC5GZWF0dXJlIooBCgxUb3BpY01lc3NhZ2USIwoEdHlwZRgBIAEoDjIVLnByb3RvY29sLk1lc3NhZ2VUeXBlEhIKCmZyb21fYWxpYXMYAiABKAQSDQoFdG9waWMYAyABKAkSDAoEYm9keRgEIAEoDBIkCghwb3NpdGlvbhgFIAEoCzISLnByb3RvY29sLlBvc2l0aW9uIrYBCg5Ub3BpY0ZXTWVzc2FnZRIjCgR0eXBlGAEgASgOMhUucHJvdG9jb2wuTWVzc2FnZVR5cGUSEgoKZnJvbV9hbGlhcxgCIAEoBBIMCgRib2R5GAMgASgMEg0KBXRvcGljGAQgASgJEiQKCHBvc2l0aW9uGAUgASgLMhIucHJvdG9jb2wuUG9zaXRpb24SKAoGc3RyZWFtGAYgASgLMhgucHJvdG9jb2wuU3RyZWFtUG9zaXRpb24iwgEKFFRvcGljSWRlbnRpdHlNZXNzYWdlEiMKBHR5cGUYASABKA4yFS5wcm90b2NvbC5NZXNzYWdlVHlwZRISCgpmcm9tX2FsaWFzGAIgASgEEg0KBXRvcGljGAMgASgJEhAKCGlkZW50aXR5GAQgASgMEhwKBHJvbGUYBSABKA4yDi5wcm90b2NvbC5Sb2xlEgwKBGJvZHkYBiABKAwSJAoIcG9zaXRpb24YByABKAsyEi5wcm90b2NvbC5Qb3NpdGlvbiLuAQoWVG9waWNJZGVudGl0eUZXTWVzc2FnZRIjCgR0eXBlGAEgASgOMhUucHJvdG9jb2wuTWVzc2FnZVR5cGUSEgoKZnJvbV9hbGlhcxgCIAEoBBIQCghpZGVudGl0eRgDIAEoDBIcCgRyb2xlGAQgASgOMg4ucHJvdG9jb2wuUm9sZRIMCgRib2R5GAUgASgMEg0KBXRvcGljGAYgASgJEiQKCHBvc2l0aW9uGAcgASgLMhIucHJvdG9jb2wuUG9zaXRpb24SKAoGc3RyZWFtGAggASgLMhgucHJvdG9jb2wuU3RyZWFtUG9zaXRpb24idQoMRXJyb3JNZXNzYWdlEiMKBHR5cGUYASABKA4yFS5wcm90b2NvbC5NZXNzYWdlVHlwZRIhCgRjb2RlGAIgASgOMhMucHJvdG9jb2wuRXJyb3JDb2RlEg0KBXRvcGljGAMgASgJEg4KBnJlYXNvbhgEIAEoCSJFCgxCYXRjaE1lc3NhZ2USIwoEdHlwZRgBIAEoDjIVLnByb3RvY29sLk1lc3NhZ2VUeXBlEhAKCG1lc3NhZ2VzGAIgAygMIisKCFBvc2l0aW9uEgkKAXgYASABKAISCQoBeRgCIAEoAhIJCgF6GAMgASgCIi8KDlN0cmVhbVBvc2l0aW9uEg0KBWVwb2NoGAEgASgEEg4KBm9mZnNldBgCIAEoBCI9Cg1Ub3BpY1Bvc2l0aW9uEg0KBXRvcGljGAEgASgJEg0KBWVwb2NoGAIgASgEEg4KBm9mZnNldBgDIAEoBCKWAQoPUmVjb3ZlcnlNZXNzYWdlEiMKBHR5cGUYASABKA4yFS5wcm90b2NvbC5NZXNzYWdlVHlwZRINCgV0b3BpYxgCIAEoCRIRCglyZWNvdmVyZWQYAyABKAgSKgoIcG9zaXRpb24YBCABKAsyGC5wcm90b2NvbC5TdHJlYW1Qb3NpdGlvbhIQCghyZXBsYXllZBgFIAEoDSJHCgZNZW1iZXISDQoFYWxpYXMYASABKAQSEAoIaWRlbnRpdHkYAiABKAwSHAoEcm9sZRgDIAEoDjIOLnByb3RvY29sLlJvbGUiTQoWUHJlc2VuY2VSZXF1ZXN0TWVzc2FnZRIjCgR0eXBlGAEgASgOMhUucHJvdG9jb2wuTWVzc2FnZVR5cGUSDgoGdG9waWNzGAIgAygJIuABCg9QcmVzZW5jZU1lc3NhZ2USIwoEdHlwZRgBIAEoDjIVLnByb3RvY29sLk1lc3NhZ2VUeXBlEg0KBXRvcGljGAIgASgJEhAKCHNuYXBzaG90GAMgASgIEiEKB21lbWJlcnMYBCADKAsyEC5wcm90b2NvbC5NZW1iZXISIAoGam9pbmVkGAUgAygLMhAucHJvdG9jb2wuTWVtYmVyEh4KBGxlZnQYBiADKAsyEC5wcm90b2NvbC5NZW1iZXISDQoFY291bnQYByABKA0SEwoLY291bnRzX29ubHkYCCABKAgq5gIKC01lc3NhZ2VUeXBlEhgKFFVOS05PV05fTUVTU0FHRV9UWVBFEAASCwoHV0VMQ09NRRABEgsKB0NPTk5FQ1QQAhIQCgxXRUJSVENfT0ZGRVIQAxIRCg1XRUJSVENfQU5TV0VSEAQSGAoUV0VCUlRDX0lDRV9DQU5ESURBVEUQBRIICgRQSU5HEAYSEAoMU1VCU0NSSVBUSU9OEAcSCAoEQVVUSBAIEgkKBVRPUElDEAkSDAoIVE9QSUNfRlcQChISCg5UT1BJQ19JREVOVElUWRALEhUKEVRPUElDX0lERU5USVRZX0ZXEAwSFgoSQ09OTkVDVElPTl9SRUZVU0VEEA0SCQoFRVJST1IQDhIJCgVEUkFJThAPEg8KC0xPQURfUkVQT1JUEBASCQoFQkFUQ0gQERIUChBQUkVTRU5DRV9SRVFVRVNUEBISDAoIUFJFU0VOQ0UQExIMCghSRUNPVkVSWRAUKlwKBFJvbGUSEAoMVU5LTk9XTl9ST0xFEAASCgoGQ0xJRU5UEAESGAoUQ09NTVVOSUNBVElPTl9TRVJWRVIQAhIcChhDT01NVU5JQ0FUSU9OX1NFUlZFUl9IVUIQAyoxCgZGb3JtYXQSEgoOVU5LTk9XTl9GT1JNQVQQABIJCgVQTEFJThABEggKBEdaSVAQAipPChdDb25uZWN0aW9uUmVmdXNlZFJlYXNvbhISCg5VTktOT1dOX1JFQVNPThAAEg8KC1NFUlZFUl9GVUxMEAESDwoLQVVUSF9GQUlMRUQQAiqqAQoJRXJyb3JDb2RlEhEKDUVSUk9SX1VOS05PV04QABIVChFFUlJPUl9BVVRIX0ZBSUxFRBABEh0KGUVSUk9SX1NVQlNDUklQVElPTl9ERU5JRUQQAhIZChVFUlJPUl9QVUJMSVNIX0RST1BQRUQQAxIcChhFUlJPUl9QUk9UT0NPTF9WSU9MQVRJT04QBBIbChdFUlJPUl9NRVNTQUdFX1RPT19MQVJHRRAFKkQKB0ZlYXR1cmUSEwoPRkVBVFVSRV9VTktOT1dOEAASEQoNRkVBVFVSRV9CQVRDSBABEhEKDUZFQVRVUkVfRFJBSU4QAkIxWi9naXRodWIuY29tL3dlYnJ0Yy1icm9rZXIvd2VicnRjLWJyb2tlci9wcm90b2NvbGIGcHJvdG8z");
 var WelcomeMessageSchema = /* @__PURE__ */ messageDesc(file_broker, 2);
+var DrainMessageSchema = /* @__PURE__ */ messageDesc(file_broker, 3);
 var ConnectMessageSchema = /* @__PURE__ */ messageDesc(file_broker, 5);
 var WebRtcMessageSchema = /* @__PURE__ */ messageDesc(file_broker, 6);
 var ConnectionRefusedMessageSchema = /* @__PURE__ */ messageDesc(file_broker, 7);
@@ -3481,8 +3482,8 @@ var ErrorCode = /* @__PURE__ */ ((ErrorCode2) => {
 })(ErrorCode || {});
 
 // src/wire.ts
-function encodeAuth(body, batching = true) {
-  const features = batching ? [1 /* BATCH */] : [];
+function encodeAuth(body, batching = true, drain = true) {
+  const features = batching ? [1 /* BATCH */, ...drain ? [2 /* DRAIN */] : []] : [];
   return toBinary(AuthMessageSchema, create(AuthMessageSchema, { type: 8 /* AUTH */, role: 1 /* CLIENT */, body, features }));
 }
 function encodePing(time) {
@@ -3535,6 +3536,8 @@ function decodeData(b) {
       if (messages.length === 0) throw new Error("BATCH carries no message");
       return { kind: "batch", messages };
     }
+    case 15 /* DRAIN */:
+      return { kind: "drain", graceMs: fromBinary(DrainMessageSchema, b).graceMs };
     case 14 /* ERROR */: {
       const m = fromBinary(ErrorMessageSchema, b);
       return {
@@ -3625,7 +3628,7 @@ function openLink(o) {
         return;
       }
       const reliable = channels.get("reliable");
-      reliable.send(encodeAuth(o.authBody, o.batching));
+      reliable.send(encodeAuth(o.authBody, o.batching, o.drain));
       resolve({ alias, server, pc, reliable, unreliable: channels.get("unreliable") });
     };
     const timer = setTimeout(() => finish(new TimeoutError(`connect: no link within ${o.timeoutMs} ms`)), o.timeoutMs);
@@ -3648,7 +3651,7 @@ function openLink(o) {
       if (sig.type === 1 /* WELCOME */ && "servers" in sig) {
         if (alias !== 0n) return;
         alias = sig.alias;
-        const s = o.server ?? pickServer(sig.servers, o.avoid);
+        const s = o.server ?? (o.onlyOthers ? sig.servers.find((x) => x !== o.avoid) : pickServer(sig.servers, o.avoid));
         if (s === void 0) return finish(new NoServersError(`alias ${alias}: coordinator offered no server`));
         server = s;
         startPeer(sig.iceServers);
@@ -3716,6 +3719,14 @@ function openLink(o) {
 
 // src/client.ts
 var defaults = { gzipAbove: 1024, minDelay: 100, maxDelay: 5e3, queueBytes: 1 << 20, connectTimeout: 15e3 };
+var handoverOverlapMs = 1e3;
+var switchSettleMs = 50;
+var sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+function messageKey(m) {
+  let body = "";
+  for (const b of m.body) body += String.fromCharCode(b);
+  return `${m.fromAlias}|${m.channel}|${m.topic}|${body}`;
+}
 async function connect(options) {
   const c = new Client(options);
   await c.start();
@@ -3738,6 +3749,11 @@ var Client = class {
   // woken on every state change
   #listeners = { message: /* @__PURE__ */ new Set(), error: /* @__PURE__ */ new Set(), state: /* @__PURE__ */ new Set() };
   #retry;
+  #ho;
+  #moving = false;
+  // a move is in progress
+  #switching = false;
+  // publishes are held while the move switches links
   /** Use connect(). */
   constructor(options) {
     this.#opts = options;
@@ -3815,7 +3831,7 @@ var Client = class {
     if (!validTopic(topic)) throw new InvalidTopicError(`publish ${JSON.stringify(topic)}: empty or contains a space`);
     const b = encodeTopic(identity, topic, typeof body === "string" ? new TextEncoder().encode(body) : body);
     const reliable = options.reliable ?? true;
-    if (this.#state === "connected" && this.#link) {
+    if (this.#state === "connected" && this.#link && !this.#switching) {
       const ch = reliable ? this.#link.reliable : this.#link.unreliable;
       if (ch.readyState === "open") {
         try {
@@ -3863,7 +3879,7 @@ var Client = class {
       const onAbort = () => done(new TimeoutError("ping: aborted", { cause: signal?.reason }));
       if (signal?.aborted) return onAbort();
       signal?.addEventListener("abort", onAbort);
-      this.#pings.set(t, () => done(this.#link === link));
+      this.#pings.set(t, () => done(this.#link === link || this.#ho?.next === link));
       if (!this.#send(reliable ? link.reliable : link.unreliable, encodePing(t))) done(false);
     });
   }
@@ -3883,60 +3899,90 @@ var Client = class {
       });
     }
   }
-  #open(avoid) {
+  #open(avoid, onlyOthers = false) {
     return openLink({
       url: this.#url,
       authBody: this.#authBody,
       batching: !this.#opts.disableBatching,
+      drain: !this.#opts.reconnect?.disabled,
       iceServers: this.#opts.iceServers ?? [],
       timeoutMs: this.#opts.connectTimeout ?? defaults.connectTimeout,
       server: avoid === void 0 ? this.#opts.server : void 0,
       // reconnection picks from WELCOME
-      avoid
+      avoid,
+      onlyOthers
     });
+  }
+  #attach(link) {
+    for (const [ch, name] of [[link.reliable, "reliable"], [link.unreliable, "unreliable"]]) {
+      ch.onmessage = (ev) => this.#deliver(link, new Uint8Array(ev.data), name);
+      ch.onclose = () => this.#lost(link, `channel ${name} closed`);
+    }
   }
   #adopt(link) {
     this.#link = link;
     this.#alias = link.alias;
     this.#server = link.server;
-    for (const [ch, name] of [[link.reliable, "reliable"], [link.unreliable, "unreliable"]]) {
-      ch.onmessage = (ev) => this.#deliver(new Uint8Array(ev.data), name);
-      ch.onclose = () => this.#lost(link, `channel ${name} closed`);
-    }
+    this.#attach(link);
     link.pc.onconnectionstatechange = () => {
       const s = link.pc.connectionState;
       if (s === "failed" || s === "closed") this.#lost(link, `peer connection ${s}`);
     };
   }
-  #deliver(b, channel) {
+  #deliver(link, b, channel) {
     let in_;
     try {
       in_ = decodeData(b);
     } catch (err) {
-      console.warn(`webrtc-broker: dropping undecodable message from server ${this.#server} on ${channel}`, err);
+      console.warn(`webrtc-broker: dropping undecodable message from server ${link.server} on ${channel}`, err);
       return;
     }
-    if (in_.kind !== "batch") return this.#sort(in_, channel);
+    if (in_.kind !== "batch") return this.#sort(link, in_, channel);
     if (this.#opts.disableBatching) return;
     for (const inner of in_.messages) {
       let m;
       try {
         m = decodeData(inner);
       } catch (err) {
-        console.warn(`webrtc-broker: dropping the rest of a BATCH from server ${this.#server} on ${channel}`, err);
+        console.warn(`webrtc-broker: dropping the rest of a BATCH from server ${link.server} on ${channel}`, err);
         return;
       }
       if (m.kind === "batch") {
-        console.warn(`webrtc-broker: dropping the rest of a BATCH from server ${this.#server} on ${channel}: a BATCH inside it`);
+        console.warn(`webrtc-broker: dropping the rest of a BATCH from server ${link.server} on ${channel}: a BATCH inside it`);
         return;
       }
-      this.#sort(m, channel);
+      this.#sort(link, m, channel);
     }
   }
-  #sort(in_, channel) {
+  #sort(link, in_, channel) {
     switch (in_.kind) {
-      case "message":
-        this.#emit("message", { ...in_.message, channel });
+      case "message": {
+        const m = { ...in_.message, channel };
+        const h = this.#ho;
+        if (h && link === h.old) {
+          if (h.ended) return;
+          const k = messageKey(m);
+          h.seen.set(k, (h.seen.get(k) ?? 0) + 1);
+        } else if (h && link === h.next) {
+          if (!h.ended) {
+            h.held.push({ ...m, body: m.body.slice() });
+            return;
+          }
+          const k = messageKey(m);
+          const n = h.seen.get(k) ?? 0;
+          if (n > 0) {
+            if (n === 1) h.seen.delete(k);
+            else h.seen.set(k, n - 1);
+            return;
+          }
+        } else if (link !== this.#link) {
+          return;
+        }
+        this.#emit("message", m);
+        return;
+      }
+      case "drain":
+        if (link === this.#link && !this.#moving && !this.#opts.reconnect?.disabled) void this.#move(link, in_.graceMs);
         return;
       case "error":
         this.#emit("error", in_.error);
@@ -3954,6 +4000,99 @@ var Client = class {
     link.pc.onconnectionstatechange = null;
     link.pc.close();
     for (const wake of [...this.#pings.values()]) wake();
+  }
+  /**
+   * Moves from old, whose server drains, to another server, make-before-break
+   * (the Go SDK's client/drain.go): connect, subscribe there, hold the
+   * publishes until the old server echoed a PING sent after them, switch,
+   * let the old link deliver for an overlap, close it. Messages that arrive
+   * on both links during the overlap are delivered once, in order. If no
+   * other server takes this client before old is lost or its grace ends,
+   * the loss is handled as any other.
+   */
+  async #move(old, graceMs) {
+    this.#moving = true;
+    const deadline = performance.now() + graceMs;
+    const r = this.#opts.reconnect ?? {};
+    const timeout = this.#opts.connectTimeout ?? defaults.connectTimeout;
+    try {
+      for (let attempt = 0; ; attempt++) {
+        if (this.#isClosed() || this.#link !== old || performance.now() >= deadline) return;
+        let next;
+        try {
+          next = await this.#open(old.server, true);
+          if (this.#isClosed() || this.#link !== old) {
+            next.pc.close();
+            return;
+          }
+          const h = { old, next, seen: /* @__PURE__ */ new Map(), held: [], ended: false };
+          this.#ho = h;
+          this.#attach(next);
+          if (this.#topics.length > 0) {
+            const set = await topicSet(this.#topics, this.#opts.gzipAbove ?? defaults.gzipAbove);
+            if (!this.#send(next.reliable, encodeSubscription(set.format, set.bytes)) || !await this.#ping(next, true, AbortSignal.timeout(timeout))) {
+              throw new NotConnectedError(`server ${next.server}: lost while subscribing`);
+            }
+          }
+          if (this.#link !== old) throw new NotConnectedError(`server ${old.server}: lost during the move`);
+          this.#switching = true;
+          const start = performance.now();
+          if (await this.#ping(old, true, AbortSignal.timeout(timeout)).catch(() => false)) {
+            await sleep(Math.min(500, switchSettleMs + 2 * (performance.now() - start)));
+          }
+          if (this.#isClosed()) return;
+          if (this.#link !== old) throw new NotConnectedError(`server ${old.server}: lost during the move`);
+          this.#adopt(next);
+          const queue = this.#queue;
+          this.#queue = [];
+          this.#queued = 0;
+          for (const b of queue) next.reliable.send(b);
+          this.#switching = false;
+          this.#setState("connected");
+          await new Promise((resolve) => {
+            const t = setTimeout(resolve, handoverOverlapMs);
+            old.reliable.onclose = old.unreliable.onclose = () => {
+              clearTimeout(t);
+              resolve();
+            };
+          });
+          for (const m of h.held) {
+            const k = messageKey(m);
+            const n = h.seen.get(k) ?? 0;
+            if (n > 0) {
+              if (n === 1) h.seen.delete(k);
+              else h.seen.set(k, n - 1);
+              continue;
+            }
+            this.#emit("message", m);
+          }
+          h.held = [];
+          h.ended = true;
+          old.reliable.onclose = old.unreliable.onclose = null;
+          old.pc.onconnectionstatechange = null;
+          old.pc.close();
+          setTimeout(() => {
+            if (this.#ho === h) this.#ho = void 0;
+          }, handoverOverlapMs);
+          return;
+        } catch (err) {
+          this.#switching = false;
+          if (next && this.#link !== next) {
+            this.#ho = void 0;
+            next.reliable.onclose = next.unreliable.onclose = null;
+            next.pc.close();
+          }
+          if (this.#isClosed()) return;
+          console.info(`webrtc-broker: moving away from draining server ${old.server}, attempt ${attempt + 1} failed`, err);
+          await sleep(backoffDelay(attempt, r.minDelay ?? defaults.minDelay, r.maxDelay ?? defaults.maxDelay));
+        }
+      }
+    } finally {
+      this.#moving = false;
+    }
+  }
+  #isClosed() {
+    return this.#state === "closed";
   }
   #lost(link, why) {
     if (link !== this.#link || this.#state === "closed") return;
