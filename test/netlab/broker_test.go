@@ -36,6 +36,7 @@ type server struct {
 	host  *Host
 	proc  *Proc
 	alias uint64
+	args  []string // the command line it was started with (restarts reuse it)
 }
 
 // brokerSpec is what startBrokerSpec starts: servers communication
@@ -77,11 +78,12 @@ func startBrokerSpec(t *testing.T, lab *Lab, spec brokerSpec) *broker {
 	b.coord.WaitLine(t, 0, startTimeout, "coordinator listening")
 	for i := range spec.servers {
 		s := &server{host: lab.Host(fmt.Sprintf("s%d", i+1))}
-		s.proc = s.host.Start(t, filepath.Join(bin, "commserver"), sets(append(append([]string{
+		s.args = sets(append(append([]string{
 			"coordinator_url=" + b.url,
 			"webrtc.networks=" + Subnet, // and mDNS stays off: webrtc.mdns defaults to false
 			"log.format=json",
-		}, common...), serverSets...))...)
+		}, common...), serverSets...))
+		s.proc = s.host.Start(t, filepath.Join(bin, "commserver"), s.args...)
 		b.servers = append(b.servers, s)
 	}
 	for _, s := range b.servers {

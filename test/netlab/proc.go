@@ -113,6 +113,28 @@ func (p *Proc) stop() {
 	}
 }
 
+// Terminate sends SIGTERM, as an init system stopping a service does, and
+// returns at once; WaitExit waits for the exit.
+func (p *Proc) Terminate() error {
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		return fmt.Errorf("%s in %s: SIGTERM: %w", p.name, p.host.name, err)
+	}
+	return nil
+}
+
+// WaitExit waits up to timeout for the process to exit and returns how it
+// exited (nil: status 0).
+func (p *Proc) WaitExit(timeout time.Duration) error {
+	select {
+	case <-p.waited:
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.err
+	case <-time.After(timeout):
+		return fmt.Errorf("%s in %s: %w after %s", p.name, p.host.name, errTimeout, timeout)
+	}
+}
+
 // Kill kills the process (SIGKILL) and waits for it to be gone.
 func (p *Proc) Kill() {
 	_ = p.cmd.Process.Kill()

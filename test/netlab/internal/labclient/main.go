@@ -6,13 +6,18 @@
 // Commands:
 //
 //	pub RUN N RATE reliable|unreliable [identity]
-//	    publish N numbered messages at RATE/s (with identity: PublishIdentity)
+//	    publish N numbered messages at RATE/s (with identity: PublishIdentity;
+//	    N 0: until "stop RUN", and the published event says how many)
+//	stop RUN
+//	    end an open-ended pub
 //	await SRC RUN reliable|unreliable N IDLE
 //	    report stream (SRC, RUN) once N messages of it arrived or none for IDLE
 //
 // Events: ready (connected and subscribed), published, report (identified
-// counts the messages that carried the sender's role), disconnected
-// (the SDK's Done), lost (with --reconnect: pings failed), error.
+// counts the messages that carried the sender's role; dups describes the
+// first duplicates), disconnected (the SDK's Done), lost (with --reconnect:
+// pings failed), error, state (with --sdk-reconnect: every SDK state event,
+// moves on DRAIN included; the SDK's own log lines go to stderr).
 //
 // The SDK does not reconnect by itself yet; with --reconnect this helper
 // does: it watches the link with reliable pings and, when the link is gone,
@@ -28,6 +33,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"slices"
@@ -59,10 +65,11 @@ func main() {
 	networks := flag.String("networks", "198.18.0.0/15", "webrtc.networks")
 	reconnect := flag.Bool("reconnect", false, "dial again when the link is lost")
 	coordCA := flag.String("coordinator-ca", "", "PEM file of the CA a wss:// coordinator is verified against")
+	sdkReconnect := flag.Bool("sdk-reconnect", false, "let the SDK reconnect (and move on DRAIN), reporting its state events")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	c := &labClient{name: *name, streams: map[streamKey]*stream{}, out: json.NewEncoder(os.Stdout)}
+	c := &labClient{name: *name, streams: map[streamKey]*stream{}, stops: map[string]chan struct{}{}, out: json.NewEncoder(os.Stdout)}
 	c.cfg = client.Config{
 		CoordinatorURL: *coord,
 		Server:         *server,
@@ -80,6 +87,17 @@ func main() {
 			os.Exit(1)
 		}
 		c.cfg.TLSConfig = tlsConf
+	}
+	if *sdkReconnect {
+		c.cfg.Logger = slog.New(slog.NewJSONHandler(os.Stderr, nil)) // the SDK's info lines: moves
+		c.cfg.Reconnect = client.Reconnect{MinDelay: 50 * time.Millisecond, MaxDelay: time.Second}
+		c.cfg.OnState = func(ev client.StateEvent) {
+			e := map[string]any{"ev": "state", "state": ev.State.String(), "server": ev.Server, "alias": ev.Alias, "attempt": ev.Attempt}
+			if ev.Err != nil {
+				e["err"] = ev.Err.Error()
+			}
+			c.emit(e)
+		}
 	}
 	if err := c.connect(ctx, false); err != nil {
 		c.emit(map[string]any{"ev": "error", "err": err.Error()})
@@ -119,7 +137,10 @@ type streamKey struct {
 // stream is what arrived of one sender's run: seq numbers start at 0.
 type stream struct {
 	seen     map[int]bool
-	next     int // the seq expected next in order
+	from     map[int]uint64    // the sender alias of each seq's first copy
+	firstAt  map[int]time.Time // when it arrived
+	dups     []string          // the first duplicates, described
+	next     int               // the seq expected next in order
 	recv     int
 	dup      int
 	outOfOrd int
@@ -138,7 +159,8 @@ type labClient struct {
 	mu      sync.Mutex // guards below; outMu guards out
 	cl      *client.Client
 	streams map[streamKey]*stream
-	changed chan struct{} // closed and replaced on every arrival
+	stops   map[string]chan struct{} // open-ended pubs by run
+	changed chan struct{}            // closed and replaced on every arrival
 	outMu   sync.Mutex
 }
 
@@ -240,7 +262,7 @@ func (c *labClient) receive(m client.Message) {
 	k := streamKey{f[0], f[1], m.Channel == client.Reliable}
 	s := c.streams[k]
 	if s == nil {
-		s = &stream{seen: map[int]bool{}}
+		s = &stream{seen: map[int]bool{}, from: map[int]uint64{}, firstAt: map[int]time.Time{}}
 		c.streams[k] = s
 	}
 	s.last = now
@@ -250,8 +272,13 @@ func (c *labClient) receive(m client.Message) {
 	}
 	if s.seen[seq] {
 		s.dup++
+		if len(s.dups) < 5 { // what a failing test shows: which copy came from which sender alias, when
+			s.dups = append(s.dups, fmt.Sprintf("seq %d from %d, first from %d %s before, expected next %d, server %d",
+				seq, m.FromAlias, s.from[seq], now.Sub(s.firstAt[seq]).Round(time.Millisecond), s.next, c.cl.ServerAlias()))
+		}
 	} else {
 		s.seen[seq] = true
+		s.from[seq], s.firstAt[seq] = m.FromAlias, now
 		s.recv++
 	}
 	if seq < s.next {
@@ -275,6 +302,15 @@ func (c *labClient) command(ctx context.Context, line string) {
 		err = c.publish(ctx, f[1], f[2], f[3], f[4], true)
 	case len(f) == 6 && f[0] == "await":
 		err = c.await(ctx, f[1], f[2], f[3], f[4], f[5])
+	case len(f) == 2 && f[0] == "stop":
+		c.mu.Lock()
+		if ch := c.stops[f[1]]; ch != nil {
+			close(ch)
+			delete(c.stops, f[1])
+		} else {
+			err = fmt.Errorf("no open-ended pub %q", f[1])
+		}
+		c.mu.Unlock()
 	default:
 		err = fmt.Errorf("unknown command %q", line)
 	}
@@ -321,13 +357,24 @@ func (c *labClient) publish(ctx context.Context, run, nText, rateText, kind stri
 	if err != nil {
 		return err
 	}
+	var stop chan struct{} // nil: never, unless N is 0
+	if n == 0 {
+		stop = make(chan struct{})
+		c.mu.Lock()
+		c.stops[run] = stop
+		c.mu.Unlock()
+	}
 	tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
 	defer tick.Stop()
 	failed := 0
-	for i := 0; i < n; i++ {
+	i := 0
+publishing:
+	for ; n == 0 || i < n; i++ {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-stop:
+			break publishing
 		case <-tick.C:
 		}
 		// A publish that fails while the link is down is counted, not
@@ -341,7 +388,7 @@ func (c *labClient) publish(ctx context.Context, run, nText, rateText, kind stri
 			failed++
 		}
 	}
-	c.emit(map[string]any{"ev": "published", "run": run, "n": n, "failed": failed, "reliable": reliable})
+	c.emit(map[string]any{"ev": "published", "run": run, "n": i, "failed": failed, "reliable": reliable})
 	return nil
 }
 
@@ -373,6 +420,9 @@ func (c *labClient) await(ctx context.Context, src, run, kind, nText, idleText s
 			ev := map[string]any{"ev": "report", "src": src, "run": run, "reliable": reliable, "want": n}
 			if s != nil {
 				ev["recv"], ev["dup"], ev["out_of_order"], ev["identified"] = s.recv, s.dup, s.outOfOrd, s.identified
+				if len(s.dups) > 0 {
+					ev["dups"] = s.dups
+				}
 				lat := slices.Clone(s.latency)
 				slices.Sort(lat)
 				ev["latency_min_ms"], ev["latency_p50_ms"], ev["latency_p99_ms"] = ms(lat, 0), ms(lat, 0.5), ms(lat, 0.99)
