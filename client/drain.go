@@ -261,11 +261,11 @@ func (c *Client) endHandover(h *handover) {
 // messageKey identifies a message across the two links: the same publish
 // relayed by two servers carries the same sender alias, topic and body.
 func messageKey(m Message) string {
-	b := make([]byte, 0, 9+len(m.Topic)+1+len(m.Body))
+	b := make([]byte, 0, 9+binary.MaxVarintLen64+len(m.Topic)+len(m.Body))
 	b = binary.BigEndian.AppendUint64(b, m.FromAlias)
 	b = append(b, byte(m.Channel))
+	b = binary.AppendUvarint(b, uint64(len(m.Topic))) // a topic may hold any byte but a space
 	b = append(b, m.Topic...)
-	b = append(b, 0)
 	b = append(b, m.Body...)
 	return string(b)
 }

@@ -673,7 +673,9 @@ func (x *DrainMessage) GetGraceMs() uint32 {
 type LoadReportMessage struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Type  MessageType            `protobuf:"varint,1,opt,name=type,proto3,enum=protocol.MessageType" json:"type,omitempty"`
-	// Connected, authenticated clients (server links not counted).
+	// Clients connected or being set up (CONNECT received), server links not
+	// counted: the coordinator adds the clients it signaled to the server
+	// since the report.
 	Clients uint32 `protobuf:"varint,2,opt,name=clients,proto3" json:"clients,omitempty"`
 	// max_peers; 0 means no limit.
 	Capacity uint32 `protobuf:"varint,3,opt,name=capacity,proto3" json:"capacity,omitempty"`

@@ -101,7 +101,7 @@ func (b *broker) roll(t *testing.T, i int) {
 // break) and ends connected, and every reliable message arrives exactly
 // once and in order per sender.
 func TestRollingRestart(t *testing.T) {
-	const clients, rate = 20, 10.0
+	const clients, rate = 20, 20.0
 	lab := New(t)
 	b := startBroker(t, lab, 3, "selector=least-loaded")
 	cs := make([]*labClient, clients)

@@ -89,7 +89,7 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 function messageKey(m: Message): string {
   let body = "";
   for (const b of m.body) body += String.fromCharCode(b);
-  return `${m.fromAlias}|${m.channel}|${m.topic}|${body}`;
+  return `${m.fromAlias}|${m.channel}|${m.topic.length}:${m.topic}${body}`; // length first: a topic may hold any byte but a space
 }
 
 /** Connects to a communication server through the coordinator; resolves once AUTH is written. */

@@ -3725,7 +3725,7 @@ var sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 function messageKey(m) {
   let body = "";
   for (const b of m.body) body += String.fromCharCode(b);
-  return `${m.fromAlias}|${m.channel}|${m.topic}|${body}`;
+  return `${m.fromAlias}|${m.channel}|${m.topic.length}:${m.topic}${body}`;
 }
 async function connect(options) {
   const c = new Client(options);

@@ -157,7 +157,9 @@ export type LoadReportMessage = Message<"protocol.LoadReportMessage"> & {
   type: MessageType;
 
   /**
-   * Connected, authenticated clients (server links not counted).
+   * Clients connected or being set up (CONNECT received), server links not
+   * counted: the coordinator adds the clients it signaled to the server
+   * since the report.
    *
    * @generated from field: uint32 clients = 2;
    */

@@ -1,0 +1,83 @@
+package client
+
+import (
+	"slices"
+	"testing"
+)
+
+// TestHandoverDeliversTheOverlapOnceInOrder pins the dedupe of a move
+// (drain.go) without a network. Each link carries a contiguous stretch of
+// the sender's stream: the old link up to where it is closed, the new one
+// from where its subscription took effect. The old link delivers at once
+// and is remembered; the new one's messages are held until the handover
+// ends, and then only those the old link did not deliver go out; after the
+// end the old link is dropped and the new one skips what the old had
+// delivered ahead of it.
+func TestHandoverDeliversTheOverlapOnceInOrder(t *testing.T) {
+	cases := []struct {
+		name      string
+		steps     []string // "o:body" the old link, "n:body" the new one; "end" ends the handover
+		want      []string
+		wantAtEnd int // len(got) right after "end"
+	}{
+		{"the new link is ahead", []string{"o:m1", "n:m2", "o:m2", "n:m3", "n:m4", "end", "o:m3", "n:m5"},
+			[]string{"m1", "m2", "m3", "m4", "m5"}, 4},
+		{"the old link is ahead", []string{"o:m1", "o:m2", "n:m2", "o:m3", "o:m4", "end", "n:m3", "n:m4", "o:m5", "n:m5"},
+			[]string{"m1", "m2", "m3", "m4", "m5"}, 4},
+		{"no overlap at all", []string{"o:m1", "end", "n:m2"}, []string{"m1", "m2"}, 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			c := &Client{cfg: Config{OnMessage: func(m Message) { got = append(got, string(m.Body)) }}}
+			old, next := newLink(), newLink()
+			h := &handover{old: old, next: next, seen: map[string]int{}, full: make(chan struct{})}
+			c.ho.Store(h)
+			for _, step := range tc.steps {
+				if step == "end" {
+					c.endHandover(h)
+					if len(got) != tc.wantAtEnd {
+						t.Fatalf("at the end: %v, want %d messages", got, tc.wantAtEnd)
+					}
+					continue
+				}
+				l := old
+				if step[0] == 'n' {
+					l = next
+				}
+				m := Message{Topic: "t", FromAlias: 7, Body: []byte(step[2:]), Channel: Reliable}
+				if !c.take(h, l, m) {
+					t.Fatalf("%s: take refused a message of a link in the handover", step)
+				}
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("delivered %v, want %v", got, tc.want)
+			}
+			if !old.muted.Load() {
+				t.Fatal("the old link is not muted after the handover")
+			}
+		})
+	}
+}
+
+// TestHandoverKeysTellSendersApart: the same body from another sender, on
+// another topic or channel is another message.
+func TestHandoverKeysTellSendersApart(t *testing.T) {
+	base := Message{Topic: "t", FromAlias: 7, Body: []byte("x"), Channel: Reliable}
+	for _, m := range []Message{
+		{Topic: "t", FromAlias: 8, Body: []byte("x"), Channel: Reliable},
+		{Topic: "u", FromAlias: 7, Body: []byte("x"), Channel: Reliable},
+		{Topic: "t", FromAlias: 7, Body: []byte("x"), Channel: Unreliable},
+		{Topic: "t", FromAlias: 7, Body: []byte("y"), Channel: Reliable},
+		{Topic: "t\x00x", FromAlias: 7, Body: nil, Channel: Reliable},
+	} {
+		if messageKey(m) == messageKey(base) {
+			t.Errorf("%+v has the key of %+v", m, base)
+		}
+	}
+	a := Message{Topic: "a\x00b", Body: []byte("c")}
+	b := Message{Topic: "a", Body: []byte("b\x00c")}
+	if messageKey(a) == messageKey(b) {
+		t.Error("topic and body run into each other in the key")
+	}
+}
