@@ -101,6 +101,7 @@ func (c *Client) moveOnce(ctx context.Context, old *link, avoid map[uint64]bool)
 	h := &handover{old: old, next: next, seen: map[string]int{}, full: make(chan struct{})}
 	c.ho.Store(h) // before the new link subscribes: from now on it holds what it gets
 	if err := c.resubscribe(actx, next); err != nil {
+		next.muted.Store(true) // before the handover goes: nothing of next gets out
 		c.ho.Store(nil)
 		c.subMu.Lock()
 		c.mu.Lock()
