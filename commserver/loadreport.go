@@ -39,13 +39,17 @@ func (s *Server) loadLoop(ctx context.Context) {
 // loadReport is the report as it goes out: one function, so that a field
 // more (the embedded TURN's ice_servers) is one line more.
 func (s *Server) loadReport(cpu float32, rss uint64) *protocol.LoadReportMessage {
+	s.mu.Lock()
+	clients, connecting := s.clientSlots, s.halfOpen
+	s.mu.Unlock()
 	return &protocol.LoadReportMessage{
-		Type:     protocol.MessageType_LOAD_REPORT,
-		Clients:  uint32(s.clientCount()),
-		Capacity: uint32(s.cfg.MaxPeers),
-		Cpu:      cpu,
-		Draining: s.draining.Load(),
-		RssBytes: rss,
+		Type:       protocol.MessageType_LOAD_REPORT,
+		Clients:    uint32(clients),
+		Connecting: uint32(connecting),
+		Capacity:   uint32(s.cfg.MaxPeers),
+		Cpu:        cpu,
+		Draining:   s.draining.Load(),
+		RssBytes:   rss,
 	}
 }
 

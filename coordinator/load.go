@@ -18,12 +18,13 @@ import (
 
 // report is what a server last said about its load.
 type report struct {
-	received bool // a LOAD_REPORT arrived on this registration
-	clients  uint32
-	capacity uint32 // max_peers; 0 = no limit
-	cpu      float32
-	rss      uint64
-	draining bool
+	received   bool // a LOAD_REPORT arrived on this registration
+	clients    uint32
+	connecting uint32 // clients being set up, not in clients
+	capacity   uint32 // max_peers; 0 = no limit
+	cpu        float32
+	rss        uint64
+	draining   bool
 }
 
 // handleReport takes a server's DRAIN or LOAD_REPORT. It reports whether
@@ -83,29 +84,32 @@ func (d *directory) report(alias uint64, m *protocol.LoadReportMessage) bool {
 		return false
 	}
 	news := m.GetDraining() && !s.rep.draining
-	s.rep = report{received: true, clients: m.GetClients(), capacity: m.GetCapacity(), cpu: m.GetCpu(),
-		rss: m.GetRssBytes(), draining: s.rep.draining || m.GetDraining()}
+	s.rep = report{received: true, clients: m.GetClients(), connecting: m.GetConnecting(), capacity: m.GetCapacity(),
+		cpu: m.GetCpu(), rss: m.GetRssBytes(), draining: s.rep.draining || m.GetDraining()}
 	s.sinceReport = 0
 	return news
 }
 
 // clientLoad is what least-loaded sorts by: the clients the server last
-// reported plus those signaled to it since, or, before its first report,
-// the coordinator's own count.
+// reported, connected or being set up, plus those signaled to it since; or,
+// before its first report, the coordinator's own count.
 func (s server) clientLoad() uint64 {
 	if s.rep.received {
-		return uint64(s.rep.clients) + s.sinceReport
+		return uint64(s.rep.clients) + uint64(s.rep.connecting) + s.sinceReport
 	}
 	return s.load
 }
 
 // offerable reports whether a client may be offered s: not draining, and
-// not full by its last report (and the clients signaled to it since).
+// not full by its last report. Full counts connected clients only, as
+// max_peers does: CONNECTs that never connect (a flood of them) must not
+// hide a server; one that fills between reports refuses with SERVER_FULL
+// and the client tries the next offered.
 func (s server) offerable() bool {
 	if s.rep.draining {
 		return false
 	}
-	return s.rep.capacity == 0 || s.clientLoad() < uint64(s.rep.capacity)
+	return s.rep.capacity == 0 || s.rep.clients < s.rep.capacity
 }
 
 // serverLoadCollector exports each registered server's last report, labelled
@@ -121,7 +125,7 @@ func newServerLoadCollector(dir *directory) *serverLoadCollector {
 	}
 	return &serverLoadCollector{
 		dir:      dir,
-		clients:  desc("clients", "Clients a server reported (LOAD_REPORT) plus those signaled to it since; the coordinator's own count before its first report."),
+		clients:  desc("clients", "Clients a server reported (LOAD_REPORT: connected and being set up) plus those signaled to it since; the coordinator's own count before its first report."),
 		capacity: desc("capacity", "A server's reported capacity (max_peers; 0 = no limit)."),
 		cpu:      desc("cpu_cores", "CPU a server reported using over its last report interval, in cores."),
 		rss:      desc("rss_bytes", "A server's reported resident memory."),

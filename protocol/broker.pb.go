@@ -673,9 +673,9 @@ func (x *DrainMessage) GetGraceMs() uint32 {
 type LoadReportMessage struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Type  MessageType            `protobuf:"varint,1,opt,name=type,proto3,enum=protocol.MessageType" json:"type,omitempty"`
-	// Clients connected or being set up (CONNECT received), server links not
-	// counted: the coordinator adds the clients it signaled to the server
-	// since the report.
+	// Connected clients, each holding a max_peers slot (server links not
+	// counted). The coordinator does not offer a server whose clients reach
+	// its capacity.
 	Clients uint32 `protobuf:"varint,2,opt,name=clients,proto3" json:"clients,omitempty"`
 	// max_peers; 0 means no limit.
 	Capacity uint32 `protobuf:"varint,3,opt,name=capacity,proto3" json:"capacity,omitempty"`
@@ -689,7 +689,14 @@ type LoadReportMessage struct {
 	// of the peers it offers this server to.
 	IceServers []*IceServer `protobuf:"bytes,6,rep,name=ice_servers,json=iceServers,proto3" json:"ice_servers,omitempty"`
 	// Resident memory of the server process, bytes.
-	RssBytes      uint64 `protobuf:"varint,7,opt,name=rss_bytes,json=rssBytes,proto3" json:"rss_bytes,omitempty"` // 8-15 are reserved for the cluster transport and room affinity.
+	RssBytes uint64 `protobuf:"varint,7,opt,name=rss_bytes,json=rssBytes,proto3" json:"rss_bytes,omitempty"`
+	// 8-15 are reserved for the cluster transport and room affinity.
+	// extension (drain): clients being set up (CONNECT received, DTLS not yet
+	// connected), not in clients: least-loaded counts them (with the clients
+	// the coordinator signaled since the report) so that a join storm
+	// spreads, but they never make a server full, so that bare CONNECTs
+	// cannot hide it. Absent (0) from a server that does not send it.
+	Connecting    uint32 `protobuf:"varint,16,opt,name=connecting,proto3" json:"connecting,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -769,6 +776,13 @@ func (x *LoadReportMessage) GetIceServers() []*IceServer {
 func (x *LoadReportMessage) GetRssBytes() uint64 {
 	if x != nil {
 		return x.RssBytes
+	}
+	return 0
+}
+
+func (x *LoadReportMessage) GetConnecting() uint32 {
+	if x != nil {
+		return x.Connecting
 	}
 	return 0
 }
@@ -2260,7 +2274,7 @@ const file_broker_proto_rawDesc = "" +
 	"iceServers\"T\n" +
 	"\fDrainMessage\x12)\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x15.protocol.MessageTypeR\x04type\x12\x19\n" +
-	"\bgrace_ms\x18\x02 \x01(\rR\agraceMs\"\xf5\x01\n" +
+	"\bgrace_ms\x18\x02 \x01(\rR\agraceMs\"\x95\x02\n" +
 	"\x11LoadReportMessage\x12)\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x15.protocol.MessageTypeR\x04type\x12\x18\n" +
 	"\aclients\x18\x02 \x01(\rR\aclients\x12\x1a\n" +
@@ -2269,7 +2283,10 @@ const file_broker_proto_rawDesc = "" +
 	"\bdraining\x18\x05 \x01(\bR\bdraining\x124\n" +
 	"\vice_servers\x18\x06 \x03(\v2\x13.protocol.IceServerR\n" +
 	"iceServers\x12\x1b\n" +
-	"\trss_bytes\x18\a \x01(\x04R\brssBytes\"\xa2\x01\n" +
+	"\trss_bytes\x18\a \x01(\x04R\brssBytes\x12\x1e\n" +
+	"\n" +
+	"connecting\x18\x10 \x01(\rR\n" +
+	"connecting\"\xa2\x01\n" +
 	"\x0eConnectMessage\x12)\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x15.protocol.MessageTypeR\x04type\x12\x1d\n" +
 	"\n" +
