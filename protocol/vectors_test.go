@@ -77,7 +77,7 @@ func vectorMessages() []struct {
 			Features: []Feature{Feature_FEATURE_BATCH}}},
 		{"drain", &DrainMessage{Type: MessageType_DRAIN, GraceMs: 30000}},
 		{"load report", &LoadReportMessage{Type: MessageType_LOAD_REPORT, Clients: 120, Capacity: 1000, Cpu: 0.5,
-			Draining: true, IceServers: []*IceServer{{Urls: []string{"turn:198.18.0.2:3478"}}}, RssBytes: 1 << 30}},
+			Draining: true, IceServers: []*IceServer{{Urls: []string{"turn:198.18.0.2:3478"}}}, RssBytes: 1 << 30, Connecting: 7}},
 		{"batch", &BatchMessage{Type: MessageType_BATCH, Messages: [][]byte{{0x08, 0x0a, 0x10, 0x05}, {0x08, 0x0c}}}},
 		{"topic with position", &TopicMessage{Type: MessageType_TOPIC, FromAlias: 5, Topic: "world.a", Body: []byte("s"),
 			Position: &Position{X: 1.5, Y: -2, Z: 100}}},
