@@ -31,6 +31,10 @@ func addRelayedSeeds(f *testing.F) {
 		&protocol.ConnectMessage{Type: protocol.MessageType_CONNECT, ToAlias: fuzzFrom}, // self-addressed
 		&protocol.WebRtcMessage{Type: protocol.MessageType_WEBRTC_OFFER},                // no target
 		&protocol.WelcomeMessage{Type: protocol.MessageType_WELCOME, Alias: fuzzTo},     // not relayed
+		// For the coordinator itself, from servers (load.go): never relayed.
+		&protocol.DrainMessage{Type: protocol.MessageType_DRAIN, GraceMs: 30000},
+		&protocol.LoadReportMessage{Type: protocol.MessageType_LOAD_REPORT, Clients: 3, Connecting: 1, Capacity: 10,
+			Cpu: 0.25, RssBytes: 1 << 20, Draining: true},
 	} {
 		b, err := proto.Marshal(m)
 		if err != nil {
