@@ -85,6 +85,12 @@ func TestDrainMovesDrainClientsRefusesNewOnesAndClosesTheRestAfterTheGrace(t *te
 	testwait.For(t, eventTimeout, "the coordinator to show server 0 draining", func() bool {
 		return testmetrics.Value(t, reg, "coordinator_server_draining", serverLabel(0)) == 1
 	})
+	if v := cl.Counter(t, 0, "commserver_draining", nil); v != 1 {
+		t.Fatalf("commserver_draining = %v on the draining server, want 1", v)
+	}
+	if v := cl.Counter(t, 1, "commserver_draining", nil); v != 0 {
+		t.Fatalf("commserver_draining = %v on the other server, want 0", v)
+	}
 	if _, err := cl.Dial(t, cl.On(0)); !errors.Is(err, client.ErrServerFull) {
 		t.Fatalf("a new client on the draining server: %v, want ErrServerFull", err)
 	}

@@ -126,9 +126,18 @@ func newMetrics(reg prometheus.Registerer, s *Server) (*metrics, error) {
 		[]string{"reason"}, nil)}
 	batches := &batchCollector{m: m, s: s, desc: prometheus.NewDesc(ns+"_batches_sent_total",
 		"BATCH messages written to peers that declared FEATURE_BATCH (each carries several messages).", nil, nil)}
+	draining := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: ns, Name: "draining",
+		Help: "1 once the server drains (SIGTERM): clients' CONNECTs refused, clients told to move (drain.go).",
+	}, func() float64 {
+		if s.draining.Load() {
+			return 1
+		}
+		return 0
+	})
 	for _, c := range []prometheus.Collector{m.peers, in, out, m.sentBytes, m.authFailures, m.violations,
 		m.refusedFull, m.coordConnected, m.coordReconnects, m.coordBadMessages, m.linksLost, m.linksRestored, m.redials, m.coordOverflows, drops,
-		m.batchesIn, batches} {
+		m.batchesIn, batches, draining} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
