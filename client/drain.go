@@ -99,6 +99,9 @@ func (c *Client) moveOnce(ctx context.Context, old *link, avoid map[uint64]bool)
 		return nil, fmt.Errorf("move: %w", err)
 	}
 	h := &handover{old: old, next: next, seen: map[string]int{}, full: make(chan struct{})}
+	if prev := c.ho.Load(); prev != nil && prev.next == old {
+		h.prev = prev // a move soon after a move: old may still owe prev's drops
+	}
 	c.ho.Store(h) // before the new link subscribes: from now on it holds what it gets
 	if err := c.resubscribe(actx, next); err != nil {
 		next.muted.Store(true) // before the handover goes: nothing of next gets out
@@ -200,6 +203,24 @@ type handover struct {
 	ended     bool
 	fullOnce  sync.Once
 	full      chan struct{} // closed when held passes maxHeldBytes
+	// prev is the handover that made old the new link, when it is recent
+	// enough to still drop from old what its own old delivered ahead.
+	prev *handover
+}
+
+// skip reports whether m is a copy, owed by h.next, of what h.old delivered
+// (the handover has ended), and consumes it.
+func (h *handover) skip(m Message) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.ended {
+		return false
+	}
+	if k := messageKey(m); h.seen[k] > 0 {
+		h.seen[k]--
+		return true
+	}
+	return false
 }
 
 // take routes m, received on l, during a handover: it reports whether it
@@ -207,6 +228,9 @@ type handover struct {
 func (c *Client) take(h *handover, l *link, m Message) bool {
 	switch l {
 	case h.old:
+		if h.prev != nil && h.prev.skip(m) {
+			return true
+		}
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		if h.ended {

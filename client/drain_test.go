@@ -81,3 +81,29 @@ func TestHandoverKeysTellSendersApart(t *testing.T) {
 		t.Error("topic and body run into each other in the key")
 	}
 }
+
+// TestAMoveSoonAfterAMoveKeepsDroppingCopies: a client that moves twice in
+// a row (the server it moved to drains too) still drops, on the link it now
+// leaves, the copies the first move owed it.
+func TestAMoveSoonAfterAMoveKeepsDroppingCopies(t *testing.T) {
+	var got []string
+	c := &Client{cfg: Config{OnMessage: func(m Message) { got = append(got, string(m.Body)) }}}
+	a, b, d := newLink(), newLink(), newLink()
+	msg := func(body string) Message { return Message{Topic: "t", FromAlias: 7, Body: []byte(body), Channel: Reliable} }
+	first := &handover{old: a, next: b, seen: map[string]int{}, full: make(chan struct{})}
+	c.ho.Store(first)
+	c.take(first, a, msg("m1"))
+	c.take(first, a, msg("m2")) // a is ahead of b
+	c.endHandover(first)
+	second := &handover{old: b, next: d, seen: map[string]int{}, full: make(chan struct{}), prev: first}
+	c.ho.Store(second)
+	for _, body := range []string{"m1", "m2", "m3"} { // b catches up: m1 and m2 are copies
+		if !c.take(second, b, msg(body)) {
+			t.Fatalf("%s: take refused a message of a link in the handover", body)
+		}
+	}
+	c.endHandover(second)
+	if want := []string{"m1", "m2", "m3"}; !slices.Equal(got, want) {
+		t.Fatalf("delivered %v, want %v", got, want)
+	}
+}

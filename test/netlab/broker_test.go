@@ -178,26 +178,27 @@ type labClient struct {
 
 // event is one JSON line of a labclient.
 type event struct {
-	Ev          string  `json:"ev"`
-	Alias       uint64  `json:"alias"`
-	Server      uint64  `json:"server"`
-	Reconnect   bool    `json:"reconnect"`
-	Err         string  `json:"err"`
-	Src         string  `json:"src"`
-	Run         string  `json:"run"`
-	Reliable    bool    `json:"reliable"`
-	Want        int     `json:"want"`
-	Recv        int     `json:"recv"`
-	Dup         int     `json:"dup"`
-	OutOfOrder  int     `json:"out_of_order"`
-	Identified  int     `json:"identified"`
-	N           int     `json:"n"`
-	Failed      int     `json:"failed"`
-	SinceLostMS int64   `json:"since_lost_ms"`
-	LatencyMin  float64 `json:"latency_min_ms"`
-	LatencyP50  float64 `json:"latency_p50_ms"`
-	LatencyP99  float64 `json:"latency_p99_ms"`
-	To          string  `json:"-"` // the reporting client's name
+	Ev          string   `json:"ev"`
+	Alias       uint64   `json:"alias"`
+	Server      uint64   `json:"server"`
+	Reconnect   bool     `json:"reconnect"`
+	Err         string   `json:"err"`
+	Src         string   `json:"src"`
+	Run         string   `json:"run"`
+	Reliable    bool     `json:"reliable"`
+	Want        int      `json:"want"`
+	Recv        int      `json:"recv"`
+	Dup         int      `json:"dup"`
+	OutOfOrder  int      `json:"out_of_order"`
+	Identified  int      `json:"identified"`
+	N           int      `json:"n"`
+	Failed      int      `json:"failed"`
+	SinceLostMS int64    `json:"since_lost_ms"`
+	LatencyMin  float64  `json:"latency_min_ms"`
+	LatencyP50  float64  `json:"latency_p50_ms"`
+	LatencyP99  float64  `json:"latency_p99_ms"`
+	Dups        []string `json:"dups"` // the first duplicates, described
+	To          string   `json:"-"`    // the reporting client's name
 }
 
 func parseEvent(line string) (event, bool) {
@@ -320,8 +321,8 @@ func complete(t *testing.T, reports []event) {
 	t.Helper()
 	for _, r := range reports {
 		if r.Recv != r.Want || r.Dup != 0 || r.OutOfOrder != 0 {
-			t.Errorf("%s from %s, run %s (%s): received %d of %d, %d duplicates, %d out of order",
-				r.To, r.Src, r.Run, kind(r.Reliable), r.Recv, r.Want, r.Dup, r.OutOfOrder)
+			t.Errorf("%s from %s, run %s (%s): received %d of %d, %d duplicates, %d out of order %v",
+				r.To, r.Src, r.Run, kind(r.Reliable), r.Recv, r.Want, r.Dup, r.OutOfOrder, r.Dups)
 		}
 	}
 }

@@ -76,6 +76,19 @@ interface Handover {
   seen: Map<string, number>;
   held: Message[];
   ended: boolean;
+  /** The handover that made old the new link, if recent: old may still owe its drops. */
+  prev?: Handover;
+}
+
+/** Consumes a copy of what h's old link delivered, owed by h's next one; reports whether m was one. */
+function skipCopy(h: Handover, m: Message): boolean {
+  if (!h.ended) return false;
+  const k = messageKey(m);
+  const n = h.seen.get(k) ?? 0;
+  if (n === 0) return false;
+  if (n === 1) h.seen.delete(k);
+  else h.seen.set(k, n - 1);
+  return true;
 }
 
 /** How long the old link keeps delivering once the new one carries the publishes. */
@@ -351,6 +364,7 @@ export class Client {
         const h = this.#ho;
         if (h && link === h.old) {
           if (h.ended) return; // the new link has taken over: a late duplicate
+          if (h.prev && skipCopy(h.prev, m)) return;
           const k = messageKey(m);
           h.seen.set(k, (h.seen.get(k) ?? 0) + 1);
         } else if (h && link === h.next) {
@@ -359,13 +373,7 @@ export class Client {
             return;
           }
           // old may have been ahead: what it delivered is dropped as it comes
-          const k = messageKey(m);
-          const n = h.seen.get(k) ?? 0;
-          if (n > 0) {
-            if (n === 1) h.seen.delete(k);
-            else h.seen.set(k, n - 1);
-            return;
-          }
+          if (skipCopy(h, m)) return;
         } else if (link !== this.#link) {
           return; // a link a move has left
         }
@@ -419,7 +427,8 @@ export class Client {
             next.pc.close();
             return;
           }
-          const h: Handover = { old, next, seen: new Map(), held: [], ended: false };
+          const prev = this.#ho?.next === old ? this.#ho : undefined; // a move soon after a move
+          const h: Handover = { old, next, seen: new Map(), held: [], ended: false, prev };
           this.#ho = h;
           this.#attach(next);
           if (this.#topics.length > 0) {

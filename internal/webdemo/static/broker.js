@@ -3719,6 +3719,15 @@ function openLink(o) {
 
 // src/client.ts
 var defaults = { gzipAbove: 1024, minDelay: 100, maxDelay: 5e3, queueBytes: 1 << 20, connectTimeout: 15e3 };
+function skipCopy(h, m) {
+  if (!h.ended) return false;
+  const k = messageKey(m);
+  const n = h.seen.get(k) ?? 0;
+  if (n === 0) return false;
+  if (n === 1) h.seen.delete(k);
+  else h.seen.set(k, n - 1);
+  return true;
+}
 var handoverOverlapMs = 1e3;
 var switchSettleMs = 50;
 var sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -3961,6 +3970,7 @@ var Client = class {
         const h = this.#ho;
         if (h && link === h.old) {
           if (h.ended) return;
+          if (h.prev && skipCopy(h.prev, m)) return;
           const k = messageKey(m);
           h.seen.set(k, (h.seen.get(k) ?? 0) + 1);
         } else if (h && link === h.next) {
@@ -3968,13 +3978,7 @@ var Client = class {
             h.held.push({ ...m, body: m.body.slice() });
             return;
           }
-          const k = messageKey(m);
-          const n = h.seen.get(k) ?? 0;
-          if (n > 0) {
-            if (n === 1) h.seen.delete(k);
-            else h.seen.set(k, n - 1);
-            return;
-          }
+          if (skipCopy(h, m)) return;
         } else if (link !== this.#link) {
           return;
         }
@@ -4025,7 +4029,8 @@ var Client = class {
             next.pc.close();
             return;
           }
-          const h = { old, next, seen: /* @__PURE__ */ new Map(), held: [], ended: false };
+          const prev = this.#ho?.next === old ? this.#ho : void 0;
+          const h = { old, next, seen: /* @__PURE__ */ new Map(), held: [], ended: false, prev };
           this.#ho = h;
           this.#attach(next);
           if (this.#topics.length > 0) {
