@@ -89,7 +89,9 @@ func TestAMoveSoonAfterAMoveKeepsDroppingCopies(t *testing.T) {
 	var got []string
 	c := &Client{cfg: Config{OnMessage: func(m Message) { got = append(got, string(m.Body)) }}}
 	a, b, d := newLink(), newLink(), newLink()
-	msg := func(body string) Message { return Message{Topic: "t", FromAlias: 7, Body: []byte(body), Channel: Reliable} }
+	msg := func(body string) Message {
+		return Message{Topic: "t", FromAlias: 7, Body: []byte(body), Channel: Reliable}
+	}
 	first := &handover{old: a, next: b, seen: map[string]int{}, full: make(chan struct{})}
 	c.ho.Store(first)
 	c.take(first, a, msg("m1"))
