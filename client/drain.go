@@ -31,6 +31,12 @@ const (
 	maxSwitchSettle = 500 * time.Millisecond
 )
 
+// handoverLinger is how long, after a handover ends, the new link still
+// drops the copies of what the old one delivered ahead of it: a copy relayed
+// through another server can trail by a second or more (a retransmission),
+// and a copy delivered twice is a duplicate the application sees.
+const handoverLinger = 5 * time.Second
+
 // maxHeldBytes bounds what the new link may hold back during the overlap;
 // past it the handover ends early.
 const maxHeldBytes = 8 << 20
@@ -277,10 +283,10 @@ func (c *Client) endHandover(h *handover) {
 	h.held, h.ended = nil, true
 	h.old.muted.Store(true)
 	h.mu.Unlock()
-	// next keeps dropping what old delivered ahead of it for one more
-	// overlap; what is left then (old's messages from before next's set was
-	// in force) next never gets.
-	time.AfterFunc(handoverOverlap, func() { c.ho.CompareAndSwap(h, nil) })
+	// next keeps dropping what old delivered ahead of it for a while; what
+	// is left then (old's messages from before next's set was in force
+	// upstream) next never gets.
+	time.AfterFunc(handoverLinger, func() { c.ho.CompareAndSwap(h, nil) })
 }
 
 // messageKey identifies a message across the two links: the same publish

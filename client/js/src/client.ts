@@ -93,6 +93,8 @@ function skipCopy(h: Handover, m: Message): boolean {
 
 /** How long the old link keeps delivering once the new one carries the publishes. */
 const handoverOverlapMs = 1000;
+/** After the overlap, the new link still drops copies of what the old one delivered ahead of it this long (a copy relayed through another server can trail by a second or more). */
+const handoverLingerMs = 5000;
 /** Publishes are held this long (plus two round trips, at most 500 ms) after the old server echoed the PING sent after them. */
 const switchSettleMs = 50;
 
@@ -476,7 +478,7 @@ export class Client {
           old.pc.close();
           setTimeout(() => {
             if (this.#ho === h) this.#ho = undefined;
-          }, handoverOverlapMs);
+          }, handoverLingerMs);
           return;
         } catch (err) {
           this.#switching = false;

@@ -3729,6 +3729,7 @@ function skipCopy(h, m) {
   return true;
 }
 var handoverOverlapMs = 1e3;
+var handoverLingerMs = 5e3;
 var switchSettleMs = 50;
 var sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 function messageKey(m) {
@@ -4078,7 +4079,7 @@ var Client = class {
           old.pc.close();
           setTimeout(() => {
             if (this.#ho === h) this.#ho = void 0;
-          }, handoverOverlapMs);
+          }, handoverLingerMs);
           return;
         } catch (err) {
           this.#switching = false;
