@@ -65,27 +65,39 @@ func (c *Client) move(old *link) *link {
 	}()
 	c.log.Info("server draining: moving to another server", "alias", old.alias, "server", old.server,
 		"grace", time.Until(old.drainBy).Round(time.Millisecond))
+	// The handover starts now, before any new link exists: whatever old
+	// delivers from here on is remembered, so that a copy the new server
+	// relays after the new link's set is in force is known for one.
+	h := &handover{old: old, seen: map[string]int{}, full: make(chan struct{})}
+	prev := c.ho.Load()
+	if prev != nil && prev.next == old {
+		h.prev = prev // a move soon after a move: old may still owe prev's drops
+	}
+	c.ho.Store(h)
 	avoid := map[uint64]bool{old.server: true}
 	delays := backoff.Backoff{Min: c.cfg.Reconnect.MinDelay, Max: c.cfg.Reconnect.MaxDelay}
 	for attempt := 1; ; attempt++ {
-		next, err := c.moveOnce(ctx, old, avoid)
+		next, err := c.moveOnce(ctx, h, avoid)
 		if err == nil {
 			return next
 		}
 		if ctx.Err() != nil {
 			c.log.Info("could not move before the drained server closed: reconnecting after it does",
 				"server", old.server, "err", err)
+			c.ho.CompareAndSwap(h, h.prev)
 			return nil
 		}
 		c.log.Info("move attempt failed", "server", old.server, "attempt", attempt, "err", err)
 		if !backoff.Wait(ctx.Done(), delays.Next()) {
+			c.ho.CompareAndSwap(h, h.prev)
 			return nil
 		}
 	}
 }
 
 // moveOnce is one attempt of move.
-func (c *Client) moveOnce(ctx context.Context, old *link, avoid map[uint64]bool) (*link, error) {
+func (c *Client) moveOnce(ctx context.Context, h *handover, avoid map[uint64]bool) (*link, error) {
+	old := h.old
 	actx, cancel := context.WithTimeout(ctx, c.cfg.ConnectTimeout)
 	defer cancel()
 	var chosen uint64
@@ -104,14 +116,10 @@ func (c *Client) moveOnce(ctx context.Context, old *link, avoid map[uint64]bool)
 		}
 		return nil, fmt.Errorf("move: %w", err)
 	}
-	h := &handover{old: old, next: next, seen: map[string]int{}, full: make(chan struct{})}
-	if prev := c.ho.Load(); prev != nil && prev.next == old {
-		h.prev = prev // a move soon after a move: old may still owe prev's drops
-	}
-	c.ho.Store(h) // before the new link subscribes: from now on it holds what it gets
+	h.setNext(next) // before it subscribes: from now on it holds what it gets
 	if err := c.resubscribe(actx, next); err != nil {
-		next.muted.Store(true) // before the handover goes: nothing of next gets out
-		c.ho.Store(nil)
+		next.muted.Store(true)
+		h.setNext(nil)
 		c.subMu.Lock()
 		c.mu.Lock()
 		if c.link == next {
@@ -232,22 +240,20 @@ func (h *handover) skip(m Message) bool {
 // take routes m, received on l, during a handover: it reports whether it
 // dealt with m; false means deliver it as usual.
 func (c *Client) take(h *handover, l *link, m Message) bool {
-	switch l {
-	case h.old:
-		if h.prev != nil && h.prev.skip(m) {
-			return true
-		}
-		h.mu.Lock()
-		defer h.mu.Unlock()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch {
+	case l == h.old:
 		if h.ended {
 			return true // the new link has taken over: a late duplicate
+		}
+		if h.prev != nil && h.prev.skip(m) {
+			return true
 		}
 		h.seen[messageKey(m)]++
 		c.emit(m) // under mu: nothing held overtakes it
 		return true
-	case h.next:
-		h.mu.Lock()
-		defer h.mu.Unlock()
+	case l == h.next:
 		if h.ended {
 			// Old may have been ahead: what it delivered and next had not
 			// yet received is dropped as it comes.
@@ -268,21 +274,37 @@ func (c *Client) take(h *handover, l *link, m Message) bool {
 	return false
 }
 
+// setNext makes l the handover's new link (nil: none, after a failed
+// attempt), dropping what a previous attempt's link held.
+func (h *handover) setNext(l *link) {
+	h.mu.Lock()
+	h.next, h.held, h.heldBytes = l, nil, 0
+	h.mu.Unlock()
+}
+
 // endHandover delivers what next held that old did not deliver, and mutes
 // old for good.
 func (c *Client) endHandover(h *handover) {
 	h.mu.Lock()
+	held, copies := len(h.held), 0
 	for _, m := range h.held {
 		k := messageKey(m)
 		if h.seen[k] > 0 {
 			h.seen[k]--
+			copies++
 			continue
 		}
 		c.emit(m)
 	}
+	owed := 0
+	for _, n := range h.seen {
+		owed += n
+	}
 	h.held, h.ended = nil, true
 	h.old.muted.Store(true)
 	h.mu.Unlock()
+	c.log.Info("moved: the old link is closed", "from", h.old.server, "to", h.next.server, "alias", h.next.alias,
+		"held", held, "copies", copies, "old_ahead", owed)
 	// next keeps dropping what old delivered ahead of it for a while; what
 	// is left then (old's messages from before next's set was in force
 	// upstream) next never gets.

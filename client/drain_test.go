@@ -3,6 +3,8 @@ package client
 import (
 	"slices"
 	"testing"
+
+	"github.com/webrtc-broker/webrtc-broker/core/logging"
 )
 
 // TestHandoverDeliversTheOverlapOnceInOrder pins the dedupe of a move
@@ -29,7 +31,7 @@ func TestHandoverDeliversTheOverlapOnceInOrder(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var got []string
-			c := &Client{cfg: Config{OnMessage: func(m Message) { got = append(got, string(m.Body)) }}}
+			c := &Client{cfg: Config{OnMessage: func(m Message) { got = append(got, string(m.Body)) }}, log: logging.Discard()}
 			old, next := newLink(), newLink()
 			h := &handover{old: old, next: next, seen: map[string]int{}, full: make(chan struct{})}
 			c.ho.Store(h)
@@ -87,7 +89,7 @@ func TestHandoverKeysTellSendersApart(t *testing.T) {
 // leaves, the copies the first move owed it.
 func TestAMoveSoonAfterAMoveKeepsDroppingCopies(t *testing.T) {
 	var got []string
-	c := &Client{cfg: Config{OnMessage: func(m Message) { got = append(got, string(m.Body)) }}}
+	c := &Client{cfg: Config{OnMessage: func(m Message) { got = append(got, string(m.Body)) }}, log: logging.Discard()}
 	a, b, d := newLink(), newLink(), newLink()
 	msg := func(body string) Message {
 		return Message{Topic: "t", FromAlias: 7, Body: []byte(body), Channel: Reliable}

@@ -72,7 +72,8 @@ const defaults = { gzipAbove: 1024, minDelay: 100, maxDelay: 5000, queueBytes: 1
  */
 interface Handover {
   old: Link;
-  next: Link;
+  /** Unset until an attempt has a new link. */
+  next?: Link;
   seen: Map<string, number>;
   held: Message[];
   ended: boolean;
@@ -417,6 +418,12 @@ export class Client {
   async #move(old: Link, graceMs: number): Promise<void> {
     this.#moving = true;
     const deadline = performance.now() + graceMs;
+    // The handover starts now, before any new link exists: what old delivers
+    // from here on is remembered, so a copy the new server relays once the
+    // new link's set is in force is known for one.
+    const prev = this.#ho?.next === old ? this.#ho : undefined; // a move soon after a move
+    const h: Handover = { old, seen: new Map(), held: [], ended: false, prev };
+    this.#ho = h;
     const r = this.#opts.reconnect ?? {};
     const timeout = this.#opts.connectTimeout ?? defaults.connectTimeout;
     try {
@@ -429,9 +436,8 @@ export class Client {
             next.pc.close();
             return;
           }
-          const prev = this.#ho?.next === old ? this.#ho : undefined; // a move soon after a move
-          const h: Handover = { old, next, seen: new Map(), held: [], ended: false, prev };
-          this.#ho = h;
+          h.next = next;
+          h.held = [];
           this.#attach(next);
           if (this.#topics.length > 0) {
             const set = await topicSet(this.#topics, this.#opts.gzipAbove ?? defaults.gzipAbove);
@@ -483,7 +489,8 @@ export class Client {
         } catch (err) {
           this.#switching = false;
           if (next && this.#link !== next) {
-            this.#ho = undefined;
+            h.next = undefined;
+            h.held = [];
             next.reliable.onclose = next.unreliable.onclose = null;
             next.pc.close();
           }
@@ -494,6 +501,7 @@ export class Client {
       }
     } finally {
       this.#moving = false;
+      if (this.#ho === h && !h.ended) this.#ho = h.prev; // no move: nothing to hand over
     }
   }
 

@@ -4018,6 +4018,9 @@ var Client = class {
   async #move(old, graceMs) {
     this.#moving = true;
     const deadline = performance.now() + graceMs;
+    const prev = this.#ho?.next === old ? this.#ho : void 0;
+    const h = { old, seen: /* @__PURE__ */ new Map(), held: [], ended: false, prev };
+    this.#ho = h;
     const r = this.#opts.reconnect ?? {};
     const timeout = this.#opts.connectTimeout ?? defaults.connectTimeout;
     try {
@@ -4030,9 +4033,8 @@ var Client = class {
             next.pc.close();
             return;
           }
-          const prev = this.#ho?.next === old ? this.#ho : void 0;
-          const h = { old, next, seen: /* @__PURE__ */ new Map(), held: [], ended: false, prev };
-          this.#ho = h;
+          h.next = next;
+          h.held = [];
           this.#attach(next);
           if (this.#topics.length > 0) {
             const set = await topicSet(this.#topics, this.#opts.gzipAbove ?? defaults.gzipAbove);
@@ -4084,7 +4086,8 @@ var Client = class {
         } catch (err) {
           this.#switching = false;
           if (next && this.#link !== next) {
-            this.#ho = void 0;
+            h.next = void 0;
+            h.held = [];
             next.reliable.onclose = next.unreliable.onclose = null;
             next.pc.close();
           }
@@ -4095,6 +4098,7 @@ var Client = class {
       }
     } finally {
       this.#moving = false;
+      if (this.#ho === h && !h.ended) this.#ho = h.prev;
     }
   }
   #isClosed() {
