@@ -2,6 +2,7 @@ package client
 
 import (
 	"bytes"
+	"slices"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -11,17 +12,30 @@ import (
 )
 
 func TestAuthListsFeatureBatchUnlessDisabled(t *testing.T) {
-	for _, disabled := range []bool{false, true} {
+	for _, tc := range []struct {
+		disabled, noReconnect bool
+		want                  []protocol.Feature // nil: the 2019 AUTH, byte for byte
+	}{
+		// A client that reconnects also moves off a draining server (drain.go).
+		{false, false, []protocol.Feature{protocol.Feature_FEATURE_BATCH, protocol.Feature_FEATURE_DRAIN}},
+		{false, true, []protocol.Feature{protocol.Feature_FEATURE_BATCH}},
+		{true, false, nil},
+		{true, true, nil},
+	} {
 		f := startFake(t, fakeAccept)
-		if _, err := dialFake(t, f, func(cfg *Config) { cfg.AuthBody = []byte("creds"); cfg.DisableBatching = disabled }); err != nil {
+		if _, err := dialFake(t, f, func(cfg *Config) {
+			cfg.AuthBody = []byte("creds")
+			cfg.DisableBatching = tc.disabled
+			cfg.Reconnect.Disabled = tc.noReconnect
+		}); err != nil {
 			t.Fatal(err)
 		}
 		got := readMessage(t, receive(t, f.reliable, "reliable channel"))
-		if disabled {
+		if tc.want == nil {
 			// The 2019 AUTH, byte for byte.
 			want, _ := proto.Marshal(&protocol.AuthMessage{Type: protocol.MessageType_AUTH, Role: protocol.Role_CLIENT, Body: []byte("creds")})
 			if !bytes.Equal(got, want) {
-				t.Fatalf("DisableBatching: AUTH = %x, want the 2019 AUTH %x", got, want)
+				t.Fatalf("DisableBatching (reconnection disabled %v): AUTH = %x, want the 2019 AUTH %x", tc.noReconnect, got, want)
 			}
 			continue
 		}
@@ -29,8 +43,8 @@ func TestAuthListsFeatureBatchUnlessDisabled(t *testing.T) {
 		if err := proto.Unmarshal(got, &auth); err != nil {
 			t.Fatal(err)
 		}
-		if len(auth.Features) != 1 || auth.Features[0] != protocol.Feature_FEATURE_BATCH || string(auth.Body) != "creds" {
-			t.Fatalf("AUTH %v, want FEATURE_BATCH listed", &auth)
+		if !slices.Equal(auth.Features, tc.want) || string(auth.Body) != "creds" {
+			t.Fatalf("AUTH %v (reconnection disabled %v), want features %v listed", &auth, tc.noReconnect, tc.want)
 		}
 	}
 }
