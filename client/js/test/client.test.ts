@@ -260,3 +260,10 @@ test("DRAIN moves to another server before the old link closes, and the overlap 
   assert.deepEqual(got, ["m1", "m2", "m3", "m4", "m5"], "the old link is muted");
   c.close();
 });
+
+test("a client that does not reconnect does not declare FEATURE_DRAIN (it would not move)", async () => {
+  const c = await connect({ url: "ws://broker.test", reconnect: { disabled: true } });
+  const auth = fromBinary(AuthMessageSchema, FakePeer.all.at(-1)!.channels[0].sent[0]);
+  assert.deepEqual(auth.features, [Feature.BATCH]);
+  c.close();
+});
