@@ -50,6 +50,7 @@ func (s *Server) loadReport(cpu float32, rss uint64) *protocol.LoadReportMessage
 		Cpu:        cpu,
 		Draining:   s.draining.Load(),
 		RssBytes:   rss,
+		IceServers: s.TURNServers(),
 	}
 }
 

@@ -58,6 +58,13 @@ func (c *Coordinator) handleReport(p *peer, typ protocol.MessageType, data []byt
 	if c.dir.report(p.alias, &m) {
 		p.log.Info("server draining: no longer offered to clients")
 	}
+	if ice := m.GetIceServers(); len(ice) > 0 { // its embedded TURN, for the clients offered it
+		var urls []string
+		for _, s := range ice {
+			urls = append(urls, s.GetUrls()...)
+		}
+		c.dir.setServerTURN(p.alias, urls)
+	}
 	return true
 }
 

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/webrtc-broker/webrtc-broker/internal/testmetrics"
 	"github.com/webrtc-broker/webrtc-broker/internal/testwait"
@@ -140,4 +141,22 @@ func TestAClientSendingLoadReportsIsABadMessage(t *testing.T) {
 	testwait.For(t, waitTimeout, "the bad message to be counted", func() bool {
 		return metricValue(t, tc.Coordinator, "coordinator_messages_dropped_total", "reason", dropBadMessage) == 1
 	})
+}
+
+// TestALoadReportCarriesTheServersTURN: the ice_servers of a LOAD_REPORT
+// (a server's embedded TURN) reach the clients welcomed from then on.
+func TestALoadReportCarriesTheServersTURN(t *testing.T) {
+	tc := startCoordinator(t, Config{TURN: TURNConfig{Secret: turnSecret}}, Options{}, nil)
+	srv := dialServer(t, tc)
+	label := strconv.FormatUint(srv.welcome().GetAlias(), 10)
+	srv.send(&protocol.LoadReportMessage{Type: protocol.MessageType_LOAD_REPORT, Clients: 1,
+		IceServers: []*protocol.IceServer{{Urls: []string{"turn:127.0.0.1:3478"}}}})
+	testwait.For(t, waitTimeout, "the report", func() bool {
+		return metricValue(t, tc.Coordinator, "coordinator_server_clients", "server", label) == 1
+	})
+	w := dialClient(t, tc).welcome()
+	if len(w.GetIceServers()) != 1 {
+		t.Fatalf("ice_servers %v, want the server's TURN", w.GetIceServers())
+	}
+	checkMinted(t, w.GetIceServers()[0], []string{"turn:127.0.0.1:3478"}, "alias-"+strconv.FormatUint(w.GetAlias(), 10), time.Hour)
 }
