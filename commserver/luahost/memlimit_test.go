@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/webrtc-broker/webrtc-broker/core/policy"
 )
@@ -82,6 +83,11 @@ func TestMemoryRetainedAcrossCallsBounded(t *testing.T) {
 // load with an error that says so, instead of costing that much once per
 // pooled state.
 func TestMemoryTopLevelRefused(t *testing.T) {
+	// The memory limit must stop these top levels, not the time limit: on
+	// a loaded machine (-race, other packages' tests) they can take over a
+	// second to reach it.
+	defer func(d time.Duration) { loadTimeout = d }(loadTimeout)
+	loadTimeout = time.Minute
 	for name, build := range map[string]string{
 		"strings":       `for i = 1, 150 do big[i] = string.rep("x", 1048576) end`,
 		"small strings": `for i = 1, 150000 do big[i] = string.rep("x", 1000) .. i end`,

@@ -18,9 +18,12 @@ const (
 	// to the cap quadratic, seconds of copying inside one uninterruptible
 	// unpack(); 4096 makes it a dozen copies.
 	registryGrowStep = 4 << 10
-	// loadTimeout bounds a script's top level, run once per state.
-	loadTimeout = time.Second
 )
+
+// loadTimeout bounds a script's top level, run once per state. A variable
+// only so that a test of another limit (memory) can take CPU speed out of
+// the race between the two.
+var loadTimeout = time.Second
 
 // lstate is one Lua state of a script with the hooks its top level defined.
 // It is used by one goroutine at a time: whoever took it from the pool.
