@@ -43,6 +43,17 @@ type Config struct {
 	// per client (see TURNConfig).
 	ICEServers []rtcconfig.ICEServer `koanf:"ice_servers"`
 	TURN       TURNConfig            `koanf:"turn"`
+	// Coordinator places this coordinator among the several that may serve
+	// one cluster (README, "Several coordinators"; alias.go).
+	Coordinator PartitionConfig `koanf:"coordinator"`
+}
+
+// PartitionConfig is this coordinator's share of the alias space: every
+// coordinator of a cluster has the same Count and its own ID, and draws
+// aliases only from partition ID, so no two can hand out the same alias.
+type PartitionConfig struct {
+	ID    int `koanf:"id"`    // 0..count-1, default 0
+	Count int `koanf:"count"` // 1..16, default 1 (a lone coordinator)
 }
 
 // TLSConfig names the coordinator's certificate and key, PEM files; both
@@ -100,6 +111,8 @@ func Defaults() map[string]any {
 		"turn.urls":         []string{},
 		"turn.secret":       "",
 		"turn.ttl":          "1h",
+		"coordinator.id":    0,
+		"coordinator.count": 1,
 	}
 	maps.Copy(d, auth.Defaults())
 	maps.Copy(d, clusterauth.Defaults())
@@ -141,6 +154,9 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("%w", err)
 	}
 	if err := c.TURN.validate(); err != nil {
+		return c, err
+	}
+	if err := checkPartition(c.Coordinator.ID, c.Coordinator.Count); err != nil {
 		return c, err
 	}
 	return c, nil

@@ -105,13 +105,17 @@ func New(cfg Config, opts Options) (*Coordinator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("coordinator config: %w", err)
 	}
+	aliases, err := newPartitionedAliasSource(wallClock, cfg.Coordinator.ID, cfg.Coordinator.Count)
+	if err != nil {
+		return nil, fmt.Errorf("coordinator config: %w", err)
+	}
 	c := &Coordinator{
 		cfg:     cfg,
 		log:     opts.Logger,
 		auth:    opts.Auth,
 		reg:     opts.Registry,
 		dir:     newDirectory(sel),
-		aliases: newAliasSource(wallClock),
+		aliases: aliases,
 		timing: timing{
 			pingInterval: cfg.PingInterval,
 			pongWait:     2 * cfg.PingInterval,
@@ -199,6 +203,7 @@ func (c *Coordinator) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(c.log.Handler(), slog.LevelDebug),
 	}
 	c.log.Info("coordinator listening", "addr", ln.Addr().String(), "tls", c.certs != nil, "selector", c.cfg.Selector,
+		"coordinator_id", c.cfg.Coordinator.ID, "coordinator_count", c.cfg.Coordinator.Count,
 		"max_message_size", c.cfg.MaxMessageSize, "ping_interval", c.cfg.PingInterval)
 	if c.certs != nil {
 		c.log.Info("serving TLS", certFields(c.certs.cur.Load())...)

@@ -3,8 +3,11 @@ package coordinator
 import (
 	"cmp"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
+
+	"github.com/gorilla/websocket"
 
 	"google.golang.org/protobuf/proto"
 
@@ -41,11 +44,23 @@ func newDirectory(sel selector) *directory {
 
 // admit asks the selector whether a peer with role may join, and on yes
 // holds a hub slot for a hub. Every successful admit is paired with either
-// register+unregister or with withdraw.
-func (d *directory) admit(role protocol.Role) error {
+// register+unregister or with withdraw. proposed, when not 0, is the alias
+// a server asks to keep: a client holding it refuses the server, and a
+// server holding it is the same server re-registering, whose old socket
+// register replaces (so its hub slot is not counted twice).
+func (d *directory) admit(role protocol.Role, proposed uint64) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if err := d.sel.admit(role, d.hubs); err != nil {
+	hubs := d.hubs
+	if old, ok := d.peers[proposed]; ok && proposed != 0 {
+		if !old.isServer() {
+			return fmt.Errorf("alias %d: %w", proposed, errAliasTaken)
+		}
+		if old.role == protocol.Role_COMMUNICATION_SERVER_HUB {
+			hubs--
+		}
+	}
+	if err := d.sel.admit(role, hubs); err != nil {
 		return err
 	}
 	if role == protocol.Role_COMMUNICATION_SERVER_HUB {
@@ -71,8 +86,15 @@ func (d *directory) withdraw(role protocol.Role) {
 func (d *directory) register(p *peer) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	old, replacing := d.peers[p.alias]
+	if replacing && !old.isServer() {
+		return fmt.Errorf("alias %d: %w", p.alias, errAliasTaken)
+	}
 	snapshot := make([]server, 0, len(d.servers))
 	for _, s := range d.servers {
+		if s.alias == p.alias {
+			continue // the registration p replaces
+		}
 		if p.isServer() && !linkable(p.transport, s.transport) {
 			continue
 		}
@@ -97,6 +119,18 @@ func (d *directory) register(p *peer) error {
 	}
 	if err := p.out.Push(welcome); err != nil {
 		return fmt.Errorf("queue WELCOME: %w", err)
+	}
+	if replacing {
+		// The same server again (its alias is its own at every
+		// coordinator) before this side noticed its old socket was dead:
+		// the new socket takes over, the old one is closed, and its
+		// unregister finds nothing of its own left to remove.
+		if s := d.servers[p.alias]; s != nil && s.hub {
+			d.hubs--
+		}
+		delete(d.servers, p.alias)
+		old.close(closeCause{level: slog.LevelInfo, reason: "replaced by a new registration of the same server",
+			code: websocket.CloseNormalClosure, kind: reasonReplaced})
 	}
 	d.peers[p.alias] = p
 	if p.isServer() {
@@ -124,6 +158,9 @@ func linkable(a, b string) bool { return a != transportNATS && b != transportNAT
 func (d *directory) unregister(p *peer) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.peers[p.alias] != p {
+		return // replaced by a new registration under the same alias (register)
+	}
 	delete(d.peers, p.alias)
 	if s, ok := d.servers[p.alias]; ok {
 		if s.hub {

@@ -36,3 +36,21 @@ var (
 	// errOriginRefused is a browser socket from a page not allowed.
 	errOriginRefused = errors.New("origin not allowed")
 )
+
+// Multiple coordinators (alias.go).
+var (
+	// errBadCount is a coordinator.count outside 1..16.
+	errBadCount = errors.New("must be 1 to 16 (the coordinators of the cluster, or more for room)")
+	// errBadID is a coordinator.id outside 0..count-1.
+	errBadID = errors.New("must be 0 to coordinator.count-1, different on every coordinator of the cluster")
+	// errBadAlias is a server's proposed alias that no coordinator draws.
+	errBadAlias = errors.New("not an alias: 0, or not below 2^53")
+	// errNoPartition is a proposed alias whose partition is no
+	// coordinator's under coordinator.count.
+	errNoPartition = errors.New("no coordinator of coordinator.count has this partition (is coordinator.count the same on every coordinator?)")
+	// errFutureAlias is a proposed alias of this coordinator's partition
+	// that it has not drawn yet: accepting it could hand it out twice.
+	errFutureAlias = errors.New("in this coordinator's partition but not drawn yet (another coordinator with the same coordinator.id?)")
+	// errAliasTaken is a proposed alias that a client holds here.
+	errAliasTaken = errors.New("alias held by a client of this coordinator")
+)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -54,7 +55,18 @@ func (c *Coordinator) serveDiscover(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, errBadTransport.Error(), http.StatusBadRequest)
 		return
 	}
-	c.servePeerWith(w, r, protocol.Role(role), transport)
+	// alias: a server registered at another coordinator of the cluster
+	// keeps the alias it has there (see aliasSource.claim).
+	var proposed uint64
+	if q := r.URL.Query().Get("alias"); q != "" {
+		var err error
+		if proposed, err = strconv.ParseUint(q, 10, 64); err != nil || proposed == 0 {
+			c.log.Warn("discover request refused", "remote", r.RemoteAddr, "err", errBadAlias, "alias_query", q)
+			http.Error(w, "alias: "+errBadAlias.Error(), http.StatusBadRequest)
+			return
+		}
+	}
+	c.servePeerWith(w, r, protocol.Role(role), transport, proposed)
 }
 
 // servePeer takes a request from authentication to the end of its socket:
@@ -62,11 +74,12 @@ func (c *Coordinator) serveDiscover(w http.ResponseWriter, r *http.Request) {
 // status), admit (star's one hub), upgrade, register with a WELCOME, run the
 // socket loops, and unregister.
 func (c *Coordinator) servePeer(w http.ResponseWriter, r *http.Request, role protocol.Role) {
-	c.servePeerWith(w, r, role, transportMesh)
+	c.servePeerWith(w, r, role, transportMesh, 0)
 }
 
-// servePeerWith is servePeer for a server registering with transport.
-func (c *Coordinator) servePeerWith(w http.ResponseWriter, r *http.Request, role protocol.Role, transport string) {
+// servePeerWith is servePeer for a server registering with transport and,
+// when proposed is not 0, the alias it holds at the other coordinators.
+func (c *Coordinator) servePeerWith(w http.ResponseWriter, r *http.Request, role protocol.Role, transport string, proposed uint64) {
 	log := c.log.With("role", role.String(), "remote", r.RemoteAddr)
 	if !websocket.IsWebSocketUpgrade(r) {
 		// Probes and scanners: not worth an auth plugin call.
@@ -90,8 +103,15 @@ func (c *Coordinator) servePeerWith(w http.ResponseWriter, r *http.Request, role
 		http.Error(w, "unauthorized: "+reason, http.StatusUnauthorized)
 		return
 	}
-	if err := c.dir.admit(role); err != nil {
-		log.Warn("peer refused", "err", err)
+	if proposed != 0 {
+		if err := c.aliases.claim(proposed); err != nil {
+			log.Warn("server refused: proposed alias", "alias", proposed, "err", err)
+			http.Error(w, "alias: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+	}
+	if err := c.dir.admit(role, proposed); err != nil {
+		log.Warn("peer refused", "err", err, "alias", proposed)
 		http.Error(w, err.Error(), http.StatusConflict)
 		return
 	}
@@ -102,7 +122,10 @@ func (c *Coordinator) servePeerWith(w http.ResponseWriter, r *http.Request, role
 		log.Debug("websocket upgrade failed", "err", err)
 		return
 	}
-	alias := c.aliases.next()
+	alias := proposed
+	if alias == 0 {
+		alias = c.aliases.next()
+	}
 	p := newPeer(conn, role, alias, c.timing, c.queueLimit, newSignalLimit(c.cfg.Signal, role, time.Now()), log.With("alias", alias))
 	p.transport = transport
 	p.identity = identity

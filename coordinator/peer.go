@@ -83,10 +83,11 @@ const (
 	reasonSlowConsumer = "slow_consumer" // a client that does not read its socket
 	reasonWriteFailed  = "write_failed"  // a write or ping failed
 	reasonShutdown     = "shutdown"      // the coordinator is stopping
+	reasonReplaced     = "replaced"      // the same server registered again (same alias)
 )
 
 var disconnectReasons = []string{reasonClosed, reasonAbrupt, reasonKeepalive, reasonReadLimit, reasonInvalidUTF8,
-	reasonBadMessages, reasonSignalFlood, reasonSlowConsumer, reasonWriteFailed, reasonShutdown}
+	reasonBadMessages, reasonSignalFlood, reasonSlowConsumer, reasonWriteFailed, reasonShutdown, reasonReplaced}
 
 func newPeer(conn *websocket.Conn, role protocol.Role, alias uint64, t timing, queueLimit int, limit *signalLimit, log *slog.Logger) *peer {
 	return &peer{
