@@ -18,7 +18,15 @@ import (
 // binary's keys). Zero values mean the defaults, so a Config literal in a
 // test only sets what it cares about.
 type Config struct {
-	CoordinatorURL string `koanf:"coordinator_url"` // default ws://127.0.0.1:9090; /discover is appended when there is no path
+	// CoordinatorURLs are the coordinators of the cluster (coordinator_url,
+	// a list; a single string loads as a list of one): the server keeps a
+	// link to each, under one alias (coordmulti.go). Default
+	// ws://127.0.0.1:9090; /discover is appended when there is no path.
+	CoordinatorURLs []string `koanf:"coordinator_url"`
+	// CoordinatorURL is one coordinator, for Config literals of a
+	// one-coordinator cluster (not a config key): used when CoordinatorURLs
+	// is empty. After New it is CoordinatorURLs[0].
+	CoordinatorURL string `koanf:"-"`
 	// CoordinatorCA is a PEM file of the CA certificates a wss://
 	// coordinator_url is verified against; empty means the system roots.
 	CoordinatorCA string `koanf:"coordinator_ca"`
@@ -129,7 +137,7 @@ const (
 // config.Load starts from and what New fills a Config's zero fields with.
 func Defaults() map[string]any {
 	d := map[string]any{
-		"coordinator_url":              "ws://127.0.0.1:9090",
+		"coordinator_url":              []string{defaultCoordinatorURL},
 		"coordinator_ca":               "",
 		"role":                         RoleServer,
 		"max_peers":                    0,
@@ -165,7 +173,8 @@ func Defaults() map[string]any {
 // cannot work.
 func (c Config) withDefaults() (Config, error) {
 	maxUnset := c.Reconnect.Max == 0
-	if err := config.FillDefaults(&c, Defaults()); err != nil {
+	err := config.FillDefaults(&c, Defaults())
+	if err != nil {
 		return c, err
 	}
 	if maxUnset {
@@ -203,8 +212,14 @@ func (c Config) withDefaults() (Config, error) {
 	case c.Auth.Timeout < 0:
 		return c, fmt.Errorf("auth.timeout %s: %w", c.Auth.Timeout, errNegative)
 	}
-	if err := checkCoordinatorCA(c.CoordinatorURL, c.CoordinatorCA); err != nil {
+	if c.CoordinatorURLs, err = coordinatorURLs(c.CoordinatorURLs, c.CoordinatorURL); err != nil {
 		return c, err
+	}
+	c.CoordinatorURL = c.CoordinatorURLs[0]
+	for _, u := range c.CoordinatorURLs {
+		if err := checkCoordinatorCA(u, c.CoordinatorCA); err != nil {
+			return c, err
+		}
 	}
 	if err := clusterauth.Check(c.Cluster.Secret); err != nil {
 		return c, err

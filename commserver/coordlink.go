@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -65,6 +66,8 @@ type coordConn struct {
 	conn    *websocket.Conn
 	q       *outbound.Queue
 	timeout time.Duration // per write
+	// proposed is the alias this session asked to keep (0: none).
+	proposed uint64
 	// failed holds why the link was ended from this side (the queue went
 	// over its bound or a write failed), for the read loop to report.
 	failed atomic.Pointer[error]
@@ -103,10 +106,13 @@ func (c *coordConn) cause() error {
 	return nil
 }
 
-// signal queues one signaling message for the coordinator, if it is there.
-// It never waits for the socket.
-func (s *Server) signal(m proto.Message) error {
-	c := s.link.Load()
+// signalVia queues one signaling message for l's coordinator, if it is
+// there. It never waits for the socket.
+func (s *Server) signalVia(l *coordLink, m proto.Message) error {
+	if l == nil {
+		return errCoordinatorDown
+	}
+	c := l.conn.Load()
 	if c == nil {
 		return errCoordinatorDown
 	}
@@ -123,7 +129,7 @@ func (s *Server) signal(m proto.Message) error {
 		if c.fail(err) {
 			s.m.coordOverflows.Inc()
 			s.log.Warn("coordinator link over its queue bound: restarting it", "err", err,
-				"coordinator", s.cfg.CoordinatorURL, "type", messageType(m), "size", len(b),
+				"coordinator", l.url, "type", messageType(m), "size", len(b),
 				"queued_messages", msgs, "queued_bytes", bytes)
 		}
 		return err
@@ -148,13 +154,13 @@ func (s *Server) writeCoordinator(ctx context.Context, c *coordConn) {
 	}
 }
 
-// runCoordinatorLink keeps the coordinator link up until ctx is done:
-// reconnecting forever with capped, jittered exponential backoff, reset
-// after every WELCOME. Peers are not touched while the link is away.
-func (s *Server) runCoordinatorLink(ctx context.Context) {
+// runCoordinatorLink keeps the link to l's coordinator up until ctx is
+// done: reconnecting forever with capped, jittered exponential backoff,
+// reset after every WELCOME. Peers are not touched while the link is away.
+func (s *Server) runCoordinatorLink(ctx context.Context, l *coordLink) {
 	b := backoff.Backoff{Min: s.cfg.Reconnect.Min, Max: s.cfg.Reconnect.Max}
 	for {
-		welcomed, err := s.coordinatorSession(ctx)
+		welcomed, err := s.coordinatorSession(ctx, l)
 		if ctx.Err() != nil {
 			return
 		}
@@ -162,24 +168,34 @@ func (s *Server) runCoordinatorLink(ctx context.Context) {
 			b.Reset()
 		}
 		wait := b.Next()
+		if errors.Is(err, errOtherAlias) {
+			// Registered before the server's alias was known (links start
+			// together): again at once, proposing it.
+			s.log.Info("registering again under this server's alias", "coordinator", l.url, "alias", s.alias.Load(), "err", err)
+			continue
+		}
 		s.m.coordReconnects.Inc()
-		s.log.Warn("coordinator link down, reconnecting", "err", err, "retry_in", wait.Round(time.Millisecond))
+		s.log.Warn("coordinator link down, reconnecting", "coordinator", l.url, "err", err, "retry_in", wait.Round(time.Millisecond))
 		if !backoff.Wait(ctx.Done(), wait) {
 			return
 		}
 	}
 }
 
-// coordinatorSession dials the coordinator and serves the socket until it
+// coordinatorSession dials l's coordinator and serves the socket until it
 // fails or ctx is done. welcomed reports whether a WELCOME arrived.
-func (s *Server) coordinatorSession(ctx context.Context) (welcomed bool, err error) {
+func (s *Server) coordinatorSession(ctx context.Context, l *coordLink) (welcomed bool, err error) {
 	cctx, cancel := context.WithTimeout(ctx, s.cfg.Auth.Timeout)
 	creds, err := s.auth.Credentials(cctx, s.role, auth.TargetCoordinator)
 	cancel()
 	if err != nil {
 		return false, fmt.Errorf("credentials for the coordinator: %w", err)
 	}
-	u, err := discoverURL(s.cfg.CoordinatorURL, s.role, s.cfg.Cluster.Transport, creds.Query)
+	var proposed uint64
+	if s.multiCoordinator() {
+		proposed = s.alias.Load()
+	}
+	u, err := discoverURL(l.url, s.role, s.cfg.Cluster.Transport, proposed, creds.Query)
 	if err != nil {
 		return false, err
 	}
@@ -205,18 +221,18 @@ func (s *Server) coordinatorSession(ctx context.Context) (welcomed bool, err err
 	}
 	if err != nil {
 		if resp != nil {
-			return false, fmt.Errorf("dial %s: %s: %w", s.cfg.CoordinatorURL, resp.Status, err)
+			return false, fmt.Errorf("dial %s: %s: %w", l.url, resp.Status, err)
 		}
-		return false, fmt.Errorf("dial %s: %w", s.cfg.CoordinatorURL, s.dialError(err))
+		return false, fmt.Errorf("dial %s: %w", l.url, s.dialError(err))
 	}
-	c := &coordConn{conn: conn, q: outbound.NewReliable(s.coordTune.queueBytes), timeout: s.coordTune.writeTimeout}
+	c := &coordConn{conn: conn, q: outbound.NewReliable(s.coordTune.queueBytes), timeout: s.coordTune.writeTimeout, proposed: proposed}
 	done := make(chan struct{})
 	defer func() {
 		close(done)
-		s.link.CompareAndSwap(c, nil)
+		l.conn.CompareAndSwap(c, nil)
 		c.q.Close() // ends the writer
-		s.welcomed.Store(false)
-		s.m.coordConnected.Set(0)
+		l.welcomed.Store(false)
+		s.m.coordConnected.Set(float64(s.coordinatorsUp()))
 		_ = conn.Close()
 	}()
 
@@ -239,7 +255,7 @@ func (s *Server) coordinatorSession(ctx context.Context) (welcomed bool, err err
 	})
 	s.routines.Go(func() { s.coordinatorKeepalive(ctx, c, pongs, done) })
 	s.routines.Go(func() { s.writeCoordinator(ctx, c) })
-	s.link.Store(c)
+	l.conn.Store(c)
 
 	bad := 0
 	for {
@@ -254,7 +270,10 @@ func (s *Server) coordinatorSession(ctx context.Context) (welcomed bool, err err
 			return welcomed, fmt.Errorf("read from coordinator: %w", err)
 		}
 		extend()
-		if err := s.handleSignal(data, &welcomed); err != nil {
+		if err := s.handleSignal(l, data, &welcomed); err != nil {
+			if errors.Is(err, errOtherAlias) {
+				return false, err
+			}
 			bad++
 			s.m.coordBadMessages.Inc()
 			level := slog.LevelDebug
@@ -296,9 +315,9 @@ func (s *Server) coordinatorKeepalive(ctx context.Context, c *coordConn, pongs <
 	}
 }
 
-// handleSignal dispatches one coordinator message. It runs on the
-// coordinator read loop, which owns all signaling state.
-func (s *Server) handleSignal(data []byte, welcomed *bool) error {
+// handleSignal dispatches one message of l's coordinator. It runs on l's
+// read loop, which owns the signaling state of the peers signaled over l.
+func (s *Server) handleSignal(l *coordLink, data []byte, welcomed *bool) error {
 	t, err := relay.ReadType(data)
 	if err != nil {
 		return err
@@ -309,14 +328,16 @@ func (s *Server) handleSignal(data []byte, welcomed *bool) error {
 		if err := proto.Unmarshal(data, &m); err != nil {
 			return fmt.Errorf("WELCOME: %w", err)
 		}
+		if err := s.onWelcome(l, &m); err != nil {
+			return err
+		}
 		*welcomed = true
-		s.onWelcome(&m)
 	case protocol.MessageType_CONNECT:
 		var m protocol.ConnectMessage
 		if err := proto.Unmarshal(data, &m); err != nil {
 			return fmt.Errorf("CONNECT: %w", err)
 		}
-		s.onConnect(m.FromAlias, m.FromRole)
+		s.onConnect(l, m.FromAlias, m.FromRole)
 	case protocol.MessageType_WEBRTC_OFFER, protocol.MessageType_WEBRTC_ANSWER, protocol.MessageType_WEBRTC_ICE_CANDIDATE:
 		var m protocol.WebRtcMessage
 		if err := proto.Unmarshal(data, &m); err != nil {
@@ -324,18 +345,18 @@ func (s *Server) handleSignal(data []byte, welcomed *bool) error {
 		}
 		switch t {
 		case protocol.MessageType_WEBRTC_OFFER:
-			return s.onOffer(m.FromAlias, m.Data)
+			return s.onOffer(l, m.FromAlias, m.Data)
 		case protocol.MessageType_WEBRTC_ANSWER:
-			return s.onAnswer(m.FromAlias, m.Data)
+			return s.onAnswer(l, m.FromAlias, m.Data)
 		default:
-			return s.onCandidate(m.FromAlias, m.Data)
+			return s.onCandidate(l, m.FromAlias, m.Data)
 		}
 	case protocol.MessageType_CONNECTION_REFUSED:
 		var m protocol.ConnectionRefusedMessage
 		if err := proto.Unmarshal(data, &m); err != nil {
 			return fmt.Errorf("CONNECTION_REFUSED: %w", err)
 		}
-		s.onRefused(&m)
+		s.onRefused(l, &m)
 	default:
 		return fmt.Errorf("%w: %v", errUnexpected, t)
 	}
@@ -344,11 +365,15 @@ func (s *Server) handleSignal(data []byte, welcomed *bool) error {
 
 // discoverURL is the coordinator URL with /discover as the default path,
 // the role, the transport (only when it is not the default mesh, so that a
-// mesh server's URL is the 2019 one), and the credentials' query merged in.
-func discoverURL(base string, role protocol.Role, transport string, creds url.Values) (string, error) {
+// mesh server's URL is the 2019 one), the alias this server holds at its
+// other coordinators (when not 0), and the credentials' query merged in.
+func discoverURL(base string, role protocol.Role, transport string, alias uint64, creds url.Values) (string, error) {
 	q := url.Values{"role": {role.String()}}
 	if transport != "" && transport != TransportMesh {
 		q.Set("transport", transport)
+	}
+	if alias != 0 {
+		q.Set("alias", strconv.FormatUint(alias, 10))
 	}
 	for k, vs := range creds {
 		q[k] = append(q[k], vs...)

@@ -163,7 +163,7 @@ func TestCoordinatorLinkStallDoesNotBlockSignaling(t *testing.T) {
 	sent := make(chan error, 1)
 	go func() {
 		for range stuck {
-			if err := s.signal(big); err != nil {
+			if err := s.signalVia(s.links[0], big); err != nil {
 				sent <- err
 				return
 			}
@@ -194,7 +194,7 @@ func TestCoordinatorLinkStallDoesNotBlockSignaling(t *testing.T) {
 		t.Fatalf("the link was restarted before its queue reached the bound")
 	default:
 	}
-	if c := s.link.Load(); c == nil {
+	if c := s.links[0].conn.Load(); c == nil {
 		t.Fatalf("the link went down while its queue was under the bound")
 	} else if _, queued := c.q.Len(); queued == 0 {
 		t.Fatalf("nothing queued: the writer was not stuck, the test proves nothing")
@@ -204,7 +204,7 @@ func TestCoordinatorLinkStallDoesNotBlockSignaling(t *testing.T) {
 	// is restarted.
 	var overErr error
 	for i := 0; overErr == nil && i < 2*bound/len(big.Data); i++ {
-		overErr = s.signal(big)
+		overErr = s.signalVia(s.links[0], big)
 	}
 	if !errors.Is(overErr, errCoordinatorBacklog) {
 		t.Fatalf("signal past the bound: %v, want %v", overErr, errCoordinatorBacklog)

@@ -27,12 +27,12 @@ func TestDiscoverURL(t *testing.T) {
 			"ws://127.0.0.1:9090/discover?role=COMMUNICATION_SERVER&transport=nats"},
 	}
 	for _, tt := range tests {
-		got, err := discoverURL(tt.base, tt.role, tt.transport, tt.query)
+		got, err := discoverURL(tt.base, tt.role, tt.transport, 0, tt.query)
 		if err != nil || got != tt.want {
 			t.Errorf("discoverURL(%q) = %q, %v; want %q", tt.base, got, err, tt.want)
 		}
 	}
-	if _, err := discoverURL("ftp://x", protocol.Role_COMMUNICATION_SERVER, "", nil); err == nil {
+	if _, err := discoverURL("ftp://x", protocol.Role_COMMUNICATION_SERVER, "", 0, nil); err == nil {
 		t.Errorf("an ftp URL was accepted")
 	}
 }

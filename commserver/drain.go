@@ -28,7 +28,7 @@ func (s *Server) Drain(ctx context.Context) {
 	}
 	grace := s.cfg.Shutdown.Grace
 	s.notifyLoad()
-	if err := s.signal(&protocol.DrainMessage{Type: protocol.MessageType_DRAIN, GraceMs: graceMs(grace)}); err != nil {
+	if err := s.signalAll(&protocol.DrainMessage{Type: protocol.MessageType_DRAIN, GraceMs: graceMs(grace)}); err != nil {
 		// The load report says it too, on this session or the next.
 		s.log.Debug("DRAIN not sent to the coordinator", "err", err)
 	}
@@ -101,10 +101,10 @@ func (s *Server) peerGoneWhileDraining() {
 }
 
 // refuseDraining answers a client's CONNECT while draining.
-func (s *Server) refuseDraining(from uint64) {
+func (s *Server) refuseDraining(l *coordLink, from uint64) {
 	s.m.refusedFull.Inc()
 	s.log.Debug("CONNECT refused: server draining", "peer", from)
-	s.refuse(from, protocol.ConnectionRefusedReason_SERVER_FULL, "server draining")
+	s.refuse(l, from, protocol.ConnectionRefusedReason_SERVER_FULL, "server draining")
 }
 
 func graceMs(d time.Duration) uint32 {

@@ -105,3 +105,16 @@ var (
 	// alias (it re-registered with the coordinator).
 	errDuplicateLink = errors.New("already linked to this server under another alias")
 )
+
+// Several coordinators (coordmulti.go).
+var (
+	// errBadCoordinatorURL is a coordinator_url entry that is not a ws://,
+	// wss://, http:// or https:// URL with a host.
+	errBadCoordinatorURL = errors.New("want ws://, wss://, http:// or https:// with a host")
+	// errOtherAlias ends a session welcomed under another alias than the
+	// server's: it registers again, proposing the server's alias.
+	errOtherAlias = errors.New("welcomed under another alias than the one this server holds at its other coordinators")
+	// errAliasIgnored is a coordinator that welcomed the server under
+	// another alias than the one it proposed.
+	errAliasIgnored = errors.New("alias proposal ignored")
+)

@@ -27,6 +27,9 @@ const lostMemory = time.Hour
 type dialTarget struct {
 	alias uint64
 	fp    string // the server's DTLS fingerprint, when a lost link told it
+	// gone holds the coordinator links that refused a CONNECT to alias
+	// (coordmulti.go); Server.mu guards it.
+	gone map[*coordLink]bool
 }
 
 // wantLinkLocked makes sure a dial loop runs for alias, unless a link to it
@@ -84,9 +87,15 @@ func (s *Server) dialLoop(d *dialTarget, wait bool) {
 			s.mu.Unlock()
 			continue
 		}
+		l := s.linkForLocked(d)
+		if l == nil {
+			s.mu.Unlock()
+			s.log.Debug("CONNECT to a server not sent", "peer", d.alias, "role", serverRole, "err", errCoordinatorDown)
+			continue
+		}
 		s.pending[d.alias] = time.Now()
 		s.mu.Unlock()
-		err := s.signal(&protocol.ConnectMessage{Type: protocol.MessageType_CONNECT, FromAlias: s.alias.Load(), ToAlias: d.alias})
+		err := s.signalVia(l, &protocol.ConnectMessage{Type: protocol.MessageType_CONNECT, FromAlias: s.alias.Load(), ToAlias: d.alias})
 		if err != nil {
 			s.log.Debug("CONNECT to a server not sent", "peer", d.alias, "role", serverRole, "err", err)
 			continue
@@ -162,11 +171,11 @@ func (s *Server) giveUpLocked(alias uint64, why string) {
 	}
 }
 
-// reconcileDialingLocked stops dialing the servers a new WELCOME does not
-// list: the coordinator no longer has them. Server.mu held on entry.
-func (s *Server) reconcileDialingLocked(listed map[uint64]bool) {
+// reconcileDialingLocked stops dialing the servers that no coordinator's
+// latest WELCOME lists: they are gone. Server.mu held on entry.
+func (s *Server) reconcileDialingLocked() {
 	for a := range s.dialing {
-		if !listed[a] {
+		if !s.listedLocked(a) {
 			s.giveUpLocked(a, "not in the coordinator's server list")
 		}
 	}

@@ -26,11 +26,13 @@ func (s *Server) loadLoop(ctx context.Context) {
 		case <-t.C:
 		case <-s.loadNow:
 		}
-		if !s.welcomed.Load() {
+		if s.coordinatorsUp() == 0 {
 			continue
 		}
 		cores, rss := cpu.sample(time.Now())
-		if err := s.signal(s.loadReport(cores, rss)); err != nil {
+		// Every coordinator offers this server to its clients: each needs
+		// the load (coordmulti.go).
+		if err := s.signalAll(s.loadReport(cores, rss)); err != nil {
 			s.log.Debug("LOAD_REPORT not sent", "err", err)
 		}
 	}

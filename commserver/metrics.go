@@ -72,7 +72,7 @@ func newMetrics(reg prometheus.Registerer, s *Server) (*metrics, error) {
 		}),
 		coordConnected: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: ns, Name: "coordinator_connected",
-			Help: "1 while registered with the coordinator (WELCOME received on the current socket).",
+			Help: "The coordinators this server is registered with (WELCOME received on the current socket): 1 with one coordinator_url, up to their number with several.",
 		}),
 		coordReconnects: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: ns, Name: "coordinator_reconnects_total",
@@ -215,7 +215,7 @@ func (s *Server) serveHTTP() (*http.Server, error) {
 	mux.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !s.welcomed.Load() {
+		if s.coordinatorsUp() == 0 {
 			http.Error(w, "not registered with the coordinator", http.StatusServiceUnavailable)
 			return
 		}

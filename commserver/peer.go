@@ -92,12 +92,15 @@ type peer struct {
 	// signaledRole is the role the coordinator stamped on the remote's
 	// CONNECT; its AUTH may not claim another (see authenticate).
 	signaledRole protocol.Role
-	log          *slog.Logger
-	ctx          context.Context // done when the peer is closed
-	cancel       context.CancelFunc
-	gate         *authGate // safe for concurrent use
-	chans        [2]*channel
-	errLimit     *errorLimiter // safe for concurrent use
+	// via is the coordinator link the peer is signaled over (coordmulti.go);
+	// nil for a peer made without one (tests).
+	via      *coordLink
+	log      *slog.Logger
+	ctx      context.Context // done when the peer is closed
+	cancel   context.CancelFunc
+	gate     *authGate // safe for concurrent use
+	chans    [2]*channel
+	errLimit *errorLimiter // safe for concurrent use
 	// establishing closes the peer unless it is established in time; set
 	// at creation, before it can fire.
 	establishing *time.Timer
@@ -110,8 +113,9 @@ type peer struct {
 	refusing atomic.Bool
 	answered atomic.Bool
 
-	// sig is owned by the coordinator link's read goroutine, which handles
-	// all signaling for a peer, in order (signaling.go).
+	// sig is owned by the read goroutine of the peer's coordinator link
+	// (via), which handles all signaling for the peer, in order
+	// (signaling.go).
 	sig struct {
 		remoteSet   bool
 		remoteCands []webrtc.ICECandidateInit

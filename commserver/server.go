@@ -48,9 +48,13 @@ type Options struct {
 // Stats is a snapshot of the server's state, for tests and tools.
 type Stats struct {
 	Alias                uint64 // the current coordinator alias; 0 before the first WELCOME
-	CoordinatorConnected bool   // registered with the coordinator right now
-	Clients, Servers     int    // authenticated peers
-	Topics               []string
+	CoordinatorConnected bool   // registered with a coordinator right now
+	// Coordinators counts the coordinators it is registered with right now
+	// (of coordinator_url's).
+	Coordinators int
+
+	Clients, Servers int // authenticated peers
+	Topics           []string
 	// NATSConnected: with cluster.transport=nats, the NATS connection is up.
 	NATSConnected bool
 }
@@ -85,10 +89,10 @@ type Server struct {
 	// httpAddr is the bound metrics listener, once Run has bound it.
 	httpAddr atomic.Pointer[net.Addr]
 
-	// The coordinator link's state, read by anyone.
+	// The coordinator links' state, read by anyone. alias is the server's
+	// alias, the same at every coordinator (coordmulti.go).
 	alias     atomic.Uint64
-	welcomed  atomic.Bool
-	link      atomic.Pointer[coordConn] // nil while the coordinator is away
+	links     []*coordLink // one per coordinator_url, fixed by New
 	coordTune coordTuning
 	// coordTLS verifies a wss:// coordinator (coordinator_ca); nil is the
 	// system roots.
@@ -171,6 +175,9 @@ func New(cfg Config, opts Options) (*Server, error) {
 	if s.hub {
 		s.role = protocol.Role_COMMUNICATION_SERVER_HUB
 	}
+	for _, u := range cfg.CoordinatorURLs {
+		s.links = append(s.links, &coordLink{url: u, listed: map[uint64]bool{}})
+	}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -233,7 +240,7 @@ func (s *Server) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	s.log.Info("communication server starting", "role", s.cfg.Role, "coordinator", s.cfg.CoordinatorURL,
+	s.log.Info("communication server starting", "role", s.cfg.Role, "coordinators", s.cfg.CoordinatorURLs,
 		"transport", s.cfg.Cluster.Transport, "max_peers", s.cfg.MaxPeers, "loopback_only", s.cfg.WebRTC.LoopbackOnly, "cluster_secret", s.cfg.Cluster.Secret != "")
 	if s.cfg.Cluster.Secret == "" && s.allowAll() {
 		s.log.Warn("neither cluster.secret nor an auth plugin is configured: the coordinator refuses to register " +
@@ -241,7 +248,9 @@ func (s *Server) Run(ctx context.Context) error {
 			"and every server")
 	}
 	s.routines.Go(func() { s.announceLoop(ctx) })
-	s.routines.Go(func() { s.runCoordinatorLink(ctx) })
+	for _, l := range s.links {
+		s.routines.Go(func() { s.runCoordinatorLink(ctx, l) })
+	}
 	s.routines.Go(func() { s.loadLoop(ctx) })
 
 	<-ctx.Done()
@@ -269,7 +278,8 @@ func (s *Server) Run(ctx context.Context) error {
 
 // Stats returns a snapshot of the server's state.
 func (s *Server) Stats() Stats {
-	st := Stats{Alias: s.alias.Load(), CoordinatorConnected: s.welcomed.Load()}
+	up := s.coordinatorsUp()
+	st := Stats{Alias: s.alias.Load(), CoordinatorConnected: up > 0, Coordinators: up}
 	if s.bus != nil {
 		st.NATSConnected = s.bus.Connected()
 	}

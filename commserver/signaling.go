@@ -30,11 +30,27 @@ const maxRemoteCandidates = 64
 // server is not linked to yet (mesh; star: the hub, or a hub's servers),
 // until a link to each is up (links.go); servers it was dialing that the
 // list no longer has are gone.
-func (s *Server) onWelcome(m *protocol.WelcomeMessage) {
-	s.alias.Store(m.Alias)
-	s.welcomed.Store(true)
-	s.m.coordConnected.Set(1)
-	s.log.Info("registered with the coordinator", "alias", m.Alias, "servers", len(m.AvailableServers))
+//
+// With several coordinators the first WELCOME fixes the server's alias, and
+// one under another alias is errOtherAlias: the session ends and registers
+// again proposing the server's (coordmulti.go).
+func (s *Server) onWelcome(l *coordLink, m *protocol.WelcomeMessage) error {
+	if s.multiCoordinator() {
+		if !s.alias.CompareAndSwap(0, m.Alias) && s.alias.Load() != m.Alias {
+			err := fmt.Errorf("%w: alias %d, this server's is %d", errOtherAlias, m.Alias, s.alias.Load())
+			if c := l.conn.Load(); c != nil && c.proposed != 0 {
+				// It was proposed and not kept: a coordinator that
+				// predates several coordinators. Back off, do not spin.
+				err = fmt.Errorf("coordinator %s did not keep the proposed alias (update it): %w", l.url, errAliasIgnored)
+			}
+			return err
+		}
+	} else {
+		s.alias.Store(m.Alias)
+	}
+	l.welcomed.Store(true)
+	s.m.coordConnected.Set(float64(s.coordinatorsUp()))
+	s.log.Info("registered with the coordinator", "coordinator", l.url, "alias", m.Alias, "servers", len(m.AvailableServers))
 	s.notifyLoad() // a new session: the coordinator may know nothing of this server
 
 	listed := make(map[uint64]bool, len(m.AvailableServers))
@@ -44,17 +60,19 @@ func (s *Server) onWelcome(m *protocol.WelcomeMessage) {
 		listed[a] = true
 		s.servers[a] = struct{}{}
 	}
-	s.reconcileDialingLocked(listed)
+	l.listed = listed
+	s.reconcileDialingLocked()
 	if s.natsMode() {
 		// The coordinator lists no servers to a NATS server; one that does
 		// (it predates transport=nats) is not obeyed.
-		return
+		return nil
 	}
 	for _, a := range m.AvailableServers {
 		if !s.linkedLocked(a) && !s.pendingLocked(a, time.Now()) {
 			s.wantLinkLocked(a, "", false)
 		}
 	}
+	return nil
 }
 
 // linkedLocked reports whether alias has a live link. Lock held on entry.
@@ -81,7 +99,7 @@ func (s *Server) pendingLocked(alias uint64, now time.Time) bool {
 // unless the alias has a live peer already, or the server is full. fromRole
 // is the role the coordinator authenticated the sender with (UNKNOWN_ROLE
 // from a coordinator that does not stamp it).
-func (s *Server) onConnect(from uint64, fromRole protocol.Role) {
+func (s *Server) onConnect(l *coordLink, from uint64, fromRole protocol.Role) {
 	own := s.alias.Load()
 	if from == own {
 		return
@@ -103,7 +121,7 @@ func (s *Server) onConnect(from uint64, fromRole protocol.Role) {
 	}
 	if dup := s.sameAs[from]; dup != nil && dup.live() {
 		s.mu.Unlock()
-		s.refuse(from, protocol.ConnectionRefusedReason_UNKNOWN_REASON, errDuplicateLink.Error())
+		s.refuse(l, from, protocol.ConnectionRefusedReason_UNKNOWN_REASON, errDuplicateLink.Error())
 		return
 	}
 	old := s.peers[from]
@@ -117,29 +135,30 @@ func (s *Server) onConnect(from uint64, fromRole protocol.Role) {
 	if isServer && s.natsMode() {
 		s.mu.Unlock()
 		s.log.Warn("CONNECT from a server refused", "peer", from, "err", errNATSNoLinks)
-		s.refuse(from, protocol.ConnectionRefusedReason_UNKNOWN_REASON, errNATSNoLinks.Error())
+		s.refuse(l, from, protocol.ConnectionRefusedReason_UNKNOWN_REASON, errNATSNoLinks.Error())
 		return
 	}
 	if !isServer && s.draining.Load() {
 		s.mu.Unlock()
-		s.refuseDraining(from)
+		s.refuseDraining(l, from)
 		return
 	}
 	if !isServer && s.cfg.MaxPeers > 0 && s.clientSlots >= s.cfg.MaxPeers {
 		s.mu.Unlock()
 		s.m.refusedFull.Inc()
 		s.log.Info("CONNECT refused: server full", "peer", from, "role", fromRole.String(), "max_peers", s.cfg.MaxPeers)
-		s.refuse(from, protocol.ConnectionRefusedReason_SERVER_FULL, "server full")
+		s.refuse(l, from, protocol.ConnectionRefusedReason_SERVER_FULL, "server full")
 		return
 	}
 	if !isServer && s.halfOpen >= s.cfg.MaxHalfOpen {
 		s.mu.Unlock()
 		s.m.refusedFull.Inc()
 		s.log.Info("CONNECT refused: too many clients being set up", "peer", from, "role", fromRole.String(), "max_half_open", s.cfg.MaxHalfOpen)
-		s.refuse(from, protocol.ConnectionRefusedReason_SERVER_FULL, "server busy: too many clients being set up")
+		s.refuse(l, from, protocol.ConnectionRefusedReason_SERVER_FULL, "server busy: too many clients being set up")
 		return
 	}
 	p := s.newPeer(from, true, fromRole)
+	p.via = l
 	// A client takes a max_peers slot only once connected (see connected):
 	// until then it is half-open, and a CONNECT alone costs no slot.
 	p.srv.halfOpen = !isServer
@@ -183,7 +202,7 @@ func (p *peer) connected() {
 	s.mu.Unlock()
 	if full {
 		s.m.refusedFull.Inc()
-		s.refuse(p.alias, protocol.ConnectionRefusedReason_SERVER_FULL, "server full")
+		s.refuse(p.via, p.alias, protocol.ConnectionRefusedReason_SERVER_FULL, "server full")
 		p.close(slog.LevelInfo, "closed: server full once connected", nil)
 	}
 }
@@ -202,10 +221,10 @@ func (s *Server) releaseSlotsLocked(p *peer) {
 	}
 }
 
-// refuse tells from, through the coordinator, that its CONNECT (or offer) is
-// refused.
-func (s *Server) refuse(to uint64, reason protocol.ConnectionRefusedReason, text string) {
-	err := s.signal(&protocol.ConnectionRefusedMessage{
+// refuse tells from, through l's coordinator, that its CONNECT (or offer)
+// is refused.
+func (s *Server) refuse(l *coordLink, to uint64, reason protocol.ConnectionRefusedReason, text string) {
+	err := s.signalVia(l, &protocol.ConnectionRefusedMessage{
 		Type: protocol.MessageType_CONNECTION_REFUSED, FromAlias: s.alias.Load(), ToAlias: to,
 		Reason: reason, Data: []byte(text),
 	})
@@ -245,7 +264,7 @@ func (s *Server) offer(p *peer) error {
 
 // onOffer answers the offer of a server this server sent CONNECT to. An
 // error is a bad message from the coordinator (or from whoever sent it).
-func (s *Server) onOffer(from uint64, data []byte) error {
+func (s *Server) onOffer(l *coordLink, from uint64, data []byte) error {
 	s.mu.Lock()
 	if !s.pendingLocked(from, time.Now()) {
 		s.mu.Unlock()
@@ -269,7 +288,7 @@ func (s *Server) onOffer(from uint64, data []byte) error {
 		s.mu.Unlock()
 		s.log.Info("offer refused: server already linked under another alias", "peer", from,
 			"role", protocol.Role_COMMUNICATION_SERVER.String(), "linked_as", dup.alias)
-		s.refuse(from, protocol.ConnectionRefusedReason_UNKNOWN_REASON, errDuplicateLink.Error())
+		s.refuse(l, from, protocol.ConnectionRefusedReason_UNKNOWN_REASON, errDuplicateLink.Error())
 		return nil
 	}
 	if s.closing {
@@ -278,6 +297,7 @@ func (s *Server) onOffer(from uint64, data []byte) error {
 	}
 	old := s.peers[from]
 	p := s.newPeer(from, false, protocol.Role_COMMUNICATION_SERVER)
+	p.via = l
 	p.srv.remoteFP = fp
 	s.peers[from] = p
 	s.servers[from] = struct{}{}
@@ -333,9 +353,9 @@ func (s *Server) answer(p *peer, offer webrtc.SessionDescription) error {
 }
 
 // onAnswer applies a client's or a server's answer to this server's offer.
-func (s *Server) onAnswer(from uint64, data []byte) error {
+func (s *Server) onAnswer(l *coordLink, from uint64, data []byte) error {
 	p := s.peerByAlias(from)
-	if p == nil || !p.offerer || p.sig.remoteSet {
+	if p == nil || p.via != l || !p.offerer || p.sig.remoteSet {
 		// Routine: the peer may have been closed a moment ago.
 		s.log.Debug("answer dropped: no offer waiting for it", "peer", from)
 		return nil
@@ -380,9 +400,10 @@ func (s *Server) onAnswer(from uint64, data []byte) error {
 // onCandidate adds a remote ICE candidate, or keeps it until the remote
 // description is set. In loopback-only mode, non-loopback candidates are
 // ignored.
-func (s *Server) onCandidate(from uint64, data []byte) error {
+func (s *Server) onCandidate(l *coordLink, from uint64, data []byte) error {
 	p := s.peerByAlias(from)
-	if p == nil {
+	if p == nil || p.via != l {
+		// Unknown here, or signaled over another coordinator's link.
 		s.log.Debug("ICE candidate dropped: unknown peer", "peer", from)
 		return nil
 	}
@@ -422,12 +443,21 @@ func decodeSDP(data []byte, want webrtc.SDPType) (webrtc.SessionDescription, err
 
 // onRefused handles a CONNECTION_REFUSED: the remote will not link with us,
 // for the CONNECT we sent it or for our offer.
-func (s *Server) onRefused(m *protocol.ConnectionRefusedMessage) {
+//
+// With several coordinators, a refusal through one coordinator (it does not
+// have that server) leaves the others to try: the dial loop goes on over
+// another link while one may still reach the server.
+func (s *Server) onRefused(l *coordLink, m *protocol.ConnectionRefusedMessage) {
 	s.mu.Lock()
 	_, wasPending := s.pending[m.FromAlias]
 	delete(s.pending, m.FromAlias)
 	p := s.peers[m.FromAlias]
-	s.giveUpLocked(m.FromAlias, "refused: "+string(m.Data))
+	if p != nil && p.via != l {
+		p = nil // not the link this peer is signaled over
+	}
+	if !s.refusedByLocked(l, m.FromAlias) {
+		s.giveUpLocked(m.FromAlias, "refused: "+string(m.Data))
+	}
 	s.mu.Unlock()
 	if wasPending {
 		// Routine: the server is linked already, or gone.
@@ -516,7 +546,7 @@ func (s *Server) sendDescription(p *peer, t protocol.MessageType, sd webrtc.Sess
 	if err != nil {
 		return fmt.Errorf("encode %v: %w", t, err)
 	}
-	if err := s.signal(&protocol.WebRtcMessage{Type: t, FromAlias: s.alias.Load(), ToAlias: p.alias, Data: data}); err != nil {
+	if err := s.signalVia(p.via, &protocol.WebRtcMessage{Type: t, FromAlias: s.alias.Load(), ToAlias: p.alias, Data: data}); err != nil {
 		return fmt.Errorf("send %v: %w", t, err)
 	}
 	p.cand.mu.Lock()
@@ -544,7 +574,7 @@ func (p *peer) trickle(data []byte) {
 }
 
 func (p *peer) sendCandidate(data []byte) {
-	err := p.s.signal(&protocol.WebRtcMessage{
+	err := p.s.signalVia(p.via, &protocol.WebRtcMessage{
 		Type: protocol.MessageType_WEBRTC_ICE_CANDIDATE, FromAlias: p.s.alias.Load(), ToAlias: p.alias, Data: data,
 	})
 	if err != nil {

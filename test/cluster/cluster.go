@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"sync"
 	"testing"
@@ -57,6 +56,11 @@ type Options struct {
 	// 127.0.0.1 made in the test (Cluster.TLS): the servers trust its CA
 	// through coordinator_ca, the clients Dial makes through TLSConfig.
 	TLS bool
+	// Coordinators is the number of coordinators; 0 means 1. Coordinator i
+	// gets coordinator.id i of coordinator.count Coordinators (before the
+	// Coordinator adjustment), and every server has all of them in its
+	// coordinator_url. Clients dial coordinator 0 unless given Via(i).
+	Coordinators int
 }
 
 // Secret is the cluster.secret every component of a test cluster is given
@@ -72,17 +76,16 @@ const (
 	EventTimeout = 10 * time.Second
 )
 
-// Cluster is a running coordinator and its servers.
+// Cluster is a running set of coordinators and their servers.
 type Cluster struct {
 	opts Options
-	addr string // the coordinator's host:port, kept across restarts
 	tls  *testtls.Leaf
 
-	// mu guards the coordinator's stop function and done channel, which
-	// StopCoordinator and StartCoordinator replace, and serverErrs/serverOver.
-	mu        sync.Mutex
-	stopCoord context.CancelFunc
-	coordDone chan error
+	// coords are the coordinators (coordinators.go); mu guards each one's
+	// stop and done, which StopCoordinator and StartCoordinator replace,
+	// and serverErrs/serverOver.
+	mu     sync.Mutex
+	coords []*coord
 
 	nats *natsembed.Server // the embedded NATS server, when Start ran one
 
@@ -106,18 +109,18 @@ func Start(t testing.TB, o Options) *Cluster {
 	if o.Selector == "" && o.Hub {
 		o.Selector = "star"
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("cluster: coordinator listener: %v", err)
+	if o.Coordinators <= 0 {
+		o.Coordinators = 1
 	}
-	c := &Cluster{opts: o, addr: ln.Addr().String()}
+	c := &Cluster{opts: o}
+	lns := c.listenCoordinators(t)
 	if o.TLS {
 		c.tls = testtls.NewCA(t, "cluster").Leaf(t, "coordinator", "127.0.0.1")
 	}
 	if o.Transport == commserver.TransportNATS && o.NATSURLs == nil {
 		ns, err := natsembed.Start(natsembed.Config{})
 		if err != nil {
-			_ = ln.Close()
+			closeAll(lns)
 			t.Fatalf("cluster: embedded NATS: %v", err)
 		}
 		// Registered first, so it runs last: after the servers are gone.
@@ -125,12 +128,14 @@ func Start(t testing.TB, o Options) *Cluster {
 		c.nats = ns
 	}
 	t.Cleanup(func() { c.stop(t) })
-	c.serveCoordinator(t, ln)
+	for i, ln := range lns {
+		c.serveCoordinator(t, i, ln)
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	c.stopServers = cancel
 	for i := 0; i < o.Servers; i++ {
-		cfg := commserver.Config{CoordinatorURL: c.URL(), Role: commserver.RoleServer}
+		cfg := commserver.Config{CoordinatorURLs: c.URLs(), Role: commserver.RoleServer}
 		cfg.WebRTC = rtcconfig.Config{LoopbackOnly: true}
 		cfg.Cluster.Secret = Secret
 		if c.tls != nil {
@@ -175,21 +180,9 @@ func Start(t testing.TB, o Options) *Cluster {
 	return c
 }
 
-// URL is the coordinator's base URL, ws://127.0.0.1:PORT (wss:// with
-// Options.TLS); it stays the same across StopCoordinator/StartCoordinator.
-func (c *Cluster) URL() string {
-	if c.tls != nil {
-		return "wss://" + c.addr
-	}
-	return "ws://" + c.addr
-}
-
 // TLS is the coordinator's certificate (and its CA) with Options.TLS, else
 // nil.
 func (c *Cluster) TLS() *testtls.Leaf { return c.tls }
-
-// Addr is the coordinator's host:port.
-func (c *Cluster) Addr() string { return c.addr }
 
 // Server returns server i (0 is the hub when Options.Hub is set).
 func (c *Cluster) Server(i int) *commserver.Server { return c.servers[i] }
@@ -229,17 +222,18 @@ func (c *Cluster) ExpectedLinks(i int) int {
 	}
 }
 
-// WaitReady waits until every server is registered with the coordinator
-// (an alias, the link up) and has its expected server links.
+// WaitReady waits until every server is registered with every running
+// coordinator (an alias, the links up) and has its expected server links.
 func (c *Cluster) WaitReady(t testing.TB) {
 	t.Helper()
 	testwait.For(t, ReadyTimeout, "every server registered and meshed", func() bool {
+		running := c.runningCoordinators()
 		for i, s := range c.servers {
 			if c.isStopped(i) {
 				continue
 			}
 			st := s.Stats()
-			if st.Alias == 0 || !st.CoordinatorConnected || st.Servers != c.ExpectedLinks(i) {
+			if st.Alias == 0 || !st.CoordinatorConnected || st.Coordinators != running || st.Servers != c.ExpectedLinks(i) {
 				return false
 			}
 			if c.opts.Transport == commserver.TransportNATS && !st.NATSConnected {
@@ -276,7 +270,7 @@ func (c *Cluster) Client(t testing.TB, mod ...func(*client.Config)) *client.Clie
 func (c *Cluster) Dial(t testing.TB, mod ...func(*client.Config)) (*client.Client, error) {
 	t.Helper()
 	cfg := client.Config{
-		CoordinatorURL: c.URL(),
+		CoordinatorURL: c.URL(), // Via(i) for another coordinator
 		WebRTC:         rtcconfig.Config{LoopbackOnly: true},
 		Logger:         Logger("client"),
 		ConnectTimeout: ReadyTimeout,
@@ -302,65 +296,6 @@ func (c *Cluster) isStopped(i int) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return i < len(c.serverOver) && c.serverOver[i]
-}
-
-// StopCoordinator stops the coordinator and waits until it has closed every
-// socket and its listener. The servers and their peers keep running.
-func (c *Cluster) StopCoordinator(t testing.TB) {
-	t.Helper()
-	c.mu.Lock()
-	stop, done := c.stopCoord, c.coordDone
-	c.stopCoord, c.coordDone = nil, nil
-	c.mu.Unlock()
-	if stop == nil {
-		return
-	}
-	stop()
-	if err := waitDone(done, ReadyTimeout); err != nil {
-		t.Fatalf("cluster: stop coordinator: %v", err)
-	}
-}
-
-// StartCoordinator starts a new coordinator on the same address as before.
-// It does not wait for the servers to re-register: use WaitReady.
-func (c *Cluster) StartCoordinator(t testing.TB) {
-	t.Helper()
-	var ln net.Listener
-	// The old listener is closed, but the kernel may take a moment to let
-	// the port go; retry briefly rather than fail.
-	testwait.For(t, ReadyTimeout, "the coordinator's port to be free again", func() bool {
-		var err error
-		ln, err = net.Listen("tcp", c.addr)
-		return err == nil
-	})
-	c.serveCoordinator(t, ln)
-}
-
-func (c *Cluster) serveCoordinator(t testing.TB, ln net.Listener) {
-	t.Helper()
-	cfg := coordinator.Config{Listen: c.addr, Selector: c.opts.Selector}
-	cfg.Cluster.Secret = Secret
-	if c.tls != nil {
-		cfg.TLS = coordinator.TLSConfig{Cert: c.tls.CertFile, Key: c.tls.KeyFile}
-	}
-	if c.opts.Coordinator != nil {
-		c.opts.Coordinator(&cfg)
-	}
-	opts := coordinator.Options{Logger: Logger("coordinator")}
-	if c.opts.CoordinatorOptions != nil {
-		c.opts.CoordinatorOptions(&opts)
-	}
-	co, err := coordinator.New(cfg, opts)
-	if err != nil {
-		_ = ln.Close()
-		t.Fatalf("cluster: coordinator: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- co.Serve(ctx, ln) }()
-	c.mu.Lock()
-	c.stopCoord, c.coordDone = cancel, done
-	c.mu.Unlock()
 }
 
 // StopServer stops server i and waits until it has closed its peers and
@@ -405,7 +340,9 @@ func (c *Cluster) stop(t testing.TB) {
 			t.Errorf("cluster: stop server %d: %v", i, err)
 		}
 	}
-	c.StopCoordinator(t)
+	for i := range c.coords {
+		c.StopCoordinatorAt(t, i)
+	}
 }
 
 var errStuck = errors.New("did not stop in time")
