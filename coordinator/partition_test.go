@@ -2,8 +2,13 @@ package coordinator
 
 import (
 	"errors"
+	"fmt"
+	"net/http"
+	"slices"
 	"testing"
 	"time"
+
+	"github.com/webrtc-broker/webrtc-broker/internal/testwait"
 )
 
 // Two coordinators of one cluster drawing in the same slots, from one
@@ -127,5 +132,63 @@ func TestCoordinatorPartitionConfig(t *testing.T) {
 		if _, err := (Config{Coordinator: c.p}).withDefaults(); !errors.Is(err, c.want) {
 			t.Errorf("coordinator %+v: err = %v, want %v", c.p, err, c.want)
 		}
+	}
+}
+
+// A server registered at another coordinator proposes its alias there
+// (/discover?alias=): it is kept; the same server registering again before
+// its old socket is noticed dead replaces it; a client's alias, one from
+// this coordinator's future or from no partition is refused.
+func TestDiscoverKeepsAProposedAlias(t *testing.T) {
+	tc := startCoordinator(t, Config{Coordinator: PartitionConfig{ID: 1, Count: 2}}, Options{}, nil)
+	client := dialClient(t, tc)
+	clientAlias := client.welcome().GetAlias()
+	if clientAlias&1 != 1 {
+		t.Fatalf("coordinator 1 of 2 gave alias %d, not of partition 1", clientAlias)
+	}
+	// An alias coordinator 0 drew (partition 0).
+	other := aliasSlotOf(time.Now())<<aliasRandomBits | 6<<1
+	discover := func(alias uint64) string {
+		return tc.wsURL(fmt.Sprintf("/discover?role=COMMUNICATION_SERVER&alias=%d", alias))
+	}
+	first := dialPeer(t, discover(other))
+	if got := first.welcome().GetAlias(); got != other {
+		t.Fatalf("proposed alias %d, welcomed as %d", other, got)
+	}
+	// The client is offered the server under that alias.
+	if got := dialClient(t, tc).welcome().GetAvailableServers(); !slices.Equal(got, []uint64{other}) {
+		t.Fatalf("client offered %v, want [%d]", got, other)
+	}
+	again := dialPeer(t, discover(other))
+	if got := again.welcome().GetAlias(); got != other {
+		t.Fatalf("re-registration welcomed as %d, want %d", got, other)
+	}
+	if err := first.waitClosed(); err == nil {
+		t.Fatal("the replaced registration's socket was not closed")
+	}
+	if n := tc.serverCount(); n != 1 {
+		t.Fatalf("%d servers registered after a re-registration, want 1", n)
+	}
+	// The replaced socket's end removes nothing of the new one.
+	testwait.For(t, 5*time.Second, "the replaced peer's unregister", func() bool {
+		return metricValue(t, tc.Coordinator, "coordinator_disconnects_total", "reason", reasonReplaced) == 1
+	})
+	if got := dialClient(t, tc).welcome().GetAvailableServers(); !slices.Equal(got, []uint64{other}) {
+		t.Fatalf("after the replacement a client is offered %v, want [%d]", got, other)
+	}
+	for _, bad := range []struct {
+		alias  uint64
+		status int
+	}{
+		{clientAlias, http.StatusConflict},
+		{(aliasSlotOf(time.Now())+1000)<<aliasRandomBits | 1, http.StatusBadRequest},
+		{1 << 53, http.StatusBadRequest},
+	} {
+		if got := dialStatus(t, discover(bad.alias)); got != bad.status {
+			t.Errorf("proposed alias %d: HTTP %d, want %d", bad.alias, got, bad.status)
+		}
+	}
+	if got := dialStatus(t, tc.wsURL("/discover?role=COMMUNICATION_SERVER&alias=x")); got != http.StatusBadRequest {
+		t.Errorf("alias=x: HTTP %d, want 400", got)
 	}
 }
