@@ -23,10 +23,13 @@ import (
 // at a time, replaced when it is lost (see Config.Reconnect). Its methods
 // are safe for concurrent use.
 type Client struct {
-	cfg    Config
-	log    *slog.Logger
-	api    *rtc.API
-	target string // the coordinator's /connect URL with the credentials
+	cfg Config
+	log *slog.Logger
+	api *rtc.API
+	// targets are the coordinators' /connect URLs with the credentials;
+	// firstTarget is the one to dial first, the last that answered.
+	targets     []string
+	firstTarget atomic.Int32
 
 	// ctx is cancelled by Close and when the client gives up: it stops the
 	// supervisor, the reconnection attempts and every waiting call.
@@ -66,21 +69,21 @@ type Client struct {
 	done       chan struct{} // closed by finish once everything is released
 }
 
-func newClient(cfg Config, api *rtc.API, target string) *Client {
+func newClient(cfg Config, api *rtc.API, targets []string) *Client {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Client{
-		cfg:    cfg,
-		log:    cfg.Logger,
-		api:    api,
-		target: target,
-		ctx:    ctx,
-		cancel: cancel,
-		msgs:   make(chan Message, messagesBuffer),
-		errs:   make(chan *ServerError, errorsBuffer),
-		upCh:   make(chan struct{}),
-		queue:  outbound.NewReliable(cfg.Reconnect.QueueBytes),
-		pings:  make(map[uint64]chan struct{}),
-		done:   make(chan struct{}),
+		cfg:     cfg,
+		log:     cfg.Logger,
+		api:     api,
+		targets: targets,
+		ctx:     ctx,
+		cancel:  cancel,
+		msgs:    make(chan Message, messagesBuffer),
+		errs:    make(chan *ServerError, errorsBuffer),
+		upCh:    make(chan struct{}),
+		queue:   outbound.NewReliable(cfg.Reconnect.QueueBytes),
+		pings:   make(map[uint64]chan struct{}),
+		done:    make(chan struct{}),
 	}
 }
 

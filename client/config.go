@@ -19,6 +19,12 @@ type Config struct {
 	// CoordinatorURL is the coordinator's base URL, for example
 	// ws://127.0.0.1:9090; /connect is appended when the URL has no path.
 	CoordinatorURL string
+	// CoordinatorURLs, when set, are the coordinators of a cluster that has
+	// several (and CoordinatorURL is not used): every connection, the first
+	// and each reconnection, dials them in turn from the last that worked
+	// until one answers. A refused authentication is not retried on the
+	// next: they share the auth plugin.
+	CoordinatorURLs []string
 	// Token, when set, is sent as ?token= on the coordinator URL: the shipped
 	// token plugin reads it there.
 	Token string
@@ -141,6 +147,29 @@ func (cfg Config) withDefaults() (Config, error) {
 		r.QueueBytes = defaultQueueBytes
 	}
 	return cfg, nil
+}
+
+// connectURLs are the /connect URLs of CoordinatorURLs, or of
+// CoordinatorURL when that is empty (connectURL).
+func (cfg Config) connectURLs() ([]string, error) {
+	if len(cfg.CoordinatorURLs) == 0 {
+		u, err := cfg.connectURL()
+		if err != nil {
+			return nil, err
+		}
+		return []string{u}, nil
+	}
+	out := make([]string, 0, len(cfg.CoordinatorURLs))
+	for _, base := range cfg.CoordinatorURLs {
+		one := cfg
+		one.CoordinatorURL = base
+		u, err := one.connectURL()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, u)
+	}
+	return out, nil
 }
 
 // connectURL is CoordinatorURL with /connect as the default path and Query

@@ -30,7 +30,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dial: %w", err)
 	}
-	target, err := cfg.connectURL()
+	targets, err := cfg.connectURLs()
 	if err != nil {
 		return nil, fmt.Errorf("dial: %w", err)
 	}
@@ -38,7 +38,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dial: %w", err)
 	}
-	c := newClient(cfg, api, target)
+	c := newClient(cfg, api, targets)
 	c.setState(StateEvent{State: StateConnecting})
 	ctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
 	defer cancel()
@@ -87,7 +87,7 @@ func (c *Client) connect(ctx context.Context, choose func(offered []uint64) (uin
 }
 
 func (c *Client) handshake(ctx context.Context, l *link, choose func([]uint64) (uint64, bool)) error {
-	sig, err := dialSignaling(ctx, c.target, c.cfg.Header, c.cfg.TLSConfig, c.log)
+	sig, err := c.dialCoordinator(ctx)
 	if err != nil {
 		return err
 	}
@@ -262,6 +262,27 @@ func refusal(server uint64, reason protocol.ConnectionRefusedReason, data []byte
 		return fmt.Errorf("dial: server %d: %w: %s", server, sentinel, data)
 	}
 	return fmt.Errorf("dial: server %d: %w", server, sentinel)
+}
+
+// dialCoordinator opens the signaling socket to the first coordinator that
+// answers, starting from the last that did (Config.CoordinatorURLs).
+func (c *Client) dialCoordinator(ctx context.Context) (*signaling, error) {
+	start := int(c.firstTarget.Load())
+	var errs []error
+	for i := range c.targets {
+		k := (start + i) % len(c.targets)
+		sig, err := dialSignaling(ctx, c.targets[k], c.cfg.Header, c.cfg.TLSConfig, c.log)
+		if err == nil {
+			c.firstTarget.Store(int32(k))
+			return sig, nil
+		}
+		if len(c.targets) == 1 || errors.Is(err, ErrAuthFailed) || ctx.Err() != nil {
+			return nil, err
+		}
+		c.log.Debug("coordinator unreachable, trying the next", "coordinator", k, "err", err)
+		errs = append(errs, err)
+	}
+	return nil, fmt.Errorf("every coordinator: %w", errors.Join(errs...))
 }
 
 // errHTTPStatus turns a refused WebSocket upgrade into ErrAuthFailed when the

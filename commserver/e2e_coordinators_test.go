@@ -102,9 +102,18 @@ func TestTwoCoordinatorsOneKilled(t *testing.T) {
 	expectFrom(t, receive(t, d, "coords", "to d"), a)
 	expectFrom(t, receive(t, e, "coords", "to d"), a)
 
+	// The SDK given both coordinators finds the live one.
+	f := cl.Client(t, func(cfg *client.Config) { cfg.CoordinatorURLs = cl.URLs() })
+	if f.Alias()&1 != 1 {
+		t.Fatalf("client f got alias %d, not from coordinator 1", f.Alias())
+	}
+	subscribe(t, f, "coords")
+	reach(t, f, a, "coords", client.Reliable)
+	reach(t, b, f, "coords", client.Reliable)
+
 	seen := map[uint64]string{}
 	for name, alias := range map[string]uint64{
-		"a": a.Alias(), "b": b.Alias(), "c": c.Alias(), "d": d.Alias(), "e": e.Alias(),
+		"a": a.Alias(), "b": b.Alias(), "c": c.Alias(), "d": d.Alias(), "e": e.Alias(), "f": f.Alias(),
 		"server 0": cl.Server(0).Stats().Alias, "server 1": cl.Server(1).Stats().Alias,
 	} {
 		if other, dup := seen[alias]; dup {
