@@ -2,7 +2,7 @@
 // when it is lost. The API is client/README.md's, as alike the Go SDK as a
 // browser allows.
 import { backoffDelay } from "./backoff.js";
-import { ClosedError, InvalidTopicError, NotConnectedError, QueueFullError, TimeoutError } from "./errors.js";
+import { BrokerError, ClosedError, CoordinatorUnreachableError, InvalidTopicError, NotConnectedError, QueueFullError, TimeoutError } from "./errors.js";
 import { Link, connectURL, openLink } from "./link.js";
 import { Bytes, Inbound, Message, ServerError, decodeData, encodePing, encodeSubscription, encodeTopic, topicSet, validTopic } from "./wire.js";
 
@@ -19,8 +19,13 @@ export interface ReconnectOptions {
 }
 
 export interface Options {
-  /** ws:// or wss:// base URL; /connect is added when there is no path. */
-  url: string;
+  /**
+   * ws:// or wss:// base URL; /connect is added when there is no path. A
+   * list names the coordinators of a cluster that has several: every
+   * connection, the first and each reconnection, tries them in turn from
+   * the last that answered, moving on when one closes before its WELCOME.
+   */
+  url: string | string[];
   /** Sent as ?token= (browsers cannot set headers on a WebSocket). */
   token?: string;
   /** Further coordinator credentials, in the query. */
@@ -117,7 +122,8 @@ export async function connect(options: Options): Promise<Client> {
 
 export class Client {
   #opts: Options;
-  #url: string;
+  #urls: string[];
+  #firstURL = 0; // the coordinator that answered last
   #authBody: Uint8Array;
   #state: State = "connecting";
   #link?: Link;
@@ -138,7 +144,9 @@ export class Client {
   /** Use connect(). */
   constructor(options: Options) {
     this.#opts = options;
-    this.#url = connectURL(options.url, options.token, options.query);
+    const urls = typeof options.url === "string" ? [options.url] : options.url;
+    if (urls.length === 0) throw new BrokerError("url: no coordinator URL");
+    this.#urls = urls.map((u) => connectURL(u, options.token, options.query));
     const b = options.authBody ?? new Uint8Array();
     this.#authBody = typeof b === "string" ? new TextEncoder().encode(b) : b;
   }
@@ -299,9 +307,22 @@ export class Client {
     }
   }
 
-  #open(avoid?: bigint, onlyOthers = false): Promise<Link> {
+  async #open(avoid?: bigint, onlyOthers = false): Promise<Link> {
+    for (let i = 0; ; i++) {
+      const k = (this.#firstURL + i) % this.#urls.length;
+      try {
+        const link = await this.#openVia(this.#urls[k], avoid, onlyOthers);
+        this.#firstURL = k;
+        return link;
+      } catch (err) {
+        if (!(err instanceof CoordinatorUnreachableError) || i + 1 >= this.#urls.length) throw err;
+      }
+    }
+  }
+
+  #openVia(url: string, avoid: bigint | undefined, onlyOthers: boolean): Promise<Link> {
     return openLink({
-      url: this.#url,
+      url,
       authBody: this.#authBody,
       batching: !this.#opts.disableBatching,
       drain: !this.#opts.reconnect?.disabled,

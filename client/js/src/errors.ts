@@ -15,6 +15,12 @@ export class AuthFailedError extends BrokerError {}
 export class ServerFullError extends BrokerError {}
 /** A CONNECTION_REFUSED with another reason. */
 export class RefusedError extends BrokerError {}
+/**
+ * The coordinator closed the socket before its WELCOME: unreachable, or it
+ * refused the credentials (a browser cannot tell which). With several
+ * coordinator URLs the next one is tried.
+ */
+export class CoordinatorUnreachableError extends BrokerError {}
 /** The coordinator's WELCOME listed no server: start a communication server. */
 export class NoServersError extends BrokerError {}
 /** Every call after close() fails with this. */

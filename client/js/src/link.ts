@@ -2,7 +2,7 @@
 // then the peer connection with its two channels and AUTH. It follows the
 // Go SDK's handshake (client/dial.go, client/signal.go) step for step.
 import { ConnectionRefusedReason, MessageType } from "./gen/broker_pb.js";
-import { AuthFailedError, BrokerError, NoServersError, RefusedError, ServerFullError, TimeoutError } from "./errors.js";
+import { AuthFailedError, BrokerError, CoordinatorUnreachableError, NoServersError, RefusedError, ServerFullError, TimeoutError } from "./errors.js";
 import { Bytes, decodeSignal, encodeAuth, encodeConnect, encodeWebRtc } from "./wire.js";
 
 export interface LinkOptions {
@@ -89,7 +89,7 @@ export function openLink(o: LinkOptions): Promise<Link> {
       // A refused upgrade shows up as a close before WELCOME; a browser
       // does not expose the HTTP status, so 401/403 cannot be told apart
       // from other refusals here (see client/README.md).
-      if (alias === 0n) finish(new BrokerError(`coordinator ${o.url.split("?")[0]} refused or unreachable (close ${ev.code}): check the URL and the token`));
+      if (alias === 0n) finish(new CoordinatorUnreachableError(`coordinator ${o.url.split("?")[0]} refused or unreachable (close ${ev.code}): check the URL and the token`));
       else finish(new BrokerError(`coordinator connection closed (${ev.code}) before the link was up`));
     };
     ws.onmessage = (ev) => {

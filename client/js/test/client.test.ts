@@ -20,7 +20,7 @@ import {
   WebRtcMessageSchema,
   WelcomeMessageSchema,
 } from "../src/gen/broker_pb.js";
-import { connect, QueueFullError, type State } from "../src/index.js";
+import { connect, CoordinatorUnreachableError, QueueFullError, type State } from "../src/index.js";
 
 const buf = (b: Uint8Array) => b.slice().buffer;
 const typeOf = (b: Uint8Array) => fromBinary(MessageHeaderSchema, b).type;
@@ -84,12 +84,19 @@ class FakeSocket {
   static connects: bigint[] = [];
   static next = 100n;
   static iceServers: { urls: string[]; username?: string; credential?: string }[] = [];
+  static dialed: string[] = [];
   readyState = 0;
   binaryType = "";
   onmessage: ((ev: { data: ArrayBuffer }) => void) | null = null;
   onclose: ((ev: { code: number }) => void) | null = null;
   onerror: (() => void) | null = null;
   constructor(readonly url: string) {
+    FakeSocket.dialed.push(url);
+    if (url.includes("dead.test")) {
+      // A coordinator that is down: closed before any WELCOME.
+      setTimeout(() => this.onclose?.({ code: 1006 }));
+      return;
+    }
     setTimeout(() => {
       this.readyState = 1;
       const welcome = create(WelcomeMessageSchema, {
@@ -266,4 +273,18 @@ test("a client that does not reconnect does not declare FEATURE_DRAIN (it would 
   const auth = fromBinary(AuthMessageSchema, FakePeer.all.at(-1)!.channels[0].sent[0]);
   assert.deepEqual(auth.features, [Feature.BATCH]);
   c.close();
+});
+
+test("several coordinator URLs: a dead one is passed over, and the one that answered is tried first next time", async () => {
+  FakeSocket.dialed = [];
+  const c = await connect({ url: ["ws://dead.test", "ws://broker.test"], reconnect: { minDelay: 1, maxDelay: 2 } });
+  assert.equal(c.state, "connected");
+  assert.deepEqual(FakeSocket.dialed.map((u) => new URL(u).host), ["dead.test", "broker.test"]);
+  const connected = new Promise<void>((resolve) => c.on("state", (s) => s === "connected" && resolve()));
+  FakePeer.all.at(-1)!.channels[0].close();
+  await connected;
+  assert.deepEqual(FakeSocket.dialed.map((u) => new URL(u).host), ["dead.test", "broker.test", "broker.test"], "reconnection starts at the live one");
+  c.close();
+
+  await assert.rejects(connect({ url: ["ws://dead.test", "ws://dead.test:2"] }), CoordinatorUnreachableError);
 });

@@ -17,6 +17,8 @@ var ServerFullError = class extends BrokerError {
 };
 var RefusedError = class extends BrokerError {
 };
+var CoordinatorUnreachableError = class extends BrokerError {
+};
 var NoServersError = class extends BrokerError {
 };
 var ClosedError = class extends BrokerError {
@@ -3638,7 +3640,7 @@ function openLink(o) {
     ws.onerror = () => {
     };
     ws.onclose = (ev) => {
-      if (alias === 0n) finish(new BrokerError(`coordinator ${o.url.split("?")[0]} refused or unreachable (close ${ev.code}): check the URL and the token`));
+      if (alias === 0n) finish(new CoordinatorUnreachableError(`coordinator ${o.url.split("?")[0]} refused or unreachable (close ${ev.code}): check the URL and the token`));
       else finish(new BrokerError(`coordinator connection closed (${ev.code}) before the link was up`));
     };
     ws.onmessage = (ev) => {
@@ -3744,7 +3746,9 @@ async function connect(options) {
 }
 var Client = class {
   #opts;
-  #url;
+  #urls;
+  #firstURL = 0;
+  // the coordinator that answered last
   #authBody;
   #state = "connecting";
   #link;
@@ -3767,7 +3771,9 @@ var Client = class {
   /** Use connect(). */
   constructor(options) {
     this.#opts = options;
-    this.#url = connectURL(options.url, options.token, options.query);
+    const urls = typeof options.url === "string" ? [options.url] : options.url;
+    if (urls.length === 0) throw new BrokerError("url: no coordinator URL");
+    this.#urls = urls.map((u) => connectURL(u, options.token, options.query));
     const b = options.authBody ?? new Uint8Array();
     this.#authBody = typeof b === "string" ? new TextEncoder().encode(b) : b;
   }
@@ -3909,9 +3915,21 @@ var Client = class {
       });
     }
   }
-  #open(avoid, onlyOthers = false) {
+  async #open(avoid, onlyOthers = false) {
+    for (let i = 0; ; i++) {
+      const k = (this.#firstURL + i) % this.#urls.length;
+      try {
+        const link = await this.#openVia(this.#urls[k], avoid, onlyOthers);
+        this.#firstURL = k;
+        return link;
+      } catch (err) {
+        if (!(err instanceof CoordinatorUnreachableError) || i + 1 >= this.#urls.length) throw err;
+      }
+    }
+  }
+  #openVia(url, avoid, onlyOthers) {
     return openLink({
-      url: this.#url,
+      url,
       authBody: this.#authBody,
       batching: !this.#opts.disableBatching,
       drain: !this.#opts.reconnect?.disabled,
@@ -4170,6 +4188,7 @@ export {
   BrokerError,
   Client,
   ClosedError,
+  CoordinatorUnreachableError,
   ErrorCode,
   InvalidTopicError,
   MessageType,
