@@ -159,8 +159,14 @@ func (s *Server) writeCoordinator(ctx context.Context, c *coordConn) {
 // reset after every WELCOME. Peers are not touched while the link is away.
 func (s *Server) runCoordinatorLink(ctx context.Context, l *coordLink) {
 	b := backoff.Backoff{Min: s.cfg.Reconnect.Min, Max: s.cfg.Reconnect.Max}
+	if !s.awaitFirstTry(ctx, l) {
+		return
+	}
 	for {
 		welcomed, err := s.coordinatorSession(ctx, l)
+		if l == s.links[0] {
+			s.endFirstTry()
+		}
 		if ctx.Err() != nil {
 			return
 		}

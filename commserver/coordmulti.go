@@ -1,11 +1,13 @@
 package commserver
 
 import (
+	"context"
 	"fmt"
 	"net/url"
 	"slices"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -35,8 +37,39 @@ import (
 // owned by one link's read goroutine. A link going down touches no peer:
 // data channels do not depend on the coordinator.
 //
+// At start the links other than the first wait for the first one's first
+// session to be welcomed or fail (at most firstTryWait), so that normally
+// every coordinator sees the server under its alias from the start, never
+// briefly under another.
+//
 // With one URL nothing is proposed: a coordinator restart gives the server
 // a new alias, as it always did, and coordinators of any version work.
+
+// firstTryWait bounds how long the other links wait for the first one at
+// start: a coordinator that does not answer must not keep the server from
+// the others for a whole dial time-out.
+const firstTryWait = 2 * time.Second
+
+// awaitFirstTry holds back l, unless it is the first link, until the first
+// link's first session is welcomed or over, or firstTryWait has passed. It
+// reports false if ctx ended meanwhile.
+func (s *Server) awaitFirstTry(ctx context.Context, l *coordLink) bool {
+	if l == s.links[0] {
+		return true
+	}
+	t := time.NewTimer(firstTryWait)
+	defer t.Stop()
+	select {
+	case <-s.firstTry:
+	case <-t.C:
+	case <-ctx.Done():
+		return false
+	}
+	return true
+}
+
+// endFirstTry lets the other links start (awaitFirstTry).
+func (s *Server) endFirstTry() { s.firstTryOnce.Do(func() { close(s.firstTry) }) }
 
 // defaultCoordinatorURL is coordinator_url's default.
 const defaultCoordinatorURL = "ws://127.0.0.1:9090"

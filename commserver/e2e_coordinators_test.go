@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/webrtc-broker/webrtc-broker/client"
+	"github.com/webrtc-broker/webrtc-broker/internal/testwait"
 	"github.com/webrtc-broker/webrtc-broker/test/cluster"
 )
 
@@ -175,4 +176,39 @@ func TestNoDoubleLinks(t *testing.T) {
 		}
 	}
 	checkOne(t)
+}
+
+// TestServerJoinsWhileACoordinatorIsDown: a server that starts while its
+// first coordinator is down registers at the other, under an alias of that
+// one's partition, links to the mesh, and when the first comes back
+// registers there under the same alias (proposed): clients of either reach
+// it, and it still has one link.
+func TestServerJoinsWhileACoordinatorIsDown(t *testing.T) {
+	cl := cluster.Start(t, cluster.Options{Servers: 1, Coordinators: 2})
+	cl.StopCoordinatorAt(t, 0)
+	late, _, _ := startServer(t, cl, "late")
+	testwait.For(t, cluster.ReadyTimeout, "the late server registered and linked", func() bool {
+		st := late.Stats()
+		return st.Coordinators == 1 && st.Servers == 1
+	})
+	alias := late.Stats().Alias
+	if alias&1 != 1 {
+		t.Fatalf("late server's alias %d is not from coordinator 1's partition", alias)
+	}
+	cl.StartCoordinatorAt(t, 0)
+	// (Not cl.WaitReady: the cluster's one server has a link it does not
+	// expect, the late one's.)
+	testwait.For(t, cluster.ReadyTimeout, "both servers registered at both coordinators", func() bool {
+		return late.Stats().Coordinators == 2 && cl.Server(0).Stats().Coordinators == 2
+	})
+	if st := late.Stats(); st.Alias != alias || st.Servers != 1 {
+		t.Fatalf("late server: alias %d, %d server links; want %d, 1", st.Alias, st.Servers, alias)
+	}
+	onLate := func(cfg *client.Config) { cfg.Server = alias }
+	a := cl.Client(t, cl.Via(0), onLate)
+	b := cl.Client(t, cl.Via(1), cl.On(0))
+	subscribe(t, a, "late")
+	subscribe(t, b, "late")
+	reach(t, a, b, "late", client.Reliable)
+	reach(t, b, a, "late", client.Reliable)
 }

@@ -100,11 +100,11 @@ type serverSpec struct {
 	unwelcomed bool // do not wait for a WELCOME: the coordinator refuses it
 }
 
-// startServer runs one more server against cl's coordinator, configured as
+// startServer runs one more server against cl's coordinators, configured as
 // cl's own are (then spec); stop stops it and waits.
 func startServer(t *testing.T, cl *cluster.Cluster, name string, spec ...serverSpec) (*commserver.Server, *prometheus.Registry, func()) {
 	t.Helper()
-	cfg := commserver.Config{CoordinatorURL: cl.URL(), WebRTC: rtcconfig.Config{LoopbackOnly: true}}
+	cfg := commserver.Config{CoordinatorURLs: cl.URLs(), WebRTC: rtcconfig.Config{LoopbackOnly: true}}
 	cfg.Reconnect.Min, cfg.Reconnect.Max = 20*time.Millisecond, 200*time.Millisecond
 	cfg.Cluster.Secret = cluster.Secret
 	var sp serverSpec

@@ -26,6 +26,8 @@ package commserver
 //
 // "Locked" in a function's name means Server.mu is held on entry.
 //
-// Goroutine-owned state, no lock: peer.sig is the coordinator link's read
-// goroutine's (signaling.go), peer.ann the announcer's, peer.rd the reliable
-// read loop's.
+// Goroutine-owned state, no lock: peer.sig is the read goroutine's of the
+// peer's coordinator link, peer.via (signaling.go, coordmulti.go; signaling
+// for the peer that arrives on another link is dropped), peer.ann the
+// announcer's, peer.rd the reliable read loop's. coordLink.listed is
+// guarded by Server.mu.

@@ -91,9 +91,13 @@ type Server struct {
 
 	// The coordinator links' state, read by anyone. alias is the server's
 	// alias, the same at every coordinator (coordmulti.go).
-	alias     atomic.Uint64
-	links     []*coordLink // one per coordinator_url, fixed by New
-	coordTune coordTuning
+	alias atomic.Uint64
+	links []*coordLink // one per coordinator_url, fixed by New
+	// firstTry is closed once the first link's first session is welcomed
+	// or has failed (coordmulti.go: the others wait for it at start).
+	firstTry     chan struct{}
+	firstTryOnce sync.Once
+	coordTune    coordTuning
 	// coordTLS verifies a wss:// coordinator (coordinator_ca); nil is the
 	// system roots.
 	coordTLS *tls.Config
@@ -167,6 +171,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 		lost:     map[string]time.Time{},
 		peerLeft: make(chan struct{}, 1),
 		loadNow:  make(chan struct{}, 1),
+		firstTry: make(chan struct{}),
 
 		coordTune: defaultCoordTuning(),
 
@@ -298,7 +303,8 @@ func (s *Server) Stats() Stats {
 }
 
 // Alias is the server's current coordinator alias (0 before the first
-// WELCOME). It is cheap: topic policies read it on every hook call.
+// WELCOME); with several coordinators, its alias at all of them. It is
+// cheap: topic policies read it on every hook call.
 func (s *Server) Alias() uint64 { return s.alias.Load() }
 
 // HTTPAddr is the address the metrics and health listener is bound to, or

@@ -13,10 +13,11 @@ import (
 )
 
 // The on* handlers (onWelcome, onConnect, onOffer, onAnswer, onCandidate,
-// onRefused) and what they call (offer, answer, sendDescription) run on the
-// coordinator link's read goroutine, which owns every peer's signaling state
-// (peer.sig), so each peer's offer, answer and candidates are handled in the
-// order the coordinator relayed them. The rest runs elsewhere and touches no
+// onRefused) and what they call (offer, answer, sendDescription) run on a
+// coordinator link's read goroutine, which owns the signaling state
+// (peer.sig) of every peer signaled over that link (peer.via), so each
+// peer's offer, answer and candidates are handled in the order its
+// coordinator relayed them. The rest runs elsewhere and touches no
 // peer.sig: connected, trickle and the OnDataChannel callback on pion's
 // goroutines, the iceStart timer's callback on its own, refuse from any of
 // them; releaseSlotsLocked also on teardown (forget) and on a read loop
@@ -49,6 +50,9 @@ func (s *Server) onWelcome(l *coordLink, m *protocol.WelcomeMessage) error {
 		s.alias.Store(m.Alias)
 	}
 	l.welcomed.Store(true)
+	if l == s.links[0] {
+		s.endFirstTry()
+	}
 	s.m.coordConnected.Set(float64(s.coordinatorsUp()))
 	s.log.Info("registered with the coordinator", "coordinator", l.url, "alias", m.Alias, "servers", len(m.AvailableServers))
 	s.notifyLoad() // a new session: the coordinator may know nothing of this server
