@@ -137,7 +137,9 @@ const (
 // config.Load starts from and what New fills a Config's zero fields with.
 func Defaults() map[string]any {
 	d := map[string]any{
-		"coordinator_url":              []string{defaultCoordinatorURL},
+		// A string, as before: it loads as a list of one (and
+		// --print-config shows the old form for the default).
+		"coordinator_url":              defaultCoordinatorURL,
 		"coordinator_ca":               "",
 		"role":                         RoleServer,
 		"max_peers":                    0,
