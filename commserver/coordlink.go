@@ -164,9 +164,6 @@ func (s *Server) runCoordinatorLink(ctx context.Context, l *coordLink) {
 	}
 	for {
 		welcomed, err := s.coordinatorSession(ctx, l)
-		if l == s.links[0] {
-			s.endFirstTry()
-		}
 		if ctx.Err() != nil {
 			return
 		}
@@ -278,6 +275,8 @@ func (s *Server) coordinatorSession(ctx context.Context, l *coordLink) (welcomed
 		extend()
 		if err := s.handleSignal(l, data, &welcomed); err != nil {
 			if errors.Is(err, errOtherAlias) {
+				msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "registering again under this server's alias")
+				_ = conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(coordCloseDeadline))
 				return false, err
 			}
 			bad++

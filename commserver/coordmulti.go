@@ -37,10 +37,10 @@ import (
 // owned by one link's read goroutine. A link going down touches no peer:
 // data channels do not depend on the coordinator.
 //
-// At start the links other than the first wait for the first one's first
-// session to be welcomed or fail (at most firstTryWait), so that normally
-// every coordinator sees the server under its alias from the start, never
-// briefly under another.
+// At start the links other than the first wait for the server's first
+// WELCOME, at most firstTryWait, so that normally every coordinator sees the
+// server under its alias from the start, never briefly under another (the
+// first link retries quickly if its coordinator is not up yet).
 //
 // With one URL nothing is proposed: a coordinator restart gives the server
 // a new alias, as it always did, and coordinators of any version work.
@@ -50,8 +50,8 @@ import (
 // the others for a whole dial time-out.
 const firstTryWait = 2 * time.Second
 
-// awaitFirstTry holds back l, unless it is the first link, until the first
-// link's first session is welcomed or over, or firstTryWait has passed. It
+// awaitFirstTry holds back l, unless it is the first link, until the server
+// has its alias (a WELCOME on any link) or firstTryWait has passed. It
 // reports false if ctx ended meanwhile.
 func (s *Server) awaitFirstTry(ctx context.Context, l *coordLink) bool {
 	if l == s.links[0] {

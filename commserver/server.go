@@ -93,8 +93,8 @@ type Server struct {
 	// alias, the same at every coordinator (coordmulti.go).
 	alias atomic.Uint64
 	links []*coordLink // one per coordinator_url, fixed by New
-	// firstTry is closed once the first link's first session is welcomed
-	// or has failed (coordmulti.go: the others wait for it at start).
+	// firstTry is closed at the first WELCOME (coordmulti.go: the links
+	// but the first wait for it at start).
 	firstTry     chan struct{}
 	firstTryOnce sync.Once
 	coordTune    coordTuning

@@ -50,9 +50,7 @@ func (s *Server) onWelcome(l *coordLink, m *protocol.WelcomeMessage) error {
 		s.alias.Store(m.Alias)
 	}
 	l.welcomed.Store(true)
-	if l == s.links[0] {
-		s.endFirstTry()
-	}
+	s.endFirstTry()
 	s.m.coordConnected.Set(float64(s.coordinatorsUp()))
 	s.log.Info("registered with the coordinator", "coordinator", l.url, "alias", m.Alias, "servers", len(m.AvailableServers))
 	s.notifyLoad() // a new session: the coordinator may know nothing of this server

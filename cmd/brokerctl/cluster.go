@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -44,8 +46,14 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	demo := fs.Bool("demo", true, "serve the browser demo at /demo on the coordinator (demo.enabled)")
 	useNATS := fs.Bool("nats", false, "relay between servers through an embedded NATS server on 127.0.0.1 (cluster.transport=nats)")
 	natsPort := fs.Int("nats-port", 0, "client port of the embedded NATS server (0: a free one)")
+	coordinators := fs.Int("coordinators", 1, "coordinators to start (1..16), on --listen's port and the ones after it; every server registers at all")
 	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
 		return code
+	}
+	coordAddrs, err := coordinatorAddrs(*listen, *coordinators)
+	if err != nil {
+		fmt.Fprintln(stderr, "cluster:", err)
+		return 2
 	}
 	if *useNATS && *selector == "star" {
 		fmt.Fprintln(stderr, "cluster: --nats makes no server links, so there is no star: use random or least-loaded")
@@ -133,15 +141,26 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 
 	common := []string{"--set", "log.level=" + *logLevel}
-	coordArgs := []string{"coordinator", "--set", "listen=" + *listen, "--set", "selector=" + *selector,
-		"--set", fmt.Sprintf("demo.enabled=%t", *demo)}
-	if err := start("coordinator", append(coordArgs, common...)...); err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
+	var coordURLs []string
+	for i, addr := range coordAddrs {
+		coordArgs := []string{"coordinator", "--set", "listen=" + addr, "--set", "selector=" + *selector,
+			"--set", fmt.Sprintf("demo.enabled=%t", *demo),
+			"--set", fmt.Sprintf("coordinator.id=%d", i), "--set", fmt.Sprintf("coordinator.count=%d", len(coordAddrs))}
+		name := "coordinator"
+		if len(coordAddrs) > 1 {
+			name = fmt.Sprintf("coord-%d", i)
+		}
+		if err := start(name, append(coordArgs, common...)...); err != nil {
+			fmt.Fprintln(stderr, err)
+			cancel()
+			wg.Wait()
+			return 1
+		}
+		coordURLs = append(coordURLs, "ws://"+addr)
 	}
 	for i := 1; i <= *servers; i++ {
 		argv := append([]string{"commserver",
-			"--set", "coordinator_url=ws://" + *listen,
+			"--set", "coordinator_url=" + strings.Join(coordURLs, ","),
 			"--set", "webrtc.loopback_only=true",
 		}, common...)
 		if *firstHTTP != 0 {
@@ -166,7 +185,7 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if natsURL != "" {
 		transport = "NATS at " + natsURL
 	}
-	out.line(fmt.Sprintf("cluster: coordinator ws://%s, %d servers (%s); Ctrl-C stops them all", *listen, *servers, transport))
+	out.line(fmt.Sprintf("cluster: coordinator %s, %d servers (%s); Ctrl-C stops them all", strings.Join(coordURLs, " "), *servers, transport))
 	if *demo {
 		out.line(fmt.Sprintf("cluster: demo at http://%s/demo (open it in several tabs)", *listen))
 	}
@@ -174,6 +193,30 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	wg.Wait()
 	out.line("cluster: stopped")
 	return 0
+}
+
+// coordinatorAddrs are the listen addresses of n coordinators: listen, and
+// the ports after it on the same host.
+func coordinatorAddrs(listen string, n int) ([]string, error) {
+	if n < 1 || n > 16 {
+		return nil, fmt.Errorf("--coordinators %d: want 1 to 16", n)
+	}
+	if n == 1 {
+		return []string{listen}, nil
+	}
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return nil, fmt.Errorf("--listen %q: %w", listen, err)
+	}
+	first, err := strconv.Atoi(port)
+	if err != nil || first <= 0 || first+n-1 > 65535 {
+		return nil, fmt.Errorf("--listen %q: several coordinators need a fixed port, the next %d free after it", listen, n-1)
+	}
+	addrs := make([]string, n)
+	for i := range addrs {
+		addrs[i] = net.JoinHostPort(host, strconv.Itoa(first+i))
+	}
+	return addrs, nil
 }
 
 // startEmbeddedNATS runs the one-machine NATS server of --nats in this
