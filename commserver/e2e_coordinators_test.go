@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/webrtc-broker/webrtc-broker/client"
+	"github.com/webrtc-broker/webrtc-broker/commserver"
 	"github.com/webrtc-broker/webrtc-broker/internal/testwait"
 	"github.com/webrtc-broker/webrtc-broker/test/cluster"
 )
@@ -211,4 +212,30 @@ func TestServerJoinsWhileACoordinatorIsDown(t *testing.T) {
 	subscribe(t, b, "late")
 	reach(t, a, b, "late", client.Reliable)
 	reach(t, b, a, "late", client.Reliable)
+}
+
+// TestTwoCoordinatorsNATS: with cluster.transport=nats the servers open no
+// links, so two coordinators only have to list and signal: clients of
+// each talk across servers, also once one coordinator is gone.
+func TestTwoCoordinatorsNATS(t *testing.T) {
+	cl := cluster.Start(t, cluster.Options{Servers: 2, Coordinators: 2, Transport: commserver.TransportNATS})
+	a := cl.Client(t, cl.Via(0), cl.On(0))
+	b := cl.Client(t, cl.Via(1), cl.On(1))
+	subscribe(t, a, "nats-coords")
+	subscribe(t, b, "nats-coords")
+	reach(t, a, b, "nats-coords", client.Reliable)
+	reach(t, b, a, "nats-coords", client.Reliable)
+
+	cl.StopCoordinatorAt(t, 1)
+	cl.WaitReady(t)
+	c := cl.Client(t, cl.Via(0), cl.On(1))
+	subscribe(t, c, "nats-coords")
+	reach(t, b, a, "nats-coords", client.Reliable) // b joined through the dead one
+	reach(t, c, a, "nats-coords", client.Reliable)
+	reach(t, a, c, "nats-coords", client.Reliable)
+	for i := range 2 {
+		if st := cl.Server(i).Stats(); st.Servers != 0 {
+			t.Fatalf("NATS server %d has %d server links, want 0", i, st.Servers)
+		}
+	}
 }
