@@ -1,5 +1,6 @@
 // Package commserver is the communication server: it keeps a WebSocket to
-// the coordinator (reconnecting forever), accepts WebRTC peers (clients, and
+// each coordinator of coordinator_url (reconnecting forever; one alias at
+// all of them, coordmulti.go), accepts WebRTC peers (clients, and
 // other servers in a mesh or a star), authenticates them with AUTH, and
 // relays their topic messages to subscribers, locally and across servers:
 // over server links, or with cluster.transport=nats through NATS

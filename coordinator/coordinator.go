@@ -7,6 +7,9 @@
 // queue), the table of live peers and servers, the server selectors and the
 // coordinator's metrics. It keeps nothing on disk: after a restart, servers
 // re-register and clients reconnect (aliases stay unique: see aliasSource).
+// Several coordinators may serve one cluster, sharing nothing: every server
+// registers at each under one alias (/discover?alias=), and each draws its
+// aliases from its own partition (coordinator.id of coordinator.count).
 //
 // With tls.cert and tls.key, Serve speaks https and wss:// and
 // ReloadCertificate swaps the pair for new handshakes (SIGHUP in the
