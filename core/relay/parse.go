@@ -22,6 +22,10 @@ type Message struct {
 	Identity []byte        // TOPIC_IDENTITY(_FW) only
 	Role     protocol.Role // TOPIC_IDENTITY(_FW) only
 	Body     []byte
+	// Position is the sender's position extension (world topics), valid
+	// when HasPosition: a message may carry one at the origin.
+	Position    Position
+	HasPosition bool
 }
 
 // ParseTopic decodes a topic message of any of the four types without
@@ -46,9 +50,9 @@ func ParseTopic(b []byte) (Message, error) {
 // wrong type's numbers; framing errors are still reported, never a panic.
 func ParseTopicAs(t protocol.MessageType, b []byte) (Message, error) {
 	// Field numbers of the type's fields; 0 for a field the type lacks.
-	// The relay does not use the embedded messages (position, stream), but
-	// proto.Unmarshal rejects one whose own framing is broken, so they are
-	// checked too.
+	// The relay reads the position (world topics) and not the stream, but
+	// proto.Unmarshal rejects an embedded message whose own framing is
+	// broken, so both are checked.
 	var topicNum, identityNum, roleNum, bodyNum, posNum, streamNum protowire.Number
 	switch t {
 	case protocol.MessageType_TOPIC:
@@ -105,6 +109,10 @@ func ParseTopicAs(t protocol.MessageType, b []byte) (Message, error) {
 			v, _ := protowire.ConsumeBytes(value)
 			if err := checkFraming(v); err != nil {
 				return Message{}, fmt.Errorf("%w: %v: embedded message (field %d): %w", ErrMalformed, t, num, err)
+			}
+			if num == posNum {
+				mergePosition(&m.Position, v)
+				m.HasPosition = true
 			}
 		}
 	}

@@ -3,6 +3,7 @@ package relay
 import (
 	"bytes"
 	"errors"
+	"math"
 	"strings"
 	"testing"
 
@@ -23,7 +24,24 @@ func mustMarshal(t testing.TB, m proto.Message) []byte {
 
 func equalMessage(a, b Message) bool {
 	return a.Type == b.Type && a.From == b.From && a.Role == b.Role &&
-		bytes.Equal(a.Topic, b.Topic) && bytes.Equal(a.Identity, b.Identity) && bytes.Equal(a.Body, b.Body)
+		bytes.Equal(a.Topic, b.Topic) && bytes.Equal(a.Identity, b.Identity) && bytes.Equal(a.Body, b.Body) &&
+		a.HasPosition == b.HasPosition && equalPosition(a.Position, b.Position)
+}
+
+// equalPosition compares by bits, so that NaNs from the fuzzer compare equal
+// to themselves and -0 differs from 0, as on the wire.
+func equalPosition(a, b Position) bool {
+	return math.Float32bits(a.X) == math.Float32bits(b.X) &&
+		math.Float32bits(a.Y) == math.Float32bits(b.Y) &&
+		math.Float32bits(a.Z) == math.Float32bits(b.Z)
+}
+
+// posOf is the relay's view of a generated Position.
+func posOf(p *protocol.Position) (Position, bool) {
+	if p == nil {
+		return Position{}, false
+	}
+	return Position{X: p.X, Y: p.Y, Z: p.Z}, true
 }
 
 func TestParseTopicReadsWhatProtoMarshalWrites(t *testing.T) {
@@ -253,19 +271,25 @@ func viaProto(b []byte) (Message, error) {
 	case protocol.MessageType_TOPIC:
 		var m protocol.TopicMessage
 		err := proto.Unmarshal(b, &m)
-		return Message{Type: m.Type, From: m.FromAlias, Topic: []byte(m.Topic), Body: m.Body}, err
+		pos, has := posOf(m.Position)
+		return Message{Type: m.Type, From: m.FromAlias, Topic: []byte(m.Topic), Body: m.Body, Position: pos, HasPosition: has}, err
 	case protocol.MessageType_TOPIC_FW:
 		var m protocol.TopicFWMessage
 		err := proto.Unmarshal(b, &m)
-		return Message{Type: m.Type, From: m.FromAlias, Topic: []byte(m.Topic), Body: m.Body}, err
+		pos, has := posOf(m.Position)
+		return Message{Type: m.Type, From: m.FromAlias, Topic: []byte(m.Topic), Body: m.Body, Position: pos, HasPosition: has}, err
 	case protocol.MessageType_TOPIC_IDENTITY:
 		var m protocol.TopicIdentityMessage
 		err := proto.Unmarshal(b, &m)
-		return Message{Type: m.Type, From: m.FromAlias, Topic: []byte(m.Topic), Identity: m.Identity, Role: m.Role, Body: m.Body}, err
+		pos, has := posOf(m.Position)
+		return Message{Type: m.Type, From: m.FromAlias, Topic: []byte(m.Topic), Identity: m.Identity, Role: m.Role, Body: m.Body,
+			Position: pos, HasPosition: has}, err
 	case protocol.MessageType_TOPIC_IDENTITY_FW:
 		var m protocol.TopicIdentityFWMessage
 		err := proto.Unmarshal(b, &m)
-		return Message{Type: m.Type, From: m.FromAlias, Topic: []byte(m.Topic), Identity: m.Identity, Role: m.Role, Body: m.Body}, err
+		pos, has := posOf(m.Position)
+		return Message{Type: m.Type, From: m.FromAlias, Topic: []byte(m.Topic), Identity: m.Identity, Role: m.Role, Body: m.Body,
+			Position: pos, HasPosition: has}, err
 	default:
 		return Message{Type: h.Type}, ErrNotTopic
 	}
@@ -301,6 +325,10 @@ func FuzzParseTopic(f *testing.F) {
 		f.Add(AppendTopicIdentityFW(nil, c.from, c.topic, c.identity, c.role, c.body))
 	}
 	f.Add([]byte{0x08, 0x09, 0x1b, 0x08, 0x01, 0x1c, 0x1a, 0x01, 'x'}) // a group among the fields
+	for _, pos := range positions {
+		f.Add(AppendTopicAt(nil, 7, "world.a", []byte("s"), pos))
+		f.Add(AppendTopicIdentityFWAt(nil, 7, "world.a", []byte("id"), protocol.Role_CLIENT, []byte("s"), pos))
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		checkAgainstProto(t, b)
 	})
