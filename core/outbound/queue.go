@@ -8,7 +8,9 @@
 // fails and the caller disconnects it (nats' queueOutbound and max_pending,
 // centrifuge's DisconnectSlow). An unreliable channel may lose messages, so
 // its queue keeps a fixed number and drops the oldest, which is the one
-// least worth delivering late.
+// least worth delivering late. An unreliable queue carrying state may also
+// keep only the newest message of each sender and topic (PushLatest) and
+// drop what has waited longer than a bound (SetMaxDelay): see conflate.go.
 //
 // Once its owner knows the peer unpacks batches (EnableBatching, with the
 // protocol's framing), the writer sends what it takes in one wake-up as few
@@ -73,9 +75,24 @@ type Queue struct {
 	maxMessages int
 	coalesce    time.Duration
 
-	// dropped counts messages an unreliable queue dropped; atomic so that
-	// metrics read it without the lock.
+	// dropped counts messages an unreliable queue dropped (full, superseded
+	// or too old); atomic so that metrics read it without the lock.
 	dropped atomic.Uint64
+	// superseded counts the dropped messages PushLatest replaced.
+	superseded atomic.Uint64
+
+	// Latest-wins and the delay bound of an unreliable queue (conflate.go),
+	// guarded by mu. keys and at run parallel to ring, allocated on first
+	// use so that a queue without either has neither; index maps a key to
+	// the number of its queued message, counted from the queue's start;
+	// first is the number of ring[head]. maxDelay is set by SetMaxDelay
+	// before Run, then read-only; base is the origin of at.
+	keys     []uint64
+	at       []int64
+	index    map[uint64]uint64
+	first    uint64
+	maxDelay time.Duration
+	base     time.Time
 
 	// wake has capacity 1 and is Run's only wait besides low: Push sends to
 	// it (without blocking) when the queue goes from empty to not empty,
@@ -121,7 +138,7 @@ func NewUnreliable(maxMessages int) *Queue {
 func (q *Queue) Push(msg []byte) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return q.push(msg)
+	return q.push(msg, 0)
 }
 
 // Ticket is a message's place in its queue, for Released.
@@ -134,7 +151,7 @@ type Ticket uint64
 func (q *Queue) PushTicket(msg []byte) (Ticket, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if err := q.push(msg); err != nil {
+	if err := q.push(msg, 0); err != nil {
 		return 0, err
 	}
 	return Ticket(q.pushed), nil
@@ -148,10 +165,14 @@ func (q *Queue) Released(t Ticket) bool {
 	return q.left.Load() >= uint64(t)
 }
 
-// push is Push with the lock held.
-func (q *Queue) push(msg []byte) error {
+// push is Push with the lock held; a key other than 0 makes msg supersede
+// the queued message of the same key (PushLatest).
+func (q *Queue) push(msg []byte, key uint64) error {
 	if q.closed.Load() {
 		return ErrClosed
+	}
+	if key != 0 && !q.reliable && q.supersede(msg, key) {
+		return nil
 	}
 	switch {
 	case q.reliable:
@@ -169,10 +190,15 @@ func (q *Queue) push(msg []byte) error {
 		q.left.Add(uint64(len(q.ring[q.head])))
 		q.ring[q.head] = nil
 		q.head = (q.head + 1) % len(q.ring)
+		q.first++
 		q.count--
 		q.dropped.Add(1)
 	}
-	q.ring[(q.head+q.count)%len(q.ring)] = msg
+	slot := (q.head + q.count) % len(q.ring)
+	q.ring[slot] = msg
+	if key != 0 || q.keys != nil || q.maxDelay > 0 {
+		q.mark(slot, key)
+	}
 	q.count++
 	q.msgs++
 	q.bytes += len(msg)
@@ -199,16 +225,32 @@ func (q *Queue) grow() {
 	if !q.reliable {
 		size = min(size, q.maxMessages)
 	}
-	next := make([][]byte, size)
-	n := copy(next, q.ring[q.head:])
-	copy(next[n:], q.ring[:q.head])
-	q.ring = next
+	q.ring = regrow(q.ring, q.head, size)
+	if q.keys != nil {
+		q.keys = regrow(q.keys, q.head, size)
+	}
+	if q.at != nil {
+		q.at = regrow(q.at, q.head, size)
+	}
 	q.head = 0
 }
 
+// regrow returns a ring of size holding ring's elements from head on, in
+// order, from index 0.
+func regrow[T any](ring []T, head, size int) []T {
+	next := make([]T, size)
+	n := copy(next, ring[head:])
+	copy(next[n:], ring[:head])
+	return next
+}
+
 // take moves every queued message to the end of batch, oldest first, and
-// empties the queue. Lock held on entry.
+// empties the queue; with a delay bound, those queued for longer are dropped
+// instead (takeFresh). Lock held on entry.
 func (q *Queue) take(batch [][]byte) [][]byte {
+	if q.keys != nil || q.at != nil {
+		return q.takeFresh(batch)
+	}
 	end := q.head + q.count
 	if end <= len(q.ring) {
 		batch = append(batch, q.ring[q.head:end]...)
@@ -220,6 +262,7 @@ func (q *Queue) take(batch [][]byte) [][]byte {
 		clear(q.ring[:end-len(q.ring)])
 	}
 	q.left.Add(uint64(q.bytes))
+	q.first += uint64(q.count)
 	q.head, q.count, q.bytes = 0, 0, 0
 	return batch
 }
@@ -256,6 +299,8 @@ func (q *Queue) Close() {
 	q.closed.Store(true)
 	q.left.Store(q.pushed)
 	clear(q.ring)
+	clear(q.index)
+	q.first += uint64(q.count)
 	q.head, q.count, q.bytes = 0, 0, 0
 	q.mu.Unlock()
 	q.signal()
