@@ -75,6 +75,11 @@ type Config struct {
 		// share packets: less CPU per delivery for that much more latency.
 		// 0 (default) sends at once.
 		Coalesce time.Duration `koanf:"coalesce"`
+		// MaxDelay bounds how long an unreliable message may wait in a
+		// peer's queue: older ones are dropped, state that late being
+		// worth less than the next. 0 (default) keeps them until the
+		// queue is full.
+		MaxDelay time.Duration `koanf:"max_delay"`
 	} `koanf:"outbound"`
 	HTTP struct {
 		Listen string `koanf:"listen"` // /metrics, /healthz, /readyz; empty disables
@@ -110,6 +115,26 @@ type Config struct {
 		// LOAD_REPORT (and at once when it starts draining). Default 2s.
 		Interval time.Duration `koanf:"interval"`
 	} `koanf:"load"`
+
+	// world: begin (issue 14; see world.go)
+	// Worlds declares the world topics (spatial interest) by pattern.
+	Worlds []WorldConfig `koanf:"worlds"`
+	// Conflate lists patterns of topics whose unreliable messages are
+	// latest-wins: a subscriber's queue keeps only the newest per sender
+	// and topic when it backs up. World topics always are.
+	Conflate []string `koanf:"conflate"`
+	// world: end
+}
+
+// WorldConfig is one entry of worlds: topics matching Pattern (the Lua
+// policies' syntax, * one segment, ** any depth) are worlds of this
+// geometry. Every is the rate per distance band (within Radius/4, /2, and
+// Radius): relay every n-th message; default [1, 2, 4].
+type WorldConfig struct {
+	Pattern string  `koanf:"pattern"`
+	Cell    float64 `koanf:"cell"`
+	Radius  float64 `koanf:"radius"`
+	Every   []int   `koanf:"every"`
 }
 
 // ClusterConfig is the cluster section: the shared secret, and the
@@ -154,6 +179,9 @@ func Defaults() map[string]any {
 		"outbound.reliable_bytes":      4 << 20,
 		"outbound.unreliable_messages": 1024,
 		"outbound.coalesce":            "0s",
+		"outbound.max_delay":           "0s",
+		"worlds":                       []map[string]any{},
+		"conflate":                     []string{},
 		"http.listen":                  "",
 		"http.pprof":                   false,
 		"scripts.dir":                  "",
@@ -202,6 +230,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("establish_timeout %s: %w", c.EstablishTimeout, errNegative)
 	case c.Outbound.Coalesce < 0:
 		return c, fmt.Errorf("outbound.coalesce %s: %w", c.Outbound.Coalesce, errNegative)
+	case c.Outbound.MaxDelay < 0:
+		return c, fmt.Errorf("outbound.max_delay %s: %w", c.Outbound.MaxDelay, errNegative)
 	case c.Reconnect.Min < 0 || c.Reconnect.Max < c.Reconnect.Min:
 		return c, fmt.Errorf("reconnect.min %s, reconnect.max %s: %w", c.Reconnect.Min, c.Reconnect.Max, errBadBackoff)
 	case c.Outbound.ReliableBytes < 0 || c.Outbound.UnreliableMessages < 0:

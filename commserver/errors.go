@@ -19,6 +19,9 @@ var (
 	errCAWithoutTLS = errors.New("the CA is only used with a wss:// coordinator_url")
 	// errNoPEMCertificate: coordinator_ca holds no PEM certificate.
 	errNoPEMCertificate = errors.New("no PEM certificate in the file")
+	// errTooManyWorlds, errWorldRates: the worlds key (world.go).
+	errTooManyWorlds = errors.New("too many worlds entries")
+	errWorldRates    = errors.New("every needs one rate per band: within radius/4, radius/2 and radius")
 )
 
 // Handshake errors: each one gets the peer an ERROR{ERROR_AUTH_FAILED} and

@@ -41,6 +41,7 @@ type metrics struct {
 	// of peers already gone; live peers' are read from their queues.
 	slowConsumers    atomic.Uint64
 	policyDrops      atomic.Uint64
+	worldDrops       atomic.Uint64 // world messages refused (world.go)
 	unreliableClosed atomic.Uint64
 	// batchesClosed sums the batches written to peers already gone (see
 	// batchCollector).
@@ -196,6 +197,7 @@ func (c *dropCollector) Collect(ch chan<- prometheus.Metric) {
 		{"slow_consumer", c.m.slowConsumers.Load()},
 		{"unreliable_overflow", overflow},
 		{"policy", c.m.policyDrops.Load()},
+		{"world", c.m.worldDrops.Load()},
 	} {
 		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(v.n), v.reason)
 	}

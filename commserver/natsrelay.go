@@ -100,5 +100,5 @@ func (s *Server) deliverFromBus(e natsbus.Envelope) {
 		s.log.Debug("message from NATS over max_message_size dropped", "topic", subs.Topic, "bytes", len(out))
 		return
 	}
-	s.fanout(nil, subs.Clients, kind, ft, out)
+	s.fanout(nil, subs.Clients, kind, ft, out, 0)
 }

@@ -157,6 +157,17 @@ type peer struct {
 		announced     string
 		announcedOnce bool
 	}
+	// wd is the peer's part in world topics (world.go), guarded by wd.mu:
+	// the topics the client subscribed to itself (less what a policy
+	// denied), and the worlds among them, whose grids hold its position.
+	// Its subscription table set is topics plus those worlds' interest
+	// cells. Lock order: wd.mu, then worldSet.mu, a grid's locks and the
+	// subscription table's.
+	wd struct {
+		mu     sync.Mutex
+		topics []string
+		joined []*world
+	}
 	// rd is owned by the reliable read loop: the topics of an
 	// announcement's parts received so far, and their size (see
 	// applyAnnouncement).
@@ -186,6 +197,7 @@ func (s *Server) newPeer(alias uint64, offerer bool, signaled protocol.Role) *pe
 	for _, ch := range p.chans {
 		ch.q.SetCoalesce(s.cfg.Outbound.Coalesce)
 	}
+	p.chans[unreliable].q.SetMaxDelay(s.cfg.Outbound.MaxDelay)
 	s.all[p] = struct{}{}
 	s.peerWG.Add(1)
 	p.establishing = time.AfterFunc(time.Hour, func() {
@@ -372,9 +384,14 @@ func (p *peer) readLoop(ch *channel) {
 // other peers' queues and must not be modified afterwards. A peer over its
 // reliable budget is a slow consumer and is closed; it never stalls the
 // sender.
-func (p *peer) send(kind chanKind, msg []byte) bool {
+func (p *peer) send(kind chanKind, msg []byte) bool { return p.sendLatest(kind, msg, 0) }
+
+// sendLatest is send of a latest-wins message: on the unreliable channel a
+// key other than 0 supersedes the queued message of the same key
+// (outbound.Queue.PushLatest).
+func (p *peer) sendLatest(kind chanKind, msg []byte, key uint64) bool {
 	ch := p.chans[kind]
-	err := ch.q.Push(msg)
+	err := ch.q.PushLatest(msg, key)
 	switch {
 	case err == nil:
 		ch.queued.Add(1)

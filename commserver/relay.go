@@ -34,6 +34,20 @@ func (p *peer) publish(kind chanKind, t protocol.MessageType, msg []byte) {
 		from, identity, role = m.From, m.Identity, m.Role
 	}
 
+	// World topics and conflate keys (rules.go); nil rules cost nothing.
+	var key uint64
+	if s.rules != nil {
+		ru, isCell := s.rules.lookup(m.Topic)
+		if ru.world >= 0 {
+			p.publishWorld(worldMsg{kind: kind, t: t, m: m, ru: ru, isCell: isCell, origin: origin,
+				from: from, identity: identity, role: role})
+			return
+		}
+		if ru.conflate && kind == unreliable {
+			key = s.rules.key(from, ru.name)
+		}
+	}
+
 	// One snapshot of both subscriber lists, with the table's own copy of
 	// the topic: no allocation on the hot path. A subscription that changes
 	// while the policy runs applies from the next message.
@@ -46,19 +60,9 @@ func (p *peer) publish(kind chanKind, t protocol.MessageType, msg []byte) {
 		if !subscribed {
 			topic = string(m.Topic)
 		}
-		if s.policy.Governs(topic) {
-			d := s.policy.OnPublish(p.policyPeer(), topic, body, kind == reliable)
-			switch d.Verdict {
-			case policy.Drop:
-				s.m.policyDrops.Add(1)
-				p.log.Debug("publish dropped by policy", "topic", topic, "reason", d.Reason)
-				if p.errLimit.allow() {
-					p.sendError(protocol.ErrorCode_ERROR_PUBLISH_DROPPED, topic, d.Reason)
-				}
-				return
-			case policy.Replace:
-				body = d.Body
-			}
+		var ok bool
+		if body, ok = p.applyPolicy(kind, topic, body); !ok {
+			return
 		}
 	}
 	toBus := s.bus != nil && origin == relay.FromClient
@@ -94,7 +98,7 @@ func (p *peer) publish(kind chanKind, t protocol.MessageType, msg []byte) {
 			} else {
 				out = relay.AppendTopicFW(nil, from, topic, body)
 			}
-			s.fanout(p, targets, kind, ft, out)
+			s.fanout(p, targets, kind, ft, out, key)
 		}
 	}
 	if toServers {
@@ -106,7 +110,7 @@ func (p *peer) publish(kind chanKind, t protocol.MessageType, msg []byte) {
 			} else {
 				out = relay.AppendTopic(nil, from, topic, body)
 			}
-			s.fanout(p, targets, kind, t, out)
+			s.fanout(p, targets, kind, t, out, 0)
 		}
 	}
 }
@@ -117,7 +121,35 @@ func (p *peer) publish(kind chanKind, t protocol.MessageType, msg []byte) {
 // role) are stamped; pion would refuse to send such a copy, and the failed
 // write would close every receiver, server links included.
 func (p *peer) relayable(identified bool, from uint64, topic string, identity []byte, role protocol.Role, body []byte) bool {
-	size := relayedSize(identified, from, topic, identity, role, body)
+	return p.fits(relayedSize(identified, from, topic, identity, role, body), topic)
+}
+
+// applyPolicy runs the publish policy on a client's message on a governed
+// topic: the body to relay, or false when the policy dropped it (the client
+// is told).
+func (p *peer) applyPolicy(kind chanKind, topic string, body []byte) ([]byte, bool) {
+	s := p.s
+	if s.policy == nil || !s.policy.Governs(topic) {
+		return body, true
+	}
+	d := s.policy.OnPublish(p.policyPeer(), topic, body, kind == reliable)
+	switch d.Verdict {
+	case policy.Drop:
+		s.m.policyDrops.Add(1)
+		p.log.Debug("publish dropped by policy", "topic", topic, "reason", d.Reason)
+		if p.errLimit.allow() {
+			p.sendError(protocol.ErrorCode_ERROR_PUBLISH_DROPPED, topic, d.Reason)
+		}
+		return nil, false
+	case policy.Replace:
+		return d.Body, true
+	}
+	return body, true
+}
+
+// fits reports whether a relayed copy of size bytes fits max_message_size,
+// and refuses the message to its sender alone if not (see relayable).
+func (p *peer) fits(size int, topic string) bool {
 	limit := p.s.cfg.MaxMessageSize
 	if size <= limit {
 		return true
@@ -151,11 +183,12 @@ func hasOther(targets []*peer, sender *peer) bool {
 }
 
 // fanout queues out, one encoded message of type t, on every target's
-// channel of kind except the sender's.
-func (s *Server) fanout(sender *peer, targets []*peer, kind chanKind, t protocol.MessageType, out []byte) {
+// channel of kind except the sender's; with a conflate key other than 0, it
+// supersedes the target's queued message of the same key (sendLatest).
+func (s *Server) fanout(sender *peer, targets []*peer, kind chanKind, t protocol.MessageType, out []byte, key uint64) {
 	n := 0
 	for _, target := range targets {
-		if target != sender && target.send(kind, out) {
+		if target != sender && target.sendLatest(kind, out, key) {
 			n++
 		}
 	}

@@ -76,7 +76,11 @@ type Server struct {
 	subs *subscriptions.Table[*peer]
 	// bus carries messages between servers with cluster.transport=nats
 	// (natsrelay.go); nil with mesh. Set by New, connected by Run.
-	bus      clusterBus
+	bus clusterBus
+	// rules says which topics are worlds and latest-wins (nil: none);
+	// worlds holds the worlds in use (world.go).
+	rules    *topicRules
+	worlds   worldSet
 	routines routines.Group
 	// announce has capacity 1: a pending request to re-announce topics.
 	announce chan struct{}
@@ -153,6 +157,10 @@ func New(cfg Config, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("commserver config: %w", err)
 	}
+	rules, err := newTopicRules(cfg.Worlds, cfg.Conflate)
+	if err != nil {
+		return nil, fmt.Errorf("commserver config: %w", err)
+	}
 	s := &Server{
 		cfg:      cfg,
 		log:      opts.Logger,
@@ -163,6 +171,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 		role:     protocol.Role_COMMUNICATION_SERVER,
 		subs:     subscriptions.New[*peer](),
 		announce: make(chan struct{}, 1),
+		rules:    rules,
 		all:      map[*peer]struct{}{},
 		peers:    map[uint64]*peer{},
 		sameAs:   map[uint64]*peer{},
@@ -332,6 +341,7 @@ func (s *Server) snapshotPeers() []*peer {
 // entries, its max_peers slot; topic policies and other servers are told.
 // It runs on the peer's teardown, after its read loops have ended.
 func (s *Server) forget(p *peer) {
+	p.leaveWorlds()
 	unionChanged := s.subs.Remove(p)
 	s.mu.Lock()
 	delete(s.all, p)

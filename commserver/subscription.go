@@ -36,10 +36,11 @@ func (p *peer) subscribe(kind chanKind, msg []byte) {
 		return
 	}
 	s := p.s
+	topics = p.cellTopicsDenied(topics)
 	if s.policy != nil {
 		topics = p.allowedTopics(topics)
 	}
-	if s.subs.SetClient(p, topics) {
+	if p.setTopics(topics) {
 		s.notifyAnnounce()
 	}
 	p.log.Debug("subscribed", "topics", len(topics))
