@@ -144,17 +144,19 @@ func (c *Client) Close() error {
 // reliable publish is queued (ErrQueueFull past Reconnect.QueueBytes) and an
 // unreliable one fails with ErrNotConnected.
 func (c *Client) Publish(topic string, body []byte, ch Channel) error {
-	return c.publish(protocol.MessageType_TOPIC, topic, body, ch)
+	return c.publish(protocol.MessageType_TOPIC, topic, body, nil, ch)
 }
 
 // PublishIdentity is Publish with the identity and role that
 // authentication gave this client: subscribers receive them in
 // Message.Identity and Message.Role.
 func (c *Client) PublishIdentity(topic string, body []byte, ch Channel) error {
-	return c.publish(protocol.MessageType_TOPIC_IDENTITY, topic, body, ch)
+	return c.publish(protocol.MessageType_TOPIC_IDENTITY, topic, body, nil, ch)
 }
 
-func (c *Client) publish(typ protocol.MessageType, topic string, body []byte, ch Channel) error {
+// publish sends a TOPIC or TOPIC_IDENTITY, with the sender's position when
+// pos is not nil (world topics).
+func (c *Client) publish(typ protocol.MessageType, topic string, body []byte, pos *Position, ch Channel) error {
 	if !validTopic(topic) {
 		return fmt.Errorf("publish %q: %w", topic, ErrInvalidTopic)
 	}
@@ -164,7 +166,7 @@ func (c *Client) publish(typ protocol.MessageType, topic string, body []byte, ch
 	var stale *link // a link a write found lost, which the supervisor has not retired yet
 	for {
 		if l := c.live.Load(); l != nil && l != stale {
-			err := l.write(l.channel(ch), func(b []byte) []byte { return appendPublish(b, typ, topic, body) })
+			err := l.write(l.channel(ch), func(b []byte) []byte { return appendPublish(b, typ, topic, body, pos) })
 			if !errors.Is(err, errLinkLost) {
 				return err
 			}
@@ -176,7 +178,7 @@ func (c *Client) publish(typ protocol.MessageType, topic string, body []byte, ch
 			c.mu.Unlock() // went live meanwhile: the queue is sent, write directly
 			continue
 		}
-		err := c.enqueueLocked(typ, topic, body, ch)
+		err := c.enqueueLocked(typ, topic, body, pos, ch)
 		c.mu.Unlock()
 		if errors.Is(err, ErrClosed) {
 			return c.closedErr()
@@ -187,7 +189,7 @@ func (c *Client) publish(typ protocol.MessageType, topic string, body []byte, ch
 
 // enqueueLocked holds a publish for the next link; mu is held, so a flush
 // cannot hand over to a live link between the check and the push.
-func (c *Client) enqueueLocked(typ protocol.MessageType, topic string, body []byte, ch Channel) error {
+func (c *Client) enqueueLocked(typ protocol.MessageType, topic string, body []byte, pos *Position, ch Channel) error {
 	switch {
 	case c.ctx.Err() != nil:
 		return ErrClosed
@@ -196,7 +198,7 @@ func (c *Client) enqueueLocked(typ protocol.MessageType, topic string, body []by
 	case ch == Unreliable:
 		return fmt.Errorf("publish %q: %w", topic, ErrNotConnected)
 	}
-	if err := c.queue.Push(appendPublish(nil, typ, topic, body)); err != nil {
+	if err := c.queue.Push(appendPublish(nil, typ, topic, body, pos)); err != nil {
 		if errors.Is(err, outbound.ErrClosed) {
 			return ErrClosed
 		}
@@ -378,7 +380,8 @@ func (c *Client) deliver(l *link, ch *dataChannel, b []byte, topics topicCache) 
 func (c *Client) deliverFrame(l *link, ch *dataChannel, f *frame) {
 	switch f.Type {
 	case protocol.MessageType_TOPIC_FW, protocol.MessageType_TOPIC_IDENTITY_FW:
-		m := Message{Topic: f.Topic, FromAlias: f.FromAlias, Body: f.Body, Identity: f.Identity, Role: f.Role, Channel: ch.kind}
+		m := Message{Topic: f.Topic, FromAlias: f.FromAlias, Body: f.Body, Identity: f.Identity, Role: f.Role, Channel: ch.kind,
+			Position: f.Position, HasPosition: f.HasPosition}
 		if h := c.ho.Load(); h != nil && c.take(h, l, m) {
 			return
 		}
@@ -443,9 +446,14 @@ func (c *Client) closedErr() error {
 // appendPublish encodes a TOPIC or TOPIC_IDENTITY as a client sends it: no
 // alias, identity or role, because the server stamps those and never trusts
 // a client's.
-func appendPublish(b []byte, typ protocol.MessageType, topic string, body []byte) []byte {
-	if typ == protocol.MessageType_TOPIC_IDENTITY {
+func appendPublish(b []byte, typ protocol.MessageType, topic string, body []byte, pos *Position) []byte {
+	switch {
+	case typ == protocol.MessageType_TOPIC_IDENTITY && pos != nil:
+		return relay.AppendTopicIdentityAt(b, 0, topic, nil, 0, body, *pos)
+	case typ == protocol.MessageType_TOPIC_IDENTITY:
 		return relay.AppendTopicIdentity(b, 0, topic, nil, 0, body)
+	case pos != nil:
+		return relay.AppendTopicAt(b, 0, topic, body, *pos)
 	}
 	return relay.AppendTopic(b, 0, topic, body)
 }

@@ -43,6 +43,10 @@ type Message struct {
 	Role      protocol.Role
 	// Channel is the channel the message arrived on.
 	Channel Channel
+	// Position is the sender's position, on a world topic's messages
+	// (HasPosition): see World.
+	Position    Position
+	HasPosition bool
 }
 
 // frame is any decoded data-channel message, before the client sorts it
@@ -56,6 +60,9 @@ type frame struct {
 	Role      protocol.Role
 	ErrorCode protocol.ErrorCode
 	Reason    string
+
+	Position    Position
+	HasPosition bool
 
 	pingTime float64 // PING: the echoed time, to match a pending Ping
 	graceMs  uint32  // DRAIN: how long the server waits (drain.go)

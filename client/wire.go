@@ -26,6 +26,7 @@ func decode(b []byte, m *frame, topic func([]byte) string) error {
 	case err == nil:
 		m.Type, m.FromAlias, m.Topic, m.Body = tm.Type, tm.From, topic(tm.Topic), tm.Body
 		m.Identity, m.Role = tm.Identity, tm.Role
+		m.Position, m.HasPosition = tm.Position, tm.HasPosition
 		return nil
 	case !errors.Is(err, relay.ErrNotTopic):
 		return err

@@ -23,3 +23,30 @@ func SetLinkSecretForTest(s *Server, secret string) {
 	s.proofSecret = secret
 	s.mu.Unlock()
 }
+
+// WorldPlacedForTest counts the members of the world topic on s that have
+// published a position.
+func WorldPlacedForTest(s *Server, topic string) int {
+	w := s.worlds.get(topic)
+	if w == nil {
+		return 0
+	}
+	n := 0
+	for _, p := range s.snapshotPeers() {
+		if _, ok := w.grid.Pos(p); ok {
+			n++
+		}
+	}
+	return n
+}
+
+// LinksMissingForTest returns the topics no server link of s subscribes to.
+func LinksMissingForTest(s *Server, topics []string) []string {
+	var missing []string
+	for _, t := range topics {
+		if subs, ok := s.subs.Lookup([]byte(t)); !ok || len(subs.Servers) == 0 {
+			missing = append(missing, t)
+		}
+	}
+	return missing
+}

@@ -43,6 +43,7 @@ type metrics struct {
 	policyDrops      atomic.Uint64
 	worldDrops       atomic.Uint64 // world messages refused (world.go)
 	unreliableClosed atomic.Uint64
+	conflatedClosed  atomic.Uint64 // the same for superseded (latest-wins) messages
 	// batchesClosed sums the batches written to peers already gone (see
 	// batchCollector).
 	batchesClosed atomic.Uint64
@@ -123,7 +124,8 @@ func newMetrics(reg prometheus.Registerer, s *Server) (*metrics, error) {
 	}
 	drops := &dropCollector{m: m, s: s, desc: prometheus.NewDesc(ns+"_dropped_messages_total",
 		"Messages not delivered, by reason: slow_consumer (peers disconnected for it), unreliable_overflow "+
-			"(oldest dropped from a full unreliable queue), policy (publishes dropped by a topic policy).",
+			"(oldest dropped from a full unreliable queue, or older than outbound.max_delay), policy (publishes dropped by a topic policy), "+
+			"world (world messages refused: no position, or a cell topic), conflated (superseded by a newer one of the same sender and topic).",
 		[]string{"reason"}, nil)}
 	batches := &batchCollector{m: m, s: s, desc: prometheus.NewDesc(ns+"_batches_sent_total",
 		"BATCH messages written to peers that declared FEATURE_BATCH (each carries several messages).", nil, nil)}
@@ -171,7 +173,10 @@ func (m *metrics) peerDown(r protocol.Role) { m.peers.WithLabelValues(r.String()
 
 // peerGone keeps the unreliable drops of a peer that is going away.
 func (m *metrics) peerGone(p *peer) {
-	m.unreliableClosed.Add(p.chans[unreliable].q.Dropped())
+	q := p.chans[unreliable].q
+	superseded := q.Superseded() // first: Dropped counts a superseded message before Superseded does
+	m.unreliableClosed.Add(q.Dropped() - superseded)
+	m.conflatedClosed.Add(superseded)
 	m.batchesClosed.Add(p.chans[reliable].q.Batches() + p.chans[unreliable].q.Batches())
 }
 
@@ -186,9 +191,14 @@ type dropCollector struct {
 func (c *dropCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
 
 func (c *dropCollector) Collect(ch chan<- prometheus.Metric) {
-	overflow := c.m.unreliableClosed.Load()
+	// unreliable_overflow: full queue or over outbound.max_delay;
+	// conflated: superseded by a newer message of the same sender and topic.
+	overflow, conflated := c.m.unreliableClosed.Load(), c.m.conflatedClosed.Load()
 	for _, p := range c.s.snapshotPeers() {
-		overflow += p.chans[unreliable].q.Dropped()
+		q := p.chans[unreliable].q
+		superseded := q.Superseded() // first, as in peerGone
+		overflow += q.Dropped() - superseded
+		conflated += superseded
 	}
 	for _, v := range []struct {
 		reason string
@@ -198,6 +208,7 @@ func (c *dropCollector) Collect(ch chan<- prometheus.Metric) {
 		{"unreliable_overflow", overflow},
 		{"policy", c.m.policyDrops.Load()},
 		{"world", c.m.worldDrops.Load()},
+		{"conflated", conflated},
 	} {
 		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(v.n), v.reason)
 	}
