@@ -274,5 +274,8 @@ func (c Config) withDefaults() (Config, error) {
 	if err := c.TURN.Validate(); err != nil {
 		return c, err
 	}
+	if _, err := newTopicRules(c.Worlds, c.Conflate); err != nil {
+		return c, err
+	}
 	return c, nil
 }

@@ -58,6 +58,10 @@ func TestConfigDefaultsAndValidation(t *testing.T) {
 		{"backoff max under min", func(c *Config) { c.Reconnect.Min, c.Reconnect.Max = time.Second, time.Millisecond }, errBadBackoff},
 		{"unknown transport", func(c *Config) { c.Cluster.Transport = "carrier-pigeon" }, errBadTransport},
 		{"hub over nats", func(c *Config) { c.Role, c.Cluster.Transport = RoleHub, TransportNATS }, errHubOverNATS},
+		{"negative outbound.max_delay", func(c *Config) { c.Outbound.MaxDelay = -time.Second }, errNegative},
+		{"a world with two rates", func(c *Config) {
+			c.Worlds = []WorldConfig{{Pattern: "world.*", Cell: 16, Radius: 64, Every: []int{1, 2}}}
+		}, errWorldRates},
 	}
 	for _, tt := range bad {
 		var c Config
@@ -113,5 +117,58 @@ func TestProcStatReadsThisProcess(t *testing.T) {
 	cores, rss := newCPUSampler().sample(time.Now())
 	if cores < 0 || rss == 0 {
 		t.Fatalf("sample: cores %v, rss %d", cores, rss)
+	}
+}
+
+func TestWorldAndConflateConfig(t *testing.T) {
+	good := []WorldConfig{{Pattern: "world.*", Cell: 16, Radius: 64}, {Pattern: "arena.**", Cell: 10, Radius: 30, Every: []int{1, 3, 9}}}
+	r, err := newTopicRules(good, []string{"state.*"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.worlds[0].cfg.Every != [3]int{1, 2, 4} || r.worlds[1].cfg.Every != [3]int{1, 3, 9} {
+		t.Fatalf("rates %v, %v", r.worlds[0].cfg.Every, r.worlds[1].cfg.Every)
+	}
+	tests := []struct {
+		topic            string
+		world            int16
+		isCell, conflate bool
+	}{
+		{"world.lobby", 0, false, true},
+		{"world.lobby.cell.1.-2", 0, true, true},
+		{"world.lobby.cell.x.2", -1, false, false}, // not a cell's shape: an ordinary topic
+		{"arena.a.b", 1, false, true},
+		{"arena.a.cell.0.0", 1, true, true}, // a cell of world arena.a, not a world under arena.**
+		{"chat.cell.1.2", -1, false, false}, // a cell's shape, of no world
+		{"state.x", -1, false, true},
+		{"chat", -1, false, false},
+	}
+	for _, tt := range tests {
+		ru, isCell := r.lookup([]byte(tt.topic))
+		if ru.world != tt.world || isCell != tt.isCell || ru.conflate != tt.conflate {
+			t.Errorf("%s: world %d, cell %v, conflate %v; want %d, %v, %v", tt.topic, ru.world, isCell, ru.conflate, tt.world, tt.isCell, tt.conflate)
+		}
+	}
+	if r.key(1, "a") == r.key(2, "a") || r.key(1, "a") == r.key(1, "b") || r.key(1, "a") != r.key(1, "a") {
+		t.Error("conflate keys do not tell (sender, topic) pairs apart")
+	}
+	if n := testing.AllocsPerRun(100, func() { r.lookup([]byte("world.lobby.cell.3.4")) }); n != 0 {
+		t.Errorf("lookup of a cell topic allocates %v", n)
+	}
+	if r, err := newTopicRules(nil, nil); r != nil || err != nil {
+		t.Errorf("no worlds, no conflate: rules %v, %v; want none", r, err)
+	}
+	for name, w := range map[string]WorldConfig{
+		"bad pattern": {Pattern: "a b", Cell: 1, Radius: 1},
+		"no cell":     {Pattern: "w.*", Radius: 1},
+		"huge radius": {Pattern: "w.*", Cell: 1, Radius: 1000},
+		"rate 0":      {Pattern: "w.*", Cell: 1, Radius: 1, Every: []int{1, 0, 1}},
+	} {
+		if _, err := newTopicRules([]WorldConfig{w}, nil); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	if _, err := newTopicRules(nil, []string{""}); err == nil {
+		t.Error("an empty conflate pattern accepted")
 	}
 }

@@ -40,10 +40,11 @@ func (q *Queue) Superseded() uint64 { return q.superseded.Load() }
 // one, and reports whether it did. Lock held on entry.
 func (q *Queue) supersede(msg []byte, key uint64) bool {
 	n, ok := q.index[key]
-	if !ok || n < q.first || n >= q.first+uint64(q.count) {
+	first := q.msgs - uint64(q.count)
+	if !ok || n < first || n >= q.msgs {
 		return false // never queued, or already taken or dropped
 	}
-	slot := (q.head + int(n-q.first)) % len(q.ring)
+	slot := (q.head + int(n-first)) % len(q.ring)
 	if q.keys[slot] != key {
 		return false
 	}
@@ -73,7 +74,7 @@ func (q *Queue) mark(slot int, key uint64) {
 			if len(q.index) >= 2*max(q.maxMessages, len(q.ring)) {
 				q.reindex() // stale entries of dropped messages piled up
 			}
-			q.index[key] = q.first + uint64(q.count)
+			q.index[key] = q.msgs // the number this message gets
 		}
 	}
 	if q.maxDelay > 0 {
@@ -91,7 +92,7 @@ func (q *Queue) reindex() {
 	for i := range q.count {
 		slot := (q.head + i) % len(q.ring)
 		if k := q.keys[slot]; k != 0 {
-			q.index[k] = q.first + uint64(i)
+			q.index[k] = q.msgs - uint64(q.count) + uint64(i)
 		}
 	}
 }
@@ -101,7 +102,10 @@ func (q *Queue) now() int64 { return int64(time.Since(q.base)) }
 
 // takeFresh is take for a queue with keys or push times: it moves the queued
 // messages to batch, oldest first, leaves out those older than maxDelay
-// (counted as dropped), and forgets the keys. Lock held on entry.
+// (counted as dropped), and forgets the keys. Lock held on entry. A message
+// left out shifts the later ones' places in batch, so Run's batching may
+// take one of them for a message from before EnableBatching and write it
+// alone: only ever unbatched, never the reverse.
 func (q *Queue) takeFresh(batch [][]byte) [][]byte {
 	var oldest int64
 	bounded := q.at != nil && q.maxDelay > 0
@@ -124,7 +128,6 @@ func (q *Queue) takeFresh(batch [][]byte) [][]byte {
 		clear(q.index)
 	}
 	q.left.Add(uint64(q.bytes))
-	q.first += uint64(q.count)
 	q.head, q.count, q.bytes = 0, 0, 0
 	return batch
 }

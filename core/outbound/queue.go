@@ -84,13 +84,12 @@ type Queue struct {
 	// Latest-wins and the delay bound of an unreliable queue (conflate.go),
 	// guarded by mu. keys and at run parallel to ring, allocated on first
 	// use so that a queue without either has neither; index maps a key to
-	// the number of its queued message, counted from the queue's start;
-	// first is the number of ring[head]. maxDelay is set by SetMaxDelay
-	// before Run, then read-only; base is the origin of at.
+	// the number of its queued message (as msgs counts them: ring[head] is
+	// number msgs-count). maxDelay is set by SetMaxDelay before Run, then
+	// read-only; base is the origin of at.
 	keys     []uint64
 	at       []int64
 	index    map[uint64]uint64
-	first    uint64
 	maxDelay time.Duration
 	base     time.Time
 
@@ -190,7 +189,6 @@ func (q *Queue) push(msg []byte, key uint64) error {
 		q.left.Add(uint64(len(q.ring[q.head])))
 		q.ring[q.head] = nil
 		q.head = (q.head + 1) % len(q.ring)
-		q.first++
 		q.count--
 		q.dropped.Add(1)
 	}
@@ -262,7 +260,6 @@ func (q *Queue) take(batch [][]byte) [][]byte {
 		clear(q.ring[:end-len(q.ring)])
 	}
 	q.left.Add(uint64(q.bytes))
-	q.first += uint64(q.count)
 	q.head, q.count, q.bytes = 0, 0, 0
 	return batch
 }
@@ -300,7 +297,6 @@ func (q *Queue) Close() {
 	q.left.Store(q.pushed)
 	clear(q.ring)
 	clear(q.index)
-	q.first += uint64(q.count)
 	q.head, q.count, q.bytes = 0, 0, 0
 	q.mu.Unlock()
 	q.signal()
