@@ -4,7 +4,8 @@
 import { backoffDelay } from "./backoff.js";
 import { BrokerError, ClosedError, CoordinatorUnreachableError, InvalidTopicError, NotConnectedError, QueueFullError, TimeoutError } from "./errors.js";
 import { Link, connectURL, openLink } from "./link.js";
-import { Bytes, Inbound, Message, ServerError, decodeData, encodePing, encodeSubscription, encodeTopic, topicSet, validTopic } from "./wire.js";
+import { World } from "./world.js";
+import { Bytes, Inbound, Message, Position, ServerError, decodeData, encodePing, encodeSubscription, encodeTopic, topicSet, validTopic } from "./wire.js";
 
 export type State = "connecting" | "connected" | "reconnecting" | "closed";
 
@@ -55,6 +56,8 @@ export interface Options {
 
 export interface SendOptions {
   reliable?: boolean;
+  /** The sender's position, for a world topic (see World). */
+  position?: Position;
 }
 
 export interface WaitOptions {
@@ -201,6 +204,11 @@ export class Client {
     return this.#publish(true, topic, body, options);
   }
 
+  /** A handle on the world topic (spatial interest): see World. */
+  world(topic: string): World {
+    return new World(this, topic);
+  }
+
   /** Replaces the whole topic set; resolves once the server has it in force. */
   async subscribe(topics: readonly string[], options: WaitOptions = {}): Promise<void> {
     for (const t of topics) if (!validTopic(t)) throw new InvalidTopicError(`subscribe ${JSON.stringify(t)}: empty or contains a space`);
@@ -229,7 +237,7 @@ export class Client {
   #publish(identity: boolean, topic: string, body: Uint8Array | string, options: SendOptions): boolean {
     if (this.#state === "closed") throw new ClosedError("publish: client closed");
     if (!validTopic(topic)) throw new InvalidTopicError(`publish ${JSON.stringify(topic)}: empty or contains a space`);
-    const b = encodeTopic(identity, topic, typeof body === "string" ? new TextEncoder().encode(body) : body);
+    const b = encodeTopic(identity, topic, typeof body === "string" ? new TextEncoder().encode(body) : body, options.position);
     const reliable = options.reliable ?? true;
     if (this.#state === "connected" && this.#link && !this.#switching) {
       const ch = reliable ? this.#link.reliable : this.#link.unreliable;

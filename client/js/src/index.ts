@@ -2,6 +2,7 @@
 // the Go SDK (client/) follows the same design.
 export { connect, Client } from "./client.js";
 export type { Options, ReconnectOptions, SendOptions, State, WaitOptions } from "./client.js";
-export type { Message, ServerError } from "./wire.js";
+export type { Message, Position, ServerError } from "./wire.js";
+export { World } from "./world.js";
 export * from "./errors.js";
 export { ErrorCode, MessageType, Role } from "./gen/broker_pb.js";

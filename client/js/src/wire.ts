@@ -14,6 +14,7 @@ import {
   MessageHeaderSchema,
   MessageType,
   PingMessageSchema,
+  PositionSchema,
   Role,
   SubscriptionMessageSchema,
   TopicFWMessageSchema,
@@ -27,7 +28,17 @@ import {
 /** Bytes as the browser's send() calls take them. */
 export type Bytes = Uint8Array<ArrayBuffer>;
 
-/** One received topic message. Identity and role are set on identity messages only. */
+/** A point in a world topic's space (protocol.Position). */
+export interface Position {
+  x: number;
+  y: number;
+  z?: number;
+}
+
+/**
+ * One received topic message. Identity and role are set on identity
+ * messages only; position on world topics' messages (the sender's).
+ */
 export interface Message {
   type: MessageType;
   topic: string;
@@ -36,6 +47,7 @@ export interface Message {
   channel: "reliable" | "unreliable";
   identity?: Uint8Array;
   role?: Role;
+  position?: Position;
 }
 
 /** A server ERROR: a denied subscription, a dropped publish, a failed AUTH. */
@@ -80,16 +92,23 @@ export function encodeSubscription(format: Format, topics: Uint8Array): Bytes {
 
 /**
  * A client's TOPIC or TOPIC_IDENTITY: no from_alias, identity or role, which
- * the server stamps and never takes from a client.
+ * the server stamps and never takes from a client; with the sender's
+ * position on a world topic.
  */
-export function encodeTopic(identity: boolean, topic: string, body: Uint8Array): Bytes {
+export function encodeTopic(identity: boolean, topic: string, body: Uint8Array, position?: Position): Bytes {
+  const pos = position && create(PositionSchema, { x: position.x, y: position.y, z: position.z ?? 0 });
   if (identity) {
     return <Bytes>toBinary(
       TopicIdentityMessageSchema,
-      create(TopicIdentityMessageSchema, { type: MessageType.TOPIC_IDENTITY, topic, body }),
+      create(TopicIdentityMessageSchema, { type: MessageType.TOPIC_IDENTITY, topic, body, position: pos }),
     );
   }
-  return <Bytes>toBinary(TopicMessageSchema, create(TopicMessageSchema, { type: MessageType.TOPIC, topic, body }));
+  return <Bytes>toBinary(TopicMessageSchema, create(TopicMessageSchema, { type: MessageType.TOPIC, topic, body, position: pos }));
+}
+
+/** The relay's view of a received position: absent when the message has none. */
+function positionOf(p: { x: number; y: number; z: number } | undefined): { position?: Position } {
+  return p ? { position: { x: p.x, y: p.y, z: p.z } } : {};
 }
 
 /** Decodes one data-channel message; throws on bytes that are not protobuf. */
@@ -98,24 +117,40 @@ export function decodeData(b: Uint8Array): Inbound {
   switch (type) {
     case MessageType.TOPIC: {
       const m = fromBinary(TopicMessageSchema, b);
-      return { kind: "message", message: { type, topic: m.topic, fromAlias: m.fromAlias, body: m.body } };
+      return { kind: "message", message: { type, topic: m.topic, fromAlias: m.fromAlias, body: m.body, ...positionOf(m.position) } };
     }
     case MessageType.TOPIC_FW: {
       const m = fromBinary(TopicFWMessageSchema, b);
-      return { kind: "message", message: { type, topic: m.topic, fromAlias: m.fromAlias, body: m.body } };
+      return { kind: "message", message: { type, topic: m.topic, fromAlias: m.fromAlias, body: m.body, ...positionOf(m.position) } };
     }
     case MessageType.TOPIC_IDENTITY: {
       const m = fromBinary(TopicIdentityMessageSchema, b);
       return {
         kind: "message",
-        message: { type, topic: m.topic, fromAlias: m.fromAlias, body: m.body, identity: m.identity, role: m.role },
+        message: {
+          type,
+          topic: m.topic,
+          fromAlias: m.fromAlias,
+          body: m.body,
+          identity: m.identity,
+          role: m.role,
+          ...positionOf(m.position),
+        },
       };
     }
     case MessageType.TOPIC_IDENTITY_FW: {
       const m = fromBinary(TopicIdentityFWMessageSchema, b);
       return {
         kind: "message",
-        message: { type, topic: m.topic, fromAlias: m.fromAlias, body: m.body, identity: m.identity, role: m.role },
+        message: {
+          type,
+          topic: m.topic,
+          fromAlias: m.fromAlias,
+          body: m.body,
+          identity: m.identity,
+          role: m.role,
+          ...positionOf(m.position),
+        },
       };
     }
     case MessageType.PING:

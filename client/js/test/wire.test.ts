@@ -2,9 +2,11 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { fromBinary } from "@bufbuild/protobuf";
 import { backoffDelay } from "../src/backoff.js";
-import { Format, TopicIdentityMessageSchema, TopicMessageSchema } from "../src/gen/broker_pb.js";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { Format, MessageType, TopicFWMessageSchema, TopicIdentityMessageSchema, TopicMessageSchema } from "../src/gen/broker_pb.js";
 import { connectURL, pickServer } from "../src/link.js";
-import { encodeTopic, topicSet, validTopic } from "../src/wire.js";
+import { decodeData, encodeTopic, topicSet, validTopic } from "../src/wire.js";
+import { World } from "../src/world.js";
 
 test("a topic set up to gzipAbove bytes goes plain, a longer one gzip", async () => {
   const small = await topicSet(["a", "b"], 3);
@@ -54,4 +56,40 @@ test("reconnection prefers a server other than the one lost", () => {
   assert.equal(pickServer([1n, 2n], 1n), 2n);
   assert.equal(pickServer([1n], 1n), 1n);
   assert.equal(pickServer([], 1n), undefined);
+});
+
+test("a world publish carries the position, and a received one gives it back", () => {
+  const t = fromBinary(TopicMessageSchema, encodeTopic(false, "world.a", new Uint8Array([1]), { x: 1.5, y: -2 }));
+  assert.deepEqual([t.position?.x, t.position?.y, t.position?.z], [1.5, -2, 0]);
+  // At the origin the position is still sent: it says "here", not "nowhere".
+  assert.ok(fromBinary(TopicMessageSchema, encodeTopic(false, "w", new Uint8Array(), { x: 0, y: 0 })).position);
+  assert.equal(fromBinary(TopicMessageSchema, encodeTopic(false, "chat", new Uint8Array([1]))).position, undefined);
+
+  const fw = toBinary(TopicFWMessageSchema, create(TopicFWMessageSchema, {
+    type: MessageType.TOPIC_FW, fromAlias: 7n, topic: "world.a", body: new Uint8Array([2]), position: { x: 3, y: 4, z: 5 },
+  }));
+  const got = decodeData(fw);
+  assert.equal(got.kind, "message");
+  if (got.kind === "message") assert.deepEqual(got.message.position, { x: 3, y: 4, z: 5 });
+  const plain = decodeData(toBinary(TopicFWMessageSchema, create(TopicFWMessageSchema, { type: MessageType.TOPIC_FW, topic: "c" })));
+  if (plain.kind === "message") assert.equal("position" in plain.message, false);
+});
+
+test("World puts its position on every publish; setPosition sends a reliable move with no body", () => {
+  const sent: { topic: string; body: Uint8Array | string; options?: { reliable?: boolean; position?: unknown } }[] = [];
+  const record = (topic: string, body: Uint8Array | string, options?: { reliable?: boolean; position?: unknown }) => {
+    sent.push({ topic, body, options });
+    return true;
+  };
+  const w = new World({ publish: record, publishIdentity: record }, "world.a");
+  w.setPosition({ x: 1, y: 2 });
+  w.publish("s1", { reliable: false });
+  w.publishAt({ x: 9, y: 9, z: 1 }, "s2");
+  assert.deepEqual(w.position, { x: 9, y: 9, z: 1 });
+  assert.deepEqual(sent.map((s) => [s.topic, s.options?.reliable, s.options?.position]), [
+    ["world.a", true, { x: 1, y: 2 }],
+    ["world.a", false, { x: 1, y: 2 }],
+    ["world.a", true, { x: 9, y: 9, z: 1 }],
+  ]);
+  assert.equal((sent[0].body as Uint8Array).length, 0);
 });
