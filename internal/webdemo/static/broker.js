@@ -3442,6 +3442,7 @@ var TopicIdentityMessageSchema = /* @__PURE__ */ messageDesc(file_broker, 14);
 var TopicIdentityFWMessageSchema = /* @__PURE__ */ messageDesc(file_broker, 15);
 var ErrorMessageSchema = /* @__PURE__ */ messageDesc(file_broker, 16);
 var BatchMessageSchema = /* @__PURE__ */ messageDesc(file_broker, 17);
+var PositionSchema = /* @__PURE__ */ messageDesc(file_broker, 18);
 var MessageType = /* @__PURE__ */ ((MessageType2) => {
   MessageType2[MessageType2["UNKNOWN_MESSAGE_TYPE"] = 0] = "UNKNOWN_MESSAGE_TYPE";
   MessageType2[MessageType2["WELCOME"] = 1] = "WELCOME";
@@ -3497,38 +3498,58 @@ function encodeSubscription(format, topics) {
     create(SubscriptionMessageSchema, { type: 7 /* SUBSCRIPTION */, format, topics })
   );
 }
-function encodeTopic(identity, topic, body) {
+function encodeTopic(identity, topic, body, position) {
+  const pos = position && create(PositionSchema, { x: position.x, y: position.y, z: position.z ?? 0 });
   if (identity) {
     return toBinary(
       TopicIdentityMessageSchema,
-      create(TopicIdentityMessageSchema, { type: 11 /* TOPIC_IDENTITY */, topic, body })
+      create(TopicIdentityMessageSchema, { type: 11 /* TOPIC_IDENTITY */, topic, body, position: pos })
     );
   }
-  return toBinary(TopicMessageSchema, create(TopicMessageSchema, { type: 9 /* TOPIC */, topic, body }));
+  return toBinary(TopicMessageSchema, create(TopicMessageSchema, { type: 9 /* TOPIC */, topic, body, position: pos }));
+}
+function positionOf(p) {
+  return p ? { position: { x: p.x, y: p.y, z: p.z } } : {};
 }
 function decodeData(b) {
   const { type } = fromBinary(MessageHeaderSchema, b);
   switch (type) {
     case 9 /* TOPIC */: {
       const m = fromBinary(TopicMessageSchema, b);
-      return { kind: "message", message: { type, topic: m.topic, fromAlias: m.fromAlias, body: m.body } };
+      return { kind: "message", message: { type, topic: m.topic, fromAlias: m.fromAlias, body: m.body, ...positionOf(m.position) } };
     }
     case 10 /* TOPIC_FW */: {
       const m = fromBinary(TopicFWMessageSchema, b);
-      return { kind: "message", message: { type, topic: m.topic, fromAlias: m.fromAlias, body: m.body } };
+      return { kind: "message", message: { type, topic: m.topic, fromAlias: m.fromAlias, body: m.body, ...positionOf(m.position) } };
     }
     case 11 /* TOPIC_IDENTITY */: {
       const m = fromBinary(TopicIdentityMessageSchema, b);
       return {
         kind: "message",
-        message: { type, topic: m.topic, fromAlias: m.fromAlias, body: m.body, identity: m.identity, role: m.role }
+        message: {
+          type,
+          topic: m.topic,
+          fromAlias: m.fromAlias,
+          body: m.body,
+          identity: m.identity,
+          role: m.role,
+          ...positionOf(m.position)
+        }
       };
     }
     case 12 /* TOPIC_IDENTITY_FW */: {
       const m = fromBinary(TopicIdentityFWMessageSchema, b);
       return {
         kind: "message",
-        message: { type, topic: m.topic, fromAlias: m.fromAlias, body: m.body, identity: m.identity, role: m.role }
+        message: {
+          type,
+          topic: m.topic,
+          fromAlias: m.fromAlias,
+          body: m.body,
+          identity: m.identity,
+          role: m.role,
+          ...positionOf(m.position)
+        }
       };
     }
     case 6 /* PING */:
@@ -3719,6 +3740,42 @@ function openLink(o) {
   });
 }
 
+// src/world.ts
+var World = class {
+  topic;
+  #client;
+  #position = { x: 0, y: 0, z: 0 };
+  constructor(client, topic) {
+    this.#client = client;
+    this.topic = topic;
+  }
+  /** The last position set. */
+  get position() {
+    return { ...this.#position };
+  }
+  /**
+   * Moves the client and tells the server, with a message of no body on the
+   * reliable channel (the server moves the client and relays nothing).
+   */
+  setPosition(position) {
+    this.#position = { ...position };
+    return this.#client.publish(this.topic, new Uint8Array(), { reliable: true, position: this.#position });
+  }
+  /** Publishes body (the client's state) from the current position. */
+  publish(body, options = { reliable: true }) {
+    return this.#client.publish(this.topic, body, { ...options, position: this.#position });
+  }
+  /** Moves the client and publishes body from there, in one message. */
+  publishAt(position, body, options = { reliable: true }) {
+    this.#position = { ...position };
+    return this.publish(body, options);
+  }
+  /** publish, with the identity and role that authentication gave the client. */
+  publishIdentity(body, options = { reliable: true }) {
+    return this.#client.publishIdentity(this.topic, body, { ...options, position: this.#position });
+  }
+};
+
 // src/client.ts
 var defaults = { gzipAbove: 1024, minDelay: 100, maxDelay: 5e3, queueBytes: 1 << 20, connectTimeout: 15e3 };
 function skipCopy(h, m) {
@@ -3821,6 +3878,10 @@ var Client = class {
   publishIdentity(topic, body, options = { reliable: true }) {
     return this.#publish(true, topic, body, options);
   }
+  /** A handle on the world topic (spatial interest): see World. */
+  world(topic) {
+    return new World(this, topic);
+  }
   /** Replaces the whole topic set; resolves once the server has it in force. */
   async subscribe(topics, options = {}) {
     for (const t of topics) if (!validTopic(t)) throw new InvalidTopicError(`subscribe ${JSON.stringify(t)}: empty or contains a space`);
@@ -3845,7 +3906,7 @@ var Client = class {
   #publish(identity, topic, body, options) {
     if (this.#state === "closed") throw new ClosedError("publish: client closed");
     if (!validTopic(topic)) throw new InvalidTopicError(`publish ${JSON.stringify(topic)}: empty or contains a space`);
-    const b = encodeTopic(identity, topic, typeof body === "string" ? new TextEncoder().encode(body) : body);
+    const b = encodeTopic(identity, topic, typeof body === "string" ? new TextEncoder().encode(body) : body, options.position);
     const reliable = options.reliable ?? true;
     if (this.#state === "connected" && this.#link && !this.#switching) {
       const ch = reliable ? this.#link.reliable : this.#link.unreliable;
@@ -4199,5 +4260,6 @@ export {
   Role,
   ServerFullError,
   TimeoutError,
+  World,
   connect
 };
