@@ -1776,7 +1776,17 @@ func (x *BatchMessage) GetMessages() [][]byte {
 	return nil
 }
 
-// extension: a point in a world topic's space.
+// extension: a point in a world topic's space (spatial interest, issue 14).
+// A client puts its position on its TOPIC / TOPIC_IDENTITY on a world topic
+// (a topic matching a server's `worlds` patterns); the server keeps each
+// subscriber's last one, relays a message only to subscribers within the
+// world's radius (every message near, fewer further), and forwards it with
+// the position, as TOPIC_FW to clients (on the world topic) and as TOPIC to
+// other servers on the sender's cell topic, WORLD.cell.X.Y, where X and Y
+// are floor(x / cell) and floor(y / cell) in decimal. A present Position is
+// a position even when all its fields are zero (the origin). A world
+// message with an empty body only moves its sender and is not relayed; one
+// without a position takes the sender's last, or is refused.
 type Position struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	X             float32                `protobuf:"fixed32,1,opt,name=x,proto3" json:"x,omitempty"`
