@@ -63,14 +63,21 @@ func (in *worldInbox) fenced(n int) bool {
 // fence, it has all it will get: exactly perMsg/rate from each sender within
 // the radius, by distance, and nothing from beyond; every message carries
 // its sender's position.
-func TestWorldInterestOnMesh(t *testing.T) {
+func TestWorldInterestOnMesh(t *testing.T) { worldOnALine(t, commserver.TransportMesh) }
+
+// TestWorldInterestOverNATS is TestWorldInterestOnMesh with the servers
+// exchanging through NATS (an embedded server): the cells are subjects like
+// any topic's.
+func TestWorldInterestOverNATS(t *testing.T) { worldOnALine(t, commserver.TransportNATS) }
+
+func worldOnALine(t *testing.T, transport string) {
 	const (
 		clients = 30
 		spacing = 8
 		perMsg  = 40 // a multiple of every rate, so the count is exact whatever the phase
 		world   = "world.line"
 	)
-	cl := cluster.Start(t, cluster.Options{Servers: 2, Server: func(_ int, cfg *commserver.Config) {
+	cl := cluster.Start(t, cluster.Options{Servers: 2, Transport: transport, Server: func(_ int, cfg *commserver.Config) {
 		cfg.Worlds = []commserver.WorldConfig{{Pattern: "world.*", Cell: 16, Radius: 64}}
 	}})
 
@@ -116,6 +123,10 @@ func TestWorldInterestOnMesh(t *testing.T) {
 		}
 		if len(cells) == 0 {
 			t.Fatalf("server %d announces no cells", i)
+		}
+		if transport == commserver.TransportNATS {
+			natsReady(t, cl, i, len(cells))
+			continue
 		}
 		other := cl.Server(1 - i)
 		testwait.For(t, eventTimeout, fmt.Sprintf("server %d's %d cells to reach server %d", i, len(cells), 1-i), func() bool {
@@ -184,4 +195,20 @@ func abs(d int) int {
 		return -d
 	}
 	return d
+}
+
+// natsReady waits until server i has subscribed to its clients' topics on
+// NATS (its cells among them), and until a subscription it made after those
+// is in force at the NATS server: a probe from a client of the other server
+// reaches a client of server i on a topic subscribed to last. NATS applies
+// one connection's subscriptions in order, so the cells are in force too.
+func natsReady(t *testing.T, cl *cluster.Cluster, i, cells int) {
+	t.Helper()
+	testwait.For(t, eventTimeout, fmt.Sprintf("server %d to subscribe to its %d cells on NATS", i, cells), func() bool {
+		return cl.Counter(t, i, "commserver_nats_subscriptions", nil) >= float64(len(cl.Server(i).Stats().Topics))
+	})
+	to, from := cl.Client(t, cl.On(i)), cl.Client(t, cl.On(1-i))
+	sync := fmt.Sprintf("sync.%d", i)
+	subscribe(t, to, sync)
+	reach(t, from, to, sync, client.Reliable)
 }

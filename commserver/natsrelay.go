@@ -31,6 +31,9 @@ type clusterBus interface {
 	SetTopics(topics []string)
 	// Publish sends one client message to the other servers.
 	Publish(reliable, identified bool, from uint64, topic string, identity []byte, role protocol.Role, body []byte) error
+	// PublishAt is Publish of a world message, with the sender's position,
+	// on its cell topic (world.go).
+	PublishAt(reliable, identified bool, from uint64, topic string, identity []byte, role protocol.Role, body []byte, pos relay.Position) error
 	// Connected reports whether the bus can send and receive right now.
 	Connected() bool
 	// Connect connects it, once; it does not wait for a NATS server.
@@ -77,13 +80,24 @@ func (s *Server) closeBus(ctx context.Context) {
 // publisher's from_alias, identity and role. It runs on the topic's NATS
 // subscription goroutine, so one topic's messages are fanned out in order.
 func (s *Server) deliverFromBus(e natsbus.Envelope) {
-	subs, ok := s.subs.Lookup(e.Msg.Topic)
-	if !ok || len(subs.Clients) == 0 {
-		return
-	}
 	kind := unreliable
 	if e.Reliable {
 		kind = reliable
+	}
+	var key uint64
+	if s.rules != nil {
+		ru, isCell := s.rules.lookup(e.Msg.Topic)
+		if ru.world >= 0 {
+			s.deliverWorldFromBus(kind, e.Msg, ru, isCell)
+			return
+		}
+		if ru.conflate && kind == unreliable {
+			key = s.rules.key(e.Msg.From, ru.name)
+		}
+	}
+	subs, ok := s.subs.Lookup(e.Msg.Topic)
+	if !ok || len(subs.Clients) == 0 {
+		return
 	}
 	m := e.Msg
 	var out []byte
@@ -100,5 +114,5 @@ func (s *Server) deliverFromBus(e natsbus.Envelope) {
 		s.log.Debug("message from NATS over max_message_size dropped", "topic", subs.Topic, "bytes", len(out))
 		return
 	}
-	s.fanout(nil, subs.Clients, kind, ft, out, 0)
+	s.fanout(nil, subs.Clients, kind, ft, out, key)
 }

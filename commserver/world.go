@@ -198,11 +198,17 @@ func (p *peer) publishWorld(wm worldMsg) {
 	}
 
 	var buf [128]byte
-	subs, ok := s.subs.Lookup(spatial.AppendCellTopic(buf[:0], topic, def.cfg.CellOf(pos)))
-	if !ok {
-		return
-	}
+	cellBytes := spatial.AppendCellTopic(buf[:0], topic, def.cfg.CellOf(pos))
+	subs, ok := s.subs.Lookup(cellBytes)
 	cellTopic := subs.Topic
+	if !ok {
+		if s.bus == nil || wm.origin != relay.FromClient {
+			return
+		}
+		// Nobody here subscribes to the cell, but NATS may know servers
+		// that do: the cell's name is made for the bus.
+		cellTopic = string(cellBytes)
+	}
 	identified := wm.t == protocol.MessageType_TOPIC_IDENTITY
 	from, identity, role := wm.from, wm.identity, wm.role
 	var size int
@@ -215,11 +221,19 @@ func (p *peer) publishWorld(wm worldMsg) {
 	if !p.fits(size, topic) {
 		return
 	}
+	if s.bus != nil && wm.origin == relay.FromClient {
+		// Once, on the cell topic, whoever subscribes; a failure is counted
+		// and logged by the bus.
+		_ = s.bus.PublishAt(wm.kind == reliable, identified, from, cellTopic, identity, role, body, pos)
+	}
+	if !ok {
+		return
+	}
 	toClients, toServers := relay.Route(wm.origin, s.hub)
 	if toClients && w != nil {
 		seq := w.seq.Next(from)
 		if hasOther(subs.Clients, p) {
-			p.deliverNear(wm, w, subs.Clients, seq, pos, body)
+			s.deliverNear(p, wm, w, subs.Clients, seq, pos, body)
 		}
 	}
 	if toServers && hasOther(subs.Servers, p) {
@@ -234,10 +248,10 @@ func (p *peer) publishWorld(wm worldMsg) {
 }
 
 // deliverNear queues a world message, numbered seq among its sender's, on
-// each local subscriber of its cell that is near enough and due one at its
-// rate. The message is encoded once, for the first subscriber that gets it.
-func (p *peer) deliverNear(wm worldMsg, w *world, targets []*peer, seq uint64, pos relay.Position, body []byte) {
-	s := p.s
+// each local subscriber of its cell but sender (nil: from NATS) that is
+// near enough and due one at its rate. The message is encoded once, for the
+// first subscriber that gets it.
+func (s *Server) deliverNear(sender *peer, wm worldMsg, w *world, targets []*peer, seq uint64, pos relay.Position, body []byte) {
 	var out []byte
 	var key uint64
 	if wm.kind == unreliable {
@@ -249,7 +263,7 @@ func (p *peer) deliverNear(wm worldMsg, w *world, targets []*peer, seq uint64, p
 	}
 	n := 0
 	for _, target := range targets {
-		if target == p {
+		if target == sender {
 			continue
 		}
 		at, ok := w.grid.Pos(target)
@@ -301,4 +315,48 @@ func (p *peer) cellTopicsDenied(topics []string) []string {
 		kept = append(kept, t)
 	}
 	return kept
+}
+
+// deliverWorldFromBus is deliverFromBus for a world message from another
+// server over NATS, on its sender's cell topic: to the near local
+// subscribers, as publishWorld does for one from a mesh link.
+func (s *Server) deliverWorldFromBus(kind chanKind, m relay.Message, ru rule, isCell bool) {
+	if !isCell || !m.HasPosition || !spatial.Valid(m.Position) || len(m.Body) == 0 {
+		s.m.worldDrops.Add(1)
+		s.log.Debug("world message from NATS dropped: not on a cell topic with a position and a body", "topic", string(m.Topic))
+		return
+	}
+	w := s.worlds.get(ru.name)
+	if w == nil {
+		return
+	}
+	var buf [128]byte
+	subs, ok := s.subs.Lookup(spatial.AppendCellTopic(buf[:0], w.topic, w.cfg.CellOf(m.Position)))
+	if !ok {
+		return
+	}
+	seq := w.seq.Next(m.From)
+	if len(subs.Clients) == 0 {
+		return
+	}
+	wm := worldMsg{kind: kind, t: m.Type, m: m, ru: ru, isCell: true, origin: relay.FromServer,
+		from: m.From, identity: m.Identity, role: m.Role}
+	if s.fitsFromBus(wm, w.topic) {
+		s.deliverNear(nil, wm, w, subs.Clients, seq, m.Position, m.Body)
+	}
+}
+
+// fitsFromBus reports whether the copy a client gets of a world message from
+// NATS fits max_message_size (another server's may be larger).
+func (s *Server) fitsFromBus(wm worldMsg, topic string) bool {
+	m := wm.m
+	size := relay.SizeTopicFWAt(m.From, topic, m.Body, m.Position)
+	if wm.t == protocol.MessageType_TOPIC_IDENTITY {
+		size = relay.SizeTopicIdentityFWAt(m.From, topic, m.Identity, m.Role, m.Body, m.Position)
+	}
+	if size > s.cfg.MaxMessageSize {
+		s.log.Debug("world message from NATS over max_message_size dropped", "topic", topic, "bytes", size)
+		return false
+	}
+	return true
 }

@@ -36,6 +36,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/webrtc-broker/webrtc-broker/core/relay"
 	"github.com/webrtc-broker/webrtc-broker/protocol"
 )
 
@@ -272,6 +273,16 @@ func (b *Bus) SetTopics(topics []string) {
 // topic's subject, whoever subscribes. Call it only after Connect. The envelope is built in a pooled
 // buffer, which nats.go copies before Publish returns.
 func (b *Bus) Publish(reliable, identified bool, from uint64, topic string, identity []byte, role protocol.Role, body []byte) error {
+	return b.publish(reliable, identified, from, topic, identity, role, body, nil)
+}
+
+// PublishAt is Publish of a world message, whose inner TOPIC carries the
+// sender's position (on its cell topic: see commserver/world.go).
+func (b *Bus) PublishAt(reliable, identified bool, from uint64, topic string, identity []byte, role protocol.Role, body []byte, pos relay.Position) error {
+	return b.publish(reliable, identified, from, topic, identity, role, body, &pos)
+}
+
+func (b *Bus) publish(reliable, identified bool, from uint64, topic string, identity []byte, role protocol.Role, body []byte, pos *relay.Position) error {
 	subject, ok := (*b.subjects.Load())[topic]
 	if !ok {
 		if subject, ok = SubjectFor(b.cfg.SubjectPrefix, topic); !ok {
@@ -279,7 +290,12 @@ func (b *Bus) Publish(reliable, identified bool, from uint64, topic string, iden
 		}
 	}
 	bp := b.bufs.Get().(*[]byte)
-	buf := AppendEnvelope((*bp)[:0], reliable, b.origin, identified, from, topic, identity, role, body)
+	var buf []byte
+	if pos != nil {
+		buf = AppendEnvelopeAt((*bp)[:0], reliable, b.origin, identified, from, topic, identity, role, body, *pos)
+	} else {
+		buf = AppendEnvelope((*bp)[:0], reliable, b.origin, identified, from, topic, identity, role, body)
+	}
 	err := b.conn.Load().Publish(subject, buf)
 	*bp = buf[:0]
 	b.bufs.Put(bp)

@@ -63,6 +63,16 @@ func AppendEnvelope(dst []byte, reliable bool, origin uint64, identified bool, f
 	return relay.AppendTopic(dst, from, topic, body)
 }
 
+// AppendEnvelopeAt is AppendEnvelope of a world message: the TOPIC or
+// TOPIC_IDENTITY carries the sender's position.
+func AppendEnvelopeAt(dst []byte, reliable bool, origin uint64, identified bool, from uint64, topic string, identity []byte, role protocol.Role, body []byte, pos relay.Position) []byte {
+	dst = appendHeader(dst, reliable, origin)
+	if identified {
+		return relay.AppendTopicIdentityAt(dst, from, topic, identity, role, body, pos)
+	}
+	return relay.AppendTopicAt(dst, from, topic, body, pos)
+}
+
 // EnvelopeSize is len(AppendEnvelope(nil, ...)) without encoding.
 func EnvelopeSize(identified bool, from uint64, topic string, identity []byte, role protocol.Role, body []byte) int {
 	if identified {
