@@ -67,6 +67,12 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.Slow, "slow", 0, "N clients stop reading --slow-after into the window, so the server cuts them as slow consumers; the report gives everyone else's latency before, while and after (use --reliable)")
 	fs.DurationVar(&cfg.SlowAfter, "slow-after", 0, "when the --slow clients stop reading, into the window (default a third of --duration)")
 	fs.DurationVar(&cfg.SampleEvery, "sample-every", 0, "add a timeline to the report: server RSS, open files, goroutines and loss at this interval")
+	var world loadgen.WorldConfig
+	fs.Float64Var(&world.Size, "world-size", 1000, "world: side of the square world")
+	fs.Float64Var(&world.Speed, "world-speed", 10, "world: how far a client moves per second")
+	fs.Float64Var(&world.Cell, "world-cell", 16, "world: cell size, as in the servers' worlds config of --topic")
+	fs.Float64Var(&world.Radius, "world-radius", 64, "world: radius, as in the servers' worlds config of --topic")
+	worldPhases := fs.String("world-phases", "off,on", "world: phases in order: off (one ordinary topic, all to all), on (the world topic, spatial interest)")
 	metrics := fs.String("metrics", "", "the servers' /metrics URLs, comma separated, in the order of --pids (goroutines for the timeline)")
 	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
 		return code
@@ -136,6 +142,9 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return usageErr(err)
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if cfg.Scenario == loadgen.World {
+		return runWorld(ctx, cfg, world, *worldPhases, *asJSON, stdout, stderr)
 	}
 	rep, err := loadgen.Run(ctx, cfg)
 	if err != nil {
@@ -215,4 +224,36 @@ func isTerminal(w io.Writer) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// runWorld runs the world scenario (loadgen.World): the servers must declare
+// --topic (default world.load) in their worlds config with --world-cell and
+// --world-radius.
+func runWorld(ctx context.Context, cfg loadgen.Config, w loadgen.WorldConfig, phases string, asJSON bool, stdout, stderr io.Writer) int {
+	w.CoordinatorURL, w.Clients, w.Rate, w.BodySize = cfg.CoordinatorURL, cfg.Clients, cfg.Rate, cfg.BodySize
+	w.Duration, w.Warmup, w.Topic = cfg.Duration, cfg.Warmup, cfg.Topic
+	w.Query, w.Header, w.AuthBody, w.WebRTC, w.TLSConfig = cfg.Query, cfg.Header, cfg.AuthBody, cfg.WebRTC, cfg.TLSConfig
+	w.PIDs, w.PIDNames, w.Logger = cfg.PIDs, cfg.PIDNames, cfg.Logger
+	for p := range strings.SplitSeq(phases, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			w.Phases = append(w.Phases, p)
+		}
+	}
+	rep, err := loadgen.RunWorld(ctx, w)
+	if err != nil {
+		fmt.Fprintln(stderr, "brokerctl load:", err)
+		return 1
+	}
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		err = enc.Encode(rep)
+	} else {
+		err = rep.WriteText(stdout)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "brokerctl load:", err)
+		return 1
+	}
+	return 0
 }

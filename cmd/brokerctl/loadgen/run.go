@@ -98,6 +98,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	if _, err := ParseScenario(string(cfg.Scenario)); err != nil {
 		return cfg, err
 	}
+	if cfg.Scenario == World {
+		return cfg, errors.New("the world scenario runs with RunWorld")
+	}
 	if cfg.Unbatched < 0 {
 		return cfg, fmt.Errorf("unbatched %d: must not be negative", cfg.Unbatched)
 	}

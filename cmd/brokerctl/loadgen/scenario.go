@@ -27,7 +27,7 @@ const (
 )
 
 // Scenarios lists every scenario, for usage text and validation.
-var Scenarios = []Scenario{Dense, Sparse, Mesh, Policy, JoinStorm}
+var Scenarios = []Scenario{Dense, Sparse, Mesh, Policy, JoinStorm, World}
 
 // ParseScenario accepts a scenario's name.
 func ParseScenario(s string) (Scenario, error) {
