@@ -60,6 +60,9 @@ type Client struct {
 
 	state atomic.Int32
 
+	worldMu sync.Mutex        // guards worlds
+	worlds  map[string]*World // the World handles, by topic (world.go)
+
 	pingMu   sync.Mutex               // guards pings and lastPing
 	pings    map[uint64]chan struct{} // pending Ping calls by the bits of their time value
 	lastPing float64

@@ -113,7 +113,11 @@ func (c *Client) restore(ctx context.Context, l *link) error {
 	if err := c.resubscribe(ctx, l); err != nil {
 		return err
 	}
-	return c.flush(l)
+	if err := c.flush(l); err != nil {
+		return err
+	}
+	c.replaceInWorlds(l)
+	return nil
 }
 
 // flush writes the queued reliable publishes to l in order and makes l live

@@ -23,17 +23,60 @@ type Position = relay.Position
 // client moves without publishing. Received world messages carry the
 // sender's position in Message.Position.
 //
+// The server forgets a client's position with its link; after a
+// reconnection the client sends each World's last position again, once the
+// topic set is back in force, so that a client that only moved (and does not
+// publish) is placed again.
+//
 // Safe for concurrent use.
 type World struct {
 	c     *Client
 	topic string
 
-	mu  sync.Mutex
-	pos Position
+	mu     sync.Mutex
+	pos    Position
+	placed bool // a position was set or published
 }
 
-// World returns a handle on the world topic, at the origin until SetPosition.
-func (c *Client) World(topic string) *World { return &World{c: c, topic: topic} }
+// World returns the handle on the world topic, at the origin until
+// SetPosition; the same handle for the same topic.
+func (c *Client) World(topic string) *World {
+	c.worldMu.Lock()
+	defer c.worldMu.Unlock()
+	if w, ok := c.worlds[topic]; ok {
+		return w
+	}
+	if c.worlds == nil {
+		c.worlds = map[string]*World{}
+	}
+	w := &World{c: c, topic: topic}
+	c.worlds[topic] = w
+	return w
+}
+
+// replaceInWorlds sends each placed World's position on l, a new link just
+// made live (restore). A failed write is left to the next reconnection.
+func (c *Client) replaceInWorlds(l *link) {
+	c.worldMu.Lock()
+	worlds := make([]*World, 0, len(c.worlds))
+	for _, w := range c.worlds {
+		worlds = append(worlds, w)
+	}
+	c.worldMu.Unlock()
+	for _, w := range worlds {
+		w.mu.Lock()
+		pos, placed := w.pos, w.placed
+		w.mu.Unlock()
+		if !placed {
+			continue
+		}
+		err := l.write(l.reliable, func(b []byte) []byte { return appendPublish(b, protocol.MessageType_TOPIC, w.topic, nil, &pos) })
+		if err != nil {
+			c.log.Debug("world position not sent again after reconnecting", "topic", w.topic, "err", err)
+			return
+		}
+	}
+}
 
 // Topic is the world topic.
 func (w *World) Topic() string { return w.topic }
@@ -51,7 +94,7 @@ func (w *World) Position() Position {
 // client's reliable publishes.
 func (w *World) SetPosition(pos Position) error {
 	w.mu.Lock()
-	w.pos = pos
+	w.pos, w.placed = pos, true
 	w.mu.Unlock()
 	return w.c.publish(protocol.MessageType_TOPIC, w.topic, nil, &pos, Reliable)
 }
@@ -59,7 +102,10 @@ func (w *World) SetPosition(pos Position) error {
 // Publish sends body (the client's state) on the world topic from the
 // current position.
 func (w *World) Publish(body []byte, ch Channel) error {
-	pos := w.Position()
+	w.mu.Lock()
+	pos := w.pos
+	w.placed = true
+	w.mu.Unlock()
 	return w.c.publish(protocol.MessageType_TOPIC, w.topic, body, &pos, ch)
 }
 
@@ -67,7 +113,7 @@ func (w *World) Publish(body []byte, ch Channel) error {
 // update and a move in one message.
 func (w *World) PublishAt(pos Position, body []byte, ch Channel) error {
 	w.mu.Lock()
-	w.pos = pos
+	w.pos, w.placed = pos, true
 	w.mu.Unlock()
 	return w.c.publish(protocol.MessageType_TOPIC, w.topic, body, &pos, ch)
 }
@@ -75,6 +121,9 @@ func (w *World) PublishAt(pos Position, body []byte, ch Channel) error {
 // PublishIdentity is Publish with the identity and role authentication gave
 // this client (see Client.PublishIdentity).
 func (w *World) PublishIdentity(body []byte, ch Channel) error {
-	pos := w.Position()
+	w.mu.Lock()
+	pos := w.pos
+	w.placed = true
+	w.mu.Unlock()
 	return w.c.publish(protocol.MessageType_TOPIC_IDENTITY, w.topic, body, &pos, ch)
 }
