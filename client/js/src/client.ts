@@ -133,6 +133,7 @@ export class Client {
   #alias = 0n;
   #server = 0n;
   #topics: string[] = [];
+  #worlds = new Map<string, World>();
   #queue: Bytes[] = [];
   #queued = 0;
   #pings = new Map<number, () => void>();
@@ -204,9 +205,18 @@ export class Client {
     return this.#publish(true, topic, body, options);
   }
 
-  /** A handle on the world topic (spatial interest): see World. */
+  /**
+   * The handle on the world topic (spatial interest), the same one for the
+   * same topic: see World. After a reconnection the client sends each
+   * world's last position again, since the new server has none.
+   */
   world(topic: string): World {
-    return new World(this, topic);
+    let w = this.#worlds.get(topic);
+    if (!w) {
+      w = new World(this, topic);
+      this.#worlds.set(topic, w);
+    }
+    return w;
   }
 
   /** Replaces the whole topic set; resolves once the server has it in force. */
@@ -576,6 +586,10 @@ export class Client {
         this.#queue = [];
         this.#queued = 0;
         for (const b of queue) link.reliable.send(b);
+        for (const w of this.#worlds.values()) {
+          const at = w.placedAt();
+          if (at) link.reliable.send(encodeTopic(false, w.topic, new Uint8Array(), at));
+        }
         this.#setState("connected");
       } catch (err) {
         if (this.#state === "closed") return;

@@ -24,6 +24,7 @@ export class World {
   readonly topic: string;
   #client: Publisher;
   #position: Position = { x: 0, y: 0, z: 0 };
+  #placed = false;
 
   constructor(client: Publisher, topic: string) {
     this.#client = client;
@@ -35,17 +36,24 @@ export class World {
     return { ...this.#position };
   }
 
+  /** @internal The position to send again after a reconnection; undefined before any. */
+  placedAt(): Position | undefined {
+    return this.#placed ? { ...this.#position } : undefined;
+  }
+
   /**
    * Moves the client and tells the server, with a message of no body on the
    * reliable channel (the server moves the client and relays nothing).
    */
   setPosition(position: Position): boolean {
     this.#position = { ...position };
+    this.#placed = true;
     return this.#client.publish(this.topic, new Uint8Array(), { reliable: true, position: this.#position });
   }
 
   /** Publishes body (the client's state) from the current position. */
   publish(body: Uint8Array | string, options: SendOptions = { reliable: true }): boolean {
+    this.#placed = true;
     return this.#client.publish(this.topic, body, { ...options, position: this.#position });
   }
 
@@ -57,6 +65,7 @@ export class World {
 
   /** publish, with the identity and role that authentication gave the client. */
   publishIdentity(body: Uint8Array | string, options: SendOptions = { reliable: true }): boolean {
+    this.#placed = true;
     return this.#client.publishIdentity(this.topic, body, { ...options, position: this.#position });
   }
 }

@@ -161,6 +161,26 @@ const fw = (body: string, fromAlias = 9n) =>
   toBinary(TopicFWMessageSchema, create(TopicFWMessageSchema, { type: MessageType.TOPIC_FW, fromAlias, topic: "t", body: new TextEncoder().encode(body) }));
 const batch = (...messages: Uint8Array[]) => toBinary(BatchMessageSchema, create(BatchMessageSchema, { type: MessageType.BATCH, messages }));
 
+test("after a reconnection each placed world's last position is sent again, after the queue", async () => {
+  const c = await connect({ url: "ws://broker.test", reconnect: { minDelay: 1, maxDelay: 2 } });
+  await c.subscribe(["world.a", "world.b"]);
+  assert.equal(c.world("world.a"), c.world("world.a"), "one handle per topic");
+  c.world("world.a").setPosition({ x: 3, y: 4 });
+  c.world("world.b"); // never placed: nothing to send again
+  const first = FakePeer.all.at(-1)!;
+  const connected = new Promise<void>((resolve) => c.on("state", (s) => s === "connected" && resolve()));
+  first.channels[0].close();
+  c.world("world.a").setPosition({ x: 5, y: 6 }); // queued while down, then superseded by the same again
+  await connected;
+  const sent = FakePeer.all.at(-1)!.channels[0].sent;
+  assert.deepEqual(sent.map(typeOf), [MessageType.AUTH, MessageType.SUBSCRIPTION, MessageType.PING, MessageType.TOPIC, MessageType.TOPIC]);
+  const last = fromBinary(TopicMessageSchema, sent[4]);
+  assert.equal(last.topic, "world.a");
+  assert.equal(last.body.length, 0);
+  assert.deepEqual([last.position?.x, last.position?.y], [5, 6]);
+  c.close();
+});
+
 test("AUTH lists FEATURE_BATCH by default and is the 2019 AUTH with disableBatching", async () => {
   for (const disableBatching of [false, true]) {
     const c = await connect({ url: "ws://broker.test", authBody: "creds", disableBatching });

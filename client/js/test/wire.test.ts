@@ -92,4 +92,6 @@ test("World puts its position on every publish; setPosition sends a reliable mov
     ["world.a", true, { x: 9, y: 9, z: 1 }],
   ]);
   assert.equal((sent[0].body as Uint8Array).length, 0);
+  assert.deepEqual(w.placedAt(), { x: 9, y: 9, z: 1 });
+  assert.equal(new World({ publish: record, publishIdentity: record }, "w").placedAt(), undefined);
 });

@@ -3745,6 +3745,7 @@ var World = class {
   topic;
   #client;
   #position = { x: 0, y: 0, z: 0 };
+  #placed = false;
   constructor(client, topic) {
     this.#client = client;
     this.topic = topic;
@@ -3753,16 +3754,22 @@ var World = class {
   get position() {
     return { ...this.#position };
   }
+  /** @internal The position to send again after a reconnection; undefined before any. */
+  placedAt() {
+    return this.#placed ? { ...this.#position } : void 0;
+  }
   /**
    * Moves the client and tells the server, with a message of no body on the
    * reliable channel (the server moves the client and relays nothing).
    */
   setPosition(position) {
     this.#position = { ...position };
+    this.#placed = true;
     return this.#client.publish(this.topic, new Uint8Array(), { reliable: true, position: this.#position });
   }
   /** Publishes body (the client's state) from the current position. */
   publish(body, options = { reliable: true }) {
+    this.#placed = true;
     return this.#client.publish(this.topic, body, { ...options, position: this.#position });
   }
   /** Moves the client and publishes body from there, in one message. */
@@ -3772,6 +3779,7 @@ var World = class {
   }
   /** publish, with the identity and role that authentication gave the client. */
   publishIdentity(body, options = { reliable: true }) {
+    this.#placed = true;
     return this.#client.publishIdentity(this.topic, body, { ...options, position: this.#position });
   }
 };
@@ -3812,6 +3820,7 @@ var Client = class {
   #alias = 0n;
   #server = 0n;
   #topics = [];
+  #worlds = /* @__PURE__ */ new Map();
   #queue = [];
   #queued = 0;
   #pings = /* @__PURE__ */ new Map();
@@ -3878,9 +3887,18 @@ var Client = class {
   publishIdentity(topic, body, options = { reliable: true }) {
     return this.#publish(true, topic, body, options);
   }
-  /** A handle on the world topic (spatial interest): see World. */
+  /**
+   * The handle on the world topic (spatial interest), the same one for the
+   * same topic: see World. After a reconnection the client sends each
+   * world's last position again, since the new server has none.
+   */
   world(topic) {
-    return new World(this, topic);
+    let w = this.#worlds.get(topic);
+    if (!w) {
+      w = new World(this, topic);
+      this.#worlds.set(topic, w);
+    }
+    return w;
   }
   /** Replaces the whole topic set; resolves once the server has it in force. */
   async subscribe(topics, options = {}) {
@@ -4219,6 +4237,10 @@ var Client = class {
         this.#queue = [];
         this.#queued = 0;
         for (const b of queue) link.reliable.send(b);
+        for (const w of this.#worlds.values()) {
+          const at = w.placedAt();
+          if (at) link.reliable.send(encodeTopic(false, w.topic, new Uint8Array(), at));
+        }
         this.#setState("connected");
       } catch (err) {
         if (this.#state === "closed") return;
