@@ -92,7 +92,7 @@ func (s *Server) deliverFromBus(e natsbus.Envelope) {
 			return
 		}
 		if ru.conflate && kind == unreliable {
-			key = s.rules.key(e.Msg.From, ru.name)
+			key = conflateKey(s.keySeed, e.Msg.From, ru.name)
 		}
 	}
 	subs, ok := s.subs.Lookup(e.Msg.Topic)

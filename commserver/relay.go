@@ -44,7 +44,7 @@ func (p *peer) publish(kind chanKind, t protocol.MessageType, msg []byte) {
 			return
 		}
 		if ru.conflate && kind == unreliable {
-			key = s.rules.key(from, ru.name)
+			key = conflateKey(s.keySeed, from, ru.name)
 		}
 	}
 
@@ -60,9 +60,12 @@ func (p *peer) publish(kind chanKind, t protocol.MessageType, msg []byte) {
 		if !subscribed {
 			topic = string(m.Topic)
 		}
-		var ok bool
-		if body, ok = p.applyPolicy(kind, topic, body); !ok {
+		var ok, latest bool
+		if body, latest, ok = p.applyPolicy(kind, topic, body); !ok {
 			return
+		}
+		if latest && kind == unreliable && key == 0 {
+			key = conflateKey(s.keySeed, from, topic)
 		}
 	}
 	toBus := s.bus != nil && origin == relay.FromClient
@@ -125,12 +128,12 @@ func (p *peer) relayable(identified bool, from uint64, topic string, identity []
 }
 
 // applyPolicy runs the publish policy on a client's message on a governed
-// topic: the body to relay, or false when the policy dropped it (the client
-// is told).
-func (p *peer) applyPolicy(kind chanKind, topic string, body []byte) ([]byte, bool) {
+// topic: the body to relay and whether the policy made it latest-wins, or
+// false when the policy dropped it (the client is told).
+func (p *peer) applyPolicy(kind chanKind, topic string, body []byte) (out []byte, conflate, ok bool) {
 	s := p.s
 	if s.policy == nil || !s.policy.Governs(topic) {
-		return body, true
+		return body, false, true
 	}
 	d := s.policy.OnPublish(p.policyPeer(), topic, body, kind == reliable)
 	switch d.Verdict {
@@ -140,11 +143,11 @@ func (p *peer) applyPolicy(kind chanKind, topic string, body []byte) ([]byte, bo
 		if p.errLimit.allow() {
 			p.sendError(protocol.ErrorCode_ERROR_PUBLISH_DROPPED, topic, d.Reason)
 		}
-		return nil, false
+		return nil, false, false
 	case policy.Replace:
-		return d.Body, true
+		return d.Body, d.Conflate, true
 	}
-	return body, true
+	return body, d.Conflate, true
 }
 
 // fits reports whether a relayed copy of size bytes fits max_message_size,

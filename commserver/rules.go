@@ -18,7 +18,6 @@ type topicRules struct {
 	// Read-only after newTopicRules.
 	worlds   []worldDef
 	conflate topicpattern.Set
-	seed     maphash.Seed
 
 	// mu guards cache; n counts its entries.
 	mu    sync.RWMutex
@@ -52,7 +51,7 @@ func newTopicRules(worlds []WorldConfig, conflate []string) (*topicRules, error)
 	if len(worlds) > 1<<14 {
 		return nil, fmt.Errorf("worlds: %d entries: %w", len(worlds), errTooManyWorlds)
 	}
-	r := &topicRules{seed: maphash.MakeSeed(), cache: map[string]rule{}}
+	r := &topicRules{cache: map[string]rule{}}
 	for i, w := range worlds {
 		p, err := topicpattern.Parse(w.Pattern)
 		if err != nil {
@@ -117,10 +116,10 @@ func (r *topicRules) learn(topic string) rule {
 	return ru
 }
 
-// key is the conflate key of a message from sender on topic: equal for the
-// same pair, never 0 (no key).
-func (r *topicRules) key(sender uint64, topic string) uint64 {
-	k := maphash.String(r.seed, topic) ^ (sender * 0x9e3779b97f4a7c15)
+// conflateKey is the conflate key of a message from sender on topic: equal
+// for the same pair under one seed (the server's keySeed), never 0 (no key).
+func conflateKey(seed maphash.Seed, sender uint64, topic string) uint64 {
+	k := maphash.String(seed, topic) ^ (sender * 0x9e3779b97f4a7c15)
 	if k == 0 {
 		k = 1
 	}

@@ -18,6 +18,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"net"
 	"net/http"
@@ -79,8 +80,10 @@ type Server struct {
 	bus clusterBus
 	// rules says which topics are worlds and latest-wins (nil: none);
 	// worlds holds the worlds in use (world.go).
-	rules    *topicRules
-	worlds   worldSet
+	rules  *topicRules
+	worlds worldSet
+	// keySeed makes the conflate keys (rules.go); read-only.
+	keySeed  maphash.Seed
 	routines routines.Group
 	// announce has capacity 1: a pending request to re-announce topics.
 	announce chan struct{}
@@ -172,6 +175,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 		subs:     subscriptions.New[*peer](),
 		announce: make(chan struct{}, 1),
 		rules:    rules,
+		keySeed:  maphash.MakeSeed(),
 		all:      map[*peer]struct{}{},
 		peers:    map[uint64]*peer{},
 		sameAs:   map[uint64]*peer{},

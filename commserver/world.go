@@ -175,8 +175,8 @@ func (p *peer) publishWorld(wm worldMsg) {
 			return
 		}
 		var ok bool
-		if body, ok = p.applyPolicy(wm.kind, topic, body); !ok {
-			return
+		if body, _, ok = p.applyPolicy(wm.kind, topic, body); !ok {
+			return // (world messages are latest-wins whatever the policy says)
 		}
 		if !placed && w != nil {
 			pos, placed = w.grid.Pos(p)
@@ -255,7 +255,7 @@ func (s *Server) deliverNear(sender *peer, wm worldMsg, w *world, targets []*pee
 	var out []byte
 	var key uint64
 	if wm.kind == unreliable {
-		key = s.rules.key(wm.from, w.topic)
+		key = conflateKey(s.keySeed, wm.from, w.topic)
 	}
 	ft := protocol.MessageType_TOPIC_FW
 	if wm.t == protocol.MessageType_TOPIC_IDENTITY {

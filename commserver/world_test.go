@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/webrtc-broker/webrtc-broker/core/logging"
+	"github.com/webrtc-broker/webrtc-broker/core/policy"
 	"github.com/webrtc-broker/webrtc-broker/core/relay"
 	"github.com/webrtc-broker/webrtc-broker/protocol"
 )
@@ -255,5 +256,36 @@ func BenchmarkPublishWorld(b *testing.B) {
 		g := (i * 7) % len(f.clients)
 		p := f.clients[g]
 		p.handle(p.chans[unreliable], msgs[g])
+	}
+}
+
+// latestPolicy makes topic "lp" latest-wins, as a Lua rule returning
+// "conflate" does.
+type latestPolicy struct{}
+
+func (latestPolicy) Governs(topic string) bool                      { return topic == "lp" }
+func (latestPolicy) OnSubscribe(policy.Peer, string) (bool, string) { return true, "" }
+func (latestPolicy) OnPublish(policy.Peer, string, []byte, bool) policy.Decision {
+	return policy.Decision{Verdict: policy.Allow, Conflate: true}
+}
+func (latestPolicy) OnConnect(policy.Peer)    {}
+func (latestPolicy) OnDisconnect(policy.Peer) {}
+
+func TestPolicyMakesATopicLatestWins(t *testing.T) {
+	f := newRelayFixture(t, RoleServer, 2, 0) // no worlds, no conflate config
+	f.s.policy = latestPolicy{}
+	sender, sub := f.clients[0], f.clients[1]
+	f.s.subs.SetClient(sub, []string{"lp", "t"})
+	for k := range 3 {
+		sender.handle(sender.chans[unreliable], relay.AppendTopic(nil, 0, "lp", fmt.Appendf(nil, "l%d", k)))
+	}
+	sender.handle(sender.chans[unreliable], relay.AppendTopic(nil, 0, "t", []byte("t0")))
+	sender.handle(sender.chans[unreliable], relay.AppendTopic(nil, 0, "t", []byte("t1")))
+	var bodies []string
+	for _, m := range queued(t, sub, unreliable) {
+		bodies = append(bodies, string(m.Body))
+	}
+	if want := []string{"l2", "t0", "t1"}; !slices.Equal(bodies, want) {
+		t.Fatalf("queue %v, want %v", bodies, want)
 	}
 }

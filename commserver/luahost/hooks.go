@@ -113,8 +113,9 @@ func (s *script) failed(h hook, o outcome, start time.Time, err error) bool {
 }
 
 // publish runs on_publish(topic, body, alias, identity, role, reliable),
-// which returns nil/true/"allow", false/"drop" [, reason] or "replace", body.
-func (s *script) publish(topic, body lua.LValue, pa *peerArgs, reliable bool) (policy.Verdict, lua.LValue, string) {
+// which returns nil/true/"allow", false/"drop" [, reason], "replace", body,
+// or "conflate" (allow, latest-wins: conflate reports it).
+func (s *script) publish(topic, body lua.LValue, pa *peerArgs, reliable bool) (v policy.Verdict, out lua.LValue, reason string, conflate bool) {
 	start := time.Now()
 	st, fn, err := s.begin(hookPublish)
 	if err != nil {
@@ -136,20 +137,24 @@ func (s *script) publish(topic, body lua.LValue, pa *peerArgs, reliable bool) (p
 	r1, r2 := L.Get(-2), L.Get(-1)
 	L.Pop(2)
 	s.release(st, expired)
-	v, out, reason, err := publishVerdict(r1, r2)
+	conflate = r1 == lua.LString("conflate")
+	if conflate {
+		r1 = lua.LString("allow")
+	}
+	v, out, reason, err = publishVerdict(r1, r2)
 	if err != nil {
 		return s.failedPublish(outError, start, err)
 	}
 	s.m.calls[hookPublish][verdictOutcomes[v]].Inc()
 	s.m.duration[hookPublish].Observe(time.Since(start).Seconds())
-	return v, out, reason
+	return v, out, reason, conflate
 }
 
-func (s *script) failedPublish(o outcome, start time.Time, err error) (policy.Verdict, lua.LValue, string) {
+func (s *script) failedPublish(o outcome, start time.Time, err error) (policy.Verdict, lua.LValue, string, bool) {
 	if s.failed(hookPublish, o, start, err) {
-		return policy.Allow, nil, ""
+		return policy.Allow, nil, "", false
 	}
-	return policy.Drop, nil, failureReason
+	return policy.Drop, nil, failureReason, false
 }
 
 var verdictOutcomes = [...]outcome{policy.Allow: outAllow, policy.Drop: outDrop, policy.Replace: outReplace}
@@ -186,7 +191,7 @@ func publishVerdict(r1, r2 lua.LValue) (policy.Verdict, lua.LValue, string, erro
 			return 0, nil, "", fmt.Errorf(`%w: "replace" needs the new body (a string) as second value, got %s`, errBadReturn, r2.Type())
 		}
 	}
-	return 0, nil, "", fmt.Errorf(`%w: on_publish returned %q; want "allow", "drop" or "replace"`, errBadReturn, r1.String())
+	return 0, nil, "", fmt.Errorf(`%w: on_publish returned %q; want "allow", "drop", "replace" or "conflate"`, errBadReturn, r1.String())
 }
 
 func reasonOr(v lua.LValue, def string) string {

@@ -336,8 +336,8 @@ func (h *Host) OnSubscribe(p policy.Peer, topic string) (allow bool, reason stri
 }
 
 // OnPublish runs the on_publish hooks of the scripts governing topic in
-// file-name order: the first drop wins, and a replaced body is what the next
-// script sees.
+// file-name order: the first drop wins, a replaced body is what the next
+// script sees, and one "conflate" makes the message latest-wins.
 func (h *Host) OnPublish(p policy.Peer, topic string, body []byte, reliable bool) policy.Decision {
 	g := h.snap.Load().lookup(topic)
 	if g == nil || len(g.publish) == 0 {
@@ -345,20 +345,21 @@ func (h *Host) OnPublish(p policy.Peer, topic string, body []byte, reliable bool
 	}
 	pa := newPeerArgs(p)
 	cur := lua.LValue(lua.LString(body))
-	replaced := false
+	replaced, conflate := false, false
 	for _, s := range g.publish {
-		v, out, reason := s.publish(g.topic, cur, &pa, reliable)
+		v, out, reason, latest := s.publish(g.topic, cur, &pa, reliable)
 		switch v {
 		case policy.Drop:
 			return policy.Decision{Verdict: policy.Drop, Reason: reason}
 		case policy.Replace:
 			cur, replaced = out, true
 		}
+		conflate = conflate || latest
 	}
 	if replaced {
-		return policy.Decision{Verdict: policy.Replace, Body: []byte(cur.(lua.LString))}
+		return policy.Decision{Verdict: policy.Replace, Body: []byte(cur.(lua.LString)), Conflate: conflate}
 	}
-	return policy.Decision{Verdict: policy.Allow}
+	return policy.Decision{Verdict: policy.Allow, Conflate: conflate}
 }
 
 // OnConnect runs every on_connect hook.

@@ -27,6 +27,7 @@ local answers = {
   ["replace"]       = function(body) return "replace", "new:" .. body end,
   ["replace-empty"] = function() return "replace", "" end,
   ["replace-nil"]   = function() return "replace" end,
+  ["conflate"]      = function() return "conflate" end,
   ["bogus"]         = function() return "maybe" end,
   ["number"]        = function() return 42 end,
 }
@@ -58,6 +59,7 @@ func TestPublishVerdicts(t *testing.T) {
 		{"drop-reason", policy.Decision{Verdict: policy.Drop, Reason: "too loud"}},
 		{"replace", policy.Decision{Verdict: policy.Replace, Body: []byte("new:replace")}},
 		{"replace-empty", policy.Decision{Verdict: policy.Replace, Body: []byte{}}},
+		{"conflate", policy.Decision{Verdict: policy.Allow, Conflate: true}},
 		// A return value outside the contract is a script error: fail closed.
 		{"replace-nil", policy.Decision{Verdict: policy.Drop, Reason: failureReason}},
 		{"bogus", policy.Decision{Verdict: policy.Drop, Reason: failureReason}},
@@ -65,7 +67,8 @@ func TestPublishVerdicts(t *testing.T) {
 	} {
 		t.Run(tc.body, func(t *testing.T) {
 			got := th.publish(alice, "t.x", tc.body)
-			if got.Verdict != tc.want.Verdict || got.Reason != tc.want.Reason || string(got.Body) != string(tc.want.Body) {
+			if got.Verdict != tc.want.Verdict || got.Reason != tc.want.Reason || string(got.Body) != string(tc.want.Body) ||
+				got.Conflate != tc.want.Conflate {
 				t.Errorf("got %+v, want %+v", got, tc.want)
 			}
 		})
@@ -144,7 +147,16 @@ function on_subscribe(topic) if topic == "c.secret" then return "deny", "30 says
 		"05_gate.lua": `
 policy = { topics = { "c.secret" } }
 function on_subscribe(topic) return "deny", "05 says no" end`,
+		"15_latest.lua": `
+policy = { topics = { "c.state" } }
+function on_publish(topic, body) return "conflate" end`,
 	})
+	if d := th.publish(alice, "c.state", "x"); d.Verdict != policy.Replace || string(d.Body) != "[x]!" || !d.Conflate {
+		t.Errorf("c.state: %+v %q, want replace [x]! and conflate (15_latest among the others)", d, d.Body)
+	}
+	if d := th.publish(alice, "c.go", "x"); d.Conflate {
+		t.Errorf("c.go: conflate, but no script said so")
+	}
 	if d := th.publish(alice, "c.go", "x"); d.Verdict != policy.Replace || string(d.Body) != "[x]!" {
 		t.Errorf("c.go: %+v %q, want replace [x]!", d, d.Body)
 	}

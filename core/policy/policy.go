@@ -30,6 +30,10 @@ type Decision struct {
 	Verdict Verdict
 	Body    []byte // with Replace
 	Reason  string // with Drop
+	// Conflate (with Allow or Replace) makes the message latest-wins on the
+	// unreliable channel: a subscriber's backed-up queue keeps only the
+	// newest per sender and topic, as the conflate config key does.
+	Conflate bool
 }
 
 // Policy is implemented by the Lua host. All methods are safe for concurrent
