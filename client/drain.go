@@ -163,6 +163,7 @@ func (c *Client) moveOnce(ctx context.Context, h *handover, avoid map[uint64]boo
 	if err := c.flush(next); err != nil {
 		c.log.Debug("new link lost while sending the held publishes", "server", next.server, "err", err)
 	} else {
+		c.replaceInWorlds(next) // the new server knows no position of this client
 		c.setState(StateEvent{State: StateConnected, Server: next.server, Alias: next.alias})
 	}
 

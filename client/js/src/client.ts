@@ -497,6 +497,7 @@ export class Client {
           this.#queue = [];
           this.#queued = 0;
           for (const b of queue) next.reliable.send(b);
+          this.#replaceInWorlds(next);
           this.#switching = false;
           this.#setState("connected");
           await new Promise<void>((resolve) => {
@@ -586,10 +587,7 @@ export class Client {
         this.#queue = [];
         this.#queued = 0;
         for (const b of queue) link.reliable.send(b);
-        for (const w of this.#worlds.values()) {
-          const at = w.placedAt();
-          if (at) link.reliable.send(encodeTopic(false, w.topic, new Uint8Array(), at));
-        }
+        this.#replaceInWorlds(link);
         this.#setState("connected");
       } catch (err) {
         if (this.#state === "closed") return;
@@ -601,6 +599,14 @@ export class Client {
         this.#reconnect(attempt + 1, avoid);
       }
     }, delay);
+  }
+
+  /** Sends each placed world's last position on a new link: its server knows none. */
+  #replaceInWorlds(link: Link): void {
+    for (const w of this.#worlds.values()) {
+      const at = w.placedAt();
+      if (at) this.#send(link.reliable, encodeTopic(false, w.topic, new Uint8Array(), at));
+    }
   }
 
   #setState(s: State, err?: Error): void {

@@ -4152,6 +4152,7 @@ var Client = class {
           this.#queue = [];
           this.#queued = 0;
           for (const b of queue) next.reliable.send(b);
+          this.#replaceInWorlds(next);
           this.#switching = false;
           this.#setState("connected");
           await new Promise((resolve) => {
@@ -4237,10 +4238,7 @@ var Client = class {
         this.#queue = [];
         this.#queued = 0;
         for (const b of queue) link.reliable.send(b);
-        for (const w of this.#worlds.values()) {
-          const at = w.placedAt();
-          if (at) link.reliable.send(encodeTopic(false, w.topic, new Uint8Array(), at));
-        }
+        this.#replaceInWorlds(link);
         this.#setState("connected");
       } catch (err) {
         if (this.#state === "closed") return;
@@ -4250,6 +4248,13 @@ var Client = class {
         this.#reconnect(attempt + 1, avoid);
       }
     }, delay);
+  }
+  /** Sends each placed world's last position on a new link: its server knows none. */
+  #replaceInWorlds(link) {
+    for (const w of this.#worlds.values()) {
+      const at = w.placedAt();
+      if (at) this.#send(link.reliable, encodeTopic(false, w.topic, new Uint8Array(), at));
+    }
   }
   #setState(s, err) {
     this.#state = s;
