@@ -55,8 +55,9 @@ func (in *worldInbox) fenced(n int) bool {
 }
 
 // TestWorldInterestOnMesh: 30 clients on a line, alternately on the two
-// servers of a mesh, 8 apart, in a world of radius 64 (cells of 16, the
-// default rates 1, 2, 4 by quarter, half and whole radius). Each publishes
+// servers of a mesh, 8 apart, in a world of radius 64 (cells of 16, rates
+// configured to every message within a quarter of the radius, every second
+// within half, every fifth beyond). Each publishes
 // the same number of state messages on the reliable channel (so that none
 // is lost and the counts are exact), then a fence on an ordinary topic,
 // which follows its world messages on every path. Once a client has every
@@ -78,7 +79,7 @@ func worldOnALine(t *testing.T, transport string) {
 		world   = "world.line"
 	)
 	cl := cluster.Start(t, cluster.Options{Servers: 2, Transport: transport, Server: func(_ int, cfg *commserver.Config) {
-		cfg.Worlds = []commserver.WorldConfig{{Pattern: "world.*", Cell: 16, Radius: 64}}
+		cfg.Worlds = []commserver.WorldConfig{{Pattern: "world.*", Cell: 16, Radius: 64, Every: []int{1, 2, 5}}}
 	}})
 
 	type member struct {
@@ -162,7 +163,7 @@ func worldOnALine(t *testing.T, transport string) {
 		case d <= 32:
 			return 2
 		case d <= 64:
-			return 4
+			return 5
 		}
 		return 0
 	}
