@@ -20,11 +20,14 @@ type worldInbox struct {
 	mu     sync.Mutex
 	counts map[uint64]int
 	fences map[uint64]bool
-	bad    []string // anything a world message should not be
+	// worldFences: the senders whose fence on the world itself arrived
+	// (ordered with their state on every transport, NATS included).
+	worldFences map[uint64]bool
+	bad         []string // anything a world message should not be
 }
 
 func newWorldInbox() *worldInbox {
-	return &worldInbox{counts: map[uint64]int{}, fences: map[uint64]bool{}}
+	return &worldInbox{counts: map[uint64]int{}, fences: map[uint64]bool{}, worldFences: map[uint64]bool{}}
 }
 
 func (in *worldInbox) add(pos map[uint64]client.Position) func(client.Message) {
@@ -35,6 +38,10 @@ func (in *worldInbox) add(pos map[uint64]client.Position) func(client.Message) {
 		case "fence":
 			in.fences[m.FromAlias] = true
 		case "world.line":
+			if strings.HasPrefix(string(m.Body), "fence ") {
+				in.worldFences[m.FromAlias] = true
+				return
+			}
 			if !strings.HasPrefix(string(m.Body), "state ") {
 				return // a probe of the setup
 			}
@@ -48,9 +55,16 @@ func (in *worldInbox) add(pos map[uint64]client.Position) func(client.Message) {
 	}
 }
 
-func (in *worldInbox) fenced(n int) bool {
+// fenced reports whether every one of n senders' ordinary fences and the
+// world fences of near (the senders within the radius) have arrived.
+func (in *worldInbox) fenced(n int, near []uint64) bool {
 	in.mu.Lock()
 	defer in.mu.Unlock()
+	for _, a := range near {
+		if !in.worldFences[a] {
+			return false
+		}
+	}
 	return len(in.fences) == n
 }
 
@@ -59,11 +73,14 @@ func (in *worldInbox) fenced(n int) bool {
 // configured to every message within a quarter of the radius, every second
 // within half, every fifth beyond). Each publishes
 // the same number of state messages on the reliable channel (so that none
-// is lost and the counts are exact), then a fence on an ordinary topic,
-// which follows its world messages on every path. Once a client has every
-// fence, it has all it will get: exactly perMsg/rate from each sender within
-// the radius, by distance, and nothing from beyond; every message carries
-// its sender's position.
+// is lost and the counts are exact), then fences: a run of world messages
+// as long as the slowest rate, so that one reaches every client within the
+// radius, in order with the sender's state on any transport (NATS orders a
+// publisher's messages per topic only), and one on an ordinary topic, which
+// on a mesh also follows the sender's world messages to every client. Once
+// a client has every fence, it has all it will get: exactly perMsg/rate from
+// each sender within the radius, by distance, and nothing from beyond;
+// every message carries its sender's position.
 func TestWorldInterestOnMesh(t *testing.T) { worldOnALine(t, commserver.TransportMesh) }
 
 // TestWorldInterestOverNATS is TestWorldInterestOnMesh with the servers
@@ -76,6 +93,7 @@ func worldOnALine(t *testing.T, transport string) {
 		clients = 30
 		spacing = 8
 		perMsg  = 40 // a multiple of every rate, so the count is exact whatever the phase
+		maxRate = 5  // the slowest rate configured below
 		world   = "world.line"
 	)
 	cl := cluster.Start(t, cluster.Options{Servers: 2, Transport: transport, Server: func(_ int, cfg *commserver.Config) {
@@ -145,6 +163,12 @@ func worldOnALine(t *testing.T, transport string) {
 					return
 				}
 			}
+			for k := range maxRate {
+				if err := m.w.Publish([]byte("fence "+strconv.Itoa(k)), client.Reliable); err != nil {
+					errs <- fmt.Errorf("client %d world fence: %w", m.index, err)
+					return
+				}
+			}
 			if err := m.c.Publish("fence", []byte("done"), client.Reliable); err != nil {
 				errs <- fmt.Errorf("client %d fence: %w", m.index, err)
 			}
@@ -168,7 +192,13 @@ func worldOnALine(t *testing.T, transport string) {
 		return 0
 	}
 	for _, r := range members {
-		testwait.For(t, eventTimeout, fmt.Sprintf("client %d to get every fence", r.index), func() bool { return r.in.fenced(clients - 1) })
+		var near []uint64
+		for _, s := range members {
+			if s != r && rateOf(abs(s.index-r.index)*spacing) > 0 {
+				near = append(near, s.c.Alias())
+			}
+		}
+		testwait.For(t, eventTimeout, fmt.Sprintf("client %d to get every fence", r.index), func() bool { return r.in.fenced(clients-1, near) })
 		r.in.mu.Lock()
 		for _, s := range members {
 			if s == r {
