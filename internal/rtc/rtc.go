@@ -6,13 +6,11 @@ package rtc
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"strings"
 
 	"github.com/pion/ice/v2"
-	"github.com/pion/transport/v2"
 	"github.com/pion/transport/v2/stdnet"
 	"github.com/pion/webrtc/v3"
 
@@ -111,41 +109,6 @@ func NewAPI(cfg rtcconfig.Config) (*API, error) {
 	a.API = webrtc.NewAPI(webrtc.WithSettingEngine(se))
 	return a, nil
 }
-
-// newUDPMux opens webrtc.udp_mux_port on every local IPv4 address that
-// ordinary gathering would offer (loopback only in loopback-only mode,
-// never otherwise; only webrtc.networks when set): one port for every peer.
-// A socket per address rather than one on 0.0.0.0, because pion offers
-// every address of a wildcard socket as a candidate, loopback and filtered
-// networks included, and because replies then leave from the address the
-// peer sent to.
-func newUDPMux(cfg rtcconfig.Config, network transport.Net, ipFilter func(net.IP) bool, ifFilter func(string) bool) (ice.UDPMux, error) {
-	opts := []ice.UDPMuxFromPortOption{
-		ice.UDPMuxFromPortWithNet(network),
-		ice.UDPMuxFromPortWithNetworks(ice.NetworkTypeUDP4),
-	}
-	if ipFilter != nil {
-		opts = append(opts, ice.UDPMuxFromPortWithIPFilter(ipFilter))
-	}
-	if ifFilter != nil {
-		opts = append(opts, ice.UDPMuxFromPortWithInterfaceFilter(ifFilter))
-	}
-	if cfg.LoopbackOnly {
-		opts = append(opts, ice.UDPMuxFromPortWithLoopback())
-	}
-	mux, err := ice.NewMultiUDPMuxFromPort(cfg.UDPMuxPort, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("webrtc.udp_mux_port %d: %w", cfg.UDPMuxPort, err)
-	}
-	if len(mux.GetListenAddresses()) == 0 {
-		_ = mux.Close()
-		return nil, fmt.Errorf("webrtc.udp_mux_port %d: %w", cfg.UDPMuxPort, errNoMuxAddress)
-	}
-	return mux, nil
-}
-
-// errNoMuxAddress: the filters leave no local address to open the mux on.
-var errNoMuxAddress = errors.New("no local IPv4 address to listen on (see webrtc.networks)")
 
 // parseNetworks reads webrtc.networks.
 func parseNetworks(cidrs []string) ([]*net.IPNet, error) {
