@@ -61,9 +61,6 @@ var flow = [2]struct{ highWater, lowWater uint64 }{
 type channel struct {
 	kind chanKind
 	q    *outbound.Queue
-	// low receives a token from OnBufferedAmountLow; capacity 1 and a
-	// non-blocking send, so a wake-up is never lost and pion never blocks.
-	low chan struct{}
 	// queued counts messages accepted by q; with q.Written (those handed
 	// to pion, each message of a batch counted) and pion's buffered amount
 	// it tells when everything sent has left (see flushed).
@@ -77,8 +74,8 @@ type channel struct {
 }
 
 // peer is one WebRTC link, to a client or to another server. It runs one
-// read loop and one writer per channel. Its fields are grouped by owner; see
-// locks.go for the lock order.
+// read loop per channel and one writer for both (outbound.Lanes). Its
+// fields are grouped by owner; see locks.go for the lock order.
 type peer struct {
 	// Set by newPeer, or by the signaling goroutine before the peer is
 	// published in Server.peers (under Server.mu); read-only after.
@@ -94,12 +91,15 @@ type peer struct {
 	signaledRole protocol.Role
 	// via is the coordinator link the peer is signaled over (coordmulti.go);
 	// nil for a peer made without one (tests).
-	via      *coordLink
-	log      *slog.Logger
-	ctx      context.Context // done when the peer is closed
-	cancel   context.CancelFunc
-	gate     *authGate // safe for concurrent use
-	chans    [2]*channel
+	via    *coordLink
+	log    *slog.Logger
+	ctx    context.Context // done when the peer is closed
+	cancel context.CancelFunc
+	gate   *authGate // safe for concurrent use
+	chans  [2]*channel
+	// lanes drains both channels' queues on one goroutine, started when
+	// the first channel opens (writerStarted, under mu).
+	lanes    *outbound.Lanes
 	errLimit *errorLimiter // safe for concurrent use
 	// establishing closes the peer unless it is established in time; set
 	// at creation, before it can fire.
@@ -140,12 +140,13 @@ type peer struct {
 	}
 
 	// mu guards the fields below and the channels' attached, dc and rw.
-	mu          sync.Mutex
-	pc          *webrtc.PeerConnection
-	localFP     string // this end's DTLS fingerprint, from its own SDP
-	closed      bool
-	openChans   int
-	established bool
+	mu            sync.Mutex
+	pc            *webrtc.PeerConnection
+	localFP       string // this end's DTLS fingerprint, from its own SDP
+	closed        bool
+	openChans     int
+	writerStarted bool
+	established   bool
 
 	// readers counts running read loops: teardown waits for them before
 	// it removes the peer's subscriptions, so that no loop re-adds them.
@@ -192,12 +193,13 @@ func (s *Server) newPeer(alias uint64, offerer bool, signaled protocol.Role) *pe
 		errLimit:     newErrorLimiter(nil),
 	}
 	p.log = newPeerLogger(s.log, p)
-	p.chans[reliable] = &channel{kind: reliable, q: outbound.NewReliable(s.cfg.Outbound.ReliableBytes), low: make(chan struct{}, 1)}
-	p.chans[unreliable] = &channel{kind: unreliable, q: outbound.NewUnreliable(s.cfg.Outbound.UnreliableMessages), low: make(chan struct{}, 1)}
+	p.chans[reliable] = &channel{kind: reliable, q: outbound.NewReliable(s.cfg.Outbound.ReliableBytes)}
+	p.chans[unreliable] = &channel{kind: unreliable, q: outbound.NewUnreliable(s.cfg.Outbound.UnreliableMessages)}
 	for _, ch := range p.chans {
 		ch.q.SetCoalesce(s.cfg.Outbound.Coalesce)
 	}
 	p.chans[unreliable].q.SetMaxDelay(s.cfg.Outbound.MaxDelay)
+	p.lanes = outbound.NewLanes(p.chans[reliable].q, p.chans[unreliable].q)
 	s.all[p] = struct{}{}
 	s.peerWG.Add(1)
 	p.establishing = time.AfterFunc(time.Hour, func() {
@@ -276,12 +278,7 @@ func (p *peer) attach(kind chanKind, dc *webrtc.DataChannel) {
 		return
 	}
 	dc.SetBufferedAmountLowThreshold(flow[kind].lowWater)
-	dc.OnBufferedAmountLow(func() {
-		select {
-		case ch.low <- struct{}{}:
-		default:
-		}
-	})
+	dc.OnBufferedAmountLow(p.lanes.Low)
 	dc.OnOpen(func() {
 		rw, err := dc.Detach()
 		if err != nil {
@@ -303,18 +300,22 @@ func (p *peer) opened(ch *channel, dc *webrtc.DataChannel, rw datachannel.ReadWr
 	ch.dc, ch.rw = dc, rw
 	p.openChans++
 	p.readers.Add(1)
+	startWriter := !p.writerStarted
+	p.writerStarted = true
 	p.mu.Unlock()
 
 	if !p.s.routines.Go(func() { defer p.readers.Done(); p.readLoop(ch) }) {
 		p.readers.Done()
 		return
 	}
-	p.s.routines.Go(func() {
-		err := ch.q.Run(p.ctx, sink{dc: dc, rw: rw}, flow[ch.kind].highWater, ch.low)
-		if err != nil {
-			p.close(slog.LevelInfo, "closed: write failed", err)
-		}
-	})
+	p.lanes.Attach(int(ch.kind), sink{dc: dc, rw: rw}, flow[ch.kind].highWater)
+	if startWriter {
+		p.s.routines.Go(func() {
+			if err := p.lanes.Run(p.ctx); err != nil {
+				p.close(slog.LevelInfo, "closed: write failed", err)
+			}
+		})
+	}
 	p.log.Debug("data channel open", "channel", ch.kind.String())
 	p.checkEstablished()
 }

@@ -107,7 +107,7 @@ func (s ICEServer) Validate() error {
 // Batched UDP writes on the mux port (see Config.UDPBatchWrites): the
 // defaults were measured with brokerctl load (see README.md).
 const (
-	DefaultUDPBatchWrites   = false
+	DefaultUDPBatchWrites   = true
 	DefaultUDPBatchSize     = 64
 	DefaultUDPBatchInterval = 500 * time.Microsecond
 )

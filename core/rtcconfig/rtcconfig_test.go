@@ -3,6 +3,7 @@ package rtcconfig
 import (
 	"errors"
 	"testing"
+	"time"
 )
 
 func TestValidate(t *testing.T) {
@@ -25,6 +26,12 @@ func TestValidate(t *testing.T) {
 		{"mux and range", Config{UDPMuxPort: 50000, UDPPortMin: 50000, UDPPortMax: 50999}, ErrMuxAndRange},
 		{"NAT host name", Config{NAT1To1IPs: []string{"broker.example.com"}}, ErrBadNATIP},
 		{"NAT bad local", Config{NAT1To1IPs: []string{"203.0.113.10/eth0"}}, ErrBadNATIP},
+		{"batched writes", Config{UDPMuxPort: 50000, UDPBatchWrites: true, UDPBatchSize: 64, UDPBatchInterval: DefaultUDPBatchInterval}, nil},
+		{"batch of none", Config{UDPBatchWrites: true, UDPBatchSize: 0, UDPBatchInterval: time.Millisecond}, ErrBadBatch},
+		{"batch too large", Config{UDPBatchWrites: true, UDPBatchSize: 2000, UDPBatchInterval: time.Millisecond}, ErrBadBatch},
+		{"no batch interval", Config{UDPBatchWrites: true, UDPBatchSize: 64}, ErrBadBatch},
+		{"batch interval too long", Config{UDPBatchWrites: true, UDPBatchSize: 64, UDPBatchInterval: time.Second}, ErrBadBatch},
+		{"batch settings unchecked when off", Config{UDPBatchSize: -1}, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

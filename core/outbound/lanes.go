@@ -1,0 +1,159 @@
+package outbound
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+)
+
+// Lanes drains several queues (a peer's reliable and unreliable channels)
+// on one goroutine, each into its own sink with its own flow control, as
+// Run does for one: a peer then costs one writer goroutine instead of one
+// per channel (a goroutine is a stack, at least 2 KiB, kept for the peer's
+// life even while it is idle).
+//
+// Every lane's queue, the owner's buffered-amount-low callbacks (Low) and
+// the context signal one shared wake channel; each wake-up looks at every
+// lane. A lane whose sink is above its high water is skipped until Low, so
+// a reliable channel that backs up never holds up the unreliable one.
+type Lanes struct {
+	wake  chan struct{}
+	lanes []lane
+}
+
+type lane struct {
+	q         *Queue
+	sink      atomic.Pointer[Sink] // nil until Attach
+	highWater atomic.Uint64
+	lastWrite time.Time // owned by Run
+}
+
+// NewLanes takes queues that nobody has pushed to or run yet (it gives them
+// the shared wake channel); lane i is queues[i].
+func NewLanes(queues ...*Queue) *Lanes {
+	l := &Lanes{wake: make(chan struct{}, 1), lanes: make([]lane, len(queues))}
+	for i, q := range queues {
+		q.wake = l.wake
+		l.lanes[i].q = q
+	}
+	return l
+}
+
+// Attach gives lane i its sink once the channel is open; until then what is
+// pushed to its queue waits. highWater is as for Run. Safe to call while
+// Run runs, once per lane.
+func (l *Lanes) Attach(i int, sink Sink, highWater uint64) {
+	ln := &l.lanes[i]
+	ln.highWater.Store(highWater)
+	ln.sink.Store(&sink)
+	l.Low()
+}
+
+// Low wakes Run to look at every lane again: call it, from any goroutine,
+// when a sink's buffered amount has dropped (pion's OnBufferedAmountLow,
+// whose threshold must be at or below the lane's high water). It never
+// blocks.
+func (l *Lanes) Low() {
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run writes each lane's queued messages to its sink until ctx is done or
+// any lane's queue is closed (it returns nil: both are deliberate stops) or
+// a write fails (it returns that error, wrapped with the lane). Batching
+// (EnableBatching) and coalescing (SetCoalesce) are each queue's, as with
+// Run; a wake-up in which some lane is under sustained traffic waits the
+// longest of those lanes' windows once before taking from them all.
+//
+// Run is the queues' only consumer: call it from exactly one goroutine,
+// and not Queue.Run on them.
+func (l *Lanes) Run(ctx context.Context) error {
+	var stopped atomic.Bool
+	stop := context.AfterFunc(ctx, func() {
+		stopped.Store(true)
+		l.Low()
+	})
+	defer stop()
+
+	// batch is owned by this goroutine and reused by every lane.
+	var batch [][]byte
+	var gather *time.Timer
+	defer func() {
+		if gather != nil {
+			gather.Stop()
+		}
+	}()
+	for {
+		if stopped.Load() {
+			return nil
+		}
+		for i := range l.lanes {
+			if l.lanes[i].q.closed.Load() {
+				return nil
+			}
+		}
+		if wait := l.gatherWindow(); wait > 0 {
+			if gather == nil {
+				gather = time.NewTimer(wait)
+			} else {
+				gather.Reset(wait)
+			}
+			select {
+			case <-gather.C:
+			case <-ctx.Done():
+				return nil
+			}
+		}
+		wrote := false
+		for i := range l.lanes {
+			ln := &l.lanes[i]
+			sp := ln.sink.Load()
+			if sp == nil || (*sp).Buffered() > ln.highWater.Load() {
+				// Not open yet, or backed up: Attach or Low wakes us.
+				continue
+			}
+			q := ln.q
+			q.mu.Lock()
+			plan := batchPlan{first: q.msgs - uint64(q.count), from: q.batchFrom, limit: q.batchLimit, framer: q.framer}
+			batch = q.take(batch[:0])
+			q.mu.Unlock()
+			if len(batch) == 0 {
+				continue
+			}
+			if q.coalesce > 0 {
+				ln.lastWrite = time.Now()
+			}
+			if err := q.write(*sp, batch, plan); err != nil {
+				clear(batch)
+				return fmt.Errorf("lane %d: %w", i, err)
+			}
+			wrote = true
+		}
+		if !wrote {
+			// Every wake-up, whatever its cause, comes back to look at
+			// every lane: a Push to an empty queue, Attach, Low, a close.
+			<-l.wake
+		}
+	}
+}
+
+// gatherWindow is how long to wait before taking: the longest coalesce
+// window of the open lanes that have something queued and wrote within
+// their last few windows (sustained traffic), else 0.
+func (l *Lanes) gatherWindow() time.Duration {
+	var wait time.Duration
+	for i := range l.lanes {
+		ln := &l.lanes[i]
+		q := ln.q
+		if q.coalesce <= wait || ln.sink.Load() == nil || time.Since(ln.lastWrite) >= sustainedWindows*q.coalesce {
+			continue
+		}
+		if n, _ := q.Len(); n > 0 {
+			wait = q.coalesce
+		}
+	}
+	return wait
+}
