@@ -74,6 +74,9 @@ func TestBatchConnFlushesOnInterval(t *testing.T) {
 	// And the next batch too: the timer re-arms.
 	writeN(t, c, dst.LocalAddr(), 3, 2)
 	expect(t, dst, 3, 2)
+	// The timer's flush may still hold the lock after the kernel has
+	// delivered; Close waits for it.
+	_ = c.Close()
 	if s := c.sent.Load(); s != 5 {
 		t.Fatalf("sent %d, want 5", s)
 	}
