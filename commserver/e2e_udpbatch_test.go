@@ -24,7 +24,8 @@ func TestE2EUDPMuxBatchedWrites(t *testing.T) {
 	_ = probe.Close()
 	cl := cluster.Start(t, cluster.Options{Server: func(_ int, cfg *commserver.Config) {
 		cfg.WebRTC.UDPMuxPort = port
-		cfg.WebRTC.UDPBatchWrites = true
+		on := true
+		cfg.WebRTC.UDPBatchWrites = &on
 		cfg.WebRTC.UDPBatchSize = 8
 		cfg.WebRTC.UDPBatchInterval = time.Millisecond
 	}})

@@ -45,8 +45,11 @@ type Config struct {
 	// UDPBatchWrites sends the mux port's datagrams in batches, one
 	// sendmmsg for up to UDPBatchSize of them, at most UDPBatchInterval
 	// after the first was queued: fewer syscalls per delivery under
-	// fan-out, for up to one interval more latency. Mux port only.
-	UDPBatchWrites   bool          `koanf:"udp_batch_writes"`
+	// fan-out, for up to one interval more latency. Mux port only. A
+	// pointer because it defaults to on and a zero field is filled with
+	// the default: nil is the default (BatchWrites), false turns it off.
+	// Zero size and interval are the defaults too.
+	UDPBatchWrites   *bool         `koanf:"udp_batch_writes"`
 	UDPBatchSize     int           `koanf:"udp_batch_size"`
 	UDPBatchInterval time.Duration `koanf:"udp_batch_interval"`
 	NAT1To1IPs       []string      `koanf:"nat_1to1_ips"`
@@ -112,6 +115,12 @@ const (
 	DefaultUDPBatchInterval = 500 * time.Microsecond
 )
 
+// BatchWrites reports whether the mux port writes in batches
+// (UDPBatchWrites, on unless set to false).
+func (c Config) BatchWrites() bool {
+	return c.UDPBatchWrites == nil || *c.UDPBatchWrites
+}
+
 // Defaults are the config defaults for the webrtc section, flat keys.
 func Defaults() map[string]any {
 	return map[string]any{
@@ -146,9 +155,9 @@ func (c Config) Validate() error {
 	case c.UDPMuxPort != 0 && c.UDPPortMin != 0:
 		// pion would use the mux and silently ignore the range.
 		return fmt.Errorf("webrtc.udp_mux_port and webrtc.udp_port_min/max: %w", ErrMuxAndRange)
-	case c.UDPBatchWrites && (c.UDPBatchSize < 1 || c.UDPBatchSize > 1024):
+	case c.UDPBatchSize < 0 || c.UDPBatchSize > 1024:
 		return fmt.Errorf("webrtc.udp_batch_size %d: %w", c.UDPBatchSize, ErrBadBatch)
-	case c.UDPBatchWrites && (c.UDPBatchInterval <= 0 || c.UDPBatchInterval > 100*time.Millisecond):
+	case c.UDPBatchInterval < 0 || c.UDPBatchInterval > 100*time.Millisecond:
 		return fmt.Errorf("webrtc.udp_batch_interval %s: %w", c.UDPBatchInterval, ErrBadBatch)
 	}
 	for _, m := range c.NAT1To1IPs {
@@ -172,5 +181,5 @@ var (
 	ErrHalfRange   = errors.New("set both or neither")
 	ErrMuxAndRange = errors.New("set one: the mux serves every peer on one port, the range gives each peer its own")
 	ErrBadNATIP    = errors.New("want an IP address, or public/local IP addresses")
-	ErrBadBatch    = errors.New("batched UDP writes want 1 to 1024 datagrams and an interval above 0 and at most 100ms")
+	ErrBadBatch    = errors.New("batched UDP writes want 1 to 1024 datagrams and an interval of at most 100ms (0: the default)")
 )

@@ -26,12 +26,12 @@ func TestValidate(t *testing.T) {
 		{"mux and range", Config{UDPMuxPort: 50000, UDPPortMin: 50000, UDPPortMax: 50999}, ErrMuxAndRange},
 		{"NAT host name", Config{NAT1To1IPs: []string{"broker.example.com"}}, ErrBadNATIP},
 		{"NAT bad local", Config{NAT1To1IPs: []string{"203.0.113.10/eth0"}}, ErrBadNATIP},
-		{"batched writes", Config{UDPMuxPort: 50000, UDPBatchWrites: true, UDPBatchSize: 64, UDPBatchInterval: DefaultUDPBatchInterval}, nil},
-		{"batch of none", Config{UDPBatchWrites: true, UDPBatchSize: 0, UDPBatchInterval: time.Millisecond}, ErrBadBatch},
-		{"batch too large", Config{UDPBatchWrites: true, UDPBatchSize: 2000, UDPBatchInterval: time.Millisecond}, ErrBadBatch},
-		{"no batch interval", Config{UDPBatchWrites: true, UDPBatchSize: 64}, ErrBadBatch},
-		{"batch interval too long", Config{UDPBatchWrites: true, UDPBatchSize: 64, UDPBatchInterval: time.Second}, ErrBadBatch},
-		{"batch settings unchecked when off", Config{UDPBatchSize: -1}, nil},
+		{"batched writes", Config{UDPMuxPort: 50000, UDPBatchSize: 64, UDPBatchInterval: DefaultUDPBatchInterval}, nil},
+		{"batch defaults", Config{UDPMuxPort: 50000, UDPBatchSize: 0, UDPBatchInterval: 0}, nil},
+		{"negative batch", Config{UDPBatchSize: -1}, ErrBadBatch},
+		{"batch too large", Config{UDPBatchSize: 2000}, ErrBadBatch},
+		{"negative batch interval", Config{UDPBatchInterval: -time.Millisecond}, ErrBadBatch},
+		{"batch interval too long", Config{UDPBatchInterval: time.Second}, ErrBadBatch},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -39,5 +39,17 @@ func TestValidate(t *testing.T) {
 				t.Fatalf("Validate() = %v, want %v", err, tc.want)
 			}
 		})
+	}
+}
+
+// Batched writes are on unless set to false: the field is a pointer so that
+// false survives the filling of zero fields with defaults.
+func TestBatchWritesDefaultsOn(t *testing.T) {
+	off := false
+	if !(Config{}).BatchWrites() {
+		t.Error("unset UDPBatchWrites: batching off, want on")
+	}
+	if (Config{UDPBatchWrites: &off}).BatchWrites() {
+		t.Error("UDPBatchWrites false: batching on")
 	}
 }

@@ -50,7 +50,7 @@ func newUDPMux(cfg rtcconfig.Config, network transport.Net, ipFilter func(net.IP
 			return nil, fmt.Errorf("webrtc.udp_mux_port %d on %s: %w", cfg.UDPMuxPort, ip, err)
 		}
 		var pc net.PacketConn = conn
-		if cfg.UDPBatchWrites {
+		if cfg.BatchWrites() {
 			pc = newBatchConn(conn, size, interval)
 		}
 		muxes = append(muxes, ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: pc, Net: network}))
