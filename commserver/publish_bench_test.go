@@ -120,7 +120,10 @@ func BenchmarkPublishFanoutBatched(b *testing.B) {
 				sender.handle(sender.chans[reliable], msg)
 			}
 			for _, p := range subs {
-				go func() { _ = p.chans[reliable].q.Run(p.ctx, discardSink{}, 1<<30, nil) }()
+				// The peer's writer, as opened starts it: one for both
+				// channels.
+				p.lanes.Attach(int(reliable), discardSink{}, 1<<30)
+				go func() { _ = p.lanes.Run(p.ctx) }()
 			}
 			drained()
 			b.ReportAllocs()
