@@ -57,6 +57,12 @@ type Client struct {
 
 	subMu sync.Mutex // serializes sending the topic set, on Subscribe and on restore
 	sub   []byte     // the last SUBSCRIPTION, encoded; nil before the first Subscribe
+	// subTopics is sub's topic set, and presence the last PRESENCE_REQUEST
+	// (nil before the first FollowPresence); guarded by subMu.
+	subTopics []string
+	presence  []byte
+	// streams tracks history topics' positions (recovery.go).
+	streams streams
 
 	state atomic.Int32
 
@@ -228,6 +234,7 @@ func (c *Client) Subscribe(ctx context.Context, topics ...string) error {
 	}
 	c.subMu.Lock()
 	c.sub = msg
+	c.subTopics = append([]string(nil), topics...)
 	c.mu.Lock()
 	l := c.link
 	c.mu.Unlock()
@@ -383,6 +390,9 @@ func (c *Client) deliver(l *link, ch *dataChannel, b []byte, topics topicCache) 
 func (c *Client) deliverFrame(l *link, ch *dataChannel, f *frame) {
 	switch f.Type {
 	case protocol.MessageType_TOPIC_FW, protocol.MessageType_TOPIC_IDENTITY_FW:
+		if ch.kind == Reliable && !c.fresh(f) {
+			return
+		}
 		m := Message{Topic: f.Topic, FromAlias: f.FromAlias, Body: f.Body, Identity: f.Identity, Role: f.Role, Channel: ch.kind,
 			Position: f.Position, HasPosition: f.HasPosition}
 		if h := c.ho.Load(); h != nil && c.take(h, l, m) {
@@ -394,6 +404,10 @@ func (c *Client) deliverFrame(l *link, ch *dataChannel, f *frame) {
 		c.emit(m)
 	case protocol.MessageType_DRAIN:
 		l.drain(f.graceMs)
+	case protocol.MessageType_RECOVERY:
+		c.deliverRecovery(l, f.raw)
+	case protocol.MessageType_PRESENCE:
+		c.deliverPresence(l, f.raw)
 	case protocol.MessageType_PING:
 		c.pingMu.Lock()
 		echoed, ok := c.pings[math.Float64bits(f.pingTime)]

@@ -74,6 +74,14 @@ type Config struct {
 	// Close, nor wait in Subscribe or Ping (they wait for that goroutine);
 	// hand the event to another goroutine for that.
 	OnState func(StateEvent)
+	// OnRecovery, when set, is called with the server's answer for each
+	// history topic after a reconnection (see Recovery), before the replayed
+	// messages, from the reliable read loop.
+	OnRecovery func(Recovery)
+	// OnPresence, when set, is called for each PRESENCE of the topics
+	// followed with FollowPresence, from the reliable read loop. Without it
+	// presence messages are dropped.
+	OnPresence func(Presence)
 
 	// DisableBatching makes the client speak the 2019 protocol's wire: its
 	// AUTH lists no features (FEATURE_DRAIN neither: it is not told to move

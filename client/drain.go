@@ -188,10 +188,16 @@ func (c *Client) resubscribe(ctx context.Context, l *link) error {
 	c.mu.Lock()
 	c.link = l // from now on a Subscribe writes its set to l
 	c.mu.Unlock()
-	sub := c.sub
+	sub, pres := c.sub, c.presence
+	// What was missed on history topics is asked for with the topic set
+	// (recovery.go), and the followed presence is followed again.
+	rec := c.streams.recoverFields(c.subTopics)
 	var err error
 	if sub != nil {
-		err = l.write(l.reliable, func(b []byte) []byte { return append(b, sub...) })
+		err = l.write(l.reliable, func(b []byte) []byte { return append(append(b, sub...), rec...) })
+	}
+	if err == nil && pres != nil {
+		err = l.write(l.reliable, func(b []byte) []byte { return append(b, pres...) })
 	}
 	c.subMu.Unlock()
 	if err != nil {

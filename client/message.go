@@ -66,6 +66,9 @@ type frame struct {
 
 	pingTime float64 // PING: the echoed time, to match a pending Ping
 	graceMs  uint32  // DRAIN: how long the server waits (drain.go)
+	// raw is the whole message as received (a view of the read buffer),
+	// for what decode does not parse: stream positions, PRESENCE, RECOVERY.
+	raw []byte
 }
 
 // clone returns m with Body and Identity copied into one fresh allocation, so

@@ -156,6 +156,7 @@ func (c *Client) up(l *link) {
 }
 
 func (c *Client) upLocked(l *link) {
+	c.streams.linked(l.alias)
 	c.alias.Store(l.alias)
 	c.server.Store(l.server)
 	c.live.Store(l)

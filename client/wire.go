@@ -21,6 +21,7 @@ import (
 // allocate). Unknown fields are skipped, as protobuf requires; a message of an
 // unknown type is returned with only Type set.
 func decode(b []byte, m *frame, topic func([]byte) string) error {
+	m.raw = b
 	tm, err := relay.ParseTopic(b)
 	switch {
 	case err == nil:

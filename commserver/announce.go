@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 
 	"github.com/webrtc-broker/webrtc-broker/protocol"
@@ -33,9 +34,14 @@ func (s *Server) announceLoop(ctx context.Context) {
 			return
 		case <-s.announce:
 		}
+		// Topics carried for the server's own sake: history streams and
+		// followed presence (history.go, presence.go).
+		own := append(s.hist.topics(), s.followedTopics()...)
 		if s.bus != nil {
-			// No server links: the bus subscribes to the union instead.
-			s.bus.SetTopics(s.subs.ClientTopics())
+			// No server links: the bus subscribes to the union instead,
+			// then the newly followed presence is asked for (presence_bus.go).
+			s.bus.SetTopics(withOwn(s.subs.ClientTopics(), s.busTopics(own)))
+			s.queryNewlyFollowed()
 			continue
 		}
 		var shared string
@@ -43,10 +49,10 @@ func (s *Server) announceLoop(ctx context.Context) {
 		for _, l := range s.serverLinks() {
 			var set string
 			if s.hub {
-				set = strings.Join(s.subs.TopicsExcept(l), " ")
+				set = strings.Join(withOwn(s.subs.TopicsExcept(l), own), " ")
 			} else {
 				if !sharedDone {
-					shared, sharedDone = strings.Join(s.subs.ClientTopics(), " "), true
+					shared, sharedDone = strings.Join(withOwn(s.subs.ClientTopics(), own), " "), true
 				}
 				set = shared
 			}
@@ -121,8 +127,12 @@ func (p *peer) applyAnnouncement(kind chanKind, m *protocol.SubscriptionMessage)
 	topics = append(gathered, topics...)
 	// A hub announces the other servers' topics too, so a change here
 	// changes what it owes them.
-	if s.subs.SetServer(p, topics) && s.hub {
+	changed := s.subs.SetServer(p, topics)
+	if changed && s.hub {
 		s.notifyAnnounce()
+	}
+	if changed {
+		s.presenceInterest(p)
 	}
 	p.log.Debug("server announced its topics", "topics", len(topics))
 }
@@ -136,4 +146,14 @@ func (s *Server) serverLinks() []*peer {
 		}
 	}
 	return links
+}
+
+// withOwn returns the sorted union of topics (sorted) and own.
+func withOwn(topics, own []string) []string {
+	if len(own) == 0 {
+		return topics
+	}
+	out := append(topics, own...)
+	slices.Sort(out)
+	return slices.Compact(out)
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/webrtc-broker/webrtc-broker/core/auth"
 	"github.com/webrtc-broker/webrtc-broker/core/clusterauth"
 	"github.com/webrtc-broker/webrtc-broker/core/config"
+	"github.com/webrtc-broker/webrtc-broker/core/history"
 	"github.com/webrtc-broker/webrtc-broker/core/logging"
 	"github.com/webrtc-broker/webrtc-broker/core/rtcconfig"
 	"github.com/webrtc-broker/webrtc-broker/internal/turn"
@@ -115,6 +116,12 @@ type Config struct {
 		// LOAD_REPORT (and at once when it starts draining). Default 2s.
 		Interval time.Duration `koanf:"interval"`
 	} `koanf:"load"`
+	// Presence and History: issue 14 items 2 and 3 (presence.go, history.go).
+	Presence PresenceConfig `koanf:"presence"`
+	// History lists the topics that keep a numbered history of their
+	// reliable messages for recovery, first matching rule wins; empty (the
+	// default) keeps none and costs the relay nothing.
+	History []history.Rule `koanf:"history"`
 
 	// world: begin (issue 14; see world.go)
 	// Worlds declares the world topics (spatial interest) by pattern.
@@ -189,6 +196,8 @@ func Defaults() map[string]any {
 		"load.interval":                "2s",
 		"log.level":                    "info",
 		"log.format":                   "text",
+		"presence.max_members":         100,
+		"history":                      []any{},
 	}
 	maps.Copy(d, rtcconfig.Defaults())
 	maps.Copy(d, auth.Defaults())
@@ -277,5 +286,30 @@ func (c Config) withDefaults() (Config, error) {
 	if _, err := newTopicRules(c.Worlds, c.Conflate); err != nil {
 		return c, err
 	}
+	return c.checkPresenceHistory()
+}
+
+// checkPresenceHistory validates the presence and history keys (issue 14)
+// and fills each history rule's defaults.
+func (c Config) checkPresenceHistory() (Config, error) {
+	if c.Presence.MaxMembers < 0 {
+		return c, fmt.Errorf("presence.max_members %d: %w", c.Presence.MaxMembers, errNegative)
+	}
+	rules := make([]history.Rule, len(c.History))
+	for i, r := range c.History {
+		var err error
+		if rules[i], err = r.Check(); err != nil {
+			return c, fmt.Errorf("history[%d]: %w", i, err)
+		}
+	}
+	c.History = rules
 	return c, nil
+}
+
+// PresenceConfig is the presence section (presence.go).
+type PresenceConfig struct {
+	// MaxMembers: a topic with more members than this is told to presence
+	// followers, and reported to other servers, as a count only. Default
+	// 100.
+	MaxMembers int `koanf:"max_members"`
 }

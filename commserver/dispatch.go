@@ -48,6 +48,8 @@ func (p *peer) handle(ch *channel, msg []byte) {
 		p.publish(ch.kind, t, msg)
 	case protocol.MessageType_BATCH:
 		p.handleBatch(ch, msg)
+	case protocol.MessageType_PRESENCE_REQUEST:
+		p.requestPresence(ch.kind, msg)
 	case protocol.MessageType_ERROR:
 		if !p.creds().isServer() {
 			p.violate(ch.kind, t, errUnexpected)

@@ -35,6 +35,10 @@ func dataChannelSeeds(f *testing.F) [][]byte {
 			Topics: gzipSeed(f, "t u")}),
 		enc(&protocol.SubscriptionMessage{Type: protocol.MessageType_SUBSCRIPTION, Format: protocol.Format_GZIP, Topics: []byte("x")}),
 		enc(&protocol.PingMessage{Type: protocol.MessageType_PING, Time: 1.5}),
+		enc(&protocol.PresenceRequestMessage{Type: protocol.MessageType_PRESENCE_REQUEST, Topics: []string{"t", "$x", "u"}}),
+		enc(&protocol.SubscriptionMessage{Type: protocol.MessageType_SUBSCRIPTION, Format: protocol.Format_PLAIN, Topics: []byte("t"),
+			Recover: []*protocol.TopicPosition{{Topic: "t", Epoch: 1, Offset: 2}, {Topic: "u"}}}),
+		relay.AppendTopic(nil, 9, "$presence.t", []byte{0x08, 0x13, 0x12, 0x01, 't', 0x18, 0x01}),
 		relay.AppendTopic(nil, 9, "t", []byte("body")),
 		relay.AppendTopicIdentity(nil, 9, "t", []byte("id"), protocol.Role_CLIENT, []byte("body")),
 		relay.AppendTopicFW(nil, 9, "t", []byte("body")),
@@ -93,6 +97,7 @@ func FuzzHandle(f *testing.F) {
 		// Undo what earlier inputs did: subscriptions and violations.
 		s.subs.SetClient(fx.client, []string{"t"})
 		s.subs.SetServer(fx.server, []string{"t"})
+		s.pres = newPresences() // no follower: nobody else may get PRESENCE
 		sender.bad.Store(0)
 
 		sender.handle(sender.chans[kind], msg)
@@ -125,6 +130,8 @@ func checkToSender(t *testing.T, got, sentOn chanKind, msg, out []byte) {
 		t.Fatalf("sender got undecodable %x: %v", out, err)
 	case typ == protocol.MessageType_ERROR && got == reliable:
 	case typ == protocol.MessageType_PING && got == sentOn && (bytes.Equal(out, msg) || inBatch(msg, out)):
+	// Answers to its own PRESENCE_REQUEST and SUBSCRIPTION.recover.
+	case (typ == protocol.MessageType_PRESENCE || typ == protocol.MessageType_RECOVERY) && got == reliable:
 	default:
 		t.Fatalf("sender got %v on the %s channel: %x", typ, got, out)
 	}

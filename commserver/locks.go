@@ -24,7 +24,23 @@ package commserver
 // queues and core/subscriptions tables (Push, Run; Add, Remove, Match), which
 // are called outside Server.mu and peer.mu.
 //
-// "Locked" in a function's name means Server.mu is held on entry.
+// Presence and history (presence.go, history.go) add, in order:
+//
+//	presences.mu -> histories.mu -> stream.mu
+//	Server.mu -> histories.mu -> stream.mu (restartAll, when a link is lost)
+//
+// presences.mu is held while a client's topic set changes (so membership
+// events leave in order) and while presence reports and snapshots are
+// built and queued; it is never held with Server.mu. A stream's mu is held
+// while a message is numbered, stored and queued, and while a recovering
+// client's set goes in force and its replay is queued: under it the code
+// takes the subscription table's locks and the outbound queues' (and may
+// close a slow consumer, which takes peer.mu). histories.mu is a read lock
+// around a map lookup, except in the sweeper, which holds it to drop idle
+// streams and takes table locks and stream.mu under it.
+//
+// "Locked" in a function's name means Server.mu is held on entry; in
+// presence.go, that presences.mu is.
 //
 // Goroutine-owned state, no lock: peer.sig is the read goroutine's of the
 // peer's coordinator link, peer.via (signaling.go, coordmulti.go; signaling

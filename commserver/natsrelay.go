@@ -57,6 +57,7 @@ func (s *Server) newBus() (*natsbus.Bus, error) {
 		Name:         "commserver",
 		ReconnectMin: s.cfg.Reconnect.Min,
 		ReconnectMax: s.cfg.Reconnect.Max,
+		OnReconnect:  s.busReconnected,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("commserver: %w", err)
@@ -80,6 +81,9 @@ func (s *Server) closeBus(ctx context.Context) {
 // publisher's from_alias, identity and role. It runs on the topic's NATS
 // subscription goroutine, so one topic's messages are fanned out in order.
 func (s *Server) deliverFromBus(e natsbus.Envelope) {
+	if s.fromBusSpecial(e) {
+		return
+	}
 	kind := unreliable
 	if e.Reliable {
 		kind = reliable

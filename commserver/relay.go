@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	"github.com/webrtc-broker/webrtc-broker/core/policy"
+	"github.com/webrtc-broker/webrtc-broker/core/presence"
 	"github.com/webrtc-broker/webrtc-broker/core/relay"
 	"github.com/webrtc-broker/webrtc-broker/protocol"
 )
@@ -32,6 +33,15 @@ func (p *peer) publish(kind chanKind, t protocol.MessageType, msg []byte) {
 	if c.isServer() {
 		origin = relay.FromServer
 		from, identity, role = m.From, m.Identity, m.Role
+	}
+
+	// Topics starting with $ are the servers' own (presence reports).
+	if origin == relay.FromClient && len(m.Topic) > 0 && m.Topic[0] == '$' {
+		p.refuseInternal(kind, m.Topic)
+		return
+	}
+	if origin == relay.FromServer && len(m.Topic) > len(presence.TopicPrefix) && m.Topic[0] == '$' {
+		p.presenceReport(m)
 	}
 
 	// World topics and conflate keys (rules.go); nil rules cost nothing.
@@ -69,6 +79,20 @@ func (p *peer) publish(kind chanKind, t protocol.MessageType, msg []byte) {
 		}
 	}
 	toBus := s.bus != nil && origin == relay.FromClient
+	identified := t == protocol.MessageType_TOPIC_IDENTITY
+	// History topics (history.go): s.hist is nil without history rules, so
+	// other deployments pay one nil check.
+	if s.hist != nil && kind == reliable {
+		if st := s.hist.lookup(m.Topic); st != nil {
+			if p.fits(relayedSize(identified, from, st.topic, identity, role, body)+streamOverhead, st.topic) {
+				if toBus {
+					_ = s.bus.Publish(true, identified, from, st.topic, identity, role, body)
+				}
+				p.publishStream(st, origin, t, from, identity, role, body)
+			}
+			return
+		}
+	}
 	if !subscribed {
 		if !toBus {
 			return
@@ -80,8 +104,6 @@ func (p *peer) publish(kind chanKind, t protocol.MessageType, msg []byte) {
 			topic = string(m.Topic)
 		}
 	}
-
-	identified := t == protocol.MessageType_TOPIC_IDENTITY
 	if !p.relayable(identified, from, topic, identity, role, body) {
 		return
 	}

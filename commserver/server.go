@@ -29,6 +29,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/webrtc-broker/webrtc-broker/core/auth"
+	"github.com/webrtc-broker/webrtc-broker/core/history"
 	"github.com/webrtc-broker/webrtc-broker/core/policy"
 	"github.com/webrtc-broker/webrtc-broker/core/routines"
 	"github.com/webrtc-broker/webrtc-broker/core/subscriptions"
@@ -83,7 +84,12 @@ type Server struct {
 	rules  *topicRules
 	worlds worldSet
 	// keySeed makes the conflate keys (rules.go); read-only.
-	keySeed  maphash.Seed
+	keySeed maphash.Seed
+	// hist holds the history streams (nil without history rules); pres
+	// the presence state; originID names this server in presence reports.
+	hist     *histories
+	pres     *presences
+	originID uint64
 	routines routines.Group
 	// announce has capacity 1: a pending request to re-announce topics.
 	announce chan struct{}
@@ -173,6 +179,9 @@ func New(cfg Config, opts Options) (*Server, error) {
 		hub:      cfg.Role == RoleHub,
 		role:     protocol.Role_COMMUNICATION_SERVER,
 		subs:     subscriptions.New[*peer](),
+		hist:     newHistories(cfg.History),
+		pres:     newPresences(),
+		originID: history.NewEpoch(),
 		announce: make(chan struct{}, 1),
 		rules:    rules,
 		keySeed:  maphash.MakeSeed(),
@@ -271,6 +280,12 @@ func (s *Server) Run(ctx context.Context) error {
 		s.routines.Go(func() { s.runCoordinatorLink(ctx, l) })
 	}
 	s.routines.Go(func() { s.loadLoop(ctx) })
+	if s.hist != nil {
+		s.routines.Go(func() { s.sweepHistory(ctx) })
+	}
+	if s.bus != nil {
+		s.routines.Go(func() { s.refreshBusPresence(ctx) })
+	}
 
 	<-ctx.Done()
 	s.mu.Lock()
@@ -346,8 +361,20 @@ func (s *Server) snapshotPeers() []*peer {
 // It runs on the peer's teardown, after its read loops have ended.
 func (s *Server) forget(p *peer) {
 	p.leaveWorlds()
+	s.pres.mu.Lock()
+	old := s.subs.ClientSet(p)
 	unionChanged := s.subs.Remove(p)
+	if p.gate.authorized() {
+		s.presenceGoneLocked(p, old)
+	}
+	s.pres.mu.Unlock()
 	s.mu.Lock()
+	if s.hist != nil && p.isServerLink() && !s.closing {
+		// What the link was carrying may be lost: no stream can vouch
+		// for having every message. (Stream locks nest under Server.mu
+		// nowhere else, and take no other lock.)
+		s.hist.restartAll()
+	}
 	delete(s.all, p)
 	for alias, q := range s.peers {
 		if q == p {

@@ -37,13 +37,44 @@ func (p *peer) subscribe(kind chanKind, msg []byte) {
 	}
 	s := p.s
 	topics = p.cellTopicsDenied(topics)
+	topics = p.publicTopics(topics)
 	if s.policy != nil {
 		topics = p.allowedTopics(topics)
 	}
-	if p.setTopics(topics) {
+	// Under the presence lock, so that membership events leave in the order
+	// the sets changed (presence.go).
+	s.pres.mu.Lock()
+	old := s.subs.ClientSet(p)
+	if s.hist != nil {
+		s.hist.ensure(topics)
+	}
+	var changed bool
+	if len(m.Recover) > 0 {
+		changed = p.setClientRecovering(topics, m.Recover)
+	} else {
+		changed = p.setTopics(topics)
+	}
+	s.membersChangedLocked(symDiff(old, s.subs.ClientSet(p)))
+	s.pres.mu.Unlock()
+	if changed {
 		s.notifyAnnounce()
 	}
 	p.log.Debug("subscribed", "topics", len(topics))
+}
+
+// publicTopics drops the topics starting with $ (the servers' own, such as
+// presence reports), each answered with an ERROR_SUBSCRIPTION_DENIED.
+func (p *peer) publicTopics(topics []string) []string {
+	kept := topics[:0]
+	for _, t := range topics {
+		if t[0] == '$' {
+			p.log.Debug("subscription to a server topic denied", "topic", t)
+			p.sendError(protocol.ErrorCode_ERROR_SUBSCRIPTION_DENIED, t, "topics starting with $ are the servers' own")
+			continue
+		}
+		kept = append(kept, t)
+	}
+	return kept
 }
 
 // allowedTopics asks the policy about each governed topic and returns the

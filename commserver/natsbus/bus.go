@@ -55,6 +55,10 @@ type Options struct {
 	// ReconnectMin and ReconnectMax bound the delay between reconnect
 	// rounds (doubling, jittered); zero = 100ms and 10s.
 	ReconnectMin, ReconnectMax time.Duration
+	// OnReconnect, when set, is called (on nats.go's goroutine) each time
+	// the connection is back after a loss: what was published meanwhile
+	// never arrived, and history streams must say so.
+	OnReconnect func()
 }
 
 // Bus is one server's connection to NATS.
@@ -147,6 +151,9 @@ func (b *Bus) Connect() error {
 			b.failing.Store(false)
 			b.m.reconnects.Inc()
 			b.log.Info("reconnected to NATS", "url", nc.ConnectedUrlRedacted(), "nats_server", nc.ConnectedServerName())
+			if b.opts.OnReconnect != nil {
+				b.opts.OnReconnect()
+			}
 		}),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			b.m.connected.Set(0)

@@ -5,7 +5,23 @@ import { backoffDelay } from "./backoff.js";
 import { BrokerError, ClosedError, CoordinatorUnreachableError, InvalidTopicError, NotConnectedError, QueueFullError, TimeoutError } from "./errors.js";
 import { Link, connectURL, openLink } from "./link.js";
 import { World } from "./world.js";
-import { Bytes, Inbound, Message, Position, ServerError, decodeData, encodePing, encodeSubscription, encodeTopic, topicSet, validTopic } from "./wire.js";
+import { Recovery, Streams, StreamPosition } from "./streams.js";
+import {
+  Bytes,
+  Inbound,
+  Message,
+  Position,
+  Presence,
+  ServerError,
+  concat,
+  decodeData,
+  encodePing,
+  encodePresenceRequest,
+  encodeSubscription,
+  encodeTopic,
+  topicSet,
+  validTopic,
+} from "./wire.js";
 
 export type State = "connecting" | "connected" | "reconnecting" | "closed";
 
@@ -69,6 +85,10 @@ interface Events {
   message: (m: Message) => void;
   error: (e: ServerError) => void;
   state: (s: State, err?: Error) => void;
+  /** PRESENCE of the topics followed with followPresence. */
+  presence: (p: Presence) => void;
+  /** The server's answer for a history topic after a reconnection, before the replay. */
+  recovery: (r: Recovery) => void;
 }
 
 const defaults = { gzipAbove: 1024, minDelay: 100, maxDelay: 5000, queueBytes: 1 << 20, connectTimeout: 15000 };
@@ -134,12 +154,20 @@ export class Client {
   #server = 0n;
   #topics: string[] = [];
   #worlds = new Map<string, World>();
+  #followed?: string[]; // the last followPresence set; undefined before the first
+  #streams = new Streams();
   #queue: Bytes[] = [];
   #queued = 0;
   #pings = new Map<number, () => void>();
   #lastPing = 0;
   #ready: Array<() => void> = []; // woken on every state change
-  #listeners: { [K in keyof Events]: Set<Events[K]> } = { message: new Set(), error: new Set(), state: new Set() };
+  #listeners: { [K in keyof Events]: Set<Events[K]> } = {
+    message: new Set(),
+    error: new Set(),
+    state: new Set(),
+    presence: new Set(),
+    recovery: new Set(),
+  };
   #retry?: ReturnType<typeof setTimeout>;
   #ho?: Handover;
   #moving = false; // a move is in progress
@@ -235,6 +263,27 @@ export class Client {
     }
   }
 
+  /**
+   * Replaces the set of topics whose presence is followed (none stops);
+   * resolves once the server has it, the snapshots of newly followed topics
+   * delivered to "presence" handlers. Sent again after every reconnection.
+   */
+  async followPresence(topics: readonly string[], options: WaitOptions = {}): Promise<void> {
+    for (const t of topics) if (!validTopic(t)) throw new InvalidTopicError(`followPresence ${JSON.stringify(t)}: empty or contains a space`);
+    this.#followed = [...topics];
+    for (;;) {
+      const link = await this.#connected(options.signal);
+      if (this.#send(link.reliable, encodePresenceRequest(this.#followed))) {
+        if (await this.#ping(link, true, options.signal)) return;
+      }
+    }
+  }
+
+  /** The last stream position received on a history topic. */
+  streamPosition(topic: string): StreamPosition | undefined {
+    return this.#streams.position(topic);
+  }
+
   /** Round-trip time to the server in milliseconds; waits for the link when it is down. */
   async ping(options: SendOptions & WaitOptions = {}): Promise<number> {
     for (;;) {
@@ -274,6 +323,11 @@ export class Client {
     this.#queue.push(b);
     this.#queued += b.length;
     return true;
+  }
+
+  /** Sends the followed presence set again, if there is one. */
+  #sendFollowed(link: Link): boolean {
+    return this.#followed === undefined || this.#send(link.reliable, encodePresenceRequest(this.#followed));
   }
 
   #send(ch: RTCDataChannel, b: Bytes): boolean {
@@ -353,6 +407,7 @@ export class Client {
   }
 
   #attach(link: Link): void {
+    this.#streams.linked(link.alias);
     for (const [ch, name] of [[link.reliable, "reliable"], [link.unreliable, "unreliable"]] as const) {
       ch.onmessage = (ev) => this.#deliver(link, new Uint8Array(ev.data as ArrayBuffer), name);
       ch.onclose = () => this.#lost(link, `channel ${name} closed`);
@@ -403,6 +458,7 @@ export class Client {
     switch (in_.kind) {
       case "message": {
         const m = { ...in_.message, channel };
+        if (channel === "reliable" && m.stream && !this.#streams.seen(m.topic, m.fromAlias, m.stream)) return;
         const h = this.#ho;
         if (h && link === h.old) {
           if (h.ended) return; // the new link has taken over: a late duplicate
@@ -424,6 +480,14 @@ export class Client {
       }
       case "drain":
         if (link === this.#link && !this.#moving && !this.#opts.reconnect?.disabled) void this.#move(link, in_.graceMs);
+        return;
+      case "presence":
+        this.#emit("presence", in_.presence);
+        return;
+      case "recovery":
+        this.#streams.answered(in_.recovery);
+        if (!in_.recovery.recovered) console.info(`webrtc-broker: messages on ${in_.recovery.topic} were missed while reconnecting`);
+        this.#emit("recovery", in_.recovery);
         return;
       case "error":
         this.#emit("error", in_.error);
@@ -480,9 +544,15 @@ export class Client {
           this.#attach(next);
           if (this.#topics.length > 0) {
             const set = await topicSet(this.#topics, this.#opts.gzipAbove ?? defaults.gzipAbove);
-            if (!this.#send(next.reliable, encodeSubscription(set.format, set.bytes)) || !(await this.#ping(next, true, AbortSignal.timeout(timeout)))) {
+            if (
+              !this.#send(next.reliable, encodeSubscription(set.format, set.bytes)) ||
+              !this.#sendFollowed(next) ||
+              !(await this.#ping(next, true, AbortSignal.timeout(timeout)))
+            ) {
               throw new NotConnectedError(`server ${next.server}: lost while subscribing`);
             }
+          } else if (!this.#sendFollowed(next)) {
+            throw new NotConnectedError(`server ${next.server}: lost while following presence`);
           }
           if (this.#link !== old) throw new NotConnectedError(`server ${old.server}: lost during the move`);
           this.#switching = true;
@@ -578,9 +648,13 @@ export class Client {
           const set = await topicSet(this.#topics, this.#opts.gzipAbove ?? defaults.gzipAbove);
           // Bounded: a server that never echoes is given up like a lost one.
           const barrier = AbortSignal.timeout(this.#opts.connectTimeout ?? defaults.connectTimeout);
-          if (!this.#send(link.reliable, encodeSubscription(set.format, set.bytes)) || !(await this.#ping(link, true, barrier))) {
+          // What was missed on history topics is asked for with the set.
+          const sub = concat(encodeSubscription(set.format, set.bytes), this.#streams.recoverField(this.#topics));
+          if (!this.#send(link.reliable, sub) || !this.#sendFollowed(link) || !(await this.#ping(link, true, barrier))) {
             throw new NotConnectedError(`server ${link.server}: lost while re-subscribing`);
           }
+        } else if (!this.#sendFollowed(link)) {
+          throw new NotConnectedError(`server ${link.server}: lost while following presence again`);
         }
         if (link !== this.#link) return; // lost again: #lost has scheduled the next attempt
         const queue = this.#queue;

@@ -15,6 +15,9 @@ import {
   MessageType,
   PingMessageSchema,
   PositionSchema,
+  PresenceMessageSchema,
+  PresenceRequestMessageSchema,
+  RecoveryMessageSchema,
   Role,
   SubscriptionMessageSchema,
   TopicFWMessageSchema,
@@ -24,6 +27,7 @@ import {
   WebRtcMessageSchema,
   WelcomeMessageSchema,
 } from "./gen/broker_pb.js";
+import type { Recovery, StreamPosition } from "./streams.js";
 
 /** Bytes as the browser's send() calls take them. */
 export type Bytes = Uint8Array<ArrayBuffer>;
@@ -48,6 +52,30 @@ export interface Message {
   identity?: Uint8Array;
   role?: Role;
   position?: Position;
+  /** The message's place in a history topic's stream (reliable messages on history topics). */
+  stream?: StreamPosition;
+}
+
+/** A member of a topic's presence, as the server's authentication knows it. */
+export interface Member {
+  alias: bigint;
+  identity: Uint8Array;
+  role: Role;
+}
+
+/**
+ * A topic's presence: a snapshot (members is everyone) or a change (joined,
+ * left). Above the server's presence.max_members only count is set
+ * (countsOnly, members unknown).
+ */
+export interface Presence {
+  topic: string;
+  snapshot: boolean;
+  members: Member[];
+  joined: Member[];
+  left: Member[];
+  count: number;
+  countsOnly: boolean;
 }
 
 /** A server ERROR: a denied subscription, a dropped publish, a failed AUTH. */
@@ -66,6 +94,8 @@ export type Inbound =
   | { kind: "ping"; time: number }
   | { kind: "batch"; messages: Uint8Array[] }
   | { kind: "drain"; graceMs: number }
+  | { kind: "presence"; presence: Presence }
+  | { kind: "recovery"; recovery: Recovery }
   | { kind: "other"; type: MessageType };
 
 /**
@@ -121,7 +151,7 @@ export function decodeData(b: Uint8Array): Inbound {
     }
     case MessageType.TOPIC_FW: {
       const m = fromBinary(TopicFWMessageSchema, b);
-      return { kind: "message", message: { type, topic: m.topic, fromAlias: m.fromAlias, body: m.body, ...positionOf(m.position) } };
+      return { kind: "message", message: { type, topic: m.topic, fromAlias: m.fromAlias, body: m.body, ...positionOf(m.position), ...stream(m.stream) } };
     }
     case MessageType.TOPIC_IDENTITY: {
       const m = fromBinary(TopicIdentityMessageSchema, b);
@@ -150,6 +180,7 @@ export function decodeData(b: Uint8Array): Inbound {
           identity: m.identity,
           role: m.role,
           ...positionOf(m.position),
+          ...stream(m.stream),
         },
       };
     }
@@ -164,6 +195,35 @@ export function decodeData(b: Uint8Array): Inbound {
     }
     case MessageType.DRAIN:
       return { kind: "drain", graceMs: fromBinary(DrainMessageSchema, b).graceMs };
+    case MessageType.PRESENCE: {
+      const m = fromBinary(PresenceMessageSchema, b);
+      const members = (ms: { alias: bigint; identity: Uint8Array; role: Role }[]) =>
+        ms.map(({ alias, identity, role }) => ({ alias, identity, role }));
+      return {
+        kind: "presence",
+        presence: {
+          topic: m.topic,
+          snapshot: m.snapshot,
+          members: members(m.members),
+          joined: members(m.joined),
+          left: members(m.left),
+          count: m.count,
+          countsOnly: m.countsOnly,
+        },
+      };
+    }
+    case MessageType.RECOVERY: {
+      const m = fromBinary(RecoveryMessageSchema, b);
+      return {
+        kind: "recovery",
+        recovery: {
+          topic: m.topic,
+          recovered: m.recovered,
+          replayed: m.replayed,
+          position: { epoch: m.position?.epoch ?? 0n, offset: m.position?.offset ?? 0n },
+        },
+      };
+    }
     case MessageType.ERROR: {
       const m = fromBinary(ErrorMessageSchema, b);
       return {
@@ -229,4 +289,25 @@ export async function topicSet(topics: readonly string[], gzipAbove: number): Pr
 
 export function validTopic(t: string): boolean {
   return t.length > 0 && !t.includes(" ");
+}
+
+/** The stream field of a relayed message, when it has one. */
+function stream(p?: { epoch: bigint; offset: bigint }): { stream?: StreamPosition } {
+  return p ? { stream: { epoch: p.epoch, offset: p.offset } } : {};
+}
+
+/** A PRESENCE_REQUEST: the whole set of topics whose presence is followed. */
+export function encodePresenceRequest(topics: readonly string[]): Bytes {
+  return <Bytes>toBinary(
+    PresenceRequestMessageSchema,
+    create(PresenceRequestMessageSchema, { type: MessageType.PRESENCE_REQUEST, topics: [...topics] }),
+  );
+}
+
+/** Concatenates encoded fields of one message (protobuf merges them). */
+export function concat(a: Uint8Array, b: Uint8Array): Bytes {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
 }

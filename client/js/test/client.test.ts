@@ -14,6 +14,7 @@ import {
   MessageHeaderSchema,
   MessageType,
   Role,
+  PresenceRequestMessageSchema,
   SubscriptionMessageSchema,
   TopicFWMessageSchema,
   TopicMessageSchema,
@@ -307,4 +308,32 @@ test("several coordinator URLs: a dead one is passed over, and the one that answ
   c.close();
 
   await assert.rejects(connect({ url: ["ws://dead.test", "ws://dead.test:2"] }), CoordinatorUnreachableError);
+});
+
+test("reconnection asks for what was missed on history topics and follows presence again", async () => {
+  const c = await connect({ url: "ws://broker.test", reconnect: { minDelay: 1, maxDelay: 2 } });
+  await c.subscribe(["chat", "plain"]);
+  await c.followPresence(["chat"]);
+  const first = FakePeer.all.at(-1)!;
+  const got: string[] = [];
+  c.on("message", (m) => got.push(new TextDecoder().decode(m.body)));
+  const fw = (offset: bigint, body: string) =>
+    buf(toBinary(TopicFWMessageSchema, create(TopicFWMessageSchema, {
+      type: MessageType.TOPIC_FW, fromAlias: 42n, topic: "chat", body: new TextEncoder().encode(body), stream: { epoch: 9n, offset },
+    })));
+  first.channels[0].onmessage?.({ data: fw(1n, "one") });
+  first.channels[0].onmessage?.({ data: fw(2n, "two") });
+  first.channels[0].onmessage?.({ data: fw(2n, "two again") });
+  assert.deepEqual(got, ["one", "two"], "a position is delivered once");
+  assert.deepEqual(c.streamPosition("chat"), { epoch: 9n, offset: 2n });
+
+  const connected = new Promise<void>((resolve) => c.on("state", (s) => s === "connected" && resolve()));
+  first.channels[0].close();
+  await connected;
+  const sent = FakePeer.all.at(-1)!.channels[0].sent;
+  assert.deepEqual(sent.map(typeOf), [MessageType.AUTH, MessageType.SUBSCRIPTION, MessageType.PRESENCE_REQUEST, MessageType.PING]);
+  const sub = fromBinary(SubscriptionMessageSchema, sent[1]);
+  assert.deepEqual(sub.recover.map((r) => [r.topic, r.epoch, r.offset]), [["chat", 9n, 2n]]);
+  assert.deepEqual(fromBinary(PresenceRequestMessageSchema, sent[2]).topics, ["chat"]);
+  c.close();
 });

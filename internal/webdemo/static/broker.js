@@ -3443,6 +3443,10 @@ var TopicIdentityFWMessageSchema = /* @__PURE__ */ messageDesc(file_broker, 15);
 var ErrorMessageSchema = /* @__PURE__ */ messageDesc(file_broker, 16);
 var BatchMessageSchema = /* @__PURE__ */ messageDesc(file_broker, 17);
 var PositionSchema = /* @__PURE__ */ messageDesc(file_broker, 18);
+var TopicPositionSchema = /* @__PURE__ */ messageDesc(file_broker, 20);
+var RecoveryMessageSchema = /* @__PURE__ */ messageDesc(file_broker, 21);
+var PresenceRequestMessageSchema = /* @__PURE__ */ messageDesc(file_broker, 23);
+var PresenceMessageSchema = /* @__PURE__ */ messageDesc(file_broker, 24);
 var MessageType = /* @__PURE__ */ ((MessageType2) => {
   MessageType2[MessageType2["UNKNOWN_MESSAGE_TYPE"] = 0] = "UNKNOWN_MESSAGE_TYPE";
   MessageType2[MessageType2["WELCOME"] = 1] = "WELCOME";
@@ -3520,7 +3524,7 @@ function decodeData(b) {
     }
     case 10 /* TOPIC_FW */: {
       const m = fromBinary(TopicFWMessageSchema, b);
-      return { kind: "message", message: { type, topic: m.topic, fromAlias: m.fromAlias, body: m.body, ...positionOf(m.position) } };
+      return { kind: "message", message: { type, topic: m.topic, fromAlias: m.fromAlias, body: m.body, ...positionOf(m.position), ...stream(m.stream) } };
     }
     case 11 /* TOPIC_IDENTITY */: {
       const m = fromBinary(TopicIdentityMessageSchema, b);
@@ -3548,7 +3552,8 @@ function decodeData(b) {
           body: m.body,
           identity: m.identity,
           role: m.role,
-          ...positionOf(m.position)
+          ...positionOf(m.position),
+          ...stream(m.stream)
         }
       };
     }
@@ -3561,6 +3566,34 @@ function decodeData(b) {
     }
     case 15 /* DRAIN */:
       return { kind: "drain", graceMs: fromBinary(DrainMessageSchema, b).graceMs };
+    case 19 /* PRESENCE */: {
+      const m = fromBinary(PresenceMessageSchema, b);
+      const members = (ms) => ms.map(({ alias, identity, role }) => ({ alias, identity, role }));
+      return {
+        kind: "presence",
+        presence: {
+          topic: m.topic,
+          snapshot: m.snapshot,
+          members: members(m.members),
+          joined: members(m.joined),
+          left: members(m.left),
+          count: m.count,
+          countsOnly: m.countsOnly
+        }
+      };
+    }
+    case 20 /* RECOVERY */: {
+      const m = fromBinary(RecoveryMessageSchema, b);
+      return {
+        kind: "recovery",
+        recovery: {
+          topic: m.topic,
+          recovered: m.recovered,
+          replayed: m.replayed,
+          position: { epoch: m.position?.epoch ?? 0n, offset: m.position?.offset ?? 0n }
+        }
+      };
+    }
     case 14 /* ERROR */: {
       const m = fromBinary(ErrorMessageSchema, b);
       return {
@@ -3604,11 +3637,26 @@ function encodeWebRtc(type, to, json) {
 async function topicSet(topics, gzipAbove) {
   const plain = new TextEncoder().encode(topics.join(" "));
   if (plain.length <= gzipAbove) return { format: 1 /* PLAIN */, bytes: plain };
-  const stream = new Blob([plain]).stream().pipeThrough(new CompressionStream("gzip"));
-  return { format: 2 /* GZIP */, bytes: new Uint8Array(await new Response(stream).arrayBuffer()) };
+  const stream2 = new Blob([plain]).stream().pipeThrough(new CompressionStream("gzip"));
+  return { format: 2 /* GZIP */, bytes: new Uint8Array(await new Response(stream2).arrayBuffer()) };
 }
 function validTopic(t) {
   return t.length > 0 && !t.includes(" ");
+}
+function stream(p) {
+  return p ? { stream: { epoch: p.epoch, offset: p.offset } } : {};
+}
+function encodePresenceRequest(topics) {
+  return toBinary(
+    PresenceRequestMessageSchema,
+    create(PresenceRequestMessageSchema, { type: 18 /* PRESENCE_REQUEST */, topics: [...topics] })
+  );
+}
+function concat(a, b) {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
 }
 
 // src/link.ts
@@ -3784,6 +3832,54 @@ var World = class {
   }
 };
 
+// src/streams.ts
+var Streams = class {
+  #last = /* @__PURE__ */ new Map();
+  #aliases = /* @__PURE__ */ new Set();
+  /**
+   * Records a received message's position; false when it is not to be
+   * delivered: already received (same epoch, not later), or sent by this
+   * client under an earlier alias (a replay after a reconnection holds those).
+   */
+  seen(topic, from, pos) {
+    const last = this.#last.get(topic);
+    const newer = !last || last.epoch !== pos.epoch || pos.offset > last.offset;
+    if (this.#aliases.has(from)) {
+      if (last && last.epoch === pos.epoch && pos.offset > last.offset) this.#last.set(topic, pos);
+      return false;
+    }
+    if (!newer) return false;
+    this.#last.set(topic, pos);
+    return true;
+  }
+  /** Records one of this client's aliases. */
+  linked(alias) {
+    this.#aliases.add(alias);
+  }
+  /** A stream in another epoch starts from where the server stands. */
+  answered(r) {
+    if (r.position.epoch === 0n) return;
+    const last = this.#last.get(r.topic);
+    if (!last || last.epoch !== r.position.epoch) this.#last.set(r.topic, r.position);
+  }
+  position(topic) {
+    return this.#last.get(topic);
+  }
+  /**
+   * The recover field for the topics of set with a known position, encoded
+   * so that appended to a SUBSCRIPTION it adds the field.
+   */
+  recoverField(set) {
+    const recover = [];
+    for (const topic of set) {
+      const p = this.#last.get(topic);
+      if (p) recover.push(create(TopicPositionSchema, { topic, epoch: p.epoch, offset: p.offset }));
+    }
+    if (recover.length === 0) return new Uint8Array();
+    return toBinary(SubscriptionMessageSchema, create(SubscriptionMessageSchema, { recover }));
+  }
+};
+
 // src/client.ts
 var defaults = { gzipAbove: 1024, minDelay: 100, maxDelay: 5e3, queueBytes: 1 << 20, connectTimeout: 15e3 };
 function skipCopy(h, m) {
@@ -3821,13 +3917,22 @@ var Client = class {
   #server = 0n;
   #topics = [];
   #worlds = /* @__PURE__ */ new Map();
+  #followed;
+  // the last followPresence set; undefined before the first
+  #streams = new Streams();
   #queue = [];
   #queued = 0;
   #pings = /* @__PURE__ */ new Map();
   #lastPing = 0;
   #ready = [];
   // woken on every state change
-  #listeners = { message: /* @__PURE__ */ new Set(), error: /* @__PURE__ */ new Set(), state: /* @__PURE__ */ new Set() };
+  #listeners = {
+    message: /* @__PURE__ */ new Set(),
+    error: /* @__PURE__ */ new Set(),
+    state: /* @__PURE__ */ new Set(),
+    presence: /* @__PURE__ */ new Set(),
+    recovery: /* @__PURE__ */ new Set()
+  };
   #retry;
   #ho;
   #moving = false;
@@ -3913,6 +4018,25 @@ var Client = class {
       }
     }
   }
+  /**
+   * Replaces the set of topics whose presence is followed (none stops);
+   * resolves once the server has it, the snapshots of newly followed topics
+   * delivered to "presence" handlers. Sent again after every reconnection.
+   */
+  async followPresence(topics, options = {}) {
+    for (const t of topics) if (!validTopic(t)) throw new InvalidTopicError(`followPresence ${JSON.stringify(t)}: empty or contains a space`);
+    this.#followed = [...topics];
+    for (; ; ) {
+      const link = await this.#connected(options.signal);
+      if (this.#send(link.reliable, encodePresenceRequest(this.#followed))) {
+        if (await this.#ping(link, true, options.signal)) return;
+      }
+    }
+  }
+  /** The last stream position received on a history topic. */
+  streamPosition(topic) {
+    return this.#streams.position(topic);
+  }
   /** Round-trip time to the server in milliseconds; waits for the link when it is down. */
   async ping(options = {}) {
     for (; ; ) {
@@ -3949,6 +4073,10 @@ var Client = class {
     this.#queue.push(b);
     this.#queued += b.length;
     return true;
+  }
+  /** Sends the followed presence set again, if there is one. */
+  #sendFollowed(link) {
+    return this.#followed === void 0 || this.#send(link.reliable, encodePresenceRequest(this.#followed));
   }
   #send(ch, b) {
     if (ch.readyState !== "open") return false;
@@ -4021,6 +4149,7 @@ var Client = class {
     });
   }
   #attach(link) {
+    this.#streams.linked(link.alias);
     for (const [ch, name] of [[link.reliable, "reliable"], [link.unreliable, "unreliable"]]) {
       ch.onmessage = (ev) => this.#deliver(link, new Uint8Array(ev.data), name);
       ch.onclose = () => this.#lost(link, `channel ${name} closed`);
@@ -4065,6 +4194,7 @@ var Client = class {
     switch (in_.kind) {
       case "message": {
         const m = { ...in_.message, channel };
+        if (channel === "reliable" && m.stream && !this.#streams.seen(m.topic, m.fromAlias, m.stream)) return;
         const h = this.#ho;
         if (h && link === h.old) {
           if (h.ended) return;
@@ -4085,6 +4215,14 @@ var Client = class {
       }
       case "drain":
         if (link === this.#link && !this.#moving && !this.#opts.reconnect?.disabled) void this.#move(link, in_.graceMs);
+        return;
+      case "presence":
+        this.#emit("presence", in_.presence);
+        return;
+      case "recovery":
+        this.#streams.answered(in_.recovery);
+        if (!in_.recovery.recovered) console.info(`webrtc-broker: messages on ${in_.recovery.topic} were missed while reconnecting`);
+        this.#emit("recovery", in_.recovery);
         return;
       case "error":
         this.#emit("error", in_.error);
@@ -4135,9 +4273,11 @@ var Client = class {
           this.#attach(next);
           if (this.#topics.length > 0) {
             const set = await topicSet(this.#topics, this.#opts.gzipAbove ?? defaults.gzipAbove);
-            if (!this.#send(next.reliable, encodeSubscription(set.format, set.bytes)) || !await this.#ping(next, true, AbortSignal.timeout(timeout))) {
+            if (!this.#send(next.reliable, encodeSubscription(set.format, set.bytes)) || !this.#sendFollowed(next) || !await this.#ping(next, true, AbortSignal.timeout(timeout))) {
               throw new NotConnectedError(`server ${next.server}: lost while subscribing`);
             }
+          } else if (!this.#sendFollowed(next)) {
+            throw new NotConnectedError(`server ${next.server}: lost while following presence`);
           }
           if (this.#link !== old) throw new NotConnectedError(`server ${old.server}: lost during the move`);
           this.#switching = true;
@@ -4229,9 +4369,12 @@ var Client = class {
         if (this.#topics.length > 0) {
           const set = await topicSet(this.#topics, this.#opts.gzipAbove ?? defaults.gzipAbove);
           const barrier = AbortSignal.timeout(this.#opts.connectTimeout ?? defaults.connectTimeout);
-          if (!this.#send(link.reliable, encodeSubscription(set.format, set.bytes)) || !await this.#ping(link, true, barrier)) {
+          const sub = concat(encodeSubscription(set.format, set.bytes), this.#streams.recoverField(this.#topics));
+          if (!this.#send(link.reliable, sub) || !this.#sendFollowed(link) || !await this.#ping(link, true, barrier)) {
             throw new NotConnectedError(`server ${link.server}: lost while re-subscribing`);
           }
+        } else if (!this.#sendFollowed(link)) {
+          throw new NotConnectedError(`server ${link.server}: lost while following presence again`);
         }
         if (link !== this.#link) return;
         const queue = this.#queue;

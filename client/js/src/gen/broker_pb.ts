@@ -398,6 +398,7 @@ export type SubscriptionMessage = Message<"protocol.SubscriptionMessage"> & {
    * extension: recover what was missed on history topics (see
    * RecoveryMessage). Set by a reconnecting client on the SUBSCRIPTION
    * that restores its topic set; applies once, to the topics it names.
+   * Each names the last position the client received on the topic.
    *
    * @generated from field: repeated protocol.TopicPosition recover = 5;
    */
@@ -791,6 +792,19 @@ export const PositionSchema: GenMessage<Position> = /*@__PURE__*/
  * server's history for the topic restarts (offsets are then not comparable),
  * offset counts messages within the epoch.
  *
+ * Who numbers: each communication server numbers what it delivers to its
+ * own clients, per topic (a topic matching the server's `history` config).
+ * Between servers the message travels as a plain TOPIC/TOPIC_IDENTITY
+ * without a position. A stream's epoch is drawn at random when the server
+ * starts carrying the topic's history, and again whenever the server may
+ * have missed messages of it (it restarted, a server link was lost, the
+ * history lingered out after its last local subscriber left); offsets count
+ * from 1 within an epoch, 0 meaning nothing seen yet. Only reliable
+ * messages are numbered; set on TOPIC_FW (field 6) and TOPIC_IDENTITY_FW
+ * (field 8) to local clients only, which a 2019 client ignores as an
+ * unknown field. A client that reconnects to another server finds another
+ * epoch there and is answered recovered = false.
+ *
  * @generated from message protocol.StreamPosition
  */
 export type StreamPosition = Message<"protocol.StreamPosition"> & {
@@ -844,6 +858,20 @@ export const TopicPositionSchema: GenMessage<TopicPosition> = /*@__PURE__*/
 /**
  * extension: the server's answer to SubscriptionMessage.recover for one
  * topic, sent before the missed messages it replays.
+ *
+ * Sent on the reliable channel, only to a client whose SUBSCRIPTION had
+ * recover (a 2019 client never sends it). For each requested topic of the
+ * new set, in topic order: RECOVERY, then `replayed` TOPIC_FW /
+ * TOPIC_IDENTITY_FW messages exactly as first delivered (with their
+ * positions, from_alias and all), then live messages. The replay and the
+ * live messages go through the same queue and the subscription takes
+ * effect under the stream's lock, so there is no gap and no duplicate.
+ * Epoch differs: recovered = false, nothing replayed. Same epoch but the
+ * messages after the position are gone (history too short or past its
+ * ttl): recovered = false and all that is still held is replayed. A topic
+ * that is not a history topic here, or not in the new set: recovered =
+ * false, no position. The replay may hold messages the client itself
+ * published under an earlier alias; the SDKs drop those.
  *
  * @generated from message protocol.RecoveryMessage
  */
@@ -921,6 +949,13 @@ export const MemberSchema: GenMessage<Member> = /*@__PURE__*/
  * extension: the full set of topics whose presence the client follows
  * (like SUBSCRIPTION, the whole set each time; empty follows none).
  *
+ * Sent by a client on the reliable channel. Each newly followed topic is
+ * answered with a PRESENCE snapshot, then events as members change; a topic
+ * starting with "$", empty or with a space is refused with
+ * ERROR_SUBSCRIPTION_DENIED naming it; more than 1024 topics is a protocol
+ * violation. A server link never sends it. A 2019 client never sends it
+ * and so never gets PRESENCE.
+ *
  * @generated from message protocol.PresenceRequestMessage
  */
 export type PresenceRequestMessage = Message<"protocol.PresenceRequestMessage"> & {
@@ -946,6 +981,35 @@ export const PresenceRequestMessageSchema: GenMessage<PresenceRequestMessage> = 
  * extension: a topic's presence: a snapshot (snapshot = true, members is
  * everyone) then join/leave events. Above the server's configured size only
  * count is sent (counts_only = true).
+ *
+ * Members of topic T are the clients subscribed to T, anywhere in the
+ * cluster; alias, identity and role are what authentication gave each one
+ * (never a client's claim). To clients: on the reliable channel, only for
+ * followed topics (PresenceRequestMessage). count is always the total.
+ * Above presence.max_members (default 100) a message carries only count
+ * with counts_only = true (members unknown); coming back under it, the
+ * followers get a snapshot again. A reconnected client gets new snapshots.
+ *
+ * Between servers, presence travels as an ordinary topic, so any cluster
+ * transport carries it: a server with followers of T announces the internal
+ * topic "$presence.T" in its SUBSCRIPTION set; every server reports its own
+ * members of T on it as a TOPIC whose body is a PresenceMessage with
+ * snapshot = true (members, or count with counts_only above the size) and
+ * whose from_alias is the reporting server's origin id (random per server
+ * process). A report goes to an interested server when its announcement
+ * gains "$presence.T" and to all interested servers whenever the reporter's
+ * own members of T change; each replaces that origin's previous report, and
+ * a lost link drops the reports that came through it. A hub keeps the last
+ * report of each origin it relays and hands them to a server that newly
+ * wants T, and reports an origin empty when it loses that origin's link.
+ * With cluster.transport=nats (no links, so no announcement per link):
+ * every server subscribes to "$presence-query"; a server that starts
+ * following T publishes T's name there, and a server with members of T
+ * answers with its report and publishes one on each change for 30 s after
+ * (followers ask again every 10 s and drop a report not renewed for 30 s).
+ * Clients may neither
+ * subscribe nor publish to topics starting with "$" (ERROR_SUBSCRIPTION_DENIED,
+ * ERROR_PUBLISH_DROPPED).
  *
  * @generated from message protocol.PresenceMessage
  */
