@@ -250,7 +250,7 @@ func literalPrefixes(scripts []*script) []string {
 	var out []string
 	for _, s := range scripts {
 		for _, p := range s.patterns {
-			lit := p.text
+			lit := p.String()
 			if i := strings.IndexByte(lit, '*'); i >= 0 {
 				lit = lit[:i]
 			}

@@ -3,6 +3,8 @@ package luahost
 import (
 	"fmt"
 	"testing"
+
+	"github.com/webrtc-broker/webrtc-broker/core/topicpattern"
 )
 
 func TestPatterns(t *testing.T) {
@@ -22,23 +24,23 @@ func TestPatterns(t *testing.T) {
 		{"*", []string{"lobby", ""}, []string{"a.b"}},
 		{"**", []string{"", "a", "a.b.c"}, nil},
 	} {
-		p, err := parsePattern(tc.pattern)
+		p, err := topicpattern.Parse(tc.pattern)
 		if err != nil {
 			t.Fatalf("%q: %v", tc.pattern, err)
 		}
 		for _, topic := range tc.match {
-			if !p.match(topic) {
+			if !p.Match(topic) {
 				t.Errorf("%q does not match %q", tc.pattern, topic)
 			}
 		}
 		for _, topic := range tc.nomatch {
-			if p.match(topic) {
+			if p.Match(topic) {
 				t.Errorf("%q matches %q", tc.pattern, topic)
 			}
 		}
 	}
 	for _, bad := range []string{"", "a b", "a\tb", "a.***"} {
-		if _, err := parsePattern(bad); err == nil {
+		if _, err := topicpattern.Parse(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+	"github.com/webrtc-broker/webrtc-broker/core/topicpattern"
 )
 
 // debounce gathers the burst of events one save makes (editors write a
@@ -141,10 +142,10 @@ func readScript(path string) ([]byte, error) {
 	return src, nil
 }
 
-func patternTexts(ps []pattern) []string {
+func patternTexts(ps []topicpattern.Pattern) []string {
 	out := make([]string, len(ps))
 	for i := range ps {
-		out[i] = ps[i].text
+		out[i] = ps[i].String()
 	}
 	return out
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/webrtc-broker/webrtc-broker/core/topicpattern"
 	lua "github.com/yuin/gopher-lua"
 	"github.com/yuin/gopher-lua/parse"
 )
@@ -40,7 +41,7 @@ type script struct {
 	path     string
 	src      []byte // to tell an edited file from a touched one
 	proto    *lua.FunctionProto
-	patterns []pattern
+	patterns []topicpattern.Pattern
 	failOpen bool
 	timeout  time.Duration
 	hooks    [numHooks]bool
@@ -214,7 +215,7 @@ func (s *script) declareTopics(v lua.LValue) error {
 		if !ok {
 			return fmt.Errorf("policy.topics[%d] must be a string", i)
 		}
-		p, err := parsePattern(string(str))
+		p, err := topicpattern.Parse(string(str))
 		if err != nil {
 			return fmt.Errorf("policy.topics[%d]: %w", i, err)
 		}
@@ -225,7 +226,7 @@ func (s *script) declareTopics(v lua.LValue) error {
 
 func (s *script) governs(topic string) bool {
 	for i := range s.patterns {
-		if s.patterns[i].match(topic) {
+		if s.patterns[i].Match(topic) {
 			return true
 		}
 	}
