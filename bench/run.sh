@@ -22,9 +22,9 @@ LOGS=$RAW/logs
 QUICK=${BENCH_QUICK:-0}
 
 if [[ $QUICK == 1 ]]; then
-  WINDOW=3s WARMUP=1s STEPS=(20 40) CEIL_STEPS=(1000 2000) STORM=50 IDLE=2s
+  WINDOW=3s WARMUP=1s STEPS=(20 40) CEIL_STEPS=(1000 2000) STORM=50 IDLE=2s WORLD_CLIENTS=30 WORLD_SIZE=245
 else
-  WINDOW=10s WARMUP=3s STEPS=(10 15 20 25 30 35 40 50) CEIL_STEPS=(1000 1250 1500 2000 2500 3000 4000) STORM=1000 IDLE=5s
+  WINDOW=10s WARMUP=3s STEPS=(10 15 20 25 30 35 40 50) CEIL_STEPS=(1000 1250 1500 2000 2500 3000 4000) STORM=1000 IDLE=5s WORLD_CLIENTS=100 WORLD_SIZE=447
 fi
 STEP_WINDOW=8s
 
@@ -179,6 +179,19 @@ stop_cluster
 start_cluster storm 1
 load join-storm load - --scenario join-storm --clients "$STORM" --duration "$IDLE" || true
 stop_cluster
+
+# --- world (issue 14): spatial interest off and on, side by side in one run --
+# 100 walkers in 447 x 447 are the density of 500 in 1,000 x 1,000.
+if start_cluster world 1 --config "$ROOT/bench/scripts/world.yaml"; then
+  log "load world"
+  if ! "$BIN/brokerctl" load --coordinator "$COORD_URL" --pids "$SERVER_PIDS" --quiet --scenario world \
+    --clients "$WORLD_CLIENTS" --rate 10 --world-size "$WORLD_SIZE" --duration "$WINDOW" --warmup "$WARMUP" \
+    >"$RAW/world.txt" 2>"$LOGS/world.load.log"; then
+    log "load world failed, see $LOGS/world.load.log"
+    rm -f "$RAW/world.txt"
+  fi
+  stop_cluster
+fi
 
 echo "load after:  $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min)" >>"$RAW/meta.txt"
 rm -rf "$OUT/raw"

@@ -1,0 +1,23 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestWorldSectionShowsTheRunOrNothing(t *testing.T) {
+	dir := t.TempDir()
+	if s := worldSection(dir); s != "" {
+		t.Fatalf("no world run, got %q", s)
+	}
+	run := "world: 100 clients (100 connected)\ninterest sent/s\noff 1000\non 1000\n"
+	if err := os.WriteFile(filepath.Join(dir, "world.txt"), []byte(run), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := worldSection(dir)
+	if !strings.Contains(s, "## World") || !strings.Contains(s, "off 1000\non 1000") {
+		t.Fatalf("section lacks the run:\n%s", s)
+	}
+}
