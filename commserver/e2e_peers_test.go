@@ -86,7 +86,7 @@ func TestE2EMaxPeers(t *testing.T) {
 		t.Fatal(err)
 	}
 	testwait.For(t, eventTimeout, "the first client's slot to be freed", func() bool {
-		return cl.Server(0).Stats().Clients == 0
+		return cl.Server(0).Stats().ClientSlots == 0
 	})
 	ping(t, cl.Client(t, cl.On(0)), client.Reliable)
 }

@@ -57,7 +57,11 @@ type Stats struct {
 	Coordinators int
 
 	Clients, Servers int // authenticated peers
-	Topics           []string
+	// ClientSlots counts the clients held against max_peers: connected
+	// ones and those still being torn down (a closed client leaves
+	// Clients at once, its slot only when its teardown is over).
+	ClientSlots int
+	Topics      []string
 	// NATSConnected: with cluster.transport=nats, the NATS connection is up.
 	NATSConnected bool
 }
@@ -327,6 +331,9 @@ func (s *Server) Stats() Stats {
 			st.Clients++
 		}
 	}
+	s.mu.Lock()
+	st.ClientSlots = s.clientSlots
+	s.mu.Unlock()
 	st.Topics = s.subs.ClientTopics()
 	return st
 }
