@@ -247,7 +247,7 @@ func TestBusWaitsForNATSForever(t *testing.T) {
 	b.SetTopics([]string{"later"})
 	ns, err := natsembed.Start(natsembed.Config{Port: port})
 	if err != nil {
-		t.Skipf("the port was taken meanwhile: %v", err)
+		t.Fatalf("restart NATS on port %d, free a moment ago: %v", port, err)
 	}
 	t.Cleanup(ns.Shutdown)
 	testwait.For(t, eventTimeout, "the bus to connect once NATS is up", b.Connected)
