@@ -106,3 +106,94 @@ func TestRuleCheck(t *testing.T) {
 		}
 	}
 }
+
+// TestRingMaxBytes: a ring bounded in bytes drops its oldest messages so
+// that what it holds fits, always keeps the newest (even one larger than the
+// bound), and a client whose missed messages were pushed out by the bound is
+// told so.
+func TestRingMaxBytes(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	r := NewRing(1, 100, 0)
+	r.SetMaxBytes(10)
+	total := 0
+	for i := 1; i <= 10; i++ {
+		total += r.Append(fmt.Appendf(nil, "m%03d", i), t0)
+		if r.Bytes() > 10 || r.Bytes() != total {
+			t.Fatalf("after %d appends: Bytes %d, sum of deltas %d, bound 10", i, r.Bytes(), total)
+		}
+	}
+	if r.Len() != 2 || r.Last() != 10 {
+		t.Fatalf("Len %d Last %d, want 2 and 10", r.Len(), r.Last())
+	}
+	if replay, ok := r.Since(1, 8, t0); !ok || len(replay) != 2 || string(replay[0]) != "m009" {
+		t.Fatalf("Since(8) = %q, %v; want m009, m010, recovered", replay, ok)
+	}
+	if replay, ok := r.Since(1, 7, t0); ok || len(replay) != 2 {
+		t.Fatalf("Since(7) = %q, %v; want what is held, not recovered", replay, ok)
+	}
+	big := make([]byte, 25)
+	if d := r.Append(big, t0); d != 25-8 || r.Len() != 1 || r.Bytes() != 25 {
+		t.Fatalf("a message over the bound: delta %d, Len %d, Bytes %d; want 17, 1, 25", d, r.Len(), r.Bytes())
+	}
+	if r.DropOldest() != 0 || r.Len() != 1 {
+		t.Fatal("DropOldest dropped the newest message")
+	}
+	r.SetMaxBytes(0)
+	r.Append([]byte("m012"), t0)
+	if freed := r.DropOldest(); freed != 25 || r.Bytes() != 4 {
+		t.Fatalf("DropOldest freed %d, Bytes %d; want 25 and 4", freed, r.Bytes())
+	}
+}
+
+// TestRingExpireFreesBytes: messages dropped for their age leave Bytes.
+func TestRingExpireFreesBytes(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	r := NewRing(1, 100, time.Second)
+	for i := range 5 {
+		r.Append([]byte("abcd"), t0.Add(time.Duration(i)*300*time.Millisecond))
+	}
+	if freed := r.Expire(t0.Add(1500 * time.Millisecond)); freed != 4 || r.Bytes() != 12 || r.Len() != 3 {
+		// The append at 1.2 s already dropped the one of 0 s.
+		t.Fatalf("Expire freed %d, Bytes %d, Len %d; want 4, 12, 3", freed, r.Bytes(), r.Len())
+	}
+}
+
+// TestRingCursorAt: Cursor and At walk the same replay as Since, one message
+// at a time, with each message's sender.
+func TestRingCursorAt(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	r := NewRing(3, 4, 0)
+	for i := 1; i <= 6; i++ {
+		r.AppendFrom(fmt.Appendf(nil, "m%d", i), uint64(100+i), t0)
+	}
+	for _, off := range []uint64{0, 1, 2, 3, 5, 6} {
+		want, wantOK := r.Since(3, off, t0)
+		from, recovered, ok := r.Cursor(3, off, t0)
+		if !ok || recovered != wantOK {
+			t.Fatalf("Cursor(%d) = %d, %v, %v; Since says recovered %v", off, from, recovered, ok, wantOK)
+		}
+		var got [][]byte
+		for o := from; o <= r.Last(); o++ {
+			msg, sender, held := r.At(o)
+			if !held || sender != 100+o {
+				t.Fatalf("At(%d) = %q, %d, %v", o, msg, sender, held)
+			}
+			got = append(got, msg)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("Cursor/At from %d give %q, Since %q", off, got, want)
+		}
+	}
+	if _, _, ok := r.Cursor(4, 1, t0); ok {
+		t.Fatal("Cursor of another epoch is ok")
+	}
+	if _, _, ok := r.Cursor(3, 7, t0); ok {
+		t.Fatal("Cursor ahead of the stream is ok")
+	}
+	if _, _, held := r.At(2); held {
+		t.Fatal("At holds a message pushed out")
+	}
+	if _, _, held := r.At(7); held {
+		t.Fatal("At holds a message not yet numbered")
+	}
+}

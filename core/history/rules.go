@@ -15,6 +15,11 @@ type Rule struct {
 	Pattern string `koanf:"pattern"`
 	// Messages is how many messages a topic's history holds; 0 means 1000.
 	Messages int `koanf:"messages"`
+	// MaxBytes bounds the bytes a topic's history holds (the encoded
+	// messages as relayed), so that a topic of large messages cannot hold
+	// unbounded memory; 0 means DefaultMaxBytes. The newest message is
+	// always held, whatever its size.
+	MaxBytes int `koanf:"max_bytes"`
 	// TTL drops messages older than it; 0 keeps them until Messages pushes
 	// them out.
 	TTL time.Duration `koanf:"ttl"`
@@ -28,6 +33,9 @@ type Rule struct {
 // DefaultMessages is Rule.Messages when it is 0.
 const DefaultMessages = 1000
 
+// DefaultMaxBytes is Rule.MaxBytes when it is 0: 1000 messages of 4 KiB.
+const DefaultMaxBytes = 4 << 20
+
 var errBadRule = errors.New("history rule")
 
 // Check fills a rule's defaults and rejects one that cannot work.
@@ -37,14 +45,17 @@ func (r Rule) Check() (Rule, error) {
 		return r, fmt.Errorf("%w: pattern %q: must be a non-empty topic pattern without spaces", errBadRule, r.Pattern)
 	case strings.HasPrefix(r.Pattern, "$"):
 		return r, fmt.Errorf("%w: pattern %q: topics starting with $ are the servers' own", errBadRule, r.Pattern)
-	case r.Messages < 0 || r.TTL < 0 || r.Linger < 0:
-		return r, fmt.Errorf("%w %q: messages, ttl and linger may not be negative", errBadRule, r.Pattern)
+	case r.Messages < 0 || r.MaxBytes < 0 || r.TTL < 0 || r.Linger < 0:
+		return r, fmt.Errorf("%w %q: messages, max_bytes, ttl and linger may not be negative", errBadRule, r.Pattern)
 	}
 	if i := strings.Index(r.Pattern, "**"); i >= 0 && (i != len(r.Pattern)-2 || (i > 0 && r.Pattern[i-1] != '.')) {
 		return r, fmt.Errorf("%w: pattern %q: ** may only be the last segment", errBadRule, r.Pattern)
 	}
 	if r.Messages == 0 {
 		r.Messages = DefaultMessages
+	}
+	if r.MaxBytes == 0 {
+		r.MaxBytes = DefaultMaxBytes
 	}
 	if r.Linger == 0 {
 		r.Linger = r.TTL
