@@ -122,6 +122,10 @@ type Config struct {
 	// reliable messages for recovery, first matching rule wins; empty (the
 	// default) keeps none and costs the relay nothing.
 	History []history.Rule `koanf:"history"`
+	// HistoryMaxBytes bounds the bytes all history topics hold together
+	// on this server; past it the topic that appends drops its oldest
+	// messages. Default 256 MiB; 0 leaves only each rule's max_bytes.
+	HistoryMaxBytes int `koanf:"history_max_bytes"`
 
 	// world: begin (issue 14; see world.go)
 	// Worlds declares the world topics (spatial interest) by pattern.
@@ -198,6 +202,7 @@ func Defaults() map[string]any {
 		"log.format":                   "text",
 		"presence.max_members":         100,
 		"history":                      []any{},
+		"history_max_bytes":            256 << 20,
 	}
 	maps.Copy(d, rtcconfig.Defaults())
 	maps.Copy(d, auth.Defaults())
@@ -294,6 +299,9 @@ func (c Config) withDefaults() (Config, error) {
 func (c Config) checkPresenceHistory() (Config, error) {
 	if c.Presence.MaxMembers < 0 {
 		return c, fmt.Errorf("presence.max_members %d: %w", c.Presence.MaxMembers, errNegative)
+	}
+	if c.HistoryMaxBytes < 0 {
+		return c, fmt.Errorf("history_max_bytes %d: %w", c.HistoryMaxBytes, errNegative)
 	}
 	rules := make([]history.Rule, len(c.History))
 	for i, r := range c.History {

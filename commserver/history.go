@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -39,7 +40,12 @@ const sweepEvery = time.Second
 // stream's mu, then the subscription table and the outbound queues.
 type histories struct {
 	rules []history.Rule
-	mu    sync.RWMutex
+	// maxBytes bounds the bytes all streams hold together (history_max_bytes,
+	// 0: no bound); bytes is what they hold, kept by whoever changes a ring
+	// under its stream's lock (account).
+	maxBytes int64
+	bytes    atomic.Int64
+	mu       sync.RWMutex
 	// streams by topic; a stream's idleSince is guarded by mu.
 	streams map[string]*stream
 }
@@ -47,18 +53,70 @@ type histories struct {
 type stream struct {
 	topic string // the map's key, so the relay has a string without allocating
 	rule  history.Rule
-	mu    sync.Mutex // guards ring
+	mu    sync.Mutex // guards ring and replaying
 	ring  *history.Ring
+	// replaying holds the local clients whose replay on this topic is
+	// under way (replay.go): live messages are not queued to them, their
+	// replay reaches them as it catches up.
+	replaying map[*peer]*replay
 	// idleSince is when the sweeper first saw the topic without local
 	// subscribers; zero while it has some.
 	idleSince time.Time
 }
 
-func newHistories(rules []history.Rule) *histories {
+// newHistories holds the streams of rules, at most maxBytes of messages
+// in all (0: no bound); nil without rules.
+func newHistories(rules []history.Rule, maxBytes int) *histories {
 	if len(rules) == 0 {
 		return nil
 	}
-	return &histories{rules: rules, streams: map[string]*stream{}}
+	return &histories{rules: rules, maxBytes: int64(maxBytes), streams: map[string]*stream{}}
+}
+
+// newRing starts a stream of rule in a fresh epoch.
+func newRing(rule history.Rule) *history.Ring {
+	r := history.NewRing(history.NewEpoch(), rule.Messages, rule.TTL)
+	r.SetMaxBytes(rule.MaxBytes)
+	return r
+}
+
+// account adds the change of a ring's bytes since before to the total.
+func (h *histories) account(ring *history.Ring, before int) {
+	if d := ring.Bytes() - before; d != 0 {
+		h.bytes.Add(int64(d))
+	}
+}
+
+// trim drops a ring's oldest messages while all streams together hold more
+// than history_max_bytes: the stream that appends pays, so the bound holds
+// with one lock (its stream's) and no scan of the others. A quiet stream
+// keeps its messages until its own bound, its ttl or its linger drops them.
+func (h *histories) trim(ring *history.Ring) {
+	for h.maxBytes > 0 && h.bytes.Load() > h.maxBytes {
+		freed := ring.DropOldest()
+		if freed == 0 {
+			return
+		}
+		h.bytes.Add(-int64(freed))
+	}
+}
+
+// heldBytes is what every stream holds, for the metrics.
+func (h *histories) heldBytes() int64 {
+	if h == nil {
+		return 0
+	}
+	return h.bytes.Load()
+}
+
+// count is how many streams the server keeps, for the metrics.
+func (h *histories) count() int {
+	if h == nil {
+		return 0
+	}
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return len(h.streams)
 }
 
 // lookup returns topic's stream, nil if it has none. It does not allocate.
@@ -88,7 +146,7 @@ func (h *histories) ensure(topics []string) {
 	for _, t := range missing {
 		if h.streams[t] == nil {
 			r, _ := history.Find(h.rules, t)
-			h.streams[t] = &stream{topic: t, rule: r, ring: history.NewRing(history.NewEpoch(), r.Messages, r.TTL)}
+			h.streams[t] = &stream{topic: t, rule: r, ring: newRing(r)}
 		}
 	}
 }
@@ -115,7 +173,8 @@ func (h *histories) restartAll() {
 	defer h.mu.RUnlock()
 	for _, st := range h.streams {
 		st.mu.Lock()
-		st.ring = history.NewRing(history.NewEpoch(), st.rule.Messages, st.rule.TTL)
+		h.bytes.Add(-int64(st.ring.Bytes()))
+		st.ring = newRing(st.rule)
 		st.mu.Unlock()
 	}
 }
@@ -142,11 +201,16 @@ func (s *Server) sweepHistory(ctx context.Context) {
 					st.idleSince = now
 				case now.Sub(st.idleSince) > st.rule.Linger:
 					delete(h.streams, t)
+					st.mu.Lock()
+					h.bytes.Add(-int64(st.ring.Bytes()))
+					// A replay still under way ends with the stream.
+					st.ring = newRing(st.rule)
+					st.mu.Unlock()
 					dropped = true
 					continue
 				}
 				st.mu.Lock()
-				st.ring.Expire(now)
+				h.bytes.Add(-int64(st.ring.Expire(now)))
 				st.mu.Unlock()
 			}
 			h.mu.Unlock()
@@ -206,11 +270,25 @@ func (s *Server) deliverStream(st *stream, sender *peer, identified bool, from u
 		out = relay.AppendTopicFW(out, from, topic, body)
 	}
 	out = relay.AppendStream(out, ft, epoch, offset)
-	ring.Append(out, time.Now())
+	s.hist.bytes.Add(int64(ring.AppendFrom(out, from, time.Now())))
+	s.hist.trim(ring)
 	// Looked up under the stream's lock: a recovering client is either
 	// subscribed already (and gets this live) or gets it in its replay.
-	if subs, ok := s.subs.Lookup([]byte(topic)); ok && hasOther(subs.Clients, sender) {
+	subs, ok := s.subs.Lookup([]byte(topic))
+	switch {
+	case !ok || !hasOther(subs.Clients, sender):
+	case len(st.replaying) == 0:
 		s.fanout(sender, subs.Clients, reliable, ft, out, 0)
+	default:
+		// The clients still replaying get this from their replay, after
+		// what they missed (replay.go).
+		n := 0
+		for _, target := range subs.Clients {
+			if target != sender && st.replaying[target] == nil && target.send(reliable, out) {
+				n++
+			}
+		}
+		s.m.sent(ft, n, len(out))
 	}
 }
 
@@ -249,37 +327,47 @@ func (p *peer) setClientRecovering(topics []string, recover []*protocol.TopicPos
 	}
 	changed := p.setTopics(topics) // with the worlds' cells (world.go)
 	now := time.Now()
+	started := false
 	for _, r := range reqs {
 		ans := &protocol.RecoveryMessage{Type: protocol.MessageType_RECOVERY, Topic: r.pos.Topic}
-		var replay [][]byte
-		if r.st != nil {
-			replay, ans.Recovered = r.st.ring.Since(r.pos.Epoch, r.pos.Offset, now)
-			ans.Position = &protocol.StreamPosition{Epoch: r.st.ring.Epoch(), Offset: r.st.ring.Last()}
-			ans.Replayed = uint32(len(replay))
+		var rp *replay
+		if st := r.st; st != nil {
+			ring := st.ring
+			before := ring.Bytes()
+			from, recovered, ok := ring.Cursor(r.pos.Epoch, r.pos.Offset, now)
+			s.hist.account(ring, before)
+			ans.Recovered = recovered
+			ans.Position = &protocol.StreamPosition{Epoch: ring.Epoch(), Offset: ring.Last()}
+			if ok && from <= ring.Last() {
+				ans.Replayed = uint32(ring.Last() - from + 1)
+				rp = &replay{st: st, epoch: ring.Epoch(), next: from, live: ring.Last()}
+			}
 		}
-		p.sendRecovery(ans, replay)
+		if p.sendRecovery(ans) && rp != nil {
+			started = p.startReplay(rp) || started
+		}
 		if r.st != nil {
 			r.st.mu.Unlock()
 		}
 	}
+	if started {
+		p.runReplays()
+	}
 	return changed
 }
 
-// sendRecovery queues one topic's RECOVERY and its replay.
-func (p *peer) sendRecovery(ans *protocol.RecoveryMessage, replay [][]byte) {
+// sendRecovery queues one topic's RECOVERY; its replay follows through
+// the peer's replay pump (replay.go).
+func (p *peer) sendRecovery(ans *protocol.RecoveryMessage) bool {
 	msg, err := proto.Marshal(ans)
 	if err != nil {
 		p.log.Error("encode RECOVERY", "topic", ans.Topic, "err", err)
-		return
+		return false
 	}
 	if !p.send(reliable, msg) {
-		return
+		return false
 	}
 	p.s.m.sent(protocol.MessageType_RECOVERY, 1, len(msg))
-	for _, m := range replay {
-		if !p.send(reliable, m) {
-			return
-		}
-	}
-	p.log.Debug("recovery", "topic", ans.Topic, "recovered", ans.Recovered, "replayed", len(replay))
+	p.log.Debug("recovery", "topic", ans.Topic, "recovered", ans.Recovered, "replayed", ans.Replayed)
+	return true
 }

@@ -22,7 +22,7 @@ func FuzzHandleHistory(f *testing.F) {
 	}
 	fx := newHandleFixture(f)
 	s := fx.s
-	s.hist = newHistories([]history.Rule{{Pattern: "t", Messages: 8, Linger: 1}})
+	s.hist = newHistories([]history.Rule{{Pattern: "t", Messages: 8, Linger: 1}}, 0)
 	s.hist.ensure([]string{"t"})
 	st := s.hist.lookup([]byte("t"))
 	f.Fuzz(func(t *testing.T, fromServer, onReliable bool, msg []byte) {

@@ -27,7 +27,7 @@ func BenchmarkPublishReliableHistory(b *testing.B) {
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			f := newRelayFixture(b, RoleServer, 3, 1)
-			f.s.hist = newHistories(bc.rules)
+			f.s.hist = newHistories(bc.rules, 0)
 			for _, p := range f.clients {
 				if f.s.hist != nil {
 					f.s.hist.ensure([]string{bc.topic})
@@ -64,7 +64,7 @@ func BenchmarkPublishReliableHistory(b *testing.B) {
 // vouches for a replay with a hole in it.
 func TestStreamsRestartWhenMessagesMayBeLost(t *testing.T) {
 	f := newRelayFixture(t, RoleServer, 1, 1)
-	f.s.hist = newHistories([]history.Rule{{Pattern: "chat.*", Messages: 10, Linger: 1}})
+	f.s.hist = newHistories([]history.Rule{{Pattern: "chat.*", Messages: 10, Linger: 1}}, 0)
 	f.s.hist.ensure([]string{"chat.a"})
 	st := f.s.hist.lookup([]byte("chat.a"))
 	epoch := func() uint64 { st.mu.Lock(); defer st.mu.Unlock(); return st.ring.Epoch() }

@@ -138,9 +138,17 @@ func newMetrics(reg prometheus.Registerer, s *Server) (*metrics, error) {
 		}
 		return 0
 	})
+	histBytes := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: ns, Name: "history_bytes",
+		Help: "Bytes of messages the history topics hold on this server (bounded by each rule's max_bytes and history_max_bytes).",
+	}, func() float64 { return float64(s.hist.heldBytes()) })
+	histStreams := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: ns, Name: "history_streams",
+		Help: "History topics this server keeps a stream of (subscribed here, or lingering after their last local subscriber left).",
+	}, func() float64 { return float64(s.hist.count()) })
 	for _, c := range []prometheus.Collector{m.peers, in, out, m.sentBytes, m.authFailures, m.violations,
 		m.refusedFull, m.coordConnected, m.coordReconnects, m.coordBadMessages, m.linksLost, m.linksRestored, m.redials, m.coordOverflows, drops,
-		m.batchesIn, batches, draining} {
+		m.batchesIn, batches, draining, histBytes, histStreams} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

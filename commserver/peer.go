@@ -169,6 +169,8 @@ type peer struct {
 		topics []string
 		joined []*world
 	}
+	// rp holds the peer's history replays under way (replay.go).
+	rp replays
 	// rd is owned by the reliable read loop: the topics of an
 	// announcement's parts received so far, and their size (see
 	// applyAnnouncement).

@@ -183,7 +183,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 		hub:      cfg.Role == RoleHub,
 		role:     protocol.Role_COMMUNICATION_SERVER,
 		subs:     subscriptions.New[*peer](),
-		hist:     newHistories(cfg.History),
+		hist:     newHistories(cfg.History, cfg.HistoryMaxBytes),
 		pres:     newPresences(),
 		originID: history.NewEpoch(),
 		announce: make(chan struct{}, 1),
