@@ -45,6 +45,9 @@ func TestHistoryReplayOverReliableBudget(t *testing.T) {
 		}
 	}
 	ping(t, b, client.Reliable) // the server holds them all
+	if held := cl.Counter(t, 0, "commserver_history_bytes", nil); held < missed*body {
+		t.Fatalf("commserver_history_bytes = %v, want at least the %d bytes missed", held, missed*body)
+	}
 	cl.StartCoordinator(t)
 	up := r.waitState(t, client.StateConnected)
 	// Live messages while the replay is under way: they must come after it.

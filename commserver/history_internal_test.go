@@ -79,3 +79,53 @@ func TestStreamsRestartWhenMessagesMayBeLost(t *testing.T) {
 		t.Fatal("a lost server link kept the stream's epoch")
 	}
 }
+
+// TestHistoryBytesBounded: each topic's history holds at most its rule's
+// max_bytes, all of them together at most history_max_bytes (plus the one
+// message the appending topic always keeps), and the total the metrics
+// export is what the rings hold.
+func TestHistoryBytesBounded(t *testing.T) {
+	const perTopic, total = 10 << 10, 15 << 10
+	f := newRelayFixture(t, RoleServer, 2, 0)
+	rule, err := history.Rule{Pattern: "big.*", MaxBytes: perTopic, Linger: 1}.Check()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.s.hist = newHistories([]history.Rule{rule}, total)
+	topics := []string{"big.a", "big.b"}
+	f.s.hist.ensure(topics)
+	f.s.subs.SetClient(f.clients[1], topics)
+	sender := f.clients[0]
+	body := make([]byte, 500)
+	var batch [][]byte
+	held := func() (sum, largest int) {
+		for _, topic := range topics {
+			st := f.s.hist.lookup([]byte(topic))
+			st.mu.Lock()
+			n := st.ring.Bytes()
+			st.mu.Unlock()
+			sum += n
+			largest = max(largest, n)
+		}
+		return sum, largest
+	}
+	for i := range 200 {
+		// One topic gets three messages for each of the other's.
+		topic := topics[min(i%4, 1)]
+		sender.handle(sender.chans[reliable], relay.AppendTopic(nil, 0, topic, body))
+		batch = f.clients[1].chans[reliable].q.Take(batch[:0])
+		if len(batch) != 1 {
+			t.Fatalf("message %d: subscriber got %d", i, len(batch))
+		}
+		sum, largest := held()
+		if got := f.s.hist.heldBytes(); got != int64(sum) {
+			t.Fatalf("message %d: total %d, rings hold %d", i, got, sum)
+		}
+		if largest > perTopic || sum > total+len(batch[0]) {
+			t.Fatalf("message %d: a ring holds %d (bound %d), all %d (bound %d)", i, largest, perTopic, sum, total)
+		}
+	}
+	if sum, _ := held(); sum < total-2*len(batch[0]) {
+		t.Fatalf("the rings hold %d, far below the bound %d: they drop more than they must", sum, total)
+	}
+}
