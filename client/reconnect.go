@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/webrtc-broker/webrtc-broker/core/backoff"
 )
@@ -55,17 +56,27 @@ func (c *Client) supervise(l *link) {
 }
 
 // reconnect tries until a new link is live, with capped, jittered backoff,
-// preferring servers other than lost and than those that failed since. It
-// returns an error only when the client must stop: closed, or the
-// credentials refused.
+// avoiding the servers that failed since. A client that holds stream
+// positions (history topics, recovery.go) goes back to lost first when the
+// coordinator still offers it (so it is alive, and neither draining nor
+// full): positions are per server, and only lost can replay what the client
+// missed. Otherwise, or once that attempt failed, it prefers the other
+// servers, since lost may be what failed. It returns an error only when the
+// client must stop: closed, or the credentials refused.
 func (c *Client) reconnect(lost uint64) (*link, error) {
-	avoid := map[uint64]bool{lost: true}
+	avoid := map[uint64]bool{}
+	var prefer uint64
+	if c.streams.positioned() {
+		prefer = lost
+	} else {
+		avoid[lost] = true
+	}
 	delays := backoff.Backoff{Min: c.cfg.Reconnect.MinDelay, Max: c.cfg.Reconnect.MaxDelay}
 	for attempt := 1; ; attempt++ {
 		if !backoff.Wait(c.ctx.Done(), delays.Next()) {
 			return nil, ErrClosed
 		}
-		l, err := c.attempt(avoid)
+		l, err := c.attempt(avoid, prefer)
 		if err == nil {
 			c.setState(StateEvent{State: StateConnected, Server: l.server, Alias: l.alias})
 			return l, nil
@@ -80,13 +91,14 @@ func (c *Client) reconnect(lost uint64) (*link, error) {
 	}
 }
 
-// attempt makes one connection and restores the client's state on it.
-func (c *Client) attempt(avoid map[uint64]bool) (*link, error) {
+// attempt makes one connection and restores the client's state on it:
+// to prefer when it is offered and not avoided, else as pickServer.
+func (c *Client) attempt(avoid map[uint64]bool, prefer uint64) (*link, error) {
 	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.ConnectTimeout)
 	defer cancel()
 	var chosen uint64
 	l, err := c.connect(ctx, func(offered []uint64) (uint64, bool) {
-		s, ok := pickServer(offered, avoid)
+		s, ok := pickPreferred(offered, prefer, avoid)
 		chosen = s
 		return s, ok
 	})
@@ -202,4 +214,14 @@ func (c *Client) finish(err error) {
 		c.setState(StateEvent{State: StateClosed, Server: c.ServerAlias(), Alias: c.Alias(), Err: err})
 		close(c.done)
 	})
+}
+
+// pickPreferred takes prefer when it is offered (the coordinator offers a
+// client only servers that are registered, not draining and not full) and
+// not avoided, else as pickServer.
+func pickPreferred(offered []uint64, prefer uint64, avoid map[uint64]bool) (uint64, bool) {
+	if prefer != 0 && !avoid[prefer] && slices.Contains(offered, prefer) {
+		return prefer, true
+	}
+	return pickServer(offered, avoid)
 }

@@ -66,6 +66,14 @@ func (st *streams) seen(topic string, from, epoch, offset uint64) bool {
 	return true
 }
 
+// positioned reports whether the client holds a stream position on any
+// topic: a reconnection then goes back to the same server if it can.
+func (st *streams) positioned() bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return len(st.last) > 0
+}
+
 // linked records a link's alias as one of the client's own.
 func (st *streams) linked(alias uint64) {
 	st.mu.Lock()

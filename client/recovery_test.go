@@ -65,3 +65,48 @@ func TestRecoverFieldsMergeIntoTheSubscription(t *testing.T) {
 		t.Fatalf("recover for topics without a position: %x", b)
 	}
 }
+
+// TestPickPreferred: a reconnection goes back to the preferred server (the
+// one lost, whose streams the client's positions are of) when the
+// coordinator offers it and it has not failed since; otherwise it picks as
+// pickServer does.
+func TestPickPreferred(t *testing.T) {
+	cases := []struct {
+		name    string
+		offered []uint64
+		prefer  uint64
+		avoid   map[uint64]bool
+		want    uint64
+	}{
+		{"offered, not first", []uint64{2, 3, 1}, 1, nil, 1},
+		{"not offered (gone, draining or full)", []uint64{2, 3}, 1, nil, 2},
+		{"failed since", []uint64{1, 2}, 1, map[uint64]bool{1: true}, 2},
+		{"no preference", []uint64{1, 2}, 0, map[uint64]bool{1: true}, 2},
+		{"all avoided", []uint64{1}, 1, map[uint64]bool{1: true}, 1},
+	}
+	for _, tc := range cases {
+		if got, ok := pickPreferred(tc.offered, tc.prefer, tc.avoid); !ok || got != tc.want {
+			t.Errorf("%s: picked %d (%v), want %d", tc.name, got, ok, tc.want)
+		}
+	}
+	if _, ok := pickPreferred(nil, 1, nil); ok {
+		t.Error("picked a server when none is offered")
+	}
+}
+
+// TestStreamsPositioned: only a client that received a numbered message (or
+// a RECOVERY with a position) holds a position.
+func TestStreamsPositioned(t *testing.T) {
+	var st streams
+	if st.positioned() {
+		t.Fatal("a new client is positioned")
+	}
+	st.answered(Recovery{Topic: "t"}) // no history there: epoch 0
+	if st.positioned() {
+		t.Fatal("positioned by a RECOVERY without a stream")
+	}
+	st.seen("t", 7, 1, 1)
+	if !st.positioned() {
+		t.Fatal("not positioned after a numbered message")
+	}
+}
