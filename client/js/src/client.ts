@@ -379,11 +379,11 @@ export class Client {
     }
   }
 
-  async #open(avoid?: bigint, onlyOthers = false): Promise<Link> {
+  async #open(avoid?: bigint, onlyOthers = false, prefer?: bigint): Promise<Link> {
     for (let i = 0; ; i++) {
       const k = (this.#firstURL + i) % this.#urls.length;
       try {
-        const link = await this.#openVia(this.#urls[k], avoid, onlyOthers);
+        const link = await this.#openVia(this.#urls[k], avoid, onlyOthers, prefer);
         this.#firstURL = k;
         return link;
       } catch (err) {
@@ -392,7 +392,7 @@ export class Client {
     }
   }
 
-  #openVia(url: string, avoid: bigint | undefined, onlyOthers: boolean): Promise<Link> {
+  #openVia(url: string, avoid: bigint | undefined, onlyOthers: boolean, prefer?: bigint): Promise<Link> {
     return openLink({
       url,
       authBody: this.#authBody,
@@ -400,8 +400,10 @@ export class Client {
       drain: !this.#opts.reconnect?.disabled,
       iceServers: this.#opts.iceServers ?? [],
       timeoutMs: this.#opts.connectTimeout ?? defaults.connectTimeout,
-      server: avoid === undefined ? this.#opts.server : undefined, // reconnection picks from WELCOME
+      // reconnection picks from WELCOME
+      server: avoid === undefined && prefer === undefined ? this.#opts.server : undefined,
       avoid,
+      prefer,
       onlyOthers,
     });
   }
@@ -628,16 +630,20 @@ export class Client {
       return;
     }
     this.#setState("reconnecting", new NotConnectedError(`server ${lost}: ${why}`));
-    this.#reconnect(0, lost);
+    // Stream positions are per server: a client holding some goes back to
+    // the lost server first when WELCOME still offers it (alive, neither
+    // draining nor full); otherwise, and after that attempt failed, it
+    // prefers another, since the lost one may be what failed.
+    this.#reconnect(0, lost, this.#streams.positioned());
   }
 
-  #reconnect(attempt: number, avoid: bigint): void {
+  #reconnect(attempt: number, avoid: bigint, preferLost = false): void {
     const r = this.#opts.reconnect ?? {};
     const delay = backoffDelay(attempt, r.minDelay ?? defaults.minDelay, r.maxDelay ?? defaults.maxDelay);
     this.#retry = setTimeout(async () => {
       let adopted: Link | undefined;
       try {
-        const link = await this.#open(avoid);
+        const link = preferLost ? await this.#open(undefined, false, avoid) : await this.#open(avoid);
         if (this.#state === "closed") {
           link.pc.close();
           return;

@@ -18,6 +18,8 @@ export interface LinkOptions {
   server?: bigint;
   /** The server just lost: another is preferred when WELCOME offers one. */
   avoid?: bigint;
+  /** The server just lost, taken again when WELCOME offers it (the client's stream positions are of it). */
+  prefer?: bigint;
   /** Never avoid: a move away from a draining server (NoServersError when WELCOME offers no other). */
   onlyOthers?: boolean;
 }
@@ -45,7 +47,8 @@ export function connectURL(base: string, token?: string, query?: Record<string, 
   return u.toString();
 }
 
-export function pickServer(servers: bigint[], avoid?: bigint): bigint | undefined {
+export function pickServer(servers: bigint[], avoid?: bigint, prefer?: bigint): bigint | undefined {
+  if (prefer !== undefined && servers.includes(prefer)) return prefer;
   return servers.find((s) => s !== avoid) ?? servers[0];
 }
 
@@ -102,7 +105,7 @@ export function openLink(o: LinkOptions): Promise<Link> {
       if (sig.type === MessageType.WELCOME && "servers" in sig) {
         if (alias !== 0n) return;
         alias = sig.alias;
-        const s = o.server ?? (o.onlyOthers ? sig.servers.find((x) => x !== o.avoid) : pickServer(sig.servers, o.avoid));
+        const s = o.server ?? (o.onlyOthers ? sig.servers.find((x) => x !== o.avoid) : pickServer(sig.servers, o.avoid, o.prefer));
         if (s === undefined) return finish(new NoServersError(`alias ${alias}: coordinator offered no server`));
         server = s;
         startPeer(sig.iceServers);

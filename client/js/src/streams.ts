@@ -55,6 +55,11 @@ export class Streams {
     if (!last || last.epoch !== r.position.epoch) this.#last.set(r.topic, r.position);
   }
 
+  /** Whether any stream position is known: a reconnection then goes back to the same server if it can. */
+  positioned(): boolean {
+    return this.#last.size > 0;
+  }
+
   position(topic: string): StreamPosition | undefined {
     return this.#last.get(topic);
   }

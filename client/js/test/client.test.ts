@@ -330,6 +330,8 @@ test("reconnection asks for what was missed on history topics and follows presen
   const connected = new Promise<void>((resolve) => c.on("state", (s) => s === "connected" && resolve()));
   first.channels[0].close();
   await connected;
+  // Its positions are of server 7's stream, which WELCOME still offers: back to it, not to 8.
+  assert.equal(c.serverAlias, 7n, "a client holding stream positions reconnects to the same server");
   const sent = FakePeer.all.at(-1)!.channels[0].sent;
   assert.deepEqual(sent.map(typeOf), [MessageType.AUTH, MessageType.SUBSCRIPTION, MessageType.PRESENCE_REQUEST, MessageType.PING]);
   const sub = fromBinary(SubscriptionMessageSchema, sent[1]);

@@ -56,6 +56,9 @@ test("reconnection prefers a server other than the one lost", () => {
   assert.equal(pickServer([1n, 2n], 1n), 2n);
   assert.equal(pickServer([1n], 1n), 1n);
   assert.equal(pickServer([], 1n), undefined);
+  // A reconnection holding stream positions goes back to the lost server when offered.
+  assert.equal(pickServer([2n, 3n, 1n], undefined, 1n), 1n);
+  assert.equal(pickServer([2n, 3n], undefined, 1n), 2n);
 });
 
 test("a world publish carries the position, and a received one gives it back", () => {

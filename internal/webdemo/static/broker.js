@@ -3672,7 +3672,8 @@ function connectURL(base, token, query) {
   if (token !== void 0) u.searchParams.set("token", token);
   return u.toString();
 }
-function pickServer(servers, avoid) {
+function pickServer(servers, avoid, prefer) {
+  if (prefer !== void 0 && servers.includes(prefer)) return prefer;
   return servers.find((s) => s !== avoid) ?? servers[0];
 }
 function openLink(o) {
@@ -3722,7 +3723,7 @@ function openLink(o) {
       if (sig.type === 1 /* WELCOME */ && "servers" in sig) {
         if (alias !== 0n) return;
         alias = sig.alias;
-        const s = o.server ?? (o.onlyOthers ? sig.servers.find((x) => x !== o.avoid) : pickServer(sig.servers, o.avoid));
+        const s = o.server ?? (o.onlyOthers ? sig.servers.find((x) => x !== o.avoid) : pickServer(sig.servers, o.avoid, o.prefer));
         if (s === void 0) return finish(new NoServersError(`alias ${alias}: coordinator offered no server`));
         server = s;
         startPeer(sig.iceServers);
@@ -3861,6 +3862,10 @@ var Streams = class {
     if (r.position.epoch === 0n) return;
     const last = this.#last.get(r.topic);
     if (!last || last.epoch !== r.position.epoch) this.#last.set(r.topic, r.position);
+  }
+  /** Whether any stream position is known: a reconnection then goes back to the same server if it can. */
+  positioned() {
+    return this.#last.size > 0;
   }
   position(topic) {
     return this.#last.get(topic);
@@ -4122,11 +4127,11 @@ var Client = class {
       });
     }
   }
-  async #open(avoid, onlyOthers = false) {
+  async #open(avoid, onlyOthers = false, prefer) {
     for (let i = 0; ; i++) {
       const k = (this.#firstURL + i) % this.#urls.length;
       try {
-        const link = await this.#openVia(this.#urls[k], avoid, onlyOthers);
+        const link = await this.#openVia(this.#urls[k], avoid, onlyOthers, prefer);
         this.#firstURL = k;
         return link;
       } catch (err) {
@@ -4134,7 +4139,7 @@ var Client = class {
       }
     }
   }
-  #openVia(url, avoid, onlyOthers) {
+  #openVia(url, avoid, onlyOthers, prefer) {
     return openLink({
       url,
       authBody: this.#authBody,
@@ -4142,9 +4147,10 @@ var Client = class {
       drain: !this.#opts.reconnect?.disabled,
       iceServers: this.#opts.iceServers ?? [],
       timeoutMs: this.#opts.connectTimeout ?? defaults.connectTimeout,
-      server: avoid === void 0 ? this.#opts.server : void 0,
       // reconnection picks from WELCOME
+      server: avoid === void 0 && prefer === void 0 ? this.#opts.server : void 0,
       avoid,
+      prefer,
       onlyOthers
     });
   }
@@ -4351,15 +4357,15 @@ var Client = class {
       return;
     }
     this.#setState("reconnecting", new NotConnectedError(`server ${lost}: ${why}`));
-    this.#reconnect(0, lost);
+    this.#reconnect(0, lost, this.#streams.positioned());
   }
-  #reconnect(attempt, avoid) {
+  #reconnect(attempt, avoid, preferLost = false) {
     const r = this.#opts.reconnect ?? {};
     const delay = backoffDelay(attempt, r.minDelay ?? defaults.minDelay, r.maxDelay ?? defaults.maxDelay);
     this.#retry = setTimeout(async () => {
       let adopted;
       try {
-        const link = await this.#open(avoid);
+        const link = preferLost ? await this.#open(void 0, false, avoid) : await this.#open(avoid);
         if (this.#state === "closed") {
           link.pc.close();
           return;
