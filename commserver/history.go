@@ -340,7 +340,7 @@ func (p *peer) setClientRecovering(topics []string, recover []*protocol.TopicPos
 			ans.Position = &protocol.StreamPosition{Epoch: ring.Epoch(), Offset: ring.Last()}
 			if ok && from <= ring.Last() {
 				ans.Replayed = uint32(ring.Last() - from + 1)
-				rp = &replay{st: st, epoch: ring.Epoch(), next: from, live: ring.Last()}
+				rp = &replay{st: st, epoch: ring.Epoch(), next: from}
 			}
 		}
 		if p.sendRecovery(ans) && rp != nil {

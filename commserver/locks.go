@@ -28,6 +28,7 @@ package commserver
 //
 //	presences.mu -> histories.mu -> stream.mu
 //	Server.mu -> histories.mu -> stream.mu (restartAll, when a link is lost)
+//	stream.mu -> peer.rp.mu (replay.go: a replay registered under its stream's lock)
 //
 // presences.mu is held while a client's topic set changes (so membership
 // events leave in order) and while presence reports and snapshots are

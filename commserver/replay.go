@@ -47,9 +47,6 @@ type replay struct {
 	epoch uint64
 	// next is the offset to send next.
 	next uint64
-	// live is the stream's last offset when the RECOVERY was sent: later
-	// messages are live ones, and the client's own are not echoed.
-	live uint64
 	done atomic.Bool
 }
 
@@ -165,8 +162,8 @@ func (p *peer) pump(r *replay) (full, ok bool) {
 			return true, true
 		}
 		r.next++
-		if r.next-1 > r.live && from == p.alias {
-			continue // its own, published since: never echoed
+		if from == p.alias {
+			continue // its own (published during the replay): never echoed, as live
 		}
 		if !p.send(reliable, msg) {
 			return false, false

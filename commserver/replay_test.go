@@ -30,7 +30,7 @@ func (f *relayFixture) publishChat(body string) {
 // TestReplayPacedThroughQueue: a replay is queued a few messages at a time
 // as the queue drains (here: half of outbound.reliable_bytes, two
 // messages), live messages published during it come after it, and the
-// client gets every message once, in order.
+// client gets every message once, in order, and never its own.
 func TestReplayPacedThroughQueue(t *testing.T) {
 	f, st := replayFixture(t, 100)
 	for i := 1; i <= 20; i++ {
@@ -71,6 +71,8 @@ func TestReplayPacedThroughQueue(t *testing.T) {
 				for i := 21; i <= 30; i++ {
 					f.publishChat(fmt.Sprintf("m-%02d", i))
 				}
+				// and one of its own, which is never echoed to it.
+				p.handle(p.chans[reliable], relay.AppendTopic(nil, 0, "chat.a", []byte("own")))
 			}
 		}
 		return len(got) >= 30
