@@ -3,6 +3,7 @@ package commserver
 import (
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -143,6 +144,11 @@ func (p *peer) pump(r *replay) (full, ok bool) {
 	if ring.Epoch() != r.epoch {
 		// The stream restarted (a lost link, or it lingered out): what
 		// follows is another epoch, live, and the client sees the change.
+		p.finishReplay(r)
+		return false, true
+	}
+	if subs, ok := p.s.subs.Lookup([]byte(st.topic)); !ok || !slices.Contains(subs.Clients, p) {
+		// The client left the topic meanwhile: the rest is not for it.
 		p.finishReplay(r)
 		return false, true
 	}

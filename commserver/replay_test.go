@@ -124,3 +124,29 @@ func TestReplayOvertakenClosesClient(t *testing.T) {
 		return len(st.replaying) == 0
 	})
 }
+
+// TestReplayEndsWhenTheClientLeavesTheTopic: a client that unsubscribes
+// during its replay is sent no more of it.
+func TestReplayEndsWhenTheClientLeavesTheTopic(t *testing.T) {
+	f, st := replayFixture(t, 100)
+	for i := 1; i <= 20; i++ {
+		f.publishChat(fmt.Sprintf("m-%02d", i))
+	}
+	f.s.cfg.Outbound.ReliableBytes = 2 // one message a round
+	p := f.clients[1]
+	st.mu.Lock()
+	epoch := st.ring.Epoch()
+	st.mu.Unlock()
+	p.setClientRecovering([]string{"chat.a"}, []*protocol.TopicPosition{{Topic: "chat.a", Epoch: epoch, Offset: 0}})
+	p.setClientRecovering(nil, nil)
+	testwait.For(t, 10*time.Second, "the replay to end", func() bool {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		return len(st.replaying) == 0
+	})
+	// Nothing drained the queue: at most the RECOVERY and a message of the
+	// first round went out.
+	if n, _ := p.chans[reliable].q.Len(); n > 2 {
+		t.Fatalf("%d messages queued to a client that left the topic", n)
+	}
+}
