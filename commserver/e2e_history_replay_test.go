@@ -50,6 +50,7 @@ func TestHistoryReplayOverReliableBudget(t *testing.T) {
 	}
 	cl.StartCoordinator(t)
 	up := r.waitState(t, client.StateConnected)
+	upAt := time.Now()
 	// Live messages while the replay is under way: they must come after it.
 	for i := missed + 1; i <= missed+live; i++ {
 		publish(t, b, "big.room", fmt.Sprintf("m-%d:", i), client.Reliable)
@@ -69,6 +70,7 @@ func TestHistoryReplayOverReliableBudget(t *testing.T) {
 			t.Fatalf("no m-%d", want)
 		}
 	}
+	t.Logf("%d messages (%d KiB) replayed and %d live received %s after the reconnection", missed, missed*body>>10, live, time.Since(upAt).Round(time.Millisecond))
 	publish(t, b, "big.room", "end", client.Reliable)
 	if m := <-got; string(m.Body) != "end" {
 		t.Fatalf("after the last message: %.12q, want end", m.Body)
