@@ -10,6 +10,7 @@ import (
 
 	"github.com/pion/webrtc/v3"
 
+	"github.com/webrtc-broker/webrtc-broker/core/backoff"
 	"github.com/webrtc-broker/webrtc-broker/internal/rtc"
 	"github.com/webrtc-broker/webrtc-broker/protocol"
 )
@@ -154,12 +155,26 @@ func (c *Client) handshake(ctx context.Context, l *link, choose func([]uint64) (
 		}()
 	})
 
-	if err := sig.send(&protocol.ConnectMessage{Type: protocol.MessageType_CONNECT, ToAlias: server}); err != nil {
+	connect := func() error {
+		return sig.send(&protocol.ConnectMessage{Type: protocol.MessageType_CONNECT, ToAlias: server})
+	}
+	if err := connect(); err != nil {
 		return err
 	}
 	// Remote candidates that arrive before the offer wait here: pion cannot
 	// add a candidate before the remote description is set.
 	var early []webrtc.ICECandidateInit
+	// A server busy setting up other clients refuses with a retry hint:
+	// the CONNECT goes again on this socket after the reconnection backoff
+	// (from the hint, jittered, doubling), within ctx, the connect deadline.
+	var busy *backoff.Backoff
+	var retry <-chan time.Time
+	var retryTimer *time.Timer
+	defer func() {
+		if retryTimer != nil {
+			retryTimer.Stop()
+		}
+	}()
 	for l.reliable == nil || l.unreliable == nil {
 		select {
 		case <-ctx.Done():
@@ -174,7 +189,29 @@ func (c *Client) handshake(ctx context.Context, l *link, choose func([]uint64) (
 			} else {
 				l.unreliable = ch
 			}
+		case <-retry:
+			retry = nil
+			if err := connect(); err != nil {
+				return err
+			}
 		case in := <-sig.in:
+			if in.typ == protocol.MessageType_CONNECTION_REFUSED && in.retryAfter > 0 && in.from == server {
+				if retry != nil {
+					continue // a retry is already due
+				}
+				if busy == nil {
+					busy = &backoff.Backoff{Min: in.retryAfter, Max: max(c.cfg.Reconnect.MaxDelay, in.retryAfter)}
+				}
+				wait := busy.Next()
+				c.log.Debug("server busy: CONNECT again", "server", server, "alias", l.alias, "wait", wait, "reason", string(in.data))
+				if retryTimer == nil {
+					retryTimer = time.NewTimer(wait)
+				} else {
+					retryTimer.Reset(wait)
+				}
+				retry = retryTimer.C
+				continue
+			}
 			if err := c.handleSignal(l, in, sig, &early); err != nil {
 				return err
 			}

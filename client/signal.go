@@ -26,11 +26,14 @@ const (
 
 // signal is one decoded coordinator message.
 type signal struct {
-	typ     protocol.MessageType
-	from    uint64
-	data    []byte
-	reason  protocol.ConnectionRefusedReason
-	welcome *protocol.WelcomeMessage
+	typ    protocol.MessageType
+	from   uint64
+	data   []byte
+	reason protocol.ConnectionRefusedReason
+	// retryAfter is a CONNECTION_REFUSED's retry_after_ms: non-zero when
+	// the server is only busy and the CONNECT should be sent again.
+	retryAfter time.Duration
+	welcome    *protocol.WelcomeMessage
 }
 
 // signaling is Dial's conversation with the coordinator. It lives only as
@@ -212,6 +215,7 @@ func decodeSignal(b []byte) (signal, error) {
 			return signal{}, fmt.Errorf("decode %s: %w", sig.typ, err)
 		}
 		sig.from, sig.data, sig.reason = m.GetFromAlias(), m.GetData(), m.GetReason()
+		sig.retryAfter = time.Duration(m.GetRetryAfterMs()) * time.Millisecond
 	case protocol.MessageType_CONNECT:
 		var m protocol.ConnectMessage
 		if err := proto.Unmarshal(b, &m); err != nil {

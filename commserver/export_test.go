@@ -1,6 +1,10 @@
 package commserver
 
-import "log/slog"
+import (
+	"log/slog"
+
+	dto "github.com/prometheus/client_model/go"
+)
 
 // CloseServerLinksForTest closes every authenticated server link of s from
 // s's side, as a protocol violation, a write error or an ICE failure would,
@@ -49,4 +53,14 @@ func LinksMissingForTest(s *Server, topics []string) []string {
 		}
 	}
 	return missing
+}
+
+// RefusedBusyForTest counts the CONNECTs s refused as busy (max_half_open),
+// with a retry hint.
+func RefusedBusyForTest(s *Server) int {
+	m := &dto.Metric{}
+	if err := s.m.refusedBusy.Write(m); err != nil {
+		return -1
+	}
+	return int(m.GetCounter().GetValue())
 }

@@ -28,6 +28,7 @@ type metrics struct {
 	authFailures     prometheus.Counter
 	violations       prometheus.Counter
 	refusedFull      prometheus.Counter
+	refusedBusy      prometheus.Counter
 	coordConnected   prometheus.Gauge
 	coordReconnects  prometheus.Counter
 	coordBadMessages prometheus.Counter
@@ -70,7 +71,11 @@ func newMetrics(reg prometheus.Registerer, s *Server) (*metrics, error) {
 		}),
 		refusedFull: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: ns, Name: "connects_refused_total",
-			Help: "CONNECTs refused with SERVER_FULL (max_peers).",
+			Help: "CONNECTs refused with SERVER_FULL (max_peers, draining, or busy: max_half_open).",
+		}),
+		refusedBusy: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Name: "connects_refused_busy_total",
+			Help: "CONNECTs refused because max_half_open clients were being set up, with a retry hint (retry_after_ms); counted in connects_refused_total too.",
 		}),
 		coordConnected: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: ns, Name: "coordinator_connected",
@@ -147,7 +152,7 @@ func newMetrics(reg prometheus.Registerer, s *Server) (*metrics, error) {
 		Help: "History topics this server keeps a stream of (subscribed here, or lingering after their last local subscriber left).",
 	}, func() float64 { return float64(s.hist.count()) })
 	for _, c := range []prometheus.Collector{m.peers, in, out, m.sentBytes, m.authFailures, m.violations,
-		m.refusedFull, m.coordConnected, m.coordReconnects, m.coordBadMessages, m.linksLost, m.linksRestored, m.redials, m.coordOverflows, drops,
+		m.refusedFull, m.refusedBusy, m.coordConnected, m.coordReconnects, m.coordBadMessages, m.linksLost, m.linksRestored, m.redials, m.coordOverflows, drops,
 		m.batchesIn, batches, draining, histBytes, histStreams} {
 		if err := reg.Register(c); err != nil {
 			return nil, err

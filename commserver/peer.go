@@ -137,6 +137,9 @@ type peer struct {
 		remoteFP   string // DTLS fingerprint from the remote's SDP
 		clientSlot bool   // counted against max_peers (a connected client)
 		halfOpen   bool   // counted against max_half_open (a client not yet connected)
+		// connectAt is when a half-open client's CONNECT was taken, for
+		// the setup time busy refusals suggest (admission.go).
+		connectAt time.Time
 	}
 
 	// mu guards the fields below and the channels' attached, dc and rw.

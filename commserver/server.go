@@ -153,6 +153,8 @@ type Server struct {
 	// clientSlots counts the peers that count against max_peers, halfOpen
 	// those that count against max_half_open.
 	clientSlots, halfOpen int
+	// setup estimates a client's setup time for busy refusals.
+	setup setupClock
 	// closing is set when Run begins to shut down: no peer is added after.
 	closing bool
 

@@ -153,10 +153,9 @@ func (s *Server) onConnect(l *coordLink, from uint64, fromRole protocol.Role) {
 		return
 	}
 	if !isServer && s.halfOpen >= s.cfg.MaxHalfOpen {
+		hint := s.setup.retryAfter()
 		s.mu.Unlock()
-		s.m.refusedFull.Inc()
-		s.log.Info("CONNECT refused: too many clients being set up", "peer", from, "role", fromRole.String(), "max_half_open", s.cfg.MaxHalfOpen)
-		s.refuse(l, from, protocol.ConnectionRefusedReason_SERVER_FULL, "server busy: too many clients being set up")
+		s.refuseBusy(l, from, fromRole, hint)
 		return
 	}
 	p := s.newPeer(from, true, fromRole)
@@ -166,6 +165,7 @@ func (s *Server) onConnect(l *coordLink, from uint64, fromRole protocol.Role) {
 	p.srv.halfOpen = !isServer
 	if p.srv.halfOpen {
 		s.halfOpen++
+		p.srv.connectAt = time.Now()
 	}
 	s.peers[from] = p
 	s.mu.Unlock()
@@ -196,6 +196,7 @@ func (p *peer) connected() {
 	}
 	p.srv.halfOpen = false
 	s.halfOpen--
+	s.setup.observe(time.Since(p.srv.connectAt))
 	full := s.cfg.MaxPeers > 0 && s.clientSlots >= s.cfg.MaxPeers
 	if !full {
 		p.srv.clientSlot = true

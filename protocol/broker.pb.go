@@ -930,12 +930,23 @@ func (x *WebRtcMessage) GetData() []byte {
 }
 
 type ConnectionRefusedMessage struct {
-	state         protoimpl.MessageState  `protogen:"open.v1"`
-	Type          MessageType             `protobuf:"varint,1,opt,name=type,proto3,enum=protocol.MessageType" json:"type,omitempty"`
-	FromAlias     uint64                  `protobuf:"varint,2,opt,name=from_alias,json=fromAlias,proto3" json:"from_alias,omitempty"`
-	ToAlias       uint64                  `protobuf:"varint,3,opt,name=to_alias,json=toAlias,proto3" json:"to_alias,omitempty"`
-	Reason        ConnectionRefusedReason `protobuf:"varint,4,opt,name=reason,proto3,enum=protocol.ConnectionRefusedReason" json:"reason,omitempty"`
-	Data          []byte                  `protobuf:"bytes,5,opt,name=data,proto3" json:"data,omitempty"`
+	state     protoimpl.MessageState  `protogen:"open.v1"`
+	Type      MessageType             `protobuf:"varint,1,opt,name=type,proto3,enum=protocol.MessageType" json:"type,omitempty"`
+	FromAlias uint64                  `protobuf:"varint,2,opt,name=from_alias,json=fromAlias,proto3" json:"from_alias,omitempty"`
+	ToAlias   uint64                  `protobuf:"varint,3,opt,name=to_alias,json=toAlias,proto3" json:"to_alias,omitempty"`
+	Reason    ConnectionRefusedReason `protobuf:"varint,4,opt,name=reason,proto3,enum=protocol.ConnectionRefusedReason" json:"reason,omitempty"`
+	Data      []byte                  `protobuf:"bytes,5,opt,name=data,proto3" json:"data,omitempty"`
+	// extension: non-zero when the refusal is transient and the sender should
+	// simply try again: the communication server is busy setting up other
+	// clients (max_half_open of them are between CONNECT and DTLS up). Sent by
+	// a communication server with reason SERVER_FULL; the value is the server's
+	// suggested first wait in milliseconds. A client that reads it sends
+	// CONNECT again on the same signaling socket after a jittered backoff that
+	// starts there (the SDKs' reconnection backoff), within its connect
+	// deadline. Zero (max_peers reached, draining, any other reason) means the
+	// refusal stands. A 2019 client ignores the field and sees SERVER_FULL as
+	// it always did.
+	RetryAfterMs  uint32 `protobuf:"varint,6,opt,name=retry_after_ms,json=retryAfterMs,proto3" json:"retry_after_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1003,6 +1014,13 @@ func (x *ConnectionRefusedMessage) GetData() []byte {
 		return x.Data
 	}
 	return nil
+}
+
+func (x *ConnectionRefusedMessage) GetRetryAfterMs() uint32 {
+	if x != nil {
+		return x.RetryAfterMs
+	}
+	return 0
 }
 
 type MessageHeader struct {
@@ -2372,14 +2390,15 @@ const file_broker_proto_rawDesc = "" +
 	"\n" +
 	"from_alias\x18\x02 \x01(\x04R\tfromAlias\x12\x19\n" +
 	"\bto_alias\x18\x03 \x01(\x04R\atoAlias\x12\x12\n" +
-	"\x04data\x18\x04 \x01(\fR\x04data\"\xce\x01\n" +
+	"\x04data\x18\x04 \x01(\fR\x04data\"\xf4\x01\n" +
 	"\x18ConnectionRefusedMessage\x12)\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x15.protocol.MessageTypeR\x04type\x12\x1d\n" +
 	"\n" +
 	"from_alias\x18\x02 \x01(\x04R\tfromAlias\x12\x19\n" +
 	"\bto_alias\x18\x03 \x01(\x04R\atoAlias\x129\n" +
 	"\x06reason\x18\x04 \x01(\x0e2!.protocol.ConnectionRefusedReasonR\x06reason\x12\x12\n" +
-	"\x04data\x18\x05 \x01(\fR\x04data\":\n" +
+	"\x04data\x18\x05 \x01(\fR\x04data\x12$\n" +
+	"\x0eretry_after_ms\x18\x06 \x01(\rR\fretryAfterMs\":\n" +
 	"\rMessageHeader\x12)\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x15.protocol.MessageTypeR\x04type\"L\n" +
 	"\vPingMessage\x12)\n" +

@@ -55,6 +55,8 @@ func vectorMessages() []struct {
 			Data: []byte(`{"candidate":"candidate:1 1 udp 2130706431 127.0.0.1 50000 typ host","sdpMid":"0","sdpMLineIndex":0}`)}},
 		{"connection refused", &ConnectionRefusedMessage{Type: MessageType_CONNECTION_REFUSED, FromAlias: 9, ToAlias: 3,
 			Reason: ConnectionRefusedReason_SERVER_FULL, Data: []byte("max_peers 100 reached")}},
+		{"connection refused busy", &ConnectionRefusedMessage{Type: MessageType_CONNECTION_REFUSED, FromAlias: 9, ToAlias: 3,
+			Reason: ConnectionRefusedReason_SERVER_FULL, Data: []byte("busy, retry"), RetryAfterMs: 250}},
 		{"ping", &PingMessage{Type: MessageType_PING, Time: 1764687600123.25}},
 		{"subscription plain", &SubscriptionMessage{Type: MessageType_SUBSCRIPTION, Format: Format_PLAIN, Topics: []byte("chat positions")}},
 		{"subscription gzip", &SubscriptionMessage{Type: MessageType_SUBSCRIPTION, Format: Format_GZIP,
