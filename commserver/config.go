@@ -40,7 +40,8 @@ type Config struct {
 	// that sockets which send CONNECT and nothing else cannot fill the
 	// server; they are bounded here instead, each coordinator alias to one
 	// (a CONNECT for a live peer is ignored). Over it a CONNECT gets
-	// CONNECTION_REFUSED/SERVER_FULL. Default 256, for join storms.
+	// CONNECTION_REFUSED/SERVER_FULL with retry_after_ms, which the SDKs
+	// retry (admission.go). Default 256, for join storms.
 	MaxHalfOpen int `koanf:"max_half_open"`
 	// ICEStartTimeout bounds CONNECT -> the remote's answer: a peer that
 	// never starts ICE frees its half-open place this soon. Default 5s.

@@ -400,6 +400,7 @@ export class Client {
       drain: !this.#opts.reconnect?.disabled,
       iceServers: this.#opts.iceServers ?? [],
       timeoutMs: this.#opts.connectTimeout ?? defaults.connectTimeout,
+      maxDelayMs: this.#opts.reconnect?.maxDelay ?? defaults.maxDelay,
       // reconnection picks from WELCOME
       server: avoid === undefined && prefer === undefined ? this.#opts.server : undefined,
       avoid,

@@ -3,6 +3,7 @@
 // Go SDK's handshake (client/dial.go, client/signal.go) step for step.
 import { ConnectionRefusedReason, MessageType } from "./gen/broker_pb.js";
 import { AuthFailedError, BrokerError, CoordinatorUnreachableError, NoServersError, RefusedError, ServerFullError, TimeoutError } from "./errors.js";
+import { backoffDelay } from "./backoff.js";
 import { Bytes, decodeSignal, encodeAuth, encodeConnect, encodeWebRtc } from "./wire.js";
 
 export interface LinkOptions {
@@ -14,6 +15,8 @@ export interface LinkOptions {
   drain: boolean;
   iceServers: RTCIceServer[];
   timeoutMs: number;
+  /** The reconnection backoff's cap: a busy server's refusal is retried from its hint, doubling up to this. */
+  maxDelayMs: number;
   /** A fixed server alias (tests place clients on given servers). */
   server?: bigint;
   /** The server just lost: another is preferred when WELCOME offers one. */
@@ -64,11 +67,18 @@ export function openLink(o: LinkOptions): Promise<Link> {
     const pendingLocal: RTCIceCandidateInit[] = []; // gathered before the answer went out
     const early: RTCIceCandidateInit[] = []; // arrived before the offer
     const channels = new Map<string, RTCDataChannel>();
+    // A server busy setting up other clients refuses with a retry hint: the
+    // CONNECT goes again on this socket after the reconnection backoff (from
+    // the hint, jittered, doubling), within timeoutMs.
+    let busyAttempt = 0;
+    let busyMin = 0;
+    let retry: ReturnType<typeof setTimeout> | undefined;
 
     const finish = (err?: unknown) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      clearTimeout(retry);
       // The link does not need the coordinator once up: the client keeps
       // working while the coordinator is away.
       ws.onclose = ws.onerror = ws.onmessage = null;
@@ -146,7 +156,17 @@ export function openLink(o: LinkOptions): Promise<Link> {
       const text = new TextDecoder().decode(sig.data);
       switch (sig.type) {
         case MessageType.CONNECTION_REFUSED: {
-          const reason = (sig as { reason: number }).reason;
+          const { reason, retryAfterMs } = sig as { reason: number; retryAfterMs: number };
+          if (retryAfterMs > 0) {
+            if (retry !== undefined) return; // a retry is already due
+            if (busyAttempt === 0) busyMin = retryAfterMs;
+            const wait = backoffDelay(busyAttempt++, busyMin, Math.max(o.maxDelayMs, busyMin));
+            retry = setTimeout(() => {
+              retry = undefined;
+              if (!settled) send(encodeConnect(server));
+            }, wait);
+            return;
+          }
           const why = text ? `: ${text}` : "";
           if (reason === ConnectionRefusedReason.SERVER_FULL) throw new ServerFullError(`server ${server} full${why}`);
           if (reason === ConnectionRefusedReason.AUTH_FAILED) throw new AuthFailedError(`server ${server} refused${why}`);

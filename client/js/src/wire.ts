@@ -240,7 +240,7 @@ export function decodeData(b: Uint8Array): Inbound {
 export type Signal =
   | { type: MessageType.WELCOME; alias: bigint; servers: bigint[]; iceServers: RTCIceServer[] }
   | { type: MessageType.WEBRTC_OFFER | MessageType.WEBRTC_ICE_CANDIDATE | MessageType.WEBRTC_ANSWER; from: bigint; data: Uint8Array }
-  | { type: MessageType.CONNECTION_REFUSED; from: bigint; reason: number; data: Uint8Array }
+  | { type: MessageType.CONNECTION_REFUSED; from: bigint; reason: number; data: Uint8Array; retryAfterMs: number }
   | { type: MessageType; from?: undefined };
 
 export function decodeSignal(b: Uint8Array): Signal {
@@ -263,7 +263,9 @@ export function decodeSignal(b: Uint8Array): Signal {
     }
     case MessageType.CONNECTION_REFUSED: {
       const m = fromBinary(ConnectionRefusedMessageSchema, b);
-      return { type, from: m.fromAlias, reason: m.reason, data: m.data };
+      // retry_after_ms (extension): non-zero when the server is only busy
+      // and the CONNECT should be sent again.
+      return { type, from: m.fromAlias, reason: m.reason, data: m.data, retryAfterMs: m.retryAfterMs };
     }
     default:
       return { type };

@@ -8,6 +8,8 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import {
   AuthMessageSchema,
   BatchMessageSchema,
+  ConnectionRefusedMessageSchema,
+  ConnectionRefusedReason,
   ConnectMessageSchema,
   DrainMessageSchema,
   Feature,
@@ -21,7 +23,7 @@ import {
   WebRtcMessageSchema,
   WelcomeMessageSchema,
 } from "../src/gen/broker_pb.js";
-import { connect, CoordinatorUnreachableError, QueueFullError, type State } from "../src/index.js";
+import { connect, CoordinatorUnreachableError, QueueFullError, ServerFullError, type State } from "../src/index.js";
 
 const buf = (b: Uint8Array) => b.slice().buffer;
 const typeOf = (b: Uint8Array) => fromBinary(MessageHeaderSchema, b).type;
@@ -86,6 +88,8 @@ class FakeSocket {
   static next = 100n;
   static iceServers: { urls: string[]; username?: string; credential?: string }[] = [];
   static dialed: string[] = [];
+  /** The next CONNECTs are refused, each with this retry_after_ms (0: full, final). */
+  static refusals: number[] = [];
   readyState = 0;
   binaryType = "";
   onmessage: ((ev: { data: ArrayBuffer }) => void) | null = null;
@@ -113,6 +117,20 @@ class FakeSocket {
     if (typeOf(b) !== MessageType.CONNECT) return;
     const to = fromBinary(ConnectMessageSchema, b).toAlias;
     FakeSocket.connects.push(to);
+    if (FakeSocket.refusals.length > 0) {
+      // The server refuses this CONNECT: busy (retryAfterMs) or full.
+      const retryAfterMs = FakeSocket.refusals.shift()!;
+      const data = new TextEncoder().encode(retryAfterMs > 0 ? "server busy, retry" : "server full");
+      const refused = create(ConnectionRefusedMessageSchema, {
+        type: MessageType.CONNECTION_REFUSED,
+        fromAlias: to,
+        reason: ConnectionRefusedReason.SERVER_FULL,
+        data,
+        retryAfterMs,
+      });
+      setTimeout(() => this.onmessage?.({ data: buf(toBinary(ConnectionRefusedMessageSchema, refused)) }));
+      return;
+    }
     const data = new TextEncoder().encode(JSON.stringify({ type: "offer", sdp: "v=0" }));
     const offer = create(WebRtcMessageSchema, { type: MessageType.WEBRTC_OFFER, fromAlias: to, data });
     setTimeout(() => this.onmessage?.({ data: buf(toBinary(WebRtcMessageSchema, offer)) }));
@@ -338,4 +356,21 @@ test("reconnection asks for what was missed on history topics and follows presen
   assert.deepEqual(sub.recover.map((r) => [r.topic, r.epoch, r.offset]), [["chat", 9n, 2n]]);
   assert.deepEqual(fromBinary(PresenceRequestMessageSchema, sent[2]).topics, ["chat"]);
   c.close();
+});
+
+test("a busy refusal (retry_after_ms) is retried on the same socket until the server takes the CONNECT", async () => {
+  const dialed = FakeSocket.dialed.length;
+  const connects = FakeSocket.connects.length;
+  FakeSocket.refusals = [1, 1, 1];
+  const c = await connect({ url: "ws://broker.test", server: 7n, reconnect: { maxDelay: 4 } });
+  assert.equal(c.state, "connected");
+  assert.deepEqual(FakeSocket.connects.slice(connects), [7n, 7n, 7n, 7n], "three refused, the fourth taken");
+  assert.equal(FakeSocket.dialed.length - dialed, 1, "one coordinator socket for all of them");
+  c.close();
+});
+
+test("a refusal without retry_after_ms (max_peers) still fails the connect", async () => {
+  FakeSocket.refusals = [0];
+  await assert.rejects(connect({ url: "ws://broker.test", server: 7n, reconnect: { disabled: true } }), ServerFullError);
+  FakeSocket.refusals = [];
 });
