@@ -10,7 +10,8 @@
 # default 10: 50 clients all to all, 24,500 deliveries/s), WINDOW (the
 # counted window, default 6s), STORM (idle clients, default 200; 0 skips),
 # IDLE (their hold, default 5s), MUX (1: webrtc.udp_mux_port, the default;
-# 0: a port per peer). Needs perf (linux-perf) for the syscall counts.
+# 0: a port per peer), SYSCALLS (0 skips the syscall count: the join storm
+# alone, which needs no perf). Needs perf (linux-perf) for the syscall counts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-bin}
@@ -19,6 +20,7 @@ WINDOW=${WINDOW:-6s}
 STORM=${STORM:-200}
 IDLE=${IDLE:-5s}
 MUX=${MUX:-1}
+SYSCALLS=${SYSCALLS:-1}
 LOGS=$(mktemp -d)
 LOG_TAG=syscalls
 source bench/lib.sh
@@ -32,6 +34,7 @@ metric() { # metric HTTP REGEX: sum of the matching series
 }
 
 # --- syscalls per delivery under the dense load ----------------------------
+if ((SYSCALLS)); then
 start_cluster sys 1 "${args[@]}"
 pid=${SERVER_PIDS#*=}
 http=${SERVER_HTTP[0]}
@@ -55,6 +58,7 @@ d = int(sys.argv[1])
 rows = {r[2].split(':')[1].replace('sys_enter_', ''): int(r[0]) for r in csv.reader(open(sys.argv[2])) if len(r) > 2 and r[0].isdigit()}
 print("syscalls per delivery (%d deliveries): " % d + " ".join("%s=%.4f" % (k, v / d) for k, v in rows.items()))
 PY
+fi
 
 # --- idle memory per client after a join storm ------------------------------
 if ((STORM > 0)); then
@@ -69,12 +73,21 @@ if ((STORM > 0)); then
   wait_for "http://$http/metrics" "^commserver_peers\\{role=\"CLIENT\"\\} $STORM\$" 60
   sleep 2
   g1=$(metric "$http" '^go_goroutines ')
+  busy=$(metric "$http" '^commserver_connects_refused_busy_total')
+  if [[ -n ${HEAPPROFILE:-} ]]; then
+    curl -fs "http://$http/debug/pprof/heap" >"$HEAPPROFILE"
+  fi
   wait "$load" || true
   cleanup
-  python3 - "$g0" "$g1" "$STORM" "$LOGS/storm.json" <<'PY'
+  python3 - "$g0" "$g1" "$STORM" "$LOGS/storm.json" "$busy" <<'PY'
 import json, sys
-g0, g1, n = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-js = json.load(open(sys.argv[4]))["join_storm"]
+g0, g1, n, busy = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[5])
+r = json.load(open(sys.argv[4]))
+js = r["join_storm"]
+ms = lambda us: us / 1000.0
+s = js["subscribed"]
+print("join storm %d: %d connected, all subscribed in %.0f ms; per-client subscribed p50 %.0f ms, p99 %.0f ms, max %.0f ms; %d busy refusals retried"
+      % (n, r["connected"], js["all_subscribed_ms"], ms(s["p50_us"]), ms(s["p99_us"]), js["all_subscribed_ms"], busy))
 print("idle clients %d: server RSS %.1f KiB per client, %.2f goroutines per peer" % (n, js["server_rss_per_client_kb"], (g1 - g0) / n))
 PY
 fi
