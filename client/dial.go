@@ -200,7 +200,9 @@ func (c *Client) handshake(ctx context.Context, l *link, choose func([]uint64) (
 					continue // a retry is already due
 				}
 				if busy == nil {
-					busy = &backoff.Backoff{Min: in.retryAfter, Max: max(c.cfg.Reconnect.MaxDelay, in.retryAfter)}
+					// Capped at a few setups: a slot freed while everyone
+					// waits the full MaxDelay would stand empty.
+					busy = &backoff.Backoff{Min: in.retryAfter, Max: min(max(c.cfg.Reconnect.MaxDelay, in.retryAfter), busyRetrySteps*in.retryAfter)}
 				}
 				wait := busy.Next()
 				c.log.Debug("server busy: CONNECT again", "server", server, "alias", l.alias, "wait", wait, "reason", string(in.data))
@@ -335,3 +337,7 @@ func errHTTPStatus(resp *http.Response, err error) error {
 }
 
 var errUnexpected = errors.New("unexpected message")
+
+// busyRetrySteps caps the backoff of CONNECTs a busy server refused at this
+// many times its hint (retry_after_ms, about one client's setup there).
+const busyRetrySteps = 4

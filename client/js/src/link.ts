@@ -55,6 +55,9 @@ export function pickServer(servers: bigint[], avoid?: bigint, prefer?: bigint): 
   return servers.find((s) => s !== avoid) ?? servers[0];
 }
 
+/** The backoff of CONNECTs a busy server refused is capped at this many times its retry_after_ms. */
+const busyRetrySteps = 4;
+
 export function openLink(o: LinkOptions): Promise<Link> {
   return new Promise<Link>((resolve, reject) => {
     const ws = new WebSocket(o.url);
@@ -160,7 +163,9 @@ export function openLink(o: LinkOptions): Promise<Link> {
           if (retryAfterMs > 0) {
             if (retry !== undefined) return; // a retry is already due
             if (busyAttempt === 0) busyMin = retryAfterMs;
-            const wait = backoffDelay(busyAttempt++, busyMin, Math.max(o.maxDelayMs, busyMin));
+            // Capped at a few setups (busyRetrySteps hints), as in the Go
+            // SDK: a slot freed while everyone waits maxDelay would stand empty.
+            const wait = backoffDelay(busyAttempt++, busyMin, Math.min(Math.max(o.maxDelayMs, busyMin), busyRetrySteps * busyMin));
             retry = setTimeout(() => {
               retry = undefined;
               if (!settled) send(encodeConnect(server));

@@ -3676,6 +3676,7 @@ function pickServer(servers, avoid, prefer) {
   if (prefer !== void 0 && servers.includes(prefer)) return prefer;
   return servers.find((s) => s !== avoid) ?? servers[0];
 }
+var busyRetrySteps = 4;
 function openLink(o) {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(o.url);
@@ -3768,7 +3769,7 @@ function openLink(o) {
           if (retryAfterMs > 0) {
             if (retry !== void 0) return;
             if (busyAttempt === 0) busyMin = retryAfterMs;
-            const wait = backoffDelay(busyAttempt++, busyMin, Math.max(o.maxDelayMs, busyMin));
+            const wait = backoffDelay(busyAttempt++, busyMin, Math.min(Math.max(o.maxDelayMs, busyMin), busyRetrySteps * busyMin));
             retry = setTimeout(() => {
               retry = void 0;
               if (!settled) send(encodeConnect(server));
