@@ -119,10 +119,11 @@ func render(entries []*entry, byName map[string]*entry, meta, rawDir string) str
 	if js := byName["join-storm"]; js != nil && js.load != nil && js.load.JoinStorm != nil {
 		j, r := js.load.JoinStorm, js.load
 		b.WriteString("\n## Join storm\n\n")
-		b.WriteString("| clients connected | all connected | all subscribed | dial p50 / p99 | subscribed p50 / p99 | server RSS per idle client |\n|---|---|---|---|---|---|\n")
-		fmt.Fprintf(&b, "| %d of %d | %.0f ms | %.0f ms | %s / %s | %s / %s | %.0f KiB (+%d KiB for %d clients, after %.0f s idle) |\n",
+		b.WriteString("| clients connected | all connected | all subscribed | dial p50 / p99 | per-client join (subscribed) p50 / p99 / max | server RSS per idle client |\n|---|---|---|---|---|---|\n")
+		fmt.Fprintf(&b, "| %d of %d | %.0f ms | %.0f ms | %s / %s | %s / %s / %s | %.0f KiB (+%d KiB for %d clients, after %.0f s idle) |\n",
 			r.Connected, r.Clients, j.AllConnectedMs, j.AllSubscribedMs, ms(j.Dial.P50Us), ms(j.Dial.P99Us),
-			ms(j.Subscribed.P50Us), ms(j.Subscribed.P99Us), j.ServerRSSPerClientKB, j.ServerRSSDeltaKB, r.Connected, j.IdleSeconds)
+			ms(j.Subscribed.P50Us), ms(j.Subscribed.P99Us), ms(j.Subscribed.MaxUs), j.ServerRSSPerClientKB, j.ServerRSSDeltaKB, r.Connected, j.IdleSeconds)
+		b.WriteString("\nClients a server refuses as busy (`max_half_open` of them being set up) retry by themselves (`retry_after_ms`), so the storm is admitted at the rate the server completes setups.\n")
 	}
 
 	writeProfileSection(&b, rawDir, "dense-unreliable")
