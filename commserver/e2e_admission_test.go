@@ -1,11 +1,15 @@
 package commserver_test
 
 import (
+	"context"
+	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/webrtc-broker/webrtc-broker/client"
 	"github.com/webrtc-broker/webrtc-broker/commserver"
+	"github.com/webrtc-broker/webrtc-broker/protocol"
 	"github.com/webrtc-broker/webrtc-broker/test/cluster"
 )
 
@@ -58,5 +62,38 @@ func TestE2EJoinStormPastHalfOpen(t *testing.T) {
 	publish(t, peers[0], "storm", "all in", client.Reliable)
 	for _, c := range peers[1:] {
 		receive(t, c, "storm", "all in")
+	}
+}
+
+// TestE2EBusyRetryKeepsTheConnectDeadline: a server whose only half-open
+// place is held (a flooder that never answers its offer) keeps refusing as
+// busy; the client retries until its ConnectTimeout and then fails with the
+// deadline, not with ErrServerFull: the retries count toward the deadline.
+func TestE2EBusyRetryKeepsTheConnectDeadline(t *testing.T) {
+	cl := cluster.Start(t, cluster.Options{
+		Servers: 1,
+		Server: func(_ int, cfg *commserver.Config) {
+			cfg.MaxHalfOpen = 1
+			cfg.ICEStartTimeout = time.Minute // the flooder keeps its place
+		},
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	offered := make(chan struct{}, 64)
+	ws := floodSocket(t, cl.URL()+"/connect")
+	wg.Go(func() { floodReplies(ctx, ws, protocol.MessageType_WEBRTC_OFFER, offered) })
+	select {
+	case <-offered:
+	case <-time.After(eventTimeout):
+		t.Fatal("the flooder was never offered: it holds no half-open place")
+	}
+
+	_, err := cl.Dial(t, func(c *client.Config) { c.ConnectTimeout = 2 * time.Second })
+	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, client.ErrServerFull) {
+		t.Fatalf("dial while busy until the deadline: %v, want the deadline, not ErrServerFull", err)
+	}
+	if n := commserver.RefusedBusyForTest(cl.Server(0)); n == 0 {
+		t.Fatal("no CONNECT was refused as busy: the test proves nothing")
 	}
 }
