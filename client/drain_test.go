@@ -137,6 +137,11 @@ func TestHandoverRepeatedBodyIsNotCollapsed(t *testing.T) {
 			[]string{"next", "o:x", "o:y", "n:y", "end", "n:x"}, []string{"x", "y", "x"}},
 		{"a reliable stream past what was owed owes nothing more", Reliable,
 			[]string{"next", "o:a", "o:b", "o:x", "n:a", "end", "n:b", "n:x", "n:c", "n:x"}, []string{"a", "b", "x", "c", "x"}},
+		// Ambiguous: the new link one ahead, or both links carrying the
+		// same two and the sender publishing a third. The shortest overlap
+		// that fits is taken: at worst a duplicate, never a loss.
+		{"a repeated body, the shortest overlap", Reliable,
+			[]string{"next", "o:x", "o:x", "n:x", "n:x", "n:x", "end"}, []string{"x", "x", "x", "x"}},
 		{"the new link ahead with a repeated body", Reliable,
 			[]string{"next", "o:x", "n:x", "n:y", "n:x", "o:y", "end", "n:z"}, []string{"x", "y", "x", "z"}},
 	}

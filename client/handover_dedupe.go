@@ -28,12 +28,16 @@ import (
 // bodies published again by the sender are delivered, not collapsed).
 //
 // What stays ambiguous. When a sender repeats one body, content and order
-// cannot tell "the new link is one message behind" from "the sender
-// published it again". The alignment then assumes the new link has caught
-// up at the end of the overlap (fewest copies owed), and treats what the old
-// link delivered before the new link existed as something the new link will
-// never relay. Either guess, when wrong, costs one duplicate of a repeated
-// body, never a loss. A per-sender sequence stamped by the publishing SDK
+// cannot tell how far the two stretches overlap ("the new link is one
+// message behind" looks like "the sender published it again"). The
+// alignment then takes the shortest overlap that fits: it never takes a
+// message for a copy unless every alignment says so, so a wrong guess costs
+// duplicates of the repeated body, never a loss. The one guess the other
+// way is for a stream the new link held nothing of at the end: what the old
+// link delivered of it once the new link existed is taken as owed (a copy in
+// flight), so the sender's identical next publish, if it is the new link's
+// first of that stream, is dropped once; what the old link delivered before
+// the new link existed is not owed. A per-sender sequence stamped by the publishing SDK
 // and carried by the servers (a new TopicMessage field) would remove the
 // ambiguity; it is not on the wire yet.
 
@@ -83,9 +87,10 @@ func align(old []oldEntry, held []string, reliable bool) (copies int, owed []str
 		return alignLossy(old, held)
 	}
 	// s is where in old the new link's stretch starts; valid when held and
-	// old agree from there on. Caught up (held runs past old's end): the
-	// longest such overlap; else (old ahead) the latest start, fewest owed.
-	// A start the new link existed for is preferred to one it did not.
+	// old agree from there on. The latest valid start is the shortest
+	// overlap, the fewest copies and owed: caught up (held runs past old's
+	// end) first, else old ahead. A start the new link existed for is
+	// preferred to one it did not.
 	valid := func(s int) bool {
 		for j := 0; j < m && s+j < n; j++ {
 			if old[s+j].body != held[j] {
@@ -96,7 +101,7 @@ func align(old []oldEntry, held []string, reliable bool) (copies int, owed []str
 	}
 	best := -1
 	for _, wantAfter := range []bool{true, false} {
-		for s := max(0, n-m); s < n && best < 0; s++ { // caught up, longest overlap first
+		for s := n - 1; s >= max(0, n-m) && best < 0; s-- { // caught up, shortest overlap first
 			if (!wantAfter || old[s].afterNext) && valid(s) {
 				best = s
 			}

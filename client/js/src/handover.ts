@@ -9,9 +9,8 @@
 // stream, in order, so copies are found by aligning the two stretches per
 // (sender, topic, channel), not by counting bodies: a sender publishing the
 // same body again is delivered again. When a sender repeats one body the
-// alignment assumes the new link caught up (fewest copies owed), and that
-// what the old link delivered before the new link existed will not come
-// again: a wrong guess costs a duplicate of a repeated body, never a loss.
+// alignment takes the shortest overlap that fits: a wrong guess costs
+// duplicates of the repeated body, never a loss.
 import type { Message } from "./wire.js";
 
 interface OldEntry {
@@ -102,7 +101,7 @@ function align(old: OldEntry[], held: string[], reliable: boolean): [number, str
   };
   let best = -1;
   for (const wantAfter of [true, false]) {
-    for (let s = Math.max(0, n - m); s < n && best < 0; s++) if ((!wantAfter || old[s].afterNext) && valid(s)) best = s;
+    for (let s = n - 1; s >= Math.max(0, n - m) && best < 0; s--) if ((!wantAfter || old[s].afterNext) && valid(s)) best = s;
     for (let s = n - m - 1; s >= 0 && best < 0; s--) if ((!wantAfter || old[s].afterNext) && valid(s)) best = s;
     if (best >= 0) break;
   }

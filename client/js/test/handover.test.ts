@@ -55,6 +55,7 @@ test("a sender's repeated body is not collapsed", () => {
     "a reliable stream past what was owed owes nothing more",
   );
   assert.deepEqual(run(["next", "o:x", "n:x", "n:y", "n:x", "o:y", "end", "n:z"]), ["x", "y", "x", "z"], "the new link ahead");
+  assert.deepEqual(run(["next", "o:x", "o:x", "n:x", "n:x", "n:x", "end"]), ["x", "x", "x", "x"], "ambiguous: the shortest overlap, at worst a duplicate");
 });
 
 test("each sender's stream is aligned on its own", () => {

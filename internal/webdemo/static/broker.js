@@ -106,7 +106,7 @@ function align(old, held, reliable) {
   };
   let best = -1;
   for (const wantAfter of [true, false]) {
-    for (let s = Math.max(0, n - m); s < n && best < 0; s++) if ((!wantAfter || old[s].afterNext) && valid(s)) best = s;
+    for (let s = n - 1; s >= Math.max(0, n - m) && best < 0; s--) if ((!wantAfter || old[s].afterNext) && valid(s)) best = s;
     for (let s = n - m - 1; s >= 0 && best < 0; s--) if ((!wantAfter || old[s].afterNext) && valid(s)) best = s;
     if (best >= 0) break;
   }
