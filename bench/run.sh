@@ -23,8 +23,12 @@ QUICK=${BENCH_QUICK:-0}
 
 if [[ $QUICK == 1 ]]; then
   WINDOW=3s WARMUP=1s STEPS=(20 40) CEIL_STEPS=(1000 2000) STORM=50 IDLE=2s WORLD_CLIENTS=30 WORLD_SIZE=245
+  WORLD_STEPS=50,100 WORLD_STEP_WINDOW=3s WORLD_STEP_WARMUP=1s
 else
   WINDOW=10s WARMUP=3s STEPS=(10 15 20 25 30 35 40 50) CEIL_STEPS=(1000 1250 1500 2000 2500 3000 4000) STORM=1000 IDLE=5s WORLD_CLIENTS=100 WORLD_SIZE=447
+  # The world step-up: about 4 minutes at most (it stops at the first step
+  # the server does not sustain); most of it is dialing the clients.
+  WORLD_STEPS=100,250,500,750,1000 WORLD_STEP_WINDOW=6s WORLD_STEP_WARMUP=2s
 fi
 STEP_WINDOW=8s
 
@@ -189,6 +193,22 @@ if start_cluster world 1 --config "$ROOT/bench/scripts/world.yaml"; then
     >"$RAW/world.txt" 2>"$LOGS/world.load.log"; then
     log "load world failed, see $LOGS/world.load.log"
     rm -f "$RAW/world.txt"
+  fi
+  stop_cluster
+fi
+
+# --- world step-up (issue 14): how many clients one server holds at 10/s ----
+# Interest on, fresh clients per step, each world sized for the density of
+# 500 clients in 1,000 x 1,000; sustained = deliveries >= 99 % of expected and
+# p99 < 100 ms. A fresh server, so one step's teardown does not load the next.
+if start_cluster world-steps 1 --config "$ROOT/bench/scripts/world.yaml"; then
+  log "load world step-up $WORLD_STEPS"
+  if ! "$BIN/brokerctl" load --coordinator "$COORD_URL" --pids "$SERVER_PIDS" --quiet --scenario world \
+    --clients 500 --world-size 1000 --world-steps "$WORLD_STEPS" --rate 10 \
+    --duration "$WORLD_STEP_WINDOW" --warmup "$WORLD_STEP_WARMUP" \
+    >"$RAW/world-steps.txt" 2>"$LOGS/world-steps.load.log"; then
+    log "load world step-up failed, see $LOGS/world-steps.load.log"
+    rm -f "$RAW/world-steps.txt"
   fi
   stop_cluster
 fi

@@ -100,6 +100,12 @@ type Config struct {
 	// before it is decoded: tests only (internal/clienthooks), to assert
 	// what the server put on the wire.
 	onFrame func(ch Channel, b []byte)
+	// onMove, when set, is called at the stages of a move away from a
+	// draining server (drain.go): "started" once the handover records what
+	// the old link delivers and before any new link exists, "ended" once
+	// the old link is closed. Tests only: it runs on the move's goroutine,
+	// which waits for it.
+	onMove func(stage string)
 }
 
 // Reconnect configures automatic reconnection.

@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"sync"
 	"time"
@@ -68,12 +67,13 @@ func (c *Client) move(old *link) *link {
 	// The handover starts now, before any new link exists: whatever old
 	// delivers from here on is remembered, so that a copy the new server
 	// relays after the new link's set is in force is known for one.
-	h := &handover{old: old, seen: map[string]int{}, full: make(chan struct{})}
+	h := newHandover(old, nil)
 	prev := c.ho.Load()
 	if prev != nil && prev.next == old {
 		h.prev = prev // a move soon after a move: old may still owe prev's drops
 	}
 	c.ho.Store(h)
+	c.moveStage("started")
 	avoid := map[uint64]bool{old.server: true}
 	delays := backoff.Backoff{Min: c.cfg.Reconnect.MinDelay, Max: c.cfg.Reconnect.MaxDelay}
 	for attempt := 1; ; attempt++ {
@@ -92,6 +92,13 @@ func (c *Client) move(old *link) *link {
 			c.ho.CompareAndSwap(h, h.prev)
 			return nil
 		}
+	}
+}
+
+// moveStage tells a test's onMove hook where a move is.
+func (c *Client) moveStage(stage string) {
+	if c.cfg.onMove != nil {
+		c.cfg.onMove(stage)
 	}
 }
 
@@ -178,6 +185,7 @@ func (c *Client) moveOnce(ctx context.Context, h *handover, avoid map[uint64]boo
 	}
 	c.endHandover(h)
 	c.retire(old)
+	c.moveStage("ended")
 	c.log.Debug("moved", "from", old.server, "to", next.server, "alias", next.alias)
 	return next, nil
 }
@@ -212,14 +220,16 @@ func (c *Client) resubscribe(ctx context.Context, l *link) error {
 }
 
 // handover is the overlap of a move: old still delivers (and what it
-// delivers is remembered), next holds what it receives. mu serializes the
-// two links' deliveries, so that the held messages go out after everything
-// old delivered and before anything next delivers later.
+// delivers is remembered, per stream, in order), next holds what it
+// receives. mu serializes the two links' deliveries, so that the held
+// messages go out after everything old delivered and before anything next
+// delivers later. Which of next's messages are copies: handover_dedupe.go.
 type handover struct {
 	old, next *link
 	mu        sync.Mutex
-	seen      map[string]int // messages old delivered, by key, during the handover
-	held      []Message      // next's messages, cloned
+	seen      map[string][]oldEntry // what old delivered during the handover, by stream
+	owed      map[string][]string   // once ended: bodies next still owes, by stream
+	held      []Message             // next's messages, cloned
 	heldBytes int
 	ended     bool
 	fullOnce  sync.Once
@@ -229,19 +239,16 @@ type handover struct {
 	prev *handover
 }
 
+func newHandover(old, next *link) *handover {
+	return &handover{old: old, next: next, seen: map[string][]oldEntry{}, owed: map[string][]string{}, full: make(chan struct{})}
+}
+
 // skip reports whether m is a copy, owed by h.next, of what h.old delivered
 // (the handover has ended), and consumes it.
 func (h *handover) skip(m Message) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if !h.ended {
-		return false
-	}
-	if k := messageKey(m); h.seen[k] > 0 {
-		h.seen[k]--
-		return true
-	}
-	return false
+	return h.ended && h.dropOwed(m)
 }
 
 // take routes m, received on l, during a handover: it reports whether it
@@ -257,18 +264,17 @@ func (c *Client) take(h *handover, l *link, m Message) bool {
 		if h.prev != nil && h.prev.skip(m) {
 			return true
 		}
-		h.seen[messageKey(m)]++
+		k := streamKey(m)
+		h.seen[k] = append(h.seen[k], oldEntry{body: string(m.Body), afterNext: h.next != nil})
 		c.emit(m) // under mu: nothing held overtakes it
 		return true
 	case l == h.next:
 		if h.ended {
 			// Old may have been ahead: what it delivered and next had not
 			// yet received is dropped as it comes.
-			if k := messageKey(m); h.seen[k] > 0 {
-				h.seen[k]--
-				return true
+			if !h.dropOwed(m) {
+				c.emit(m)
 			}
-			c.emit(m)
 			return true
 		}
 		h.held = append(h.held, m.clone())
@@ -293,20 +299,35 @@ func (h *handover) setNext(l *link) {
 // old for good.
 func (c *Client) endHandover(h *handover) {
 	h.mu.Lock()
-	held, copies := len(h.held), 0
+	held := len(h.held)
+	byStream := map[string][]string{}
 	for _, m := range h.held {
-		k := messageKey(m)
-		if h.seen[k] > 0 {
-			h.seen[k]--
-			copies++
+		k := streamKey(m)
+		byStream[k] = append(byStream[k], string(m.Body))
+	}
+	copiesOf := make(map[string]int, len(byStream))
+	for k := range h.seen {
+		if _, ok := byStream[k]; !ok {
+			byStream[k] = nil // old delivered, next held none: what is owed
+		}
+	}
+	owed, copies := 0, 0
+	for k, bodies := range byStream {
+		n, rest := align(h.seen[k], bodies, streamReliable(k))
+		copiesOf[k], copies = n, copies+n
+		if len(rest) > 0 {
+			h.owed[k], owed = rest, owed+len(rest)
+		}
+	}
+	for _, m := range h.held { // each stream's copies are its first held
+		k := streamKey(m)
+		if copiesOf[k] > 0 {
+			copiesOf[k]--
 			continue
 		}
 		c.emit(m)
 	}
-	owed := 0
-	for _, n := range h.seen {
-		owed += n
-	}
+	h.seen = nil
 	h.held, h.ended = nil, true
 	h.old.muted.Store(true)
 	h.mu.Unlock()
@@ -316,16 +337,4 @@ func (c *Client) endHandover(h *handover) {
 	// is left then (old's messages from before next's set was in force
 	// upstream) next never gets.
 	time.AfterFunc(handoverLinger, func() { c.ho.CompareAndSwap(h, nil) })
-}
-
-// messageKey identifies a message across the two links: the same publish
-// relayed by two servers carries the same sender alias, topic and body.
-func messageKey(m Message) string {
-	b := make([]byte, 0, 9+binary.MaxVarintLen64+len(m.Topic)+len(m.Body))
-	b = binary.BigEndian.AppendUint64(b, m.FromAlias)
-	b = append(b, byte(m.Channel))
-	b = binary.AppendUvarint(b, uint64(len(m.Topic))) // a topic may hold any byte but a space
-	b = append(b, m.Topic...)
-	b = append(b, m.Body...)
-	return string(b)
 }

@@ -167,3 +167,70 @@ func waitSeq(t *testing.T, log *seqLog, n int) {
 	t.Helper()
 	testwait.For(t, cluster.EventTimeout, fmt.Sprintf("seq %d", n), func() bool { return log.last() >= n })
 }
+
+// TestMoveDeliversARepeatedBodyTwice: a sender that publishes the same body
+// once while the receiver's move has begun (the old link delivers it, no new
+// link exists yet) and again once the old link is closed gets it delivered
+// twice. The dedupe of the overlap used to count bodies, so the first copy
+// stayed "owed" by the new link and ate the second for seconds.
+func TestMoveDeliversARepeatedBodyTwice(t *testing.T) {
+	cl := cluster.Start(t, cluster.Options{Servers: 2})
+	s := newStates()
+	var mu sync.Mutex
+	var bodies []string
+	count := func(body string) int {
+		mu.Lock()
+		defer mu.Unlock()
+		n := 0
+		for _, b := range bodies {
+			if b == body {
+				n++
+			}
+		}
+		return n
+	}
+	var b *client.Client
+	stages := make(chan string, 2)
+	a := cl.Client(t, cl.On(0), s.reconnecting(0), func(c *client.Config) {
+		c.OnMessage = func(m client.Message) {
+			mu.Lock()
+			bodies = append(bodies, string(m.Body))
+			mu.Unlock()
+		}
+		client.OnMove(c, func(stage string) {
+			if stage == "started" {
+				// The old link delivers it before the new link exists.
+				publish(t, b, "rep", "same")
+				testwait.For(t, cluster.EventTimeout, "the first copy on the old link", func() bool { return count("same") == 1 })
+			}
+			stages <- stage
+		})
+	})
+	b = cl.Client(t, cl.On(1))
+	s.expect(t, cluster.EventTimeout, client.StateConnecting)
+	s.expect(t, cluster.EventTimeout, client.StateConnected)
+	subscribe(t, a, "rep", "rep.probe")
+	testwait.For(t, cluster.EventTimeout, "a probe on rep to arrive", func() bool {
+		publish(t, b, "rep.probe", "probe")
+		return count("probe") > 0
+	})
+
+	go cl.DrainServer(t, 0)
+	for _, want := range []string{"started", "ended"} {
+		select {
+		case got := <-stages:
+			if got != want {
+				t.Fatalf("move stage %q, want %q", got, want)
+			}
+		case <-time.After(cluster.EventTimeout):
+			t.Fatalf("no move stage %q", want)
+		}
+	}
+	s.expect(t, cluster.EventTimeout, client.StateConnected)
+	publish(t, b, "rep", "same") // the new link delivers it; the handover still lingers
+	publish(t, b, "rep", "after")
+	testwait.For(t, cluster.EventTimeout, "the message after", func() bool { return count("after") == 1 })
+	if n := count("same"); n != 2 {
+		t.Fatalf("%q delivered %d times, want 2", "same", n)
+	}
+}

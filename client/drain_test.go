@@ -1,6 +1,7 @@
 package client
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 
@@ -33,7 +34,7 @@ func TestHandoverDeliversTheOverlapOnceInOrder(t *testing.T) {
 			var got []string
 			c := &Client{cfg: Config{OnMessage: func(m Message) { got = append(got, string(m.Body)) }}, log: logging.Discard()}
 			old, next := newLink(), newLink()
-			h := &handover{old: old, next: next, seen: map[string]int{}, full: make(chan struct{})}
+			h := newHandover(old, next)
 			c.ho.Store(h)
 			for _, step := range tc.steps {
 				if step == "end" {
@@ -94,12 +95,13 @@ func TestAMoveSoonAfterAMoveKeepsDroppingCopies(t *testing.T) {
 	msg := func(body string) Message {
 		return Message{Topic: "t", FromAlias: 7, Body: []byte(body), Channel: Reliable}
 	}
-	first := &handover{old: a, next: b, seen: map[string]int{}, full: make(chan struct{})}
+	first := newHandover(a, b)
 	c.ho.Store(first)
 	c.take(first, a, msg("m1"))
 	c.take(first, a, msg("m2")) // a is ahead of b
 	c.endHandover(first)
-	second := &handover{old: b, next: d, seen: map[string]int{}, full: make(chan struct{}), prev: first}
+	second := newHandover(b, d)
+	second.prev = first
 	c.ho.Store(second)
 	for _, body := range []string{"m1", "m2", "m3"} { // b catches up: m1 and m2 are copies
 		if !c.take(second, b, msg(body)) {
@@ -108,6 +110,95 @@ func TestAMoveSoonAfterAMoveKeepsDroppingCopies(t *testing.T) {
 	}
 	c.endHandover(second)
 	if want := []string{"m1", "m2", "m3"}; !slices.Equal(got, want) {
+		t.Fatalf("delivered %v, want %v", got, want)
+	}
+}
+
+// TestHandoverRepeatedBodyIsNotCollapsed: a sender that publishes one body
+// twice around a move gets both delivered. The old dedupe counted bodies,
+// so a body the old link delivered stayed "owed" by the new link for
+// seconds and ate the sender's next identical publish. "next" is when the
+// new link comes to exist (its subscription is being sent); before it, the
+// handover already records what the old link delivers.
+func TestHandoverRepeatedBodyIsNotCollapsed(t *testing.T) {
+	cases := []struct {
+		name    string
+		channel Channel
+		steps   []string
+		want    []string
+	}{
+		{"published again after the move", Reliable,
+			[]string{"o:x", "next", "end", "n:x"}, []string{"x", "x"}},
+		{"published again after the move, unreliable", Unreliable,
+			[]string{"o:x", "next", "end", "n:x"}, []string{"x", "x"}},
+		{"twice during the move, the new link from the second, then again", Reliable,
+			[]string{"o:x", "next", "o:x", "n:x", "end", "n:x"}, []string{"x", "x", "x"}},
+		{"an earlier body of the stream is not owed", Reliable,
+			[]string{"next", "o:x", "o:y", "n:y", "end", "n:x"}, []string{"x", "y", "x"}},
+		{"a reliable stream past what was owed owes nothing more", Reliable,
+			[]string{"next", "o:a", "o:b", "o:x", "n:a", "end", "n:b", "n:x", "n:c", "n:x"}, []string{"a", "b", "x", "c", "x"}},
+		// Ambiguous: the new link one ahead, or both links carrying the
+		// same two and the sender publishing a third. The shortest overlap
+		// that fits is taken: at worst a duplicate, never a loss.
+		{"a repeated body, the shortest overlap", Reliable,
+			[]string{"next", "o:x", "o:x", "n:x", "n:x", "n:x", "end"}, []string{"x", "x", "x", "x"}},
+		{"the new link ahead with a repeated body", Reliable,
+			[]string{"next", "o:x", "n:x", "n:y", "n:x", "o:y", "end", "n:z"}, []string{"x", "y", "x", "z"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			c := &Client{cfg: Config{OnMessage: func(m Message) { got = append(got, string(m.Body)) }}, log: logging.Discard()}
+			old, next := newLink(), newLink()
+			h := newHandover(old, nil)
+			c.ho.Store(h)
+			for _, step := range tc.steps {
+				switch step {
+				case "next":
+					h.setNext(next)
+					continue
+				case "end":
+					c.endHandover(h)
+					continue
+				}
+				l := old
+				if step[0] == 'n' {
+					l = next
+				}
+				m := Message{Topic: "t", FromAlias: 7, Body: []byte(step[2:]), Channel: tc.channel}
+				if !c.take(h, l, m) {
+					t.Fatalf("%s: take refused a message of a link in the handover", step)
+				}
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("delivered %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestHandoverAlignsPerStream: streams of other senders interleave freely
+// on the two links; each is aligned on its own.
+func TestHandoverAlignsPerStream(t *testing.T) {
+	var got []string
+	c := &Client{cfg: Config{OnMessage: func(m Message) { got = append(got, fmt.Sprintf("%d:%s", m.FromAlias, m.Body)) }}, log: logging.Discard()}
+	old, next := newLink(), newLink()
+	h := newHandover(old, next)
+	c.ho.Store(h)
+	msg := func(from uint64, body string) Message {
+		return Message{Topic: "t", FromAlias: from, Body: []byte(body), Channel: Reliable}
+	}
+	c.take(h, old, msg(1, "a"))
+	c.take(h, old, msg(2, "a"))
+	c.take(h, next, msg(2, "a")) // a copy
+	c.take(h, next, msg(1, "a")) // a copy
+	c.take(h, old, msg(1, "b"))  // old ahead on sender 1
+	c.take(h, next, msg(2, "b")) // next ahead on sender 2
+	c.endHandover(h)
+	c.take(h, next, msg(1, "b")) // the owed copy
+	c.take(h, next, msg(1, "a")) // sender 1 again: new
+	want := []string{"1:a", "2:a", "1:b", "2:b", "1:a"}
+	if !slices.Equal(got, want) {
 		t.Fatalf("delivered %v, want %v", got, want)
 	}
 }

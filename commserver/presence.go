@@ -94,7 +94,7 @@ func (p *peer) requestPresence(kind chanKind, msg []byte) {
 	s := p.s
 	next := make([]string, 0, len(m.Topics))
 	for _, t := range m.Topics {
-		if t == "" || strings.ContainsAny(t, " ") || t[0] == '$' {
+		if t == "" || strings.ContainsAny(t, " ") || t[0] == '$' || s.isCell(t) {
 			p.sendError(protocol.ErrorCode_ERROR_SUBSCRIPTION_DENIED, t, "not a topic whose presence can be followed")
 			continue
 		}
@@ -129,10 +129,9 @@ func (p *peer) requestPresence(kind chanKind, msg []byte) {
 		if slices.Contains(old, t) {
 			continue
 		}
-		local := s.localMembers(t)
 		// The view the others were told is brought up to date first, so the
 		// newcomer's snapshot and the others' events agree.
-		if ev, changed := ps.table.Update(t, local, s.cfg.Presence.MaxMembers); changed {
+		if ev, changed := s.presenceChangesLocked(t); changed {
 			s.tellFollowers(t, ev)
 		}
 		if ps.followers[t] == nil {
@@ -140,7 +139,7 @@ func (p *peer) requestPresence(kind chanKind, msg []byte) {
 			reannounce = true
 		}
 		ps.followers[t][p] = struct{}{}
-		s.sendPresence(t, ps.table.Snapshot(t, local, s.cfg.Presence.MaxMembers), []*peer{p})
+		s.sendPresence(t, ps.table.Current(t, s.cfg.Presence.MaxMembers), []*peer{p})
 	}
 	if len(next) == 0 {
 		delete(ps.follows, p)
@@ -164,35 +163,89 @@ func (s *Server) localMembers(topic string) []presence.Member {
 	return out
 }
 
-// membersChangedLocked tells followers and interested servers about the
-// topics whose local members changed. presences.mu held.
-func (s *Server) membersChangedLocked(topics []string) {
+// isCell reports whether t is a world's interest cell topic: the server's
+// own subscriptions, which change as clients move (world.go) without the
+// presence being told, so their presence is not for following.
+func (s *Server) isCell(t string) bool {
+	if s.rules == nil {
+		return false
+	}
+	_, isCell := s.rules.lookup([]byte(t))
+	return isCell
+}
+
+// presenceChangesLocked returns what changed in topic's presence since its
+// followers were last told: the table tracks the local members of a topic
+// from its first call on (one walk of the topic), and is told each join
+// and leave after (membersChangedLocked). presences.mu held.
+func (s *Server) presenceChangesLocked(topic string) (presence.Event, bool) {
+	s.pres.table.Track(topic, func() []presence.Member { return s.localMembers(topic) })
+	return s.pres.table.Changes(topic, s.cfg.Presence.MaxMembers)
+}
+
+// memberOf is p as a member of a topic's presence.
+func memberOf(p *peer) presence.Member {
+	cr := p.creds()
+	return presence.Member{Alias: p.alias, Identity: cr.identity, Role: cr.role}
+}
+
+// membersChangedLocked tells followers and interested servers that client p
+// joined the topics of joined and left those of left. What followers are
+// told costs O(1) per topic (the table is incremental); a report to other
+// servers is a snapshot of at most presence.max_members members, or a
+// count. presences.mu held.
+func (s *Server) membersChangedLocked(p *peer, joined, left []string) {
 	ps := s.pres
-	for _, t := range topics {
-		if t == "" || t[0] == '$' {
-			continue
-		}
-		var local []presence.Member
-		haveLocal := false
-		if len(ps.followers[t]) > 0 {
-			local, haveLocal = s.localMembers(t), true
-			if ev, changed := ps.table.Update(t, local, s.cfg.Presence.MaxMembers); changed {
-				s.tellFollowers(t, ev)
+	for i, list := range [2][]string{joined, left} {
+		for _, t := range list {
+			if t == "" || t[0] == '$' {
+				continue
 			}
-		}
-		if subs, ok := s.subs.Lookup([]byte(presence.TopicPrefix + t)); ok && len(subs.Servers) > 0 {
-			if !haveLocal {
-				local, haveLocal = s.localMembers(t), true
+			if i == 0 {
+				ps.table.Join(t, memberOf(p))
+			} else {
+				ps.table.Leave(t, p.alias)
 			}
-			s.reportPresence(t, local, subs.Servers)
-		}
-		if s.bus != nil {
-			if !haveLocal {
-				local = s.localMembers(t)
+			if len(ps.followers[t]) > 0 {
+				if ev, changed := s.presenceChangesLocked(t); changed {
+					s.tellFollowers(t, ev)
+				}
 			}
-			s.reportToBusIfWantedLocked(t, local)
+			if subs, ok := s.subs.Lookup([]byte(presence.TopicPrefix + t)); ok && len(subs.Servers) > 0 {
+				s.reportPresence(t, s.localForReport(t), subs.Servers)
+			}
+			if s.bus != nil {
+				s.reportToBusIfWantedLocked(t)
+			}
 		}
 	}
+}
+
+// localSet is what a report of a topic's local members needs: their
+// number, and the members unless there are more than presence.max_members
+// (then the report is a count, and the topic is not walked).
+type localSet struct {
+	members []presence.Member
+	n       int
+}
+
+// localForReport returns topic's localSet.
+func (s *Server) localForReport(topic string) localSet {
+	subs, _ := s.subs.Lookup([]byte(topic))
+	if n := len(subs.Clients); n > s.cfg.Presence.MaxMembers {
+		return localSet{n: n}
+	}
+	m := s.localMembers(topic)
+	return localSet{members: m, n: len(m)}
+}
+
+// encode builds the report's body, as presence.EncodeReport does with a
+// limit of maxMembers (negative: a count only).
+func (l localSet) encode(topic string, maxMembers int) ([]byte, error) {
+	if l.n > maxMembers || len(l.members) != l.n {
+		return presence.EncodeCount(topic, l.n)
+	}
+	return presence.EncodeReport(topic, l.members, maxMembers)
 }
 
 // tellFollowers sends ev about topic to its local followers.
@@ -229,12 +282,12 @@ func (s *Server) sendPresence(topic string, ev presence.Event, to []*peer) {
 }
 
 // reportPresence sends this server's members of topic to the servers.
-func (s *Server) reportPresence(topic string, local []presence.Member, servers []*peer) {
+func (s *Server) reportPresence(topic string, local localSet, servers []*peer) {
 	maxMembers := s.cfg.Presence.MaxMembers
 	name := presence.TopicPrefix + topic
 	var out []byte
 	for {
-		body, err := presence.EncodeReport(topic, local, maxMembers)
+		body, err := local.encode(topic, maxMembers)
 		if err != nil {
 			s.log.Error("encode presence report", "topic", topic, "err", err)
 			return
@@ -298,7 +351,7 @@ func (s *Server) applyReport(via *peer, topic string, origin uint64, body []byte
 		ps.table.SetRemote(topic, origin, via, r)
 	}
 	if len(ps.followers[topic]) > 0 {
-		if ev, changed := ps.table.Update(topic, s.localMembers(topic), s.cfg.Presence.MaxMembers); changed {
+		if ev, changed := s.presenceChangesLocked(topic); changed {
 			s.tellFollowers(topic, ev)
 		}
 	}
@@ -319,7 +372,7 @@ func (s *Server) presenceInterest(l *peer) {
 	old := ps.linkTopics[l]
 	for _, t := range wanted {
 		if !slices.Contains(old, t) {
-			if local := s.localMembers(t); len(local) > 0 {
+			if local := s.localForReport(t); local.n > 0 {
 				s.reportPresence(t, local, []*peer{l})
 			}
 			for _, r := range ps.relayed[t] {
@@ -401,14 +454,14 @@ func (s *Server) presenceGoneLocked(p *peer, old []string) {
 		}
 		for _, t := range ps.table.DropVia(p) {
 			if len(ps.followers[t]) > 0 {
-				if ev, changed := ps.table.Update(t, s.localMembers(t), s.cfg.Presence.MaxMembers); changed {
+				if ev, changed := s.presenceChangesLocked(t); changed {
 					s.tellFollowers(t, ev)
 				}
 			}
 		}
 		return
 	}
-	s.membersChangedLocked(old)
+	s.membersChangedLocked(p, nil, old)
 	reannounce := false
 	for _, t := range ps.follows[p] {
 		delete(ps.followers[t], p)
@@ -423,24 +476,24 @@ func (s *Server) presenceGoneLocked(p *peer, old []string) {
 	}
 }
 
-// symDiff returns the topics in exactly one of two sorted sets.
-func symDiff(a, b []string) []string {
-	var out []string
+// setDiff returns the topics of sorted set b not in sorted set a (joined)
+// and those of a not in b (left).
+func setDiff(a, b []string) (joined, left []string) {
 	i, j := 0, 0
 	for i < len(a) || j < len(b) {
 		switch {
 		case j == len(b) || (i < len(a) && a[i] < b[j]):
-			out = append(out, a[i])
+			left = append(left, a[i])
 			i++
 		case i == len(a) || b[j] < a[i]:
-			out = append(out, b[j])
+			joined = append(joined, b[j])
 			j++
 		default:
 			i++
 			j++
 		}
 	}
-	return out
+	return joined, left
 }
 
 // refuseInternal answers a client's publish on a "$" topic.

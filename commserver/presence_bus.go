@@ -101,14 +101,14 @@ func (s *Server) answerQuery(topic string) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	ps.wanted[topic] = time.Now()
-	if local := s.localMembers(topic); len(local) > 0 {
+	if local := s.localForReport(topic); local.n > 0 {
 		s.reportToBus(topic, local)
 	}
 }
 
 // reportToBusIfWanted publishes this server's report on topic when some
 // server asked for it lately. presences.mu held.
-func (s *Server) reportToBusIfWantedLocked(topic string, local []presence.Member) {
+func (s *Server) reportToBusIfWantedLocked(topic string) {
 	at, ok := s.pres.wanted[topic]
 	if !ok {
 		return
@@ -117,15 +117,15 @@ func (s *Server) reportToBusIfWantedLocked(topic string, local []presence.Member
 		delete(s.pres.wanted, topic)
 		return
 	}
-	s.reportToBus(topic, local)
+	s.reportToBus(topic, s.localForReport(topic))
 }
 
 // reportToBus publishes this server's members of topic on "$presence.T".
-func (s *Server) reportToBus(topic string, local []presence.Member) {
+func (s *Server) reportToBus(topic string, local localSet) {
 	maxMembers := s.cfg.Presence.MaxMembers
-	body, err := presence.EncodeReport(topic, local, maxMembers)
+	body, err := local.encode(topic, maxMembers)
 	if err == nil && len(body) > s.cfg.MaxMessageSize-len(topic)-64 {
-		body, err = presence.EncodeReport(topic, local, -1)
+		body, err = local.encode(topic, -1)
 	}
 	if err != nil {
 		s.log.Error("encode presence report", "topic", topic, "err", err)
@@ -148,7 +148,7 @@ func (s *Server) refreshBusPresence(ctx context.Context) {
 			ps.mu.Lock()
 			for _, t := range ps.table.ExpireBefore(now.Add(-busExpire)) {
 				if len(ps.followers[t]) > 0 {
-					if ev, changed := ps.table.Update(t, s.localMembers(t), s.cfg.Presence.MaxMembers); changed {
+					if ev, changed := s.presenceChangesLocked(t); changed {
 						s.tellFollowers(t, ev)
 					}
 				}

@@ -54,7 +54,8 @@ func (p *peer) subscribe(kind chanKind, msg []byte) {
 	} else {
 		changed = p.setTopics(topics)
 	}
-	s.membersChangedLocked(symDiff(old, s.subs.ClientSet(p)))
+	joined, left := setDiff(old, s.subs.ClientSet(p))
+	s.membersChangedLocked(p, joined, left)
 	s.pres.mu.Unlock()
 	if changed {
 		s.notifyAnnounce()

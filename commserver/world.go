@@ -112,10 +112,19 @@ func (p *peer) setTopics(topics []string) (unionChanged bool) {
 func (p *peer) setLocked() []string {
 	set := slices.Clone(p.wd.topics)
 	var cells []spatial.Cell
+	var buf [128]byte
 	for _, w := range p.wd.joined {
 		cells = w.grid.Interest(p, cells[:0])
 		for _, c := range cells {
-			set = append(set, spatial.CellTopic(w.topic, c))
+			// A cell someone here subscribes to (after a move, most of the
+			// client's own) has its string in the table already: taken
+			// from there, a move allocates only for the cells it enters.
+			name := spatial.AppendCellTopic(buf[:0], w.topic, c)
+			if subs, ok := p.s.subs.Lookup(name); ok {
+				set = append(set, subs.Topic)
+			} else {
+				set = append(set, string(name))
+			}
 		}
 	}
 	return set

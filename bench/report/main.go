@@ -79,7 +79,7 @@ func run(rawDir, outDir string) error {
 	for _, e := range entries {
 		byName[e.name] = e
 	}
-	page := render(entries, byName, string(meta), rawDir) + worldSection(rawDir)
+	page := render(entries, byName, string(meta), rawDir) + worldSection(rawDir) + worldStepsSection(rawDir)
 	if err := os.WriteFile(filepath.Join(outDir, "RESULTS.md"), []byte(page), 0o644); err != nil {
 		return fmt.Errorf("write RESULTS.md: %w", err)
 	}

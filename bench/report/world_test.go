@@ -21,3 +21,18 @@ func TestWorldSectionShowsTheRunOrNothing(t *testing.T) {
 		t.Fatalf("section lacks the run:\n%s", s)
 	}
 }
+
+func TestWorldStepsSectionShowsTheRunOrNothing(t *testing.T) {
+	dir := t.TempDir()
+	if s := worldStepsSection(dir); s != "" {
+		t.Fatalf("no step-up, got %q", s)
+	}
+	run := "world step-up, interest on\n 100 yes\nheld: 100 clients\n"
+	if err := os.WriteFile(filepath.Join(dir, "world-steps.txt"), []byte(run), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := worldStepsSection(dir)
+	if !strings.Contains(s, "## World: how many clients") || !strings.Contains(s, "held: 100 clients") || strings.Contains(s, "%!") {
+		t.Fatalf("section lacks the run:\n%s", s)
+	}
+}

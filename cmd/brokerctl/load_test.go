@@ -43,6 +43,8 @@ func TestLoadRejectsBadFlags(t *testing.T) {
 		{[]string{"--rate", "0"}, "rate 0"},
 		{[]string{"--header", "novalue"}, "Name: value"},
 		{[]string{"extra"}, "unexpected argument"},
+		{[]string{"--scenario", "world", "--world-steps", "100,x"}, "--world-steps"},
+		{[]string{"--scenario", "world", "--world-steps", "250,100"}, "increasing"},
 	}
 	for _, tc := range tests {
 		var stdout, stderr bytes.Buffer

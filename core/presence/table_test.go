@@ -1,6 +1,7 @@
 package presence
 
 import (
+	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
@@ -125,4 +126,78 @@ func FuzzDecodeReport(f *testing.F) {
 			t.Fatalf("report %+v: count is not the members'", r)
 		}
 	})
+}
+
+// TestTableIncrementalMatchesUpdate: random local joins and leaves and
+// remote reports, told through Join, Leave and Changes, give exactly the
+// events that recomputing from the whole local list (Update) gives, and
+// Current is Snapshot.
+func TestTableIncrementalMatchesUpdate(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, max := range []int{6, 1000} {
+		inc, full := New[string](), New[string]()
+		local := map[uint64]Member{}
+		list := func() []Member {
+			out := make([]Member, 0, len(local))
+			for _, m := range local {
+				out = append(out, m)
+			}
+			return out
+		}
+		inc.Track("room", list)
+		for i := range 3000 {
+			switch r := rng.IntN(10); {
+			case r < 4:
+				m := mem(uint64(rng.IntN(12) + 1))
+				if rng.IntN(8) == 0 {
+					m.Role = protocol.Role_UNKNOWN_ROLE // the same alias, other credentials
+				}
+				local[m.Alias] = m
+				inc.Join("room", m)
+			case r < 8:
+				a := uint64(rng.IntN(12) + 1)
+				delete(local, a)
+				inc.Leave("room", a)
+			default:
+				var rep Report
+				if rng.IntN(5) == 0 {
+					rep = Report{CountsOnly: true, Count: rng.IntN(4)}
+				} else {
+					for a := range uint64(rng.IntN(4)) {
+						rep.Members = append(rep.Members, mem(a*3+uint64(rng.IntN(3))+1)) // may overlap local
+					}
+					rep.Count = len(rep.Members)
+				}
+				origin := uint64(900 + rng.IntN(2))
+				inc.SetRemote("room", origin, "l", rep)
+				full.SetRemote("room", origin, "l", rep)
+			}
+			got, gotChanged := inc.Changes("room", max)
+			want, wantChanged := full.Update("room", list(), max)
+			if gotChanged != wantChanged || got.Snapshot != want.Snapshot || got.Count != want.Count || got.CountsOnly != want.CountsOnly ||
+				!slices.Equal(aliases(got.Joined), aliases(want.Joined)) || !slices.Equal(aliases(got.Left), aliases(want.Left)) ||
+				!slices.Equal(aliases(got.Members), aliases(want.Members)) {
+				t.Fatalf("max %d, step %d: incremental %+v (changed %v), recomputed %+v (changed %v)", max, i, got, gotChanged, want, wantChanged)
+			}
+			if c, s := inc.Current("room", max), full.Snapshot("room", list(), max); c.Count != s.Count || c.CountsOnly != s.CountsOnly ||
+				!slices.Equal(aliases(c.Members), aliases(s.Members)) {
+				t.Fatalf("max %d, step %d: Current %+v, Snapshot %+v", max, i, c, s)
+			}
+			if n := inc.LocalCount("room"); n != len(local) {
+				t.Fatalf("LocalCount %d, want %d", n, len(local))
+			}
+		}
+	}
+}
+
+// TestJoinIgnoresAnUntrackedTopic: the table learns a topic's local members
+// from Track, not from the joins before it.
+func TestJoinIgnoresAnUntrackedTopic(t *testing.T) {
+	tb := New[string]()
+	tb.Join("room", mem(1))
+	tb.Track("room", func() []Member { return []Member{mem(1), mem(2)} })
+	tb.Track("room", func() []Member { t.Fatal("Track walked a tracked topic again"); return nil })
+	if ev, _ := tb.Changes("room", 10); !ev.Snapshot || !slices.Equal(aliases(ev.Members), []uint64{1, 2}) {
+		t.Fatalf("first event %+v", ev)
+	}
 }

@@ -56,6 +56,12 @@ func EncodeReport(name string, local []Member, maxMembers int) ([]byte, error) {
 	return Encode(name, ev)
 }
 
+// EncodeCount is EncodeReport for a server that reports only how many
+// members it has, without listing them (a large topic is not walked).
+func EncodeCount(name string, count int) ([]byte, error) {
+	return Encode(name, Event{Snapshot: true, Count: count, CountsOnly: true})
+}
+
 // DecodeReport reads a server's report from the body of a "$presence."
 // topic message; name is the topic it is about (the message's topic without
 // the prefix), which the report must name too.

@@ -3,6 +3,7 @@
 // browser allows.
 import { backoffDelay } from "./backoff.js";
 import { BrokerError, ClosedError, CoordinatorUnreachableError, InvalidTopicError, NotConnectedError, QueueFullError, TimeoutError } from "./errors.js";
+import { Dedupe } from "./handover.js";
 import { Link, connectURL, openLink } from "./link.js";
 import { World } from "./world.js";
 import { Recovery, Streams, StreamPosition } from "./streams.js";
@@ -102,7 +103,8 @@ interface Handover {
   old: Link;
   /** Unset until an attempt has a new link. */
   next?: Link;
-  seen: Map<string, number>;
+  /** What old delivered and, once ended, what next still owes (handover.ts). */
+  dedupe: Dedupe;
   held: Message[];
   ended: boolean;
   /** The handover that made old the new link, if recent: old may still owe its drops. */
@@ -111,13 +113,7 @@ interface Handover {
 
 /** Consumes a copy of what h's old link delivered, owed by h's next one; reports whether m was one. */
 function skipCopy(h: Handover, m: Message): boolean {
-  if (!h.ended) return false;
-  const k = messageKey(m);
-  const n = h.seen.get(k) ?? 0;
-  if (n === 0) return false;
-  if (n === 1) h.seen.delete(k);
-  else h.seen.set(k, n - 1);
-  return true;
+  return h.ended && h.dedupe.dropOwed(m);
 }
 
 /** How long the old link keeps delivering once the new one carries the publishes. */
@@ -128,13 +124,6 @@ const handoverLingerMs = 5000;
 const switchSettleMs = 50;
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** Identifies a message across two links: the same publish relayed by two servers has the same sender, topic and body. */
-function messageKey(m: Message): string {
-  let body = "";
-  for (const b of m.body) body += String.fromCharCode(b);
-  return `${m.fromAlias}|${m.channel}|${m.topic.length}:${m.topic}${body}`; // length first: a topic may hold any byte but a space
-}
 
 /** Connects to a communication server through the coordinator; resolves once AUTH is written. */
 export async function connect(options: Options): Promise<Client> {
@@ -466,8 +455,7 @@ export class Client {
         if (h && link === h.old) {
           if (h.ended) return; // the new link has taken over: a late duplicate
           if (h.prev && skipCopy(h.prev, m)) return;
-          const k = messageKey(m);
-          h.seen.set(k, (h.seen.get(k) ?? 0) + 1);
+          h.dedupe.old(m, h.next !== undefined);
         } else if (h && link === h.next) {
           if (!h.ended) {
             h.held.push({ ...m, body: m.body.slice() });
@@ -528,7 +516,7 @@ export class Client {
     // from here on is remembered, so a copy the new server relays once the
     // new link's set is in force is known for one.
     const prev = this.#ho?.next === old ? this.#ho : undefined; // a move soon after a move
-    const h: Handover = { old, seen: new Map(), held: [], ended: false, prev };
+    const h: Handover = { old, dedupe: new Dedupe(), held: [], ended: false, prev };
     this.#ho = h;
     const r = this.#opts.reconnect ?? {};
     const timeout = this.#opts.connectTimeout ?? defaults.connectTimeout;
@@ -580,16 +568,7 @@ export class Client {
               resolve();
             };
           });
-          for (const m of h.held) {
-            const k = messageKey(m);
-            const n = h.seen.get(k) ?? 0;
-            if (n > 0) {
-              if (n === 1) h.seen.delete(k);
-              else h.seen.set(k, n - 1);
-              continue;
-            }
-            this.#emit("message", m);
-          }
+          for (const m of h.dedupe.end(h.held)) this.#emit("message", m);
           h.held = [];
           h.ended = true;
           old.reliable.onclose = old.unreliable.onclose = null;

@@ -307,6 +307,27 @@ test("DRAIN moves to another server before the old link closes, and the overlap 
   c.close();
 });
 
+test("DRAIN: a body the old link delivered before the new link existed does not eat the sender's next identical one", async () => {
+  const c = await connect({ url: "ws://broker.test", reconnect: { minDelay: 1, maxDelay: 2 }, server: 7n });
+  await c.subscribe(["d"]);
+  const first = FakePeer.all.at(-1)!;
+  const got: string[] = [];
+  c.on("message", (m) => got.push(new TextDecoder().decode(m.body)));
+  const moved = new Promise<void>((resolve) => c.on("state", (s) => s === "connected" && resolve()));
+  const fw = (body: string) => ({
+    data: buf(toBinary(TopicFWMessageSchema, create(TopicFWMessageSchema, { type: MessageType.TOPIC_FW, fromAlias: 42n, topic: "d", body: new TextEncoder().encode(body) }))),
+  });
+  const old = first.channels[0];
+  old.onmessage?.({ data: buf(toBinary(DrainMessageSchema, create(DrainMessageSchema, { type: MessageType.DRAIN, graceMs: 30000 }))) });
+  old.onmessage?.(fw("same")); // the move has begun; no new link exists yet
+  await moved;
+  const next = FakePeer.all.at(-1)!;
+  while ((first.connectionState as string) !== "closed") await new Promise((r) => setTimeout(r, 10));
+  next.channels[0].onmessage?.(fw("same")); // published again, after the move
+  assert.deepEqual(got, ["same", "same"]);
+  c.close();
+});
+
 test("a client that does not reconnect does not declare FEATURE_DRAIN (it would not move)", async () => {
   const c = await connect({ url: "ws://broker.test", reconnect: { disabled: true } });
   const auth = fromBinary(AuthMessageSchema, FakePeer.all.at(-1)!.channels[0].sent[0]);

@@ -64,3 +64,53 @@ func TestExpectedFrom(t *testing.T) {
 		t.Fatalf("off: %d/840", got)
 	}
 }
+
+func TestStepSizeKeepsTheDensity(t *testing.T) {
+	cfg := WorldConfig{Clients: 500, Size: 1000}
+	for _, n := range []int{100, 250, 500, 1000} {
+		s := StepSize(cfg, n)
+		if d := float64(n) / (s * s); d < 0.0005*0.999 || d > 0.0005*1.001 {
+			t.Errorf("%d clients in %.1f: density %g, want 0.0005", n, s, d)
+		}
+	}
+	if s := StepSize(cfg, 500); s != 1000 {
+		t.Errorf("500 clients: size %v, want 1000", s)
+	}
+}
+
+func TestJudgeAStep(t *testing.T) {
+	ok := WorldPhase{DeliveriesPerSec: 995, ExpectedPerSec: 1000, LatencyP99Ms: 99}
+	if s, why := judge(10, 10, ok); !s || why != "" {
+		t.Fatalf("sustained step judged %v %q", s, why)
+	}
+	for name, tc := range map[string]struct {
+		connected int
+		p         WorldPhase
+	}{
+		"a client missing": {9, ok},
+		"too few":          {10, WorldPhase{DeliveriesPerSec: 989, ExpectedPerSec: 1000, LatencyP99Ms: 10}},
+		"too slow":         {10, WorldPhase{DeliveriesPerSec: 1000, ExpectedPerSec: 1000, LatencyP99Ms: 100}},
+	} {
+		if s, why := judge(10, tc.connected, tc.p); s || why == "" {
+			t.Errorf("%s: judged sustained (%q)", name, why)
+		}
+	}
+}
+
+func TestWorldStepsText(t *testing.T) {
+	r := &WorldStepsReport{Rate: 10, Cell: 16, Radius: 64, Density: 500, Held: 250, Steps: []WorldStep{
+		{Clients: 100, Connected: 100, Size: 447, Sustained: true, Phase: WorldPhase{DeliveriesPerSec: 2000, ExpectedPerSec: 2000}},
+		{Clients: 250, Connected: 250, Size: 707, Sustained: true, Phase: WorldPhase{DeliveriesPerSec: 5000, ExpectedPerSec: 5000}},
+		{Clients: 500, Connected: 500, Size: 1000, Why: "p99 140 ms", Phase: WorldPhase{DeliveriesPerSec: 9000, ExpectedPerSec: 10000, LatencyP99Ms: 140}},
+	}}
+	var b strings.Builder
+	if err := r.WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{"no: p99 140 ms", "held: 250 clients\n", "90.0"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %q in\n%s", want, out)
+		}
+	}
+}

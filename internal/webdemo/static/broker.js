@@ -32,6 +32,109 @@ var InvalidTopicError = class extends BrokerError {
 var TimeoutError = class extends BrokerError {
 };
 
+// src/handover.ts
+var bodyKey = (b) => {
+  let s = "";
+  for (const x of b) s += String.fromCharCode(x);
+  return s;
+};
+var streamKey = (m) => `${m.fromAlias}|${m.channel}|${m.topic.length}:${m.topic}`;
+var Dedupe = class {
+  #old = /* @__PURE__ */ new Map();
+  #owed = /* @__PURE__ */ new Map();
+  /** Records m, delivered by the old link; afterNext: the new link exists. */
+  old(m, afterNext) {
+    const k = streamKey(m);
+    let q = this.#old.get(k);
+    if (!q) this.#old.set(k, q = []);
+    q.push({ body: bodyKey(m.body), afterNext });
+  }
+  /** Ends the overlap: returns what of held (the new link's messages, in arrival order) is not a copy, in order. */
+  end(held) {
+    const byStream = /* @__PURE__ */ new Map();
+    for (const m of held) {
+      const k = streamKey(m);
+      let q = byStream.get(k);
+      if (!q) byStream.set(k, q = []);
+      q.push(bodyKey(m.body));
+    }
+    for (const k of this.#old.keys()) if (!byStream.has(k)) byStream.set(k, []);
+    const copies = /* @__PURE__ */ new Map();
+    for (const [k, bodies] of byStream) {
+      const [n, owed] = align(this.#old.get(k) ?? [], bodies, k.slice(k.indexOf("|") + 1).startsWith("reliable|"));
+      copies.set(k, n);
+      if (owed.length > 0) this.#owed.set(k, owed);
+    }
+    this.#old.clear();
+    const out = [];
+    for (const m of held) {
+      const k = streamKey(m);
+      const n = copies.get(k) ?? 0;
+      if (n > 0) copies.set(k, n - 1);
+      else out.push(m);
+    }
+    return out;
+  }
+  /** After the end: reports whether m, from the new link, is a copy it owed, and consumes it. */
+  dropOwed(m) {
+    const k = streamKey(m);
+    const q = this.#owed.get(k);
+    if (!q || q.length === 0) return false;
+    const body = bodyKey(m.body);
+    if (q[0] === body) {
+      q.shift();
+      return true;
+    }
+    if (m.channel === "reliable") {
+      this.#owed.delete(k);
+      return false;
+    }
+    const j = q.indexOf(body);
+    if (j < 0) return false;
+    q.splice(0, j + 1);
+    return true;
+  }
+};
+function align(old, held, reliable) {
+  const n = old.length;
+  const m = held.length;
+  if (m === 0) return [0, old.filter((e) => e.afterNext).map((e) => e.body)];
+  if (!reliable) return alignLossy(old, held);
+  const valid = (s) => {
+    for (let j = 0; j < m && s + j < n; j++) if (old[s + j].body !== held[j]) return false;
+    return true;
+  };
+  let best = -1;
+  for (const wantAfter of [true, false]) {
+    for (let s = n - 1; s >= Math.max(0, n - m) && best < 0; s--) if ((!wantAfter || old[s].afterNext) && valid(s)) best = s;
+    for (let s = n - m - 1; s >= 0 && best < 0; s--) if ((!wantAfter || old[s].afterNext) && valid(s)) best = s;
+    if (best >= 0) break;
+  }
+  if (best < 0) return [0, []];
+  if (n - best >= m) return [m, old.slice(best + m).map((e) => e.body)];
+  return [n - best, []];
+}
+function alignLossy(old, held) {
+  let start = -1;
+  for (let s = old.length - 1; s >= 0; s--) {
+    if (old[s].body === held[0]) {
+      start = s;
+      if (old[s].afterNext) break;
+    }
+  }
+  if (start < 0) return [0, []];
+  let i = start;
+  let copies = 0;
+  for (const b of held) {
+    let j = i;
+    while (j < old.length && old[j].body !== b) j++;
+    if (j === old.length) break;
+    copies++;
+    i = j + 1;
+  }
+  return [copies, old.slice(i).map((e) => e.body)];
+}
+
 // node_modules/@bufbuild/protobuf/dist/esm/reflect/names.js
 function protoCamelCase(snakeCase) {
   let capNext = false;
@@ -3903,23 +4006,12 @@ var Streams = class {
 // src/client.ts
 var defaults = { gzipAbove: 1024, minDelay: 100, maxDelay: 5e3, queueBytes: 1 << 20, connectTimeout: 15e3 };
 function skipCopy(h, m) {
-  if (!h.ended) return false;
-  const k = messageKey(m);
-  const n = h.seen.get(k) ?? 0;
-  if (n === 0) return false;
-  if (n === 1) h.seen.delete(k);
-  else h.seen.set(k, n - 1);
-  return true;
+  return h.ended && h.dedupe.dropOwed(m);
 }
 var handoverOverlapMs = 1e3;
 var handoverLingerMs = 5e3;
 var switchSettleMs = 50;
 var sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-function messageKey(m) {
-  let body = "";
-  for (const b of m.body) body += String.fromCharCode(b);
-  return `${m.fromAlias}|${m.channel}|${m.topic.length}:${m.topic}${body}`;
-}
 async function connect(options) {
   const c = new Client(options);
   await c.start();
@@ -4221,8 +4313,7 @@ var Client = class {
         if (h && link === h.old) {
           if (h.ended) return;
           if (h.prev && skipCopy(h.prev, m)) return;
-          const k = messageKey(m);
-          h.seen.set(k, (h.seen.get(k) ?? 0) + 1);
+          h.dedupe.old(m, h.next !== void 0);
         } else if (h && link === h.next) {
           if (!h.ended) {
             h.held.push({ ...m, body: m.body.slice() });
@@ -4276,7 +4367,7 @@ var Client = class {
     this.#moving = true;
     const deadline = performance.now() + graceMs;
     const prev = this.#ho?.next === old ? this.#ho : void 0;
-    const h = { old, seen: /* @__PURE__ */ new Map(), held: [], ended: false, prev };
+    const h = { old, dedupe: new Dedupe(), held: [], ended: false, prev };
     this.#ho = h;
     const r = this.#opts.reconnect ?? {};
     const timeout = this.#opts.connectTimeout ?? defaults.connectTimeout;
@@ -4324,16 +4415,7 @@ var Client = class {
               resolve();
             };
           });
-          for (const m of h.held) {
-            const k = messageKey(m);
-            const n = h.seen.get(k) ?? 0;
-            if (n > 0) {
-              if (n === 1) h.seen.delete(k);
-              else h.seen.set(k, n - 1);
-              continue;
-            }
-            this.#emit("message", m);
-          }
+          for (const m of h.dedupe.end(h.held)) this.#emit("message", m);
           h.held = [];
           h.ended = true;
           old.reliable.onclose = old.unreliable.onclose = null;
