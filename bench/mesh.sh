@@ -40,6 +40,25 @@ URL[single]=$COORD_URL PIDS[single]=$SERVER_PIDS
 start_cluster mesh 3 "$@"
 URL[mesh]=$COORD_URL PIDS[mesh]=$SERVER_PIDS
 KINDS=(single mesh)
+# GMP1=1 adds the mesh again with GOMAXPROCS=1 in each server (3 servers
+# and the generator on 2 cores: what share of the mesh's tail is the Go
+# schedulers of 3 processes contending); PIN=1 the mesh with each server
+# pinned to a core (taskset), the generator free.
+if [[ ${GMP1:-0} == 1 ]]; then
+  GOMAXPROCS=1 start_cluster mesh-gmp1 3 "$@"
+  URL[mesh-gmp1]=$COORD_URL PIDS[mesh-gmp1]=$SERVER_PIDS
+  KINDS+=(mesh-gmp1)
+fi
+if [[ ${PIN:-0} == 1 ]]; then
+  start_cluster mesh-pin 3 "$@"
+  URL[mesh-pin]=$COORD_URL PIDS[mesh-pin]=$SERVER_PIDS
+  i=0
+  for pid in ${SERVER_PIDS//,/ }; do
+    taskset -a -p -c $((i % $(nproc))) "${pid#*=}" >/dev/null
+    i=$((i + 1))
+  done
+  KINDS+=(mesh-pin)
+fi
 if [[ $NATS == 1 ]]; then
   NATS_PORT=$(free_port)
   "$BIN/bench/natsd" --port "$NATS_PORT" >"$LOGS/natsd.out" 2>"$LOGS/natsd.log" &
