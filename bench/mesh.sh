@@ -39,6 +39,7 @@ start_cluster single 1 "$@"
 URL[single]=$COORD_URL PIDS[single]=$SERVER_PIDS
 start_cluster mesh 3 "$@"
 URL[mesh]=$COORD_URL PIDS[mesh]=$SERVER_PIDS
+MESH_HTTP=("${SERVER_HTTP[@]}")
 KINDS=(single mesh)
 # GMP1=1 adds the mesh again with GOMAXPROCS=1 in each server (3 servers
 # and the generator on 2 cores: what share of the mesh's tail is the Go
@@ -97,6 +98,21 @@ for ((r = 1; r <= ROUNDS; r++)); do
   for kind in "${order[@]}"; do run "$kind" "$r"; done
 done
 log "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# The mesh's server links over the whole run: their mean batch size by
+# channel (commserver_link_messages_written_total / _link_writes_total).
+for h in "${MESH_HTTP[@]}"; do curl -fs "http://$h/metrics"; done | python3 -c '
+import re, sys
+tot = {}
+for line in sys.stdin:
+    m = re.match(r"commserver_link_(messages_written_total|writes_total)\{channel=\"(\w+)\"\} (\S+)", line)
+    if m:
+        tot[(m[1], m[2])] = tot.get((m[1], m[2]), 0) + float(m[3])
+for ch in ("unreliable", "reliable"):
+    msgs, writes = tot.get(("messages_written_total", ch), 0), tot.get(("writes_total", ch), 0)
+    if writes:
+        print(f"mesh links, {ch}: {msgs:.0f} messages in {writes:.0f} data-channel messages, {msgs / writes:.2f} per write")
+'
 
 python3 - "$OUT" "$ROUNDS" "${KINDS[@]}" <<'EOF'
 import json, statistics, sys
