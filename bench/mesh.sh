@@ -66,6 +66,7 @@ if [[ $NATS == 1 ]]; then
   STARTED+=($!)
   start_cluster mesh-nats 3 --set cluster.transport=nats --set nats.url="nats://127.0.0.1:$NATS_PORT" "$@"
   URL[mesh-nats]=$COORD_URL PIDS[mesh-nats]=$SERVER_PIDS
+  NATS_HTTP=("${SERVER_HTTP[@]}")
   KINDS+=(mesh-nats)
 fi
 
@@ -113,6 +114,16 @@ for ch in ("unreliable", "reliable"):
     if writes:
         print(f"mesh links, {ch}: {msgs:.0f} messages in {writes:.0f} data-channel messages, {msgs / writes:.2f} per write")
 '
+
+if [[ $NATS == 1 ]]; then
+  # Over NATS: whether a subscription went over nats.pending_limit.
+  slow=0
+  for h in "${NATS_HTTP[@]}"; do
+    n=$(curl -fs "http://$h/metrics" | awk '/^commserver_nats_slow_consumer_total /{print $2}')
+    slow=$((slow + ${n%.*}))
+  done
+  echo "mesh-nats: slow-consumer events (over nats.pending_limit): $slow"
+fi
 
 python3 - "$OUT" "$ROUNDS" "${KINDS[@]}" <<'EOF'
 import json, statistics, sys
