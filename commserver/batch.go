@@ -41,12 +41,30 @@ const (
 	// max_message_size: the servers of a cluster share that setting, as
 	// they share the messages it admits.
 	maxBatchBytes = 64 << 10
+	// linkReliableBatchBytes bounds a reliable batch on a server link far
+	// below maxBatchBytes, for the link's unreliable traffic: both channels
+	// of a link share one SCTP association, and pion sends every fragment
+	// of a message it has started before any other stream's chunk
+	// (pendingQueue keeps the started message selected), so an unreliable
+	// message queued behind a 64 KiB reliable batch waits for its 55
+	// packets, and for as many congestion-window rounds as they take. A
+	// link carries the traffic of every publisher on its server, so its
+	// writer finds more queued at a wake-up than a client's does. 8 KiB is 7 packets of
+	// pion's 1,200 bytes of payload, and still about 60 messages of 130
+	// bytes per batch: what batching saves per message is nearly all
+	// saved at that size (the per-packet costs stay, whatever the batch).
+	linkReliableBatchBytes = 8 << 10
 )
 
-// batchLimits returns the batch size bound for each channel kind.
-func (s *Server) batchLimits() [2]int {
+// batchLimits returns the batch size bound for each channel kind, on a
+// server link (link) or to a client.
+func (s *Server) batchLimits(link bool) [2]int {
+	rel := maxBatchBytes
+	if link {
+		rel = linkReliableBatchBytes
+	}
 	return [2]int{
-		reliable:   min(s.cfg.MaxMessageSize, maxBatchBytes),
+		reliable:   min(s.cfg.MaxMessageSize, rel),
 		unreliable: min(s.cfg.MaxMessageSize, unreliableBatchBytes),
 	}
 }
@@ -64,7 +82,7 @@ func hasBatch(features []protocol.Feature) bool {
 // AUTH has shown it unpacks batches. What is queued already (this server's
 // own AUTH on a link it offered) still goes out alone and first.
 func (p *peer) startBatching() {
-	limits := p.s.batchLimits()
+	limits := p.s.batchLimits(p.creds().isServer())
 	for _, ch := range p.chans {
 		ch.q.EnableBatching(limits[ch.kind], relay.BatchFramer{})
 	}

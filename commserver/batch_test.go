@@ -211,3 +211,53 @@ func TestServerLinkBatchIsRelayedMessageByMessage(t *testing.T) {
 		t.Fatalf("%d violations", from.bad.Load())
 	}
 }
+
+// TestServerLinkReliableBatchesStayShort: on a server link a reliable
+// batch stays within linkReliableBatchBytes, so that the link's unreliable
+// messages never wait behind a long fragmented one in the shared SCTP
+// association; a client's reliable batch may still be as large as
+// maxBatchBytes. Every message arrives, in order, either way.
+func TestServerLinkReliableBatchesStayShort(t *testing.T) {
+	const n = 200 // of about 110 bytes each: over 20 KiB in all
+	f := newRelayFixture(t, RoleServer, 2, 1)
+	sender, client, link := f.clients[0], f.clients[1], f.servers[0]
+	client.startBatching()
+	link.startBatching()
+	var bodies []string
+	for i := range n {
+		body := fmt.Sprintf("%03d%s", i, bytes.Repeat([]byte("x"), 97))
+		bodies = append(bodies, body)
+		sender.handle(sender.chans[reliable], relay.AppendTopic(nil, 0, "t", []byte(body)))
+	}
+	for _, to := range []*peer{link, client} {
+		var got []string
+		batches, largest := 0, 0
+		for _, w := range writes(t, to, reliable, n) {
+			largest = max(largest, len(w))
+			if isBatch(w) {
+				batches++
+			}
+			for _, m := range inner(t, w) {
+				msg, err := relay.ParseTopic(m)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, string(msg.Body))
+			}
+		}
+		if !slices.Equal(got, bodies) {
+			t.Fatalf("peer %d: delivered %d messages out of order or not all, want all %d in order", to.alias, len(got), n)
+		}
+		switch to {
+		case link:
+			if largest > linkReliableBatchBytes || batches < 3 {
+				t.Fatalf("server link: %d batches, the largest write %d bytes; want every one within %d, so at least 3",
+					batches, largest, linkReliableBatchBytes)
+			}
+		case client:
+			if batches != 1 || largest <= linkReliableBatchBytes {
+				t.Fatalf("client: %d batches, the largest %d bytes; want one batch of everything", batches, largest)
+			}
+		}
+	}
+}

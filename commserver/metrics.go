@@ -48,6 +48,8 @@ type metrics struct {
 	// batchesClosed sums the batches written to peers already gone (see
 	// batchCollector).
 	batchesClosed atomic.Uint64
+	// links exports what the server links' writers do (linkmetrics.go).
+	links *linkCollector
 }
 
 func newMetrics(reg prometheus.Registerer, s *Server) (*metrics, error) {
@@ -134,6 +136,7 @@ func newMetrics(reg prometheus.Registerer, s *Server) (*metrics, error) {
 		[]string{"reason"}, nil)}
 	batches := &batchCollector{m: m, s: s, desc: prometheus.NewDesc(ns+"_batches_sent_total",
 		"BATCH messages written to peers that declared FEATURE_BATCH (each carries several messages).", nil, nil)}
+	m.links = newLinkCollector(s, ns)
 	draining := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: ns, Name: "draining",
 		Help: "1 once the server drains (SIGTERM): clients' CONNECTs refused, clients told to move (drain.go).",
@@ -153,7 +156,7 @@ func newMetrics(reg prometheus.Registerer, s *Server) (*metrics, error) {
 	}, func() float64 { return float64(s.hist.count()) })
 	for _, c := range []prometheus.Collector{m.peers, in, out, m.sentBytes, m.authFailures, m.violations,
 		m.refusedFull, m.refusedBusy, m.coordConnected, m.coordReconnects, m.coordBadMessages, m.linksLost, m.linksRestored, m.redials, m.coordOverflows, drops,
-		m.batchesIn, batches, draining, histBytes, histStreams} {
+		m.batchesIn, batches, m.links, draining, histBytes, histStreams} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -191,6 +194,9 @@ func (m *metrics) peerGone(p *peer) {
 	m.unreliableClosed.Add(q.Dropped() - superseded)
 	m.conflatedClosed.Add(superseded)
 	m.batchesClosed.Add(p.chans[reliable].q.Batches() + p.chans[unreliable].q.Batches())
+	if p.isServerLink() {
+		m.links.linkGone(p)
+	}
 }
 
 // dropCollector exports the drop counters, reading live peers' unreliable

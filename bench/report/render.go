@@ -78,7 +78,7 @@ func render(entries []*entry, byName map[string]*entry, meta, rawDir string) str
 			fmt.Fprintf(&b, "| %s | %d x %g x %d | %s | %s (%s) | %.3f %% | %d | %s | %s | %s | %s | %.2f | %s | %s | %s | %d MiB | %s |\n",
 				e.name, r.Connected, r.Rate, r.BodySize, r.Channel, thousands(r.DeliveriesPerSec), thousands(r.ExpectedPerSec),
 				r.LossPct, r.OutOfOrder, ms(r.Latency.P50Us), ms(r.Latency.P90Us), ms(r.Latency.P99Us), ms(r.Latency.MaxUs),
-				r.ServerCPUPerDeliveryUs, rawCost, ratio, cores(r), peakRSS(e)/1024, e.note)
+				r.ServerCPUPerDeliveryUs, rawCost, ratio, cores(r), peakRSS(e)/1024, loadNote(e))
 		}
 	}
 
@@ -222,4 +222,19 @@ func belowRaw(byName map[string]*entry, plain float64) [3]string {
 	r := e.load.ServerCPUPerDeliveryUs / c.raw.CPUPerDeliveryUs
 	return [3]string{what, fmt.Sprintf("%.2f µs vs %.2f µs = %.2f x with outbound.coalesce=5ms, p99 %s (%.2f x without)",
 		e.load.ServerCPUPerDeliveryUs, c.raw.CPUPerDeliveryUs, r, ms(e.load.Latency.P99Us), plain), verdict(r)}
+}
+
+// loadNote is a load row's note, with a multi-server run's latency by path
+// (loadgen's hops.go): sender and receiver on one server, or over a link.
+func loadNote(e *entry) string {
+	h := e.load.Hops
+	if h == nil {
+		return e.note
+	}
+	hops := fmt.Sprintf("same server p50 %s p99 %s; over a server link p50 %s p99 %s",
+		ms(h.Local.P50Us), ms(h.Local.P99Us), ms(h.Cross.P50Us), ms(h.Cross.P99Us))
+	if e.note == "" {
+		return hops
+	}
+	return e.note + "; " + hops
 }

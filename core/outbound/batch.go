@@ -47,6 +47,10 @@ func (q *Queue) Written() uint64 { return q.written.Load() }
 // Batches returns how many frames of several messages Run has written.
 func (q *Queue) Batches() uint64 { return q.batches.Load() }
 
+// Writes returns how many data-channel messages Run has written: a batch
+// counts once, so Written / Writes is the mean batch size.
+func (q *Queue) Writes() uint64 { return q.writes.Load() }
+
 // batchPlan is what Run takes from the queue, under its lock, with a
 // batch: the number of the batch's first message and the batching state.
 type batchPlan struct {
@@ -80,6 +84,7 @@ func (q *Queue) write(sink Sink, batch [][]byte, plan batchPlan) error {
 			}
 			q.batches.Add(1)
 		}
+		q.writes.Add(1)
 		q.written.Add(uint64(n))
 		clear(batch[i : i+n]) // do not keep the messages alive until the next batch
 		i += n

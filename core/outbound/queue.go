@@ -65,8 +65,9 @@ type Queue struct {
 	batchLimit int
 	framer     Framer
 	// written counts the messages Run has handed to the sink, each one
-	// inner message of a batch included; batches the frames it wrote.
-	written, batches atomic.Uint64
+	// inner message of a batch included; batches the frames it wrote;
+	// writes the sink's Write calls (a frame or a message alone).
+	written, batches, writes atomic.Uint64
 
 	// Set at construction (coalesce by SetCoalesce before Run), then
 	// read-only.

@@ -34,6 +34,9 @@ type Report struct {
 	// Kinds splits a mixed run by receiver kind.
 	Unbatched int          `json:"unbatched"`
 	Kinds     *KindsResult `json:"kinds,omitempty"`
+	// Hops splits a run whose clients are on several servers by path:
+	// sender and receiver on one server, or across a server link.
+	Hops *HopsResult `json:"hops,omitempty"`
 
 	Counts
 	LossPct          float64 `json:"loss_pct"`

@@ -14,6 +14,10 @@ func writeExtras(b *strings.Builder, r *Report) {
 	} else if r.Unbatched > 0 {
 		b.WriteString("clients    all act as 2019 clients (no batching)\n")
 	}
+	if r.Hops != nil {
+		b.WriteString("by path    sender and receiver on one server (local) or on two, over a server link (cross)\n")
+		writeHops(b, r.Hops)
+	}
 	if c := r.Churn; c != nil {
 		fmt.Fprintf(b, "churn      %d/s: %d left, %d joined, %d joins failed\n", c.PerSec, c.Left, c.Joined, c.JoinFailures)
 		for _, e := range c.JoinErrors {

@@ -227,10 +227,15 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if rep.Connected == 0 {
 		return nil, fmt.Errorf("no client connected: %s", firstOr(rep.ConnectErrors, "no error recorded"))
 	}
-	for _, c := range e.clients {
+	aliases := make([]uint64, len(e.clients))
+	for i, c := range e.clients {
 		if c != nil {
-			rep.ClientsPerServer[strconv.FormatUint(c.ServerAlias(), 10)]++
+			aliases[i] = c.ServerAlias()
+			rep.ClientsPerServer[strconv.FormatUint(aliases[i], 10)]++
 		}
+	}
+	if k := newHopRec(aliases); k != nil && cfg.Scenario != JoinStorm {
+		e.rec.hops.Store(k)
 	}
 
 	if cfg.Scenario == JoinStorm {
@@ -255,6 +260,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rep.Unbatched = min(cfg.Unbatched, cfg.Clients)
 	if k := e.rec.kinds.Load(); k != nil && cfg.Scenario != JoinStorm {
 		rep.Kinds = k.result(cfg.Unbatched, cfg.Clients)
+	}
+	if k := e.rec.hops.Load(); k != nil {
+		rep.Hops = k.result()
 	}
 	return rep, nil
 }

@@ -45,6 +45,8 @@ type Recorder struct {
 	phases atomic.Pointer[phaseRec]
 	// kinds, when set, splits a mixed run by receiver kind (kinds.go).
 	kinds atomic.Pointer[kindRec]
+	// hops, when set, splits a multi-server run by path (hops.go).
+	hops atomic.Pointer[hopRec]
 }
 
 // recShard owns the counters and histograms of the receivers r with
@@ -157,6 +159,9 @@ func (r *Recorder) Received(receiver int, body []byte, nowNs int64) {
 		}
 		if k := r.kinds.Load(); k != nil {
 			k.record(receiver, latUs)
+		}
+		if k := r.hops.Load(); k != nil {
+			k.record(receiver, int(st.Sender), latUs)
 		}
 		if sl := r.slots.Load().at(st.SentNs); sl != nil {
 			sl.delivered.Add(1)
