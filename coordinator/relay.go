@@ -134,6 +134,11 @@ func (c *Coordinator) handle(p *peer, data []byte) {
 	}
 	p.limit.queued(target, ticket, len(out))
 	c.metrics.relayed.WithLabelValues(r.typ.String()).Inc()
+	if p.log.Enabled(context.Background(), slog.LevelDebug) {
+		// Who sent what to whom: a duplicated signal shows up here. The
+		// check keeps the arguments from being built when debug is off.
+		p.log.Debug("relayed", "type", r.typ.String(), "to_alias", r.to)
+	}
 	if r.typ == protocol.MessageType_CONNECT && !p.isServer() {
 		if _, seen := p.signaled[r.to]; !seen {
 			p.signaled[r.to] = struct{}{}

@@ -22,7 +22,7 @@ func TestPageUnpacksBatches(t *testing.T) {
 	pg := openDemo(t, browser, cl, nil)
 	// The Go client follows the chat only, so that the page is the only
 	// receiver of anything the server could batch.
-	carol := cl.Client(t)
+	carol := cl.Client(t, logged(t, "carol"))
 	if err := carol.Subscribe(eventCtx(t), chatTopic); err != nil {
 		t.Fatal(err)
 	}

@@ -87,11 +87,10 @@ func openDemo(t testing.TB, browser context.Context, cl *cluster.Cluster, query 
 		query = url.Values{"name": {"page"}}
 	}
 	t.Helper()
-	ctx, cancel := chromedp.NewContext(browser)
-	t.Cleanup(cancel)
-	p := &page{t: t, ctx: ctx, name: query.Get("name")}
+	p := &page{t: t, ctx: newTab(t, browser, query.Get("name")), name: query.Get("name")}
 	u := pageOrigin(cl) + "/demo/?" + query.Encode()
-	if err := chromedp.Do(ctx, chromedp.Navigate(u)); err != nil {
+	logOf(t).printf("page=%s open %s", p.name, u)
+	if err := chromedp.Do(p.ctx, chromedp.Navigate(u)); err != nil {
 		t.Fatalf("page %s: open %s: %v", p.name, u, err)
 	}
 	p.waitFor("window.demo && window.demo.ready", "connected and subscribed")

@@ -27,7 +27,7 @@ func withDemo(o *cluster.Options) {
 func demoCluster(t testing.TB, o cluster.Options) *cluster.Cluster {
 	t.Helper()
 	withDemo(&o)
-	return cluster.Start(t, o)
+	return startCluster(t, o)
 }
 
 // onServer places a page on server i for its first connection.

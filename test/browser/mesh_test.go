@@ -69,7 +69,7 @@ func TestTwoPagesAndAGoClientChatThroughAMesh(t *testing.T) {
 	browser := newBrowser(t)
 
 	carolTok := mint(t, "carol")
-	carol := cl.Client(t, cl.On(0), func(c *client.Config) {
+	carol := cl.Client(t, cl.On(0), logged(t, "carol"), func(c *client.Config) {
 		c.Query = url.Values{"token": {carolTok}}
 		c.AuthBody = []byte(carolTok)
 	})

@@ -13,7 +13,7 @@ import (
 // order with those after, and it receives again (re-subscribed).
 func TestPageReconnectsToTheOtherServer(t *testing.T) {
 	cl := demoCluster(t, clusterOf(2))
-	carol := cl.Client(t, cl.On(1))
+	carol := cl.Client(t, cl.On(1), logged(t, "carol"))
 	if err := carol.Subscribe(eventCtx(t), chatTopic, positionsTopic); err != nil {
 		t.Fatal(err)
 	}

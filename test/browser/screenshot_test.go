@@ -86,9 +86,7 @@ func TestReadmeExample(t *testing.T) {
 	browser := newBrowser(t)
 	watcher := openDemo(t, browser, cl, url.Values{"name": {"watcher"}})
 	ex := &page{t: t, name: "example"}
-	var cancel func()
-	ex.ctx, cancel = chromedp.NewContext(browser)
-	t.Cleanup(cancel)
+	ex.ctx = newTab(t, browser, "example")
 	if err := chromedp.Do(ex.ctx, chromedp.Navigate("http://"+cl.Addr()+"/demo/example.html")); err != nil {
 		t.Fatal(err)
 	}

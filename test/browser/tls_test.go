@@ -28,7 +28,7 @@ func trusting(cl *cluster.Cluster) chromedp.ExecAllocatorOption {
 // chat with a Go client that dialed wss:// through the CA.
 func TestTLSPageConnectsOverWSS(t *testing.T) {
 	cl := demoCluster(t, cluster.Options{TLS: true})
-	carol := cl.Client(t)
+	carol := cl.Client(t, logged(t, "carol"))
 	if err := carol.Subscribe(eventCtx(t), chatTopic); err != nil {
 		t.Fatal(err)
 	}
@@ -47,8 +47,7 @@ func TestTLSPageConnectsOverWSS(t *testing.T) {
 	alice.waitFor(`demo.chat.some(c => c.text === "hello page")`, "chat from the Go client")
 
 	// The README's example, as written, works on an https page too.
-	ex, cancel := chromedp.NewContext(browser)
-	defer cancel()
+	ex := newTab(t, browser, "example")
 	if err := chromedp.Do(ex, chromedp.Navigate(pageOrigin(cl)+"/demo/example.html")); err != nil {
 		t.Fatal(err)
 	}
@@ -61,8 +60,7 @@ func TestTLSPageConnectsOverWSS(t *testing.T) {
 // its trust list, Chromium refuses the coordinator: the trust store decides.
 func TestTLSPageWithoutTrustIsRefused(t *testing.T) {
 	cl := demoCluster(t, cluster.Options{TLS: true})
-	ctx, cancel := chromedp.NewContext(newBrowser(t))
-	defer cancel()
+	ctx := newTab(t, newBrowser(t), "untrusted")
 	err := chromedp.Do(ctx, chromedp.Navigate(pageOrigin(cl)+"/demo/"))
 	if err == nil || !strings.Contains(err.Error(), "ERR_CERT") {
 		t.Fatalf("opening the page with an untrusted certificate: %v, want a certificate error", err)
@@ -107,11 +105,10 @@ func TestTLSOriginPolicyInTheBrowser(t *testing.T) {
 		{"another listed", []string{"https://app.example.com"}, "refused"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			cl := cluster.Start(t, cluster.Options{TLS: true, Coordinator: func(cfg *coordinator.Config) {
+			cl := startCluster(t, cluster.Options{TLS: true, Coordinator: func(cfg *coordinator.Config) {
 				cfg.AllowedOrigins = c.allowed
 			}})
-			ctx, cancel := chromedp.NewContext(newBrowser(t, trusting(cl)))
-			defer cancel()
+			ctx := newTab(t, newBrowser(t, trusting(cl)), "other-site")
 			p := &page{t: t, ctx: ctx, name: "other-site"}
 			if err := chromedp.Do(ctx, chromedp.Navigate(site+"/?coord="+url.QueryEscape(cl.URL()))); err != nil {
 				t.Fatalf("open %s: %v", site, err)
