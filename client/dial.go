@@ -184,11 +184,17 @@ func (c *Client) handshake(ctx context.Context, l *link, choose func([]uint64) (
 		case err := <-sig.errs:
 			return err
 		case ch := <-opened:
+			slot := &l.unreliable
 			if ch.kind == Reliable {
-				l.reliable = ch
-			} else {
-				l.unreliable = ch
+				slot = &l.reliable
 			}
+			if *slot != nil {
+				// Two channels with one label: the server broke the
+				// protocol (as the browser SDK sees it, by label).
+				_ = ch.rw.Close()
+				return fmt.Errorf("dial: server %d opened channel %q twice: %w", server, ch.label, errUnexpected)
+			}
+			*slot = ch
 		case <-retry:
 			retry = nil
 			if err := connect(); err != nil {
@@ -239,6 +245,12 @@ func (c *Client) handleSignal(l *link, in signal, sig *signaling, early *[]webrt
 	case protocol.MessageType_CONNECTION_REFUSED:
 		return refusal(l.server, in.reason, in.data)
 	case protocol.MessageType_WEBRTC_OFFER:
+		if l.pc.RemoteDescription() != nil {
+			// A server offers once per CONNECT. Answering a second offer
+			// would renegotiate the link being set up and add two more
+			// channels with the same labels: refuse it (as client/js does).
+			return fmt.Errorf("dial: server %d sent a second offer: %w", l.server, errUnexpected)
+		}
 		offer, err := rtc.DecodeSDP(in.data)
 		if err != nil {
 			return fmt.Errorf("dial: server %d offer: %w", l.server, err)

@@ -38,6 +38,10 @@ const (
 	fakeRefuseFull
 	fakeNoServers
 	fakeUnauthorized
+	// fakeOfferTwice sends its offer twice, as a coordinator or server that
+	// duplicated the signal would, and never applies the answer: only the
+	// client's refusal of the second offer can end Dial before its timeout.
+	fakeOfferTwice
 )
 
 // fakeServer is the server side of one client link. Its channels arrive on
@@ -161,6 +165,9 @@ func (f *fakeServer) serve(ctx context.Context, t *testing.T, ws *websocket.Conn
 	data, _ := json.Marshal(offer)
 	b, _ = proto.Marshal(&protocol.WebRtcMessage{Type: protocol.MessageType_WEBRTC_OFFER, FromAlias: fakeServerAlias, Data: data})
 	writes <- b
+	if mode == fakeOfferTwice {
+		writes <- b
+	}
 	if err := pc.SetLocalDescription(offer); err != nil {
 		t.Error(err)
 		return
@@ -190,6 +197,9 @@ func (f *fakeServer) serve(ctx context.Context, t *testing.T, ws *websocket.Conn
 		}
 		switch m.Type {
 		case protocol.MessageType_WEBRTC_ANSWER:
+			if mode == fakeOfferTwice {
+				continue
+			}
 			sd, err := rtc.DecodeSDP(m.Data)
 			if err == nil {
 				err = pc.SetRemoteDescription(sd)
@@ -198,6 +208,9 @@ func (f *fakeServer) serve(ctx context.Context, t *testing.T, ws *websocket.Conn
 				t.Errorf("answer: %v", err)
 			}
 		case protocol.MessageType_WEBRTC_ICE_CANDIDATE:
+			if mode == fakeOfferTwice {
+				continue
+			}
 			if pc.RemoteDescription() == nil {
 				t.Error("the client sent a candidate before its answer")
 			}
@@ -354,6 +367,18 @@ func TestDialErrors(t *testing.T) {
 				t.Fatalf("Dial = %v, want %v", err, tc.want)
 			}
 		})
+	}
+}
+
+// A server offers once per CONNECT. A second offer on the link being set up
+// (a duplicated signal) is refused with a clear error, not answered: the
+// answer would renegotiate the link and add two more channels with the same
+// labels. The browser SDK refuses it the same way (client/js/src/link.ts).
+func TestDialRefusesASecondOffer(t *testing.T) {
+	f := startFake(t, fakeOfferTwice)
+	_, err := dialFake(t, f, nil)
+	if err == nil || !errors.Is(err, errUnexpected) || !strings.Contains(err.Error(), "second offer") {
+		t.Fatalf("Dial = %v, want the second offer refused (%v)", err, errUnexpected)
 	}
 }
 
