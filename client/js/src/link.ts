@@ -65,6 +65,7 @@ export function openLink(o: LinkOptions): Promise<Link> {
     let pc: RTCPeerConnection | undefined;
     let alias = 0n;
     let server = 0n;
+    let offered = false; // set before the first offer's first await: a second one is refused even mid-answer
     let answered = false;
     let settled = false;
     const pendingLocal: RTCIceCandidateInit[] = []; // gathered before the answer went out
@@ -133,15 +134,28 @@ export function openLink(o: LinkOptions): Promise<Link> {
     // Go SDK, so a page needs no ICE configuration of its own.
     const startPeer = (welcomeIce: RTCIceServer[]) => {
       pc = new RTCPeerConnection({ iceServers: [...o.iceServers, ...welcomeIce] });
+      // A channel is taken on its open event, once: Chromium announces a
+      // server's channel already open, fires open after the datachannel
+      // event, and now and then fires it again on the same channel (the
+      // flake of TestTLSPageConnectsOverWSS: one CONNECT, one offer, one
+      // channel per label on the server, "opened channel reliable twice"
+      // here). Another channel with a taken label is the server breaking
+      // the protocol, refused as in the Go SDK.
+      const opened = (dc: RTCDataChannel) => {
+        const had = channels.get(dc.label);
+        if (had === dc) {
+          console.debug(`webrtc-broker: server ${server} channel ${dc.label} (id ${dc.id}): open again, ignored`);
+          return;
+        }
+        if (had) return finish(new BrokerError(`server ${server} opened channel ${dc.label} twice (ids ${had.id} and ${dc.id})`));
+        channels.set(dc.label, dc);
+        if (channels.size === 2) finish();
+      };
       pc.ondatachannel = (ev) => {
         const dc = ev.channel;
         if (dc.label !== "reliable" && dc.label !== "unreliable") return;
         dc.binaryType = "arraybuffer";
-        dc.onopen = () => {
-          if (channels.has(dc.label)) return finish(new BrokerError(`server ${server} opened channel ${dc.label} twice`));
-          channels.set(dc.label, dc);
-          if (channels.size === 2) finish();
-        };
+        dc.onopen = () => opened(dc);
       };
       pc.onicecandidate = (ev) => {
         if (!ev.candidate) return;
@@ -178,6 +192,11 @@ export function openLink(o: LinkOptions): Promise<Link> {
           throw new RefusedError(`server ${server} refused the connection${why}`);
         }
         case MessageType.WEBRTC_OFFER: {
+          // A server offers once per CONNECT. Answering a second offer would
+          // renegotiate this connection and add two more channels with the
+          // same labels: refuse it, as the Go SDK does (client/dial.go).
+          if (offered) throw new BrokerError(`server ${server} sent a second offer`);
+          offered = true;
           await pc.setRemoteDescription(JSON.parse(text) as RTCSessionDescriptionInit);
           for (const c of early.splice(0)) await pc.addIceCandidate(c).catch(() => {});
           const answer = await pc.createAnswer();

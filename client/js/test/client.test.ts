@@ -23,12 +23,14 @@ import {
   WebRtcMessageSchema,
   WelcomeMessageSchema,
 } from "../src/gen/broker_pb.js";
-import { connect, CoordinatorUnreachableError, QueueFullError, ServerFullError, type State } from "../src/index.js";
+import { BrokerError, connect, CoordinatorUnreachableError, QueueFullError, ServerFullError, type State } from "../src/index.js";
 
 const buf = (b: Uint8Array) => b.slice().buffer;
 const typeOf = (b: Uint8Array) => fromBinary(MessageHeaderSchema, b).type;
 
 class FakeChannel {
+  static ids = 0;
+  readonly id = FakeChannel.ids++;
   readyState = "connecting";
   bufferedAmount = 0;
   binaryType = "";
@@ -50,6 +52,8 @@ class FakeChannel {
 
 class FakePeer {
   static all: FakePeer[] = [];
+  static openTwice = false; // fire open twice on each channel, as Chromium now and then does
+  static labels = ["reliable", "unreliable"]; // the channels the "server" opens, in order
   remoteDescription: unknown = null;
   connectionState = "new";
   channels: FakeChannel[] = [];
@@ -66,13 +70,14 @@ class FakePeer {
     return { type: "answer", sdp: "v=0" };
   }
   async setLocalDescription() {
-    for (const label of ["reliable", "unreliable"]) {
+    for (const label of FakePeer.labels) {
       const dc = new FakeChannel(label);
       this.channels.push(dc);
       setTimeout(() => {
         this.ondatachannel?.({ channel: dc });
         dc.readyState = "open";
         dc.onopen?.();
+        if (FakePeer.openTwice) dc.onopen?.();
       });
     }
   }
@@ -90,6 +95,7 @@ class FakeSocket {
   static dialed: string[] = [];
   /** The next CONNECTs are refused, each with this retry_after_ms (0: full, final). */
   static refusals: number[] = [];
+  static offers = 1; // offers sent for one CONNECT: 2 is a duplicated signal
   readyState = 0;
   binaryType = "";
   onmessage: ((ev: { data: ArrayBuffer }) => void) | null = null;
@@ -133,7 +139,7 @@ class FakeSocket {
     }
     const data = new TextEncoder().encode(JSON.stringify({ type: "offer", sdp: "v=0" }));
     const offer = create(WebRtcMessageSchema, { type: MessageType.WEBRTC_OFFER, fromAlias: to, data });
-    setTimeout(() => this.onmessage?.({ data: buf(toBinary(WebRtcMessageSchema, offer)) }));
+    for (let i = 0; i < FakeSocket.offers; i++) setTimeout(() => this.onmessage?.({ data: buf(toBinary(WebRtcMessageSchema, offer)) }));
   }
   close() {
     this.readyState = 3;
@@ -394,4 +400,44 @@ test("a refusal without retry_after_ms (max_peers) still fails the connect", asy
   FakeSocket.refusals = [0];
   await assert.rejects(connect({ url: "ws://broker.test", server: 7n, reconnect: { disabled: true } }), ServerFullError);
   FakeSocket.refusals = [];
+});
+
+test("a second offer on the link being set up is refused with a clear error, as the Go SDK does", async () => {
+  FakeSocket.offers = 2;
+  try {
+    await assert.rejects(connect({ url: "ws://broker.test", reconnect: { disabled: true } }), (err: Error) => {
+      assert.ok(err instanceof BrokerError, `${err}`);
+      assert.match(err.message, /server 7n? sent a second offer/);
+      return true;
+    });
+    assert.equal(FakePeer.all.at(-1)!.connectionState, "closed", "the half-made connection is closed");
+  } finally {
+    FakeSocket.offers = 1;
+  }
+});
+
+test("an open event fired twice on one channel (Chromium does, now and then) is ignored: one link, one AUTH", async () => {
+  FakePeer.openTwice = true;
+  try {
+    const c = await connect({ url: "ws://broker.test", reconnect: { disabled: true } });
+    assert.equal(c.state, "connected");
+    await c.subscribe(["a"]);
+    assert.deepEqual(FakePeer.all.at(-1)!.channels[0].sent.map(typeOf), [MessageType.AUTH, MessageType.SUBSCRIPTION, MessageType.PING]);
+    c.close();
+  } finally {
+    FakePeer.openTwice = false;
+  }
+});
+
+test("a second channel with a taken label is refused, as the Go SDK does", async () => {
+  FakePeer.labels = ["reliable", "reliable", "unreliable"];
+  try {
+    await assert.rejects(connect({ url: "ws://broker.test", reconnect: { disabled: true } }), (err: Error) => {
+      assert.ok(err instanceof BrokerError, `${err}`);
+      assert.match(err.message, /opened channel reliable twice \(ids \d+ and \d+\)/);
+      return true;
+    });
+  } finally {
+    FakePeer.labels = ["reliable", "unreliable"];
+  }
 });

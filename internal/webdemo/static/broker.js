@@ -3787,6 +3787,7 @@ function openLink(o) {
     let pc;
     let alias = 0n;
     let server = 0n;
+    let offered = false;
     let answered = false;
     let settled = false;
     const pendingLocal = [];
@@ -3843,15 +3844,21 @@ function openLink(o) {
     };
     const startPeer = (welcomeIce) => {
       pc = new RTCPeerConnection({ iceServers: [...o.iceServers, ...welcomeIce] });
+      const opened = (dc) => {
+        const had = channels.get(dc.label);
+        if (had === dc) {
+          console.debug(`webrtc-broker: server ${server} channel ${dc.label} (id ${dc.id}): open again, ignored`);
+          return;
+        }
+        if (had) return finish(new BrokerError(`server ${server} opened channel ${dc.label} twice (ids ${had.id} and ${dc.id})`));
+        channels.set(dc.label, dc);
+        if (channels.size === 2) finish();
+      };
       pc.ondatachannel = (ev) => {
         const dc = ev.channel;
         if (dc.label !== "reliable" && dc.label !== "unreliable") return;
         dc.binaryType = "arraybuffer";
-        dc.onopen = () => {
-          if (channels.has(dc.label)) return finish(new BrokerError(`server ${server} opened channel ${dc.label} twice`));
-          channels.set(dc.label, dc);
-          if (channels.size === 2) finish();
-        };
+        dc.onopen = () => opened(dc);
       };
       pc.onicecandidate = (ev) => {
         if (!ev.candidate) return;
@@ -3885,6 +3892,8 @@ function openLink(o) {
           throw new RefusedError(`server ${server} refused the connection${why}`);
         }
         case 3 /* WEBRTC_OFFER */: {
+          if (offered) throw new BrokerError(`server ${server} sent a second offer`);
+          offered = true;
           await pc.setRemoteDescription(JSON.parse(text));
           for (const c of early.splice(0)) await pc.addIceCandidate(c).catch(() => {
           });
