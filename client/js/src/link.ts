@@ -93,7 +93,13 @@ export function openLink(o: LinkOptions): Promise<Link> {
         return;
       }
       const reliable = channels.get("reliable")!;
-      reliable.send(encodeAuth(o.authBody, o.batching, o.drain));
+      try {
+        reliable.send(encodeAuth(o.authBody, o.batching, o.drain));
+      } catch (e) {
+        pc?.close();
+        reject(new BrokerError(`server ${server}: AUTH not written: ${e instanceof Error ? e.message : String(e)}`));
+        return;
+      }
       resolve({ alias, server, pc: pc!, reliable, unreliable: channels.get("unreliable")! });
     };
     const timer = setTimeout(() => finish(new TimeoutError(`connect: no link within ${o.timeoutMs} ms`)), o.timeoutMs);
@@ -134,22 +140,23 @@ export function openLink(o: LinkOptions): Promise<Link> {
     // Go SDK, so a page needs no ICE configuration of its own.
     const startPeer = (welcomeIce: RTCIceServer[]) => {
       pc = new RTCPeerConnection({ iceServers: [...o.iceServers, ...welcomeIce] });
-      // A channel is taken on its open event, once: Chromium announces a
-      // server's channel already open, fires open after the datachannel
-      // event, and now and then fires it again on the same channel (the
+      // Chromium announces a server's channel already open and fires open
+      // after the datachannel event, but now and then its readyState goes
+      // back to "connecting" and open fires again on the same channel (the
       // flake of TestTLSPageConnectsOverWSS: one CONNECT, one offer, one
-      // channel per label on the server, "opened channel reliable twice"
-      // here). Another channel with a taken label is the server breaking
-      // the protocol, refused as in the Go SDK.
+      // channel per label on the server, yet "opened channel reliable
+      // twice" here; or AUTH's send threw). So a channel is taken once, by
+      // label, and the link is up at an open event that finds both taken
+      // channels open. Another channel with a taken label is the server
+      // breaking the protocol, refused as in the Go SDK.
       const opened = (dc: RTCDataChannel) => {
         const had = channels.get(dc.label);
-        if (had === dc) {
-          console.debug(`webrtc-broker: server ${server} channel ${dc.label} (id ${dc.id}): open again, ignored`);
-          return;
+        if (had && had !== dc) {
+          return finish(new BrokerError(`server ${server} opened channel ${dc.label} twice (ids ${had.id} and ${dc.id})`));
         }
-        if (had) return finish(new BrokerError(`server ${server} opened channel ${dc.label} twice (ids ${had.id} and ${dc.id})`));
+        if (had) console.debug(`webrtc-broker: server ${server} channel ${dc.label} (id ${dc.id}): open fired again`);
         channels.set(dc.label, dc);
-        if (channels.size === 2) finish();
+        if (channels.size === 2 && [...channels.values()].every((c) => c.readyState === "open")) finish();
       };
       pc.ondatachannel = (ev) => {
         const dc = ev.channel;

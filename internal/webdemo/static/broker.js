@@ -3809,7 +3809,13 @@ function openLink(o) {
         return;
       }
       const reliable = channels.get("reliable");
-      reliable.send(encodeAuth(o.authBody, o.batching, o.drain));
+      try {
+        reliable.send(encodeAuth(o.authBody, o.batching, o.drain));
+      } catch (e) {
+        pc?.close();
+        reject(new BrokerError(`server ${server}: AUTH not written: ${e instanceof Error ? e.message : String(e)}`));
+        return;
+      }
       resolve({ alias, server, pc, reliable, unreliable: channels.get("unreliable") });
     };
     const timer = setTimeout(() => finish(new TimeoutError(`connect: no link within ${o.timeoutMs} ms`)), o.timeoutMs);
@@ -3846,13 +3852,12 @@ function openLink(o) {
       pc = new RTCPeerConnection({ iceServers: [...o.iceServers, ...welcomeIce] });
       const opened = (dc) => {
         const had = channels.get(dc.label);
-        if (had === dc) {
-          console.debug(`webrtc-broker: server ${server} channel ${dc.label} (id ${dc.id}): open again, ignored`);
-          return;
+        if (had && had !== dc) {
+          return finish(new BrokerError(`server ${server} opened channel ${dc.label} twice (ids ${had.id} and ${dc.id})`));
         }
-        if (had) return finish(new BrokerError(`server ${server} opened channel ${dc.label} twice (ids ${had.id} and ${dc.id})`));
+        if (had) console.debug(`webrtc-broker: server ${server} channel ${dc.label} (id ${dc.id}): open fired again`);
         channels.set(dc.label, dc);
-        if (channels.size === 2) finish();
+        if (channels.size === 2 && [...channels.values()].every((c) => c.readyState === "open")) finish();
       };
       pc.ondatachannel = (ev) => {
         const dc = ev.channel;
