@@ -47,8 +47,14 @@ func (l *testLog) Write(b []byte) (int, error) {
 	return l.buf.Write(b)
 }
 
+// printf adds a line of the test's own (a page's console); with
+// BROKER_TEST_LOG=1 it goes to stderr too, with the components' lines.
 func (l *testLog) printf(format string, args ...any) {
-	_, _ = fmt.Fprintf(l, time.Now().Format("15:04:05.000")+" "+format+"\n", args...)
+	line := fmt.Sprintf(time.Now().Format("15:04:05.000")+" "+format+"\n", args...)
+	if os.Getenv("BROKER_TEST_LOG") == "1" {
+		_, _ = os.Stderr.WriteString(line)
+	}
+	_, _ = l.Write([]byte(line))
 }
 
 var (
