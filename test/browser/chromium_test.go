@@ -60,6 +60,11 @@ func newBrowser(t testing.TB, extra ...chromedp.ExecAllocatorOption) context.Con
 		chromedp.WindowSize(1000, 700),
 	}
 	opts = append(opts, extra...)
+	// A browser that dies before it answers leaves only its output in
+	// chromedp's error: its exit status says more (a signal, a code). The
+	// process has been waited for when Allocate returns that error.
+	var cmd *exec.Cmd
+	opts = append(opts, chromedp.ModifyCmdFunc(func(c *exec.Cmd) { cmd = c }))
 
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	bctx, cancelBrowser := chromedp.NewContext(actx)
@@ -68,7 +73,11 @@ func newBrowser(t testing.TB, extra ...chromedp.ExecAllocatorOption) context.Con
 		cancelAlloc()
 	})
 	if err := chromedp.Do(bctx); err != nil { // starts the browser
-		t.Fatalf("start chromium: %v", err)
+		exit := "not started"
+		if cmd != nil && cmd.ProcessState != nil {
+			exit = cmd.ProcessState.String()
+		}
+		t.Fatalf("start chromium (%s): %v", exit, err)
 	}
 	return bctx
 }
