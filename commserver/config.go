@@ -77,6 +77,16 @@ type Config struct {
 		// share packets: less CPU per delivery for that much more latency.
 		// 0 (default) sends at once.
 		Coalesce time.Duration `koanf:"coalesce"`
+		// UnreliableCoalesce is the unreliable channel's own window (it
+		// takes the longer of this and Coalesce). It applies only under
+		// sustained traffic, as Coalesce does: a writer that wrote within
+		// its last five windows gathers one window before sending, while an
+		// idle peer's first message leaves at once. Default
+		// DefaultUnreliableCoalesce, measured in bench/README.md; 0 leaves
+		// the unreliable channel to Coalesce alone. A pointer because a
+		// zero field is filled with the default: nil is the default, 0 is
+		// off (see UnreliableWindow).
+		UnreliableCoalesce *time.Duration `koanf:"unreliable_coalesce"`
 		// MaxDelay bounds how long an unreliable message may wait in a
 		// peer's queue: older ones are dropped, state that late being
 		// worth less than the next. 0 (default) keeps them until the
@@ -158,6 +168,23 @@ type ClusterConfig struct {
 	Transport string `koanf:"transport"`
 }
 
+// DefaultUnreliableCoalesce is outbound.unreliable_coalesce's default: under
+// sustained fan-out a peer's unreliable messages gather this long, so a
+// batching peer gets several per packet (bench/README.md has the
+// measurements it was picked from, and what it costs in latency).
+const DefaultUnreliableCoalesce = 2 * time.Millisecond
+
+// UnreliableWindow is the coalesce window of a peer's unreliable channel:
+// the longer of outbound.coalesce and outbound.unreliable_coalesce (nil:
+// the default).
+func (c Config) UnreliableWindow() time.Duration {
+	w := DefaultUnreliableCoalesce
+	if c.Outbound.UnreliableCoalesce != nil {
+		w = *c.Outbound.UnreliableCoalesce
+	}
+	return max(w, c.Outbound.Coalesce)
+}
+
 // Transports (the cluster.transport key).
 const (
 	TransportMesh = "mesh"
@@ -191,6 +218,7 @@ func Defaults() map[string]any {
 		"outbound.reliable_bytes":      4 << 20,
 		"outbound.unreliable_messages": 1024,
 		"outbound.coalesce":            "0s",
+		"outbound.unreliable_coalesce": DefaultUnreliableCoalesce.String(),
 		"outbound.max_delay":           "0s",
 		"worlds":                       []map[string]any{},
 		"conflate":                     []string{},
@@ -245,6 +273,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("establish_timeout %s: %w", c.EstablishTimeout, errNegative)
 	case c.Outbound.Coalesce < 0:
 		return c, fmt.Errorf("outbound.coalesce %s: %w", c.Outbound.Coalesce, errNegative)
+	case c.Outbound.UnreliableCoalesce != nil && *c.Outbound.UnreliableCoalesce < 0:
+		return c, fmt.Errorf("outbound.unreliable_coalesce %s: %w", *c.Outbound.UnreliableCoalesce, errNegative)
 	case c.Outbound.MaxDelay < 0:
 		return c, fmt.Errorf("outbound.max_delay %s: %w", c.Outbound.MaxDelay, errNegative)
 	case c.Reconnect.Min < 0 || c.Reconnect.Max < c.Reconnect.Min:

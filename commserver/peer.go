@@ -200,9 +200,8 @@ func (s *Server) newPeer(alias uint64, offerer bool, signaled protocol.Role) *pe
 	p.log = newPeerLogger(s.log, p)
 	p.chans[reliable] = &channel{kind: reliable, q: outbound.NewReliable(s.cfg.Outbound.ReliableBytes)}
 	p.chans[unreliable] = &channel{kind: unreliable, q: outbound.NewUnreliable(s.cfg.Outbound.UnreliableMessages)}
-	for _, ch := range p.chans {
-		ch.q.SetCoalesce(s.cfg.Outbound.Coalesce)
-	}
+	p.chans[reliable].q.SetCoalesce(s.cfg.Outbound.Coalesce)
+	p.chans[unreliable].q.SetCoalesce(s.cfg.UnreliableWindow())
 	p.chans[unreliable].q.SetMaxDelay(s.cfg.Outbound.MaxDelay)
 	p.lanes = outbound.NewLanes(p.chans[reliable].q, p.chans[unreliable].q)
 	s.all[p] = struct{}{}

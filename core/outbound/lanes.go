@@ -27,6 +27,7 @@ type lane struct {
 	sink      atomic.Pointer[Sink] // nil until Attach
 	highWater atomic.Uint64
 	lastWrite time.Time // owned by Run
+	since     time.Time // owned by Run: when it found the lane non-empty while gathering
 }
 
 // NewLanes takes queues that nobody has pushed to or run yet (it gives them
@@ -65,8 +66,10 @@ func (l *Lanes) Low() {
 // any lane's queue is closed (it returns nil: both are deliberate stops) or
 // a write fails (it returns that error, wrapped with the lane). Batching
 // (EnableBatching) and coalescing (SetCoalesce) are each queue's, as with
-// Run; a wake-up in which some lane is under sustained traffic waits the
-// longest of those lanes' windows once before taking from them all.
+// Run, and so is the wait: a lane under sustained traffic gathers for its
+// own window from the moment the writer found it non-empty, while a lane
+// without a window (a reliable channel whose window is 0) is written as soon
+// as it has something, whatever the other lane is waiting for.
 //
 // Run is the queues' only consumer: call it from exactly one goroutine,
 // and not Queue.Run on them.
@@ -95,19 +98,9 @@ func (l *Lanes) Run(ctx context.Context) error {
 				return nil
 			}
 		}
-		if wait := l.gatherWindow(); wait > 0 {
-			if gather == nil {
-				gather = time.NewTimer(wait)
-			} else {
-				gather.Reset(wait)
-			}
-			select {
-			case <-gather.C:
-			case <-ctx.Done():
-				return nil
-			}
-		}
 		wrote := false
+		var wait time.Duration // the soonest a gathering lane is due
+		var now time.Time      // read once per pass, and only if some lane coalesces
 		for i := range l.lanes {
 			ln := &l.lanes[i]
 			sp := ln.sink.Load()
@@ -116,15 +109,27 @@ func (l *Lanes) Run(ctx context.Context) error {
 				continue
 			}
 			q := ln.q
+			if w := q.coalesce; w > 0 {
+				if now.IsZero() {
+					now = time.Now()
+				}
+				if d := ln.gathering(now, w); d > 0 {
+					if wait == 0 || d < wait {
+						wait = d
+					}
+					continue
+				}
+			}
 			q.mu.Lock()
 			plan := batchPlan{first: q.msgs - uint64(q.count), from: q.batchFrom, limit: q.batchLimit, framer: q.framer}
 			batch = q.take(batch[:0])
 			q.mu.Unlock()
+			ln.since = time.Time{}
 			if len(batch) == 0 {
 				continue
 			}
 			if q.coalesce > 0 {
-				ln.lastWrite = time.Now()
+				ln.lastWrite = now
 			}
 			if err := q.write(*sp, batch, plan); err != nil {
 				clear(batch)
@@ -132,7 +137,24 @@ func (l *Lanes) Run(ctx context.Context) error {
 			}
 			wrote = true
 		}
-		if !wrote {
+		switch {
+		case wrote:
+			// Look again at once: more may have come while writing.
+		case wait > 0:
+			if gather == nil {
+				gather = time.NewTimer(wait)
+			} else {
+				gather.Reset(wait)
+			}
+			// A wake meanwhile (a lane without a window has something,
+			// Low, Attach, a close) is looked at at once; the gathering
+			// lane keeps its start and waits out the rest of its window.
+			select {
+			case <-gather.C:
+			case <-l.wake:
+				gather.Stop() // Go 1.23 timers: no stale tick after Stop or Reset
+			}
+		default:
 			// Every wake-up, whatever its cause, comes back to look at
 			// every lane: a Push to an empty queue, Attach, Low, a close.
 			<-l.wake
@@ -140,20 +162,22 @@ func (l *Lanes) Run(ctx context.Context) error {
 	}
 }
 
-// gatherWindow is how long to wait before taking: the longest coalesce
-// window of the open lanes that have something queued and wrote within
-// their last few windows (sustained traffic), else 0.
-func (l *Lanes) gatherWindow() time.Duration {
-	var wait time.Duration
-	for i := range l.lanes {
-		ln := &l.lanes[i]
-		q := ln.q
-		if q.coalesce <= wait || ln.sink.Load() == nil || time.Since(ln.lastWrite) >= sustainedWindows*q.coalesce {
-			continue
-		}
-		if n, _ := q.Len(); n > 0 {
-			wait = q.coalesce
-		}
+// gathering returns how much longer lane ln, with coalesce window w, waits
+// before its queue is taken (0: take it now). A lane waits only under
+// sustained traffic (it wrote within its last few windows) and only once
+// something is queued: it then gathers for one window from the moment the
+// writer first found it non-empty. An idle lane's first message leaves at
+// once.
+func (ln *lane) gathering(now time.Time, w time.Duration) time.Duration {
+	if now.Sub(ln.lastWrite) >= sustainedWindows*w {
+		return 0
 	}
-	return wait
+	if n, _ := ln.q.Len(); n == 0 {
+		ln.since = time.Time{}
+		return 0
+	}
+	if ln.since.IsZero() {
+		ln.since = now
+	}
+	return w - now.Sub(ln.since)
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/webrtc-broker/webrtc-broker/core/relay"
 )
@@ -135,5 +137,63 @@ func mustPush(t *testing.T, q *Queue, m string) {
 	t.Helper()
 	if err := q.Push([]byte(m)); err != nil {
 		t.Fatalf("push %q: %v", m, err)
+	}
+}
+
+// A lane gathering for its coalesce window does not hold up a lane without
+// one: the reliable message is written while the unreliable ones still
+// gather, and those then leave together once their window is over.
+func TestLanesGatheringLaneDoesNotHoldUpTheOther(t *testing.T) {
+	const window = time.Second // far longer than the pushes take, or a scheduling stall
+	rel, unrel := NewReliable(1<<20), NewUnreliable(64)
+	unrel.SetCoalesce(window)
+	l := NewLanes(rel, unrel)
+	a, b := newFakeSink(), newFakeSink()
+	var queuedAtR1 atomic.Int64 // unreliable messages still queued when r1 was written
+	queuedAtR1.Store(-1)
+	a.onWrite = func(p []byte) {
+		if string(p) == "r1" {
+			n, _ := unrel.Len()
+			queuedAtR1.Store(int64(n))
+		}
+	}
+	var pushedU2, u2BeforeU1 atomic.Bool // u2 is pushed only once r1 was written
+	b.onWrite = func(p []byte) {
+		if string(p) == "u1" {
+			u2BeforeU1.Store(pushedU2.Load())
+		}
+	}
+	l.Attach(0, a, 1<<20)
+	l.Attach(1, b, 1<<20)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := startLanes(ctx, l)
+
+	// An idle lane's first message leaves at once; then the lane is under
+	// sustained traffic and gathers.
+	start := time.Now()
+	mustPush(t, unrel, "u0")
+	b.expectWrites(t, "u0")
+	if waited := time.Since(start); waited >= window {
+		t.Fatalf("an idle lane's first message waited %v, want it sent at once", waited)
+	}
+	mustPush(t, unrel, "u1")
+	mustPush(t, rel, "r1")
+	a.expectWrites(t, "r1")
+	mustPush(t, unrel, "u2")
+	pushedU2.Store(true)
+	b.expectWrites(t, "u1", "u2")
+	if n := queuedAtR1.Load(); n != 1 {
+		t.Fatalf("when r1 was written %d unreliable messages were queued, want 1 (u1, gathering)", n)
+	}
+	if !u2BeforeU1.Load() {
+		t.Fatal("u1 was written before u2 was pushed: the unreliable lane stopped gathering when r1 came")
+	}
+	if n, _ := unrel.Len(); n != 0 {
+		t.Fatalf("%d unreliable messages left queued", n)
+	}
+	cancel()
+	if err := waitRun(t, done); err != nil {
+		t.Fatalf("Run after cancel = %v, want nil", err)
 	}
 }
