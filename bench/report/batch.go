@@ -78,4 +78,69 @@ func writeBatchSection(b *strings.Builder, entries []*entry, byName map[string]*
 		}
 		b.WriteString("\n")
 	}
+
+	b.WriteString("\nTargets (issue 11):\n\n| target | measured | |\n|---|---|---|\n")
+	for _, t := range batchTargets(entries, byName, best, best2019, bestRaw) {
+		fmt.Fprintf(b, "| %s | %s | %s |\n", t[0], t[1], t[2])
+	}
+}
+
+// batchTargets checks issue 11's CPU and throughput targets. A largest load
+// that is the top step its step-up ran is a lower bound (the step-up found
+// no limit), and a ratio against a lower bound says so.
+func batchTargets(entries []*entry, byName map[string]*entry, best, best2019, bestRaw *entry) [][3]string {
+	var t [][3]string
+	const cpuWhat = "dense 50 x 20 x 100 B unreliable, batching clients: server CPU per delivery <= 0.35 x raw pion's"
+	if e := byName["dense-unreliable"]; e != nil && e.load != nil {
+		if c := byName[e.ceiling]; c != nil && c.raw != nil && c.raw.CPUPerDeliveryUs > 0 {
+			r := e.load.ServerCPUPerDeliveryUs / c.raw.CPUPerDeliveryUs
+			t = append(t, [3]string{cpuWhat, fmt.Sprintf("%.2f µs vs %.2f µs = %.2f x, p50 %s, p99 %s",
+				e.load.ServerCPUPerDeliveryUs, c.raw.CPUPerDeliveryUs, r, ms(e.load.Latency.P50Us), ms(e.load.Latency.P99Us)), mark(r <= 0.35)})
+		}
+	}
+	if len(t) == 0 {
+		t = append(t, [3]string{cpuWhat, "", none})
+	}
+	const tputWhat = "largest dense load sustained, batching clients: >= 3 x the 2019 path's and >= 2 x raw pion's deliveries/s"
+	if best == nil || best2019 == nil || bestRaw == nil {
+		return append(t, [3]string{tputWhat, "a step-up sustained no step", none})
+	}
+	vBest, v2019, vRaw := best.load.DeliveriesPerSec, best2019.load.DeliveriesPerSec, bestRaw.raw.DeliveriesPerSec
+	bound := func(e *entry, v float64) string {
+		s := thousands(v)
+		if topStep(entries, e) {
+			s += " (top step: at least)"
+		}
+		return s
+	}
+	s := fmt.Sprintf("batching %s, 2019 %s, raw %s deliveries/s: %.2f x the 2019 path, %.2f x raw pion",
+		bound(best, vBest), bound(best2019, v2019), bound(bestRaw, vRaw), vBest/v2019, vBest/vRaw)
+	ok := vBest >= 3*v2019 && vBest >= 2*vRaw
+	verdict := mark(ok)
+	if topStep(entries, best2019) || topStep(entries, bestRaw) || (!ok && topStep(entries, best)) {
+		// A bound that is only "at least" on the wrong side makes the ratio
+		// unreadable: the step-ups must go higher.
+		verdict = "**not readable**: a step-up ended at its top step"
+	}
+	return append(t, [3]string{tputWhat, s, verdict})
+}
+
+// topStep reports whether e is the highest-rate run of its step-up's kind:
+// nothing above it was tried, so its load is a lower bound of the limit.
+func topStep(entries []*entry, e *entry) bool {
+	rate := func(x *entry) float64 {
+		if x.load != nil {
+			return x.load.Rate
+		}
+		if x.raw != nil {
+			return x.raw.Rate
+		}
+		return 0
+	}
+	for _, x := range entries {
+		if x.kind == e.kind && rate(x) > rate(e) {
+			return false
+		}
+	}
+	return true
 }
