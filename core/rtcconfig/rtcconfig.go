@@ -57,6 +57,16 @@ type Config struct {
 	// zero keeps pion's defaults.
 	ReceiveMTU        uint   `koanf:"receive_mtu"`
 	SCTPReceiveBuffer uint32 `koanf:"sctp_receive_buffer"`
+	// SCTPZeroChecksum accepts the SCTP zero checksum (RFC 9653, DTLS as
+	// the error detection method): this end says so in SCTP's INIT, and a
+	// peer that implements it (pion does; so does Chrome's dcSCTP where it
+	// is enabled) then sends it packets without a CRC32c. Each end sends
+	// zero checksums only to a peer that accepted them, so it is safe with
+	// any peer: one that does not implement it gets and sends checksums as
+	// before. The Go SDK and brokerctl load accept it too, so the server
+	// saves the CRC32c of every packet it sends them. A pointer as
+	// UDPBatchWrites is: nil is the default (on), false turns it off.
+	SCTPZeroChecksum *bool `koanf:"sctp_zero_checksum"`
 }
 
 // ICEServer is one STUN or TURN server, as the WebRTC API's RTCIceServer.
@@ -115,6 +125,15 @@ const (
 	DefaultUDPBatchInterval = 500 * time.Microsecond
 )
 
+// DefaultSCTPZeroChecksum is webrtc.sctp_zero_checksum's default.
+const DefaultSCTPZeroChecksum = true
+
+// ZeroChecksum reports whether SCTP accepts the zero checksum
+// (SCTPZeroChecksum, on unless set to false).
+func (c Config) ZeroChecksum() bool {
+	return c.SCTPZeroChecksum == nil || *c.SCTPZeroChecksum
+}
+
 // BatchWrites reports whether the mux port writes in batches
 // (UDPBatchWrites, on unless set to false).
 func (c Config) BatchWrites() bool {
@@ -138,6 +157,7 @@ func Defaults() map[string]any {
 		"webrtc.nat_1to1_ips":        []string{},
 		"webrtc.receive_mtu":         0,
 		"webrtc.sctp_receive_buffer": 0,
+		"webrtc.sctp_zero_checksum":  DefaultSCTPZeroChecksum,
 	}
 }
 

@@ -6,6 +6,10 @@ import (
 	"github.com/pion/logging"
 )
 
+// loggerFactory is the pion logger factory NewAPI gives its setting engine
+// (a variable so that a test can read what pion logs).
+var loggerFactory = func() logging.LoggerFactory { return newSharedLoggers() }
+
 // sharedLoggers hands out one pion logger per scope, shared by every peer
 // connection of the process. pion's default factory builds a new set for
 // each peer connection, which costs memory per idle peer and buys nothing:

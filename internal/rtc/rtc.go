@@ -40,7 +40,7 @@ func NewAPI(cfg rtcconfig.Config) (*API, error) {
 	// One logger per scope and one network object for every peer, instead of
 	// pion's default of new ones per peer connection: measured about 20 KiB
 	// less resident memory per idle peer, and no interface scan per connect.
-	se.LoggerFactory = newSharedLoggers()
+	se.LoggerFactory = loggerFactory()
 	network, err := stdnet.NewNet()
 	if err != nil {
 		return nil, fmt.Errorf("list network interfaces: %w", err)
@@ -98,6 +98,8 @@ func NewAPI(cfg rtcconfig.Config) (*API, error) {
 	if cfg.SCTPReceiveBuffer > 0 {
 		se.SetSCTPMaxReceiveBufferSize(cfg.SCTPReceiveBuffer)
 	}
+	// Offered in SCTP's INIT; used only towards a peer that accepts it.
+	se.EnableSCTPZeroChecksum(cfg.ZeroChecksum())
 	if cfg.UDPMuxPort != 0 {
 		mux, err := newUDPMux(cfg, network, ipFilter, ifFilter)
 		if err != nil {

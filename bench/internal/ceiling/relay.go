@@ -41,8 +41,14 @@ func ServeRelay(ctx context.Context, in io.Reader, out io.Writer) error {
 	return err
 }
 
+// rawPion is the ceiling's pion: loopback only, and otherwise what pion
+// does out of the box, so none of the server's own settings (the SCTP zero
+// checksum, which pion leaves off, the single port and its batched writes)
+// are in the ceiling it is compared with.
+var rawPion = rtcconfig.Config{LoopbackOnly: true, SCTPZeroChecksum: new(bool)}
+
 func serveRelay(ctx context.Context, w *wire) error {
-	api, err := rtc.NewAPI(rtcconfig.Config{LoopbackOnly: true})
+	api, err := rtc.NewAPI(rawPion)
 	if err != nil {
 		return err
 	}

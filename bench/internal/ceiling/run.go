@@ -15,7 +15,6 @@ import (
 
 	"github.com/webrtc-broker/webrtc-broker/cmd/brokerctl/loadgen"
 	"github.com/webrtc-broker/webrtc-broker/core/backoff"
-	"github.com/webrtc-broker/webrtc-broker/core/rtcconfig"
 	"github.com/webrtc-broker/webrtc-broker/internal/rtc"
 )
 
@@ -65,7 +64,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 	}()
 
-	api, err := rtc.NewAPI(rtcconfig.Config{LoopbackOnly: true})
+	api, err := rtc.NewAPI(rawPion)
 	if err != nil {
 		return nil, fmt.Errorf("ceiling: %w", err)
 	}
