@@ -49,6 +49,11 @@ type Config struct {
 	// pointer because it defaults to on and a zero field is filled with
 	// the default: nil is the default (BatchWrites), false turns it off.
 	// Zero size and interval are the defaults too.
+	// UDPMuxBuffer is the mux socket's kernel receive and send buffer, in
+	// bytes: one socket carries every peer, so it needs what a socket per
+	// peer had between them (the kernel caps it at net.core.rmem_max and
+	// wmem_max). 0 is the default, DefaultUDPMuxBuffer.
+	UDPMuxBuffer     int           `koanf:"udp_mux_buffer"`
 	UDPBatchWrites   *bool         `koanf:"udp_batch_writes"`
 	UDPBatchSize     int           `koanf:"udp_batch_size"`
 	UDPBatchInterval time.Duration `koanf:"udp_batch_interval"`
@@ -134,6 +139,19 @@ func (c Config) ZeroChecksum() bool {
 	return c.SCTPZeroChecksum == nil || *c.SCTPZeroChecksum
 }
 
+// DefaultUDPMuxBuffer is webrtc.udp_mux_buffer's default: 4 MiB, what
+// about 20 peers had between them with a socket each (Linux's default
+// buffer is 208 KiB), and no more than the usual net.core.rmem_max.
+const DefaultUDPMuxBuffer = 4 << 20
+
+// MuxBuffer is the mux socket's buffer size (UDPMuxBuffer, or its default).
+func (c Config) MuxBuffer() int {
+	if c.UDPMuxBuffer == 0 {
+		return DefaultUDPMuxBuffer
+	}
+	return c.UDPMuxBuffer
+}
+
 // BatchWrites reports whether the mux port writes in batches
 // (UDPBatchWrites, on unless set to false).
 func (c Config) BatchWrites() bool {
@@ -151,6 +169,7 @@ func Defaults() map[string]any {
 		"webrtc.udp_port_min":        0,
 		"webrtc.udp_port_max":        0,
 		"webrtc.udp_mux_port":        0,
+		"webrtc.udp_mux_buffer":      DefaultUDPMuxBuffer,
 		"webrtc.udp_batch_writes":    DefaultUDPBatchWrites,
 		"webrtc.udp_batch_size":      DefaultUDPBatchSize,
 		"webrtc.udp_batch_interval":  DefaultUDPBatchInterval.String(),
@@ -175,6 +194,8 @@ func (c Config) Validate() error {
 	case c.UDPMuxPort != 0 && c.UDPPortMin != 0:
 		// pion would use the mux and silently ignore the range.
 		return fmt.Errorf("webrtc.udp_mux_port and webrtc.udp_port_min/max: %w", ErrMuxAndRange)
+	case c.UDPMuxBuffer < 0 || c.UDPMuxBuffer > 1<<30:
+		return fmt.Errorf("webrtc.udp_mux_buffer %d: %w", c.UDPMuxBuffer, ErrBadMuxBuffer)
 	case c.UDPBatchSize < 0 || c.UDPBatchSize > 1024:
 		return fmt.Errorf("webrtc.udp_batch_size %d: %w", c.UDPBatchSize, ErrBadBatch)
 	case c.UDPBatchInterval < 0 || c.UDPBatchInterval > 100*time.Millisecond:
@@ -197,9 +218,10 @@ func (c Config) Validate() error {
 
 // Errors of Validate.
 var (
-	ErrBadPort     = errors.New("not a UDP port, or an empty range")
-	ErrHalfRange   = errors.New("set both or neither")
-	ErrMuxAndRange = errors.New("set one: the mux serves every peer on one port, the range gives each peer its own")
-	ErrBadNATIP    = errors.New("want an IP address, or public/local IP addresses")
-	ErrBadBatch    = errors.New("batched UDP writes want 1 to 1024 datagrams and an interval of at most 100ms (0: the default)")
+	ErrBadPort      = errors.New("not a UDP port, or an empty range")
+	ErrHalfRange    = errors.New("set both or neither")
+	ErrMuxAndRange  = errors.New("set one: the mux serves every peer on one port, the range gives each peer its own")
+	ErrBadNATIP     = errors.New("want an IP address, or public/local IP addresses")
+	ErrBadMuxBuffer = errors.New("want 0 (the default) to 1 GiB")
+	ErrBadBatch     = errors.New("batched UDP writes want 1 to 1024 datagrams and an interval of at most 100ms (0: the default)")
 )

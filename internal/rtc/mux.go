@@ -49,6 +49,11 @@ func newUDPMux(cfg rtcconfig.Config, network transport.Net, ipFilter func(net.IP
 			closeAll()
 			return nil, fmt.Errorf("webrtc.udp_mux_port %d on %s: %w", cfg.UDPMuxPort, ip, err)
 		}
+		if err := setBuffers(conn, cfg.MuxBuffer()); err != nil {
+			_ = conn.Close()
+			closeAll()
+			return nil, fmt.Errorf("webrtc.udp_mux_buffer %d on %s: %w", cfg.MuxBuffer(), ip, err)
+		}
 		var pc net.PacketConn = conn
 		if cfg.BatchWrites() {
 			pc = newBatchConn(conn, size, interval)
@@ -100,3 +105,26 @@ func muxAddresses(network transport.Net, ipFilter func(net.IP) bool, ifFilter fu
 
 // errNoMuxAddress: the filters leave no local address to open the mux on.
 var errNoMuxAddress = errors.New("no local IPv4 address to listen on (see webrtc.networks)")
+
+// setBuffers sets the kernel's receive and send buffers of the mux socket.
+// One socket carries every peer's datagrams, where a port per peer gave each
+// its own default buffer (about 208 KiB on Linux): at the default size a
+// burst of fan-out, or a moment without CPU, overflows it and the datagrams
+// are lost (RcvbufErrors in /proc/net/snmp). The kernel caps the size at
+// net.core.rmem_max and wmem_max without an error.
+func setBuffers(conn interface {
+	SetReadBuffer(int) error
+	SetWriteBuffer(int) error
+}, size int,
+) error {
+	if size <= 0 {
+		return nil
+	}
+	if err := conn.SetReadBuffer(size); err != nil {
+		return fmt.Errorf("receive buffer: %w", err)
+	}
+	if err := conn.SetWriteBuffer(size); err != nil {
+		return fmt.Errorf("send buffer: %w", err)
+	}
+	return nil
+}
