@@ -9,6 +9,8 @@
 #   bench/compare.sh main                       dense 50 x 20 msg/s x 100 B, batching clients
 #   bench/compare.sh main --unbatched 50        the same with 2019-style clients
 #   ROUNDS=5 WINDOW=8s bench/compare.sh HEAD~3 --reliable
+#   MUX=1 bench/compare.sh main                 both sides' servers on the single UDP port
+#   SERVER_SET="--set outbound.coalesce=1ms" bench/compare.sh main   server flags for both sides
 #
 # Flags after REV replace nothing: they are added to the default dense load
 # (a later flag wins). Results: bench/results/compare/{tree,rev}-N.json, the
@@ -45,6 +47,7 @@ git archive "$REV" | tar -x -C "$OTHER/src"
   echo "tree:   $(git rev-parse --short HEAD)$(git diff --quiet 2>/dev/null || echo ' (with uncommitted changes)')"
   echo "rev:    $REV = $(git rev-parse --short "$REV")"
   echo "load:   $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min) before"
+  echo "server: MUX=${MUX:-0} SERVER_SET=${SERVER_SET:-}"
   echo "flags:  --scenario dense --clients 50 --rate 20 --size 100 --duration $WINDOW --warmup $WARMUP $*"
 } >"$OUT/meta.txt"
 
@@ -54,7 +57,11 @@ ARGS=(--scenario dense --clients 50 --rate 20 --size 100 --duration "$WINDOW" --
 side() {
   local name=$1 round=$2
   if [[ $name == tree ]]; then BIN=$ROOT/bin; else BIN=$OTHER/bin; fi
-  if ! start_cluster "$name-$round" 1; then
+  local extra=()
+  if [[ ${MUX:-0} == 1 ]]; then extra+=(--set webrtc.udp_mux_port="$(free_port)"); fi
+  # shellcheck disable=SC2206 # SERVER_SET is a list of flags, split on purpose
+  extra+=(${SERVER_SET:-})
+  if ! start_cluster "$name-$round" 1 "${extra[@]}"; then
     log "$name round $round: the cluster did not start (see $LOGS)"
     return 0
   fi
