@@ -6,7 +6,6 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"time"
 )
 
 // Paced replay (history.go): a recovering client's replay goes through its
@@ -33,10 +32,6 @@ import (
 
 // replayRound bounds the messages one round sends under a stream's lock.
 const replayRound = 256
-
-// replayPoll is how often a pump whose queue is half full looks again; a
-// replay is bounded by the client's downstream, not by this.
-const replayPoll = 2 * time.Millisecond
 
 var errReplayOvertaken = errors.New("slow consumer: the history dropped messages its replay had not sent yet")
 
@@ -90,8 +85,6 @@ func (p *peer) runReplays() {
 // pumpReplays sends the peer's replays until they are all done or the peer
 // closes.
 func (p *peer) pumpReplays() {
-	tick := time.NewTicker(replayPoll)
-	defer tick.Stop()
 	for {
 		p.rp.mu.Lock()
 		pending := p.rp.pending[:0]
@@ -122,11 +115,14 @@ func (p *peer) pumpReplays() {
 		if !full {
 			continue // progress with room left: the next round at once
 		}
+		// The queue is half full: the next round starts when the writer
+		// has taken it, which pion's flow control paces to the client's
+		// downstream.
 		select {
 		case <-p.ctx.Done():
 			p.endReplays()
 			return
-		case <-tick.C:
+		case <-p.chans[reliable].q.Emptied():
 		}
 	}
 }

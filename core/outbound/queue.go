@@ -55,6 +55,11 @@ type Queue struct {
 	// reads it without the lock.
 	pushed uint64
 	left   atomic.Uint64
+	// emptied, guarded by mu, is made by Emptied for an owner waiting for
+	// the writer to take what is queued, and closed (then forgotten) by the
+	// next take or by Close: nil while nobody waits, so the hot path pays a
+	// nil check only.
+	emptied chan struct{}
 	// msgs counts the messages that ever entered the queue, so that the
 	// oldest queued one is message number msgs-count. batchFrom is the
 	// first message number that may share a batch, batchLimit a batch's
@@ -247,6 +252,7 @@ func regrow[T any](ring []T, head, size int) []T {
 // empties the queue; with a delay bound, those queued for longer are dropped
 // instead (takeFresh). Lock held on entry.
 func (q *Queue) take(batch [][]byte) [][]byte {
+	q.notifyEmptied()
 	if q.keys != nil || q.at != nil {
 		return q.takeFresh(batch)
 	}
@@ -299,6 +305,39 @@ func (q *Queue) Close() {
 	clear(q.ring)
 	clear(q.index)
 	q.head, q.count, q.bytes = 0, 0, 0
+	q.notifyEmptied()
 	q.mu.Unlock()
 	q.signal()
 }
+
+// Emptied returns a channel closed once nothing is queued: at once if the
+// queue is empty or closed, else when the writer next takes what is queued
+// (or Close releases it). It lets a producer that fills the queue in rounds
+// (a history replay) wait for room without polling.
+func (q *Queue) Emptied() <-chan struct{} {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.count == 0 || q.closed.Load() {
+		return closedChan
+	}
+	if q.emptied == nil {
+		q.emptied = make(chan struct{})
+	}
+	return q.emptied
+}
+
+// notifyEmptied wakes the Emptied waiters. Lock held on entry; called where
+// the queue becomes empty.
+func (q *Queue) notifyEmptied() {
+	if q.emptied != nil {
+		close(q.emptied)
+		q.emptied = nil
+	}
+}
+
+// closedChan is what Emptied returns when there is nothing to wait for.
+var closedChan = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
