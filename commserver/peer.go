@@ -403,9 +403,31 @@ func (p *peer) sendLatest(kind chanKind, msg []byte, key uint64) bool {
 		return true
 	case errors.Is(err, outbound.ErrSlowConsumer):
 		p.s.m.slowConsumers.Add(1)
-		p.close(slog.LevelWarn, "closed: slow consumer", err)
+		p.close(slog.LevelWarn, "closed: slow consumer", err, p.overBudget(ch, err)...)
 	}
 	return false
+}
+
+// overBudget is the log fields of a slow-consumer cut: what was queued
+// against which budget, how long the writer had not taken from the queue,
+// and how much pion still held unacknowledged against the channel's high
+// water. A writer held back by the peer has sctp_buffered over high_water;
+// one under it was not waiting for the peer at all.
+func (p *peer) overBudget(ch *channel, err error) []any {
+	var be *outbound.BudgetError
+	if !errors.As(err, &be) {
+		return nil
+	}
+	attrs := []any{"channel", ch.kind.String(), "queued_bytes", be.Queued, "queued_messages", be.Messages,
+		"message_bytes", be.Size, "budget", be.Budget, "writer_idle", be.WriterIdle,
+		"high_water", flow[ch.kind].highWater}
+	p.mu.Lock()
+	dc := ch.dc
+	p.mu.Unlock()
+	if dc != nil {
+		attrs = append(attrs, "sctp_buffered", dc.BufferedAmount())
+	}
+	return attrs
 }
 
 // flushTimeout bounds how long a refused peer is kept open for its ERROR to
@@ -455,7 +477,7 @@ func (p *peer) flushed() bool {
 // close ends the peer once, for the reason msg (logged at level with err);
 // later calls do nothing. It never blocks: the teardown runs on its own
 // goroutine, so a read loop may close another peer (a slow consumer).
-func (p *peer) close(level slog.Level, msg string, err error) {
+func (p *peer) close(level slog.Level, msg string, err error, attrs ...any) {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -476,9 +498,8 @@ func (p *peer) close(level slog.Level, msg string, err error) {
 	for _, ch := range p.chans {
 		ch.q.Close()
 	}
-	attrs := []any{}
 	if err != nil {
-		attrs = append(attrs, "err", err)
+		attrs = append([]any{"err", err}, attrs...)
 	}
 	p.log.Log(context.Background(), level, msg, attrs...)
 	// Wakes a read loop waiting for the AUTH outcome.

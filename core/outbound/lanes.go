@@ -20,6 +20,9 @@ import (
 type Lanes struct {
 	wake  chan struct{}
 	lanes []lane
+	// done is set when Run returns; Attach then leaves the queue's budget
+	// as it is (Queue.gate).
+	done atomic.Bool
 }
 
 type lane struct {
@@ -42,10 +45,14 @@ func NewLanes(queues ...*Queue) *Lanes {
 }
 
 // Attach gives lane i its sink once the channel is open; until then what is
-// pushed to its queue waits. highWater is as for Run. Safe to call while
-// Run runs, once per lane.
+// pushed to its queue waits. highWater is as for Run, and so is what a high
+// water above 0 does to the queue's byte budget. Safe to call while Run
+// runs, once per lane.
 func (l *Lanes) Attach(i int, sink Sink, highWater uint64) {
 	ln := &l.lanes[i]
+	if highWater > 0 {
+		ln.q.gate(&l.done)
+	}
 	ln.highWater.Store(highWater)
 	ln.sink.Store(&sink)
 	l.Low()
@@ -80,6 +87,12 @@ func (l *Lanes) Run(ctx context.Context) error {
 		l.Low()
 	})
 	defer stop()
+	defer func() {
+		l.done.Store(true) // before ungate, so that a racing Attach sees it
+		for i := range l.lanes {
+			l.lanes[i].q.ungate()
+		}
+	}()
 
 	// batch is owned by this goroutine and reused by every lane.
 	var batch [][]byte
@@ -104,8 +117,13 @@ func (l *Lanes) Run(ctx context.Context) error {
 		for i := range l.lanes {
 			ln := &l.lanes[i]
 			sp := ln.sink.Load()
-			if sp == nil || (*sp).Buffered() > ln.highWater.Load() {
-				// Not open yet, or backed up: Attach or Low wakes us.
+			if sp == nil {
+				continue // not open yet: Attach wakes us
+			}
+			if (*sp).Buffered() > ln.highWater.Load() {
+				// Backed up: Low wakes us. Meanwhile the queue's
+				// budget holds the peer to account.
+				ln.q.hold()
 				continue
 			}
 			q := ln.q

@@ -6,7 +6,13 @@
 // A reliable channel must not lose messages, so its queue is bounded in
 // bytes and a peer that would go over the budget is a slow consumer: Push
 // fails and the caller disconnects it (nats' queueOutbound and max_pending,
-// centrifuge's DisconnectSlow). An unreliable channel may lose messages, so
+// centrifuge's DisconnectSlow). Behind a writer that flow-controls on its
+// sink's buffered amount (a high water above 0: pion's data channels, whose
+// Write never blocks), only a backlog the peer caused counts: while that
+// writer is not waiting for the sink to drain, what is queued is waiting
+// for the writer's own turn on a CPU, the server's delay rather than the
+// peer's, and a starved server must not cut peers that read everything it
+// sent them. See Queue.held. An unreliable channel may lose messages, so
 // its queue keeps a fixed number and drops the oldest, which is the one
 // least worth delivering late. An unreliable queue carrying state may also
 // keep only the newest message of each sender and topic (PushLatest) and
@@ -69,6 +75,22 @@ type Queue struct {
 	batchFrom  uint64
 	batchLimit int
 	framer     Framer
+	// gated is set once the queue's writer flow-controls on its sink's
+	// buffered amount (Lanes.Attach, Run, with a high water above 0); held
+	// while that writer waits for the sink to drain below its high water,
+	// from the wake-up that found it above until the writer takes again.
+	// A gated queue refuses a message over its budget only while held: the
+	// peer has not acknowledged high water's worth, so the backlog is its
+	// own. Not held, the writer takes the whole queue at its next wake-up.
+	// A queue with no such writer (a blocking sink, or none yet) refuses
+	// at the budget whatever the writer does. Both guarded by mu.
+	gated, held bool
+	// tookAt is when a writer last took the queued messages (or the queue
+	// was made), as monotonic nanoseconds since epoch; guarded by mu. A
+	// refused Push reports how long ago that was (BudgetError.WriterIdle):
+	// a backlog that built up while the writer was not taking is the
+	// server's own delay, not the peer's.
+	tookAt int64
 	// written counts the messages Run has handed to the sink, each one
 	// inner message of a batch included; batches the frames it wrote;
 	// writes the sink's Write calls (a frame or a message alone).
@@ -112,17 +134,27 @@ type Queue struct {
 const initialRing = 16
 
 // NewReliable returns a FIFO queue bounded in bytes. A Push that would take
-// it over maxBytes returns ErrSlowConsumer and does not queue the message.
-// An empty queue accepts any one message, so a budget smaller than the
-// largest message cannot disconnect a peer that keeps up.
+// it over maxBytes returns ErrSlowConsumer and does not queue the message;
+// once a flow-controlling writer drains it, only while that writer waits for
+// its sink (see the package doc). An empty queue accepts any one message, so
+// a budget smaller than the largest message cannot disconnect a peer that
+// keeps up.
 func NewReliable(maxBytes int) *Queue {
 	return &Queue{
 		ring:     make([][]byte, initialRing),
 		reliable: true,
 		maxBytes: maxBytes,
+		tookAt:   monotonic(),
 		wake:     make(chan struct{}, 1),
 	}
 }
+
+// epoch is the origin of monotonic.
+var epoch = time.Now()
+
+// monotonic is the monotonic clock in nanoseconds since epoch: a time stamp
+// that fits an int64 field.
+func monotonic() int64 { return int64(time.Since(epoch)) }
 
 // NewUnreliable returns a queue that keeps at most maxMessages (at least 1):
 // a Push to a full queue drops the oldest message and counts it in Dropped.
@@ -181,8 +213,9 @@ func (q *Queue) push(msg []byte, key uint64) error {
 	}
 	switch {
 	case q.reliable:
-		if q.count > 0 && q.bytes+len(msg) > q.maxBytes {
-			return ErrSlowConsumer
+		if q.count > 0 && q.bytes+len(msg) > q.maxBytes && (q.held || !q.gated) {
+			return &BudgetError{Queued: q.bytes, Messages: q.count, Size: len(msg), Budget: q.maxBytes,
+				WriterIdle: time.Duration(monotonic() - q.tookAt)}
 		}
 		if q.count == len(q.ring) {
 			q.grow()
@@ -253,6 +286,10 @@ func regrow[T any](ring []T, head, size int) []T {
 // instead (takeFresh). Lock held on entry.
 func (q *Queue) take(batch [][]byte) [][]byte {
 	q.notifyEmptied()
+	if q.reliable {
+		q.tookAt = monotonic()
+	}
+	q.held = false
 	if q.keys != nil || q.at != nil {
 		return q.takeFresh(batch)
 	}
@@ -341,3 +378,29 @@ var closedChan = func() chan struct{} {
 	close(c)
 	return c
 }()
+
+// gate marks the queue as drained by a writer that flow-controls on its
+// sink's buffered amount (see Queue.gated), unless stopped (that writer has
+// returned) reports true under the lock.
+func (q *Queue) gate(stopped *atomic.Bool) {
+	q.mu.Lock()
+	q.gated = stopped == nil || !stopped.Load()
+	q.mu.Unlock()
+}
+
+// ungate is called by a writer that returns: with nobody left to take the
+// queue, a backlog is nobody's delay, and the budget counts again.
+func (q *Queue) ungate() {
+	q.mu.Lock()
+	q.gated, q.held = false, false
+	q.mu.Unlock()
+}
+
+// hold records that the writer found its sink above high water and waits
+// for it to drain: until it takes again, a message over the budget is the
+// peer's backlog.
+func (q *Queue) hold() {
+	q.mu.Lock()
+	q.held = true
+	q.mu.Unlock()
+}

@@ -27,7 +27,11 @@ type Sink interface {
 // OnBufferedAmountLow, whose threshold must be at or below highWater) before
 // writing more. Pion's buffer then stays under highWater plus one batch, and
 // a peer that does not keep up backs up into this Queue, where the byte
-// budget sees it.
+// budget sees it. With a highWater above 0 the budget counts only while Run
+// waits so (see the package doc): a backlog that built up while the writer
+// merely had not run yet is not the peer's. A sink whose Write blocks
+// instead (a websocket) has nothing to watch: pass 0, and the budget counts
+// whatever the writer does.
 //
 // Each time it wakes, Run takes every queued message in one go and writes
 // them back to back, so SCTP can pack several small messages in one packet
@@ -59,12 +63,17 @@ func (q *Queue) Run(ctx context.Context, sink Sink, highWater uint64, low <-chan
 		gather = time.NewTimer(q.coalesce)
 		defer gather.Stop()
 	}
+	if highWater > 0 {
+		q.gate(nil)
+		defer q.ungate()
+	}
 	for {
 		// Every wake-up, whatever its cause, comes back here first.
 		if stopped.Load() || q.closed.Load() {
 			return nil
 		}
 		if sink.Buffered() > highWater {
+			q.hold()
 			// A low signal may be stale, from an earlier crossing, and a
 			// wake may be a Push: either way, look again.
 			select {
