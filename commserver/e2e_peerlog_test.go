@@ -102,6 +102,15 @@ func TestE2EPeerLogFollowsOnePeer(t *testing.T) {
 	})
 	c := cl.Client(t, cl.On(0))
 	alias := c.Alias()
+	ofPeer := func(m map[string]any) bool { v, ok := m["peer"].(float64); return ok && uint64(v) == alias }
+	// The server establishes the peer once it has seen both channels open,
+	// which may be after the client has (the server's OnOpen for the
+	// unreliable channel runs when the client's DCEP ACK is handled): a
+	// client closed before that is never established, so wait for it.
+	// Under 8 concurrent copies it once came after the close.
+	srvLog.await(t, "establishing the client", func(m map[string]any) bool {
+		return ofPeer(m) && m["msg"] == "peer established"
+	})
 	subscribe(t, c, "followed")
 	// Not a protobuf message: a violation, answered with an ERROR.
 	if err := clienthooks.SendRaw(c, true, []byte{0xff, 0xff, 0xff}); err != nil {
@@ -111,7 +120,6 @@ func TestE2EPeerLogFollowsOnePeer(t *testing.T) {
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
-	ofPeer := func(m map[string]any) bool { v, ok := m["peer"].(float64); return ok && uint64(v) == alias }
 	closed := srvLog.await(t, "closing the client", func(m map[string]any) bool {
 		return ofPeer(m) && strings.HasPrefix(fmt.Sprint(m["msg"]), "closed: ")
 	})
