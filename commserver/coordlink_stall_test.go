@@ -178,6 +178,15 @@ func TestCoordinatorLinkStallDoesNotBlockSignaling(t *testing.T) {
 	case <-time.After(stallTimeout):
 		t.Fatalf("signal blocked for %s on a coordinator that does not read", stallTimeout)
 	}
+	// The writer may have taken all of them in one batch (a starved
+	// writer runs once the pushes are done) and left the queue empty:
+	// wait for it to be stuck in the kernel, then queue one more behind
+	// it, which it cannot take. (Under 8 concurrent copies "nothing
+	// queued" below once failed though the writer was stuck.)
+	testwait.For(t, stallTimeout, "the link's writer stuck in a socket write", writerStuck)
+	if err := s.signalVia(s.links[0], big); err != nil {
+		t.Fatalf("signal behind the stuck writer: %v", err)
+	}
 
 	// A ping wants a pong and handling this WELCOME sends a CONNECT to
 	// server 77; the last WELCOME is handled only if neither blocked the
@@ -223,4 +232,15 @@ func TestCoordinatorLinkStallDoesNotBlockSignaling(t *testing.T) {
 	ws2 := fake.accept(t, "after the overflow")
 	fake.welcome(t, ws2, 100)
 	testwait.For(t, stallTimeout, "the WELCOME on the new socket", func() bool { return s.Stats().Alias == 100 })
+}
+
+// writerStuck reports whether a coordinator link's writer is blocked in a
+// socket write, waiting for the kernel's buffers to drain.
+func writerStuck() bool {
+	for _, g := range testwait.Goroutines("(*coordConn).Write") {
+		if strings.Contains(g, "waitWrite") {
+			return true
+		}
+	}
+	return false
 }

@@ -93,8 +93,15 @@ func (c *Cluster) StopCoordinator(t testing.TB) { t.Helper(); c.StopCoordinatorA
 func (c *Cluster) StartCoordinator(t testing.TB) { t.Helper(); c.StartCoordinatorAt(t, 0) }
 
 // StopCoordinatorAt stops coordinator i and waits until it has closed every
-// socket and its listener. The servers and their peers keep running.
-// Stopping a stopped coordinator does nothing.
+// socket and its listener, and until every running server has seen its link
+// to it go down. The servers and their peers keep running. Stopping a
+// stopped coordinator does nothing.
+//
+// Without the second wait, a WaitReady right after StartCoordinatorAt could
+// count a server's stale link to the old coordinator as its registration at
+// the new one, and a client sent there would find the server unknown (its
+// CONNECT dropped, its dial timed out: TestNoDoubleLinks under 8 concurrent
+// copies).
 func (c *Cluster) StopCoordinatorAt(t testing.TB, i int) {
 	t.Helper()
 	c.mu.Lock()
@@ -109,6 +116,15 @@ func (c *Cluster) StopCoordinatorAt(t testing.TB, i int) {
 	if err := waitDone(done, ReadyTimeout); err != nil {
 		t.Fatalf("cluster: stop coordinator %d: %v", i, err)
 	}
+	testwait.For(t, ReadyTimeout, fmt.Sprintf("every server to see coordinator %d go", i), func() bool {
+		running := c.runningCoordinators()
+		for j, s := range c.servers {
+			if !c.isStopped(j) && s.Stats().Coordinators > running {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // StartCoordinatorAt starts coordinator i again on the same address as
