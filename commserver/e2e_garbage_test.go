@@ -56,7 +56,7 @@ func TestE2EGarbage(t *testing.T) {
 		for _, endpoint := range []string{"/connect", "/discover?role=COMMUNICATION_SERVER"} {
 			msgs := append([][]byte{}, samples...)
 			msgs = append(msgs, signalingGarbage(t, rng, aliases)...)
-			sent := sendOnWebSocket(t, cl.URL()+endpoint, msgs)
+			sent := sendOnWebSocket(t, cl.URL()+endpoint, cl.Secret(), msgs)
 			t.Logf("%s: %d of %d garbage messages sent", endpoint, sent, len(msgs))
 		}
 		stillServing(t, "coordinator garbage")
@@ -183,8 +183,9 @@ func signalingGarbage(t *testing.T, rng *rand.Rand, servers []uint64) [][]byte {
 // sendOnWebSocket writes msgs on raw WebSocket connections to url, dialling
 // again whenever the coordinator closes one (it does, after enough bad
 // messages), and returns how many were written. A reader drains whatever the
-// coordinator sends (WELCOME, relayed signaling).
-func sendOnWebSocket(t *testing.T, url string, msgs [][]byte) int {
+// coordinator sends (WELCOME, relayed signaling). A server socket proves
+// secret, the cluster's.
+func sendOnWebSocket(t *testing.T, url, secret string, msgs [][]byte) int {
 	t.Helper()
 	sent, redials := 0, 0
 	for sent < len(msgs) {
@@ -192,7 +193,7 @@ func sendOnWebSocket(t *testing.T, url string, msgs [][]byte) int {
 		// cluster's secret.
 		var header http.Header
 		if strings.Contains(url, "/discover") {
-			header = http.Header{clusterauth.Header: {clusterauth.DiscoverToken(cluster.Secret, protocol.Role_COMMUNICATION_SERVER, time.Now())}}
+			header = http.Header{clusterauth.Header: {clusterauth.DiscoverToken(secret, protocol.Role_COMMUNICATION_SERVER, time.Now())}}
 		}
 		ws, resp, err := websocket.DefaultDialer.Dial(url, header)
 		if resp != nil && resp.Body != nil {

@@ -106,7 +106,7 @@ func startServer(t *testing.T, cl *cluster.Cluster, name string, spec ...serverS
 	t.Helper()
 	cfg := commserver.Config{CoordinatorURLs: cl.URLs(), WebRTC: rtcconfig.Config{LoopbackOnly: true}}
 	cfg.Reconnect.Min, cfg.Reconnect.Max = 20*time.Millisecond, 200*time.Millisecond
-	cfg.Cluster.Secret = cluster.Secret
+	cfg.Cluster.Secret = cl.Secret()
 	var sp serverSpec
 	if len(spec) > 0 {
 		sp = spec[0]

@@ -77,7 +77,7 @@ func TestE2ETLSWrongCoordinatorCA(t *testing.T) {
 	wrong := testtls.NewCA(t, "wrong")
 	cfg := commserver.Config{CoordinatorURL: cl.URL(), CoordinatorCA: wrong.File}
 	cfg.WebRTC = rtcconfig.Config{LoopbackOnly: true}
-	cfg.Cluster.Secret = cluster.Secret
+	cfg.Cluster.Secret = cl.Secret()
 	lg := &syncLog{t: t}
 	s, err := commserver.New(cfg, commserver.Options{Logger: slog.New(slog.NewTextHandler(lg, nil))})
 	if err != nil {

@@ -11,6 +11,8 @@ package cluster
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -63,9 +65,21 @@ type Options struct {
 	Coordinators int
 }
 
-// Secret is the cluster.secret every component of a test cluster is given
-// (before Options' adjustments, which may change it).
-const Secret = "test-cluster-secret-0123456789"
+// Secret returns the cluster.secret every component of the cluster is given
+// (before Options' adjustments, which may change it). Each cluster has its
+// own: test processes running at once reuse each other's freed ports, and a
+// server of one, redialing a coordinator its test stopped, must not join
+// another's cluster that took the port meanwhile (under 8 concurrent copies
+// a "late" server of TestServerJoinsWhileACoordinatorIsDown once registered
+// with TestNoDoubleLinks's coordinator, and both failed).
+func (c *Cluster) Secret() string { return c.secret }
+
+// newSecret returns a cluster secret no other cluster has.
+func newSecret() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails
+	return "test-cluster-secret-" + hex.EncodeToString(b)
+}
 
 // Timeouts: generous, because a loaded CI machine with -race is slow, but
 // every wait returns as soon as its event happens.
@@ -78,8 +92,9 @@ const (
 
 // Cluster is a running set of coordinators and their servers.
 type Cluster struct {
-	opts Options
-	tls  *testtls.Leaf
+	opts   Options
+	tls    *testtls.Leaf
+	secret string // see Secret
 
 	// coords are the coordinators (coordinators.go); mu guards each one's
 	// stop and done, which StopCoordinator and StartCoordinator replace,
@@ -112,7 +127,7 @@ func Start(t testing.TB, o Options) *Cluster {
 	if o.Coordinators <= 0 {
 		o.Coordinators = 1
 	}
-	c := &Cluster{opts: o}
+	c := &Cluster{opts: o, secret: newSecret()}
 	lns := c.listenCoordinators(t)
 	if o.TLS {
 		c.tls = testtls.NewCA(t, "cluster").Leaf(t, "coordinator", "127.0.0.1")
@@ -137,7 +152,7 @@ func Start(t testing.TB, o Options) *Cluster {
 	for i := 0; i < o.Servers; i++ {
 		cfg := commserver.Config{CoordinatorURLs: c.URLs(), Role: commserver.RoleServer}
 		cfg.WebRTC = rtcconfig.Config{LoopbackOnly: true}
-		cfg.Cluster.Secret = Secret
+		cfg.Cluster.Secret = c.secret
 		if c.tls != nil {
 			cfg.CoordinatorCA = c.tls.CA.File
 		}

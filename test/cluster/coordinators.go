@@ -145,7 +145,7 @@ func (c *Cluster) StartCoordinatorAt(t testing.TB, i int) {
 func (c *Cluster) serveCoordinator(t testing.TB, i int, ln net.Listener) {
 	t.Helper()
 	cfg := coordinator.Config{Listen: c.coords[i].addr, Selector: c.opts.Selector}
-	cfg.Cluster.Secret = Secret
+	cfg.Cluster.Secret = c.secret
 	if n := len(c.coords); n > 1 {
 		cfg.Coordinator = coordinator.PartitionConfig{ID: i, Count: n}
 	}
