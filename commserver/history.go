@@ -205,12 +205,18 @@ func (s *Server) sweepHistory(ctx context.Context) {
 					h.bytes.Add(-int64(st.ring.Bytes()))
 					// A replay still under way ends with the stream.
 					st.ring = newRing(st.rule)
+					for p := range st.replaying {
+						p.kickReplays()
+					}
 					st.mu.Unlock()
 					dropped = true
 					continue
 				}
 				st.mu.Lock()
-				h.bytes.Add(-int64(st.ring.Expire(now)))
+				if freed := st.ring.Expire(now); freed > 0 {
+					h.bytes.Add(-int64(freed))
+					st.kickOvertaken()
+				}
 				st.mu.Unlock()
 			}
 			h.mu.Unlock()
@@ -282,6 +288,7 @@ func (s *Server) deliverStream(st *stream, sender *peer, identified bool, from u
 	default:
 		// The clients still replaying get this from their replay, after
 		// what they missed (replay.go).
+		st.kickOvertaken()
 		n := 0
 		for _, target := range subs.Clients {
 			if target != sender && st.replaying[target] == nil && target.send(reliable, out) {
@@ -352,6 +359,8 @@ func (p *peer) setClientRecovering(topics []string, recover []*protocol.TopicPos
 	}
 	if started {
 		p.runReplays()
+	} else if changed {
+		p.kickReplays() // a replay on a topic the client left ends now
 	}
 	return changed
 }

@@ -196,6 +196,7 @@ func (s *Server) newPeer(alias uint64, offerer bool, signaled protocol.Role) *pe
 		cancel:       cancel,
 		gate:         newAuthGate(),
 		errLimit:     newErrorLimiter(nil),
+		rp:           replays{kick: make(chan struct{}, 1)},
 	}
 	p.log = newPeerLogger(s.log, p)
 	p.chans[reliable] = &channel{kind: reliable, q: outbound.NewReliable(s.cfg.Outbound.ReliableBytes)}

@@ -51,6 +51,32 @@ type replays struct {
 	mu      sync.Mutex // a leaf: taken under a stream's mu, never the reverse
 	pending []*replay
 	running bool
+	// kick (capacity 1, made with the peer) wakes a pump that waits for
+	// its queue to empty when a replay may have to end without the queue
+	// moving: the ring dropped what it had still to send, or the client
+	// changed its topics. Sent without blocking, from anywhere.
+	kick chan struct{}
+}
+
+// kickReplays wakes the peer's pump (see replays.kick).
+func (p *peer) kickReplays() {
+	select {
+	case p.rp.kick <- struct{}{}:
+	default:
+	}
+}
+
+// kickOvertaken wakes the pumps of the replays on st that the ring has
+// overtaken: their client is to be closed now, not when its queue next
+// moves (a client that reads nothing would never be). Stream mu held.
+func (st *stream) kickOvertaken() {
+	for p, r := range st.replaying {
+		if r.next <= st.ring.Last() {
+			if _, _, held := st.ring.At(r.next); !held {
+				p.kickReplays()
+			}
+		}
+	}
 }
 
 // startReplay registers r as the peer's replay on its topic, replacing one
@@ -123,6 +149,7 @@ func (p *peer) pumpReplays() {
 			p.endReplays()
 			return
 		case <-p.chans[reliable].q.Emptied():
+		case <-p.rp.kick:
 		}
 	}
 }
