@@ -2,8 +2,6 @@ package commserver_test
 
 import (
 	"fmt"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -34,29 +32,7 @@ func TestHistoryRecoveryOnSameServer(t *testing.T) {
 	reach(t, b, a, "chat.same", client.Reliable)
 	got := drain(a)
 
-	var published atomic.Int64
-	stop, stopped := make(chan struct{}), make(chan struct{})
-	var stopOnce sync.Once
-	halt := func() { stopOnce.Do(func() { close(stop) }); <-stopped }
-	t.Cleanup(halt)
-	go func() {
-		defer close(stopped)
-		tick := time.NewTicker(10 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-			n := published.Load()
-			if err := b.Publish("chat.same", fmt.Appendf(nil, "m-%d", n), client.Reliable); err != nil {
-				t.Errorf("publish m-%d: %v", n, err)
-				return
-			}
-			published.Add(1)
-		}
-	}()
+	published, halt := publishSteadily(t, b, "chat.same", 0)
 	// Some messages live, then the cut.
 	expect := func(body string) {
 		t.Helper()

@@ -110,30 +110,7 @@ func TestHistoryRecovery(t *testing.T) {
 	cutAt := time.Now()
 	// The publisher runs on through the cut, the reconnection and the
 	// replay, until told to stop.
-	var published atomic.Int64
-	published.Store(5)
-	stop, stopped := make(chan struct{}), make(chan struct{})
-	var stopOnce sync.Once
-	halt := func() { stopOnce.Do(func() { close(stop) }); <-stopped }
-	t.Cleanup(halt)
-	go func() {
-		defer close(stopped)
-		tick := time.NewTicker(10 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-			n := published.Load()
-			if err := b.Publish("chat.room", fmt.Appendf(nil, "m-%d", n), client.Reliable); err != nil {
-				t.Errorf("publish m-%d: %v", n, err)
-				return
-			}
-			published.Add(1)
-		}
-	}()
+	published, halt := publishSteadily(t, b, "chat.room", 5)
 	away := time.NewTimer(2 * time.Second) // the cut
 	<-away.C
 	cl.StartCoordinator(t)
@@ -281,4 +258,36 @@ func TestHistoryOverNATS(t *testing.T) {
 	for i := range 5 {
 		next(t, a, "chat.n", fmt.Sprintf("m-%d", i))
 	}
+}
+
+// publishSteadily publishes m-first, m-first+1, ... reliably on topic from
+// c every 10 ms, until halt (also at cleanup); published counts what went
+// out, so a reader knows how far to wait.
+func publishSteadily(t *testing.T, c *client.Client, topic string, first int64) (published *atomic.Int64, halt func()) {
+	t.Helper()
+	published = new(atomic.Int64)
+	published.Store(first)
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	var stopOnce sync.Once
+	halt = func() { stopOnce.Do(func() { close(stop) }); <-stopped }
+	t.Cleanup(halt)
+	go func() {
+		defer close(stopped)
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			n := published.Load()
+			if err := c.Publish(topic, fmt.Appendf(nil, "m-%d", n), client.Reliable); err != nil {
+				t.Errorf("publish m-%d: %v", n, err)
+				return
+			}
+			published.Add(1)
+		}
+	}()
+	return published, halt
 }

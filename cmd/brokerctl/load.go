@@ -155,16 +155,23 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runWorld(ctx, cfg, world, *worldPhases, *asJSON, stdout, stderr)
 	}
 	rep, err := loadgen.Run(ctx, cfg)
-	if err != nil {
-		fmt.Fprintln(stderr, "brokerctl load:", err)
-		return 1
-	}
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		err = enc.Encode(rep)
-	} else {
-		err = rep.WriteText(stdout)
+	return writeReport(rep, err, *asJSON, stdout, stderr)
+}
+
+// textReport is what every scenario's report can do besides JSON.
+type textReport interface{ WriteText(io.Writer) error }
+
+// writeReport writes a run's report as JSON or text, or its error (err
+// from the run): the command's exit code.
+func writeReport(rep textReport, err error, asJSON bool, stdout, stderr io.Writer) int {
+	if err == nil {
+		if asJSON {
+			enc := json.NewEncoder(stdout)
+			enc.SetIndent("", "  ")
+			err = enc.Encode(rep)
+		} else {
+			err = rep.WriteText(stdout)
+		}
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "brokerctl load:", err)
@@ -262,20 +269,7 @@ func parseSteps(s string) ([]int, error) {
 // runWorldSteps runs the world step-up (loadgen.RunWorldSteps).
 func runWorldSteps(ctx context.Context, cfg loadgen.Config, w loadgen.WorldConfig, steps []int, asJSON bool, stdout, stderr io.Writer) int {
 	rep, err := loadgen.RunWorldSteps(ctx, worldFrom(cfg, w), steps)
-	if err == nil {
-		if asJSON {
-			enc := json.NewEncoder(stdout)
-			enc.SetIndent("", "  ")
-			err = enc.Encode(rep)
-		} else {
-			err = rep.WriteText(stdout)
-		}
-	}
-	if err != nil {
-		fmt.Fprintln(stderr, "brokerctl load:", err)
-		return 1
-	}
-	return 0
+	return writeReport(rep, err, asJSON, stdout, stderr)
 }
 
 // runWorld runs the world scenario (loadgen.World): the servers must declare
@@ -289,20 +283,5 @@ func runWorld(ctx context.Context, cfg loadgen.Config, w loadgen.WorldConfig, ph
 		}
 	}
 	rep, err := loadgen.RunWorld(ctx, w)
-	if err != nil {
-		fmt.Fprintln(stderr, "brokerctl load:", err)
-		return 1
-	}
-	if asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		err = enc.Encode(rep)
-	} else {
-		err = rep.WriteText(stdout)
-	}
-	if err != nil {
-		fmt.Fprintln(stderr, "brokerctl load:", err)
-		return 1
-	}
-	return 0
+	return writeReport(rep, err, asJSON, stdout, stderr)
 }
