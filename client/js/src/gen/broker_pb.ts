@@ -967,8 +967,9 @@ export const MemberSchema: GenMessage<Member> = /*@__PURE__*/
  *
  * Sent by a client on the reliable channel. Each newly followed topic is
  * answered with a PRESENCE snapshot, then events as members change; a topic
- * starting with "$", empty or with a space is refused with
- * ERROR_SUBSCRIPTION_DENIED naming it; more than 1024 topics is a protocol
+ * starting with "$", empty or with a space, or a world's cell topic (its
+ * membership changes as clients move, without joins or leaves), is refused
+ * with ERROR_SUBSCRIPTION_DENIED naming it; more than 1024 topics is a protocol
  * violation. A server link never sends it. A 2019 client never sends it
  * and so never gets PRESENCE.
  *
