@@ -34,7 +34,7 @@ func sysctl(t *testing.T, name string) int {
 	t.Helper()
 	b, err := os.ReadFile("/proc/sys/net/core/" + name)
 	if err != nil {
-		t.Skipf("no %s: %v", name, err)
+		t.Skipf("no /proc/sys/net/core/%s (not Linux): %v", name, err)
 	}
 	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
 	if err != nil {
