@@ -18,6 +18,18 @@ import (
 // CONNECTs are resolved in onConnect). The same loop makes the first link to every server a WELCOME lists,
 // so a first attempt that fails is retried too.
 
+// One link per pair of servers, across alias changes. A server's DTLS
+// fingerprint names it under every alias (certificate.go). The side that
+// finds an offer (onOffer) or an answer (onAnswer) under a new alias to come
+// from a server it has a link with, up or being made, or a CONNECT from an
+// alias it knows as such (onConnect), refuses it as a duplicate
+// (errDuplicateLink) and records the alias in sameAs. The refusal closes the
+// other side's end of the attempt (onRefused), so that no half-open peer
+// there holds off the CONNECTs that come later, and stops that side dialing
+// the alias; the refusing side takes over: once the link it kept ends,
+// authenticated or not (forget), it dials the newer alias, the server's
+// current one, besides the old.
+
 // lostMemory is how long a lost link is remembered, so that the link that
 // replaces it counts as restored.
 const lostMemory = time.Hour

@@ -134,7 +134,9 @@ type Server struct {
 	// peers holds the peers by the alias they were linked under (lookup).
 	peers map[uint64]*peer
 	// sameAs maps a server's newer aliases (after it re-registered with the
-	// coordinator) to the live link made under an older one.
+	// coordinator) to the link, up or being made, under an older one that
+	// a link under the newer alias was refused as a duplicate of: this
+	// server dials the newer alias once that link ends (links.go).
 	sameAs map[uint64]*peer
 	// pending holds the servers this server sent CONNECT to and that have
 	// not offered yet, with when the CONNECT left.
@@ -397,8 +399,17 @@ func (s *Server) forget(p *peer) {
 			newer = append(newer, alias)
 		}
 	}
-	if p.isServerLink() && !s.closing {
+	switch {
+	case s.closing:
+	case p.isServerLink():
 		s.linkLostLocked(p, newer)
+	default:
+		// p was a link still being made, and newer aliases of its server
+		// were refused as its duplicates (sameAs): the refusal left this
+		// side the duty to dial them, and the remote waits for it.
+		for _, a := range newer {
+			s.wantLinkLocked(a, p.srv.remoteFP, true)
+		}
 	}
 	s.releaseSlotsLocked(p)
 	s.mu.Unlock()

@@ -372,10 +372,20 @@ func (s *Server) onAnswer(l *coordLink, from uint64, data []byte) error {
 	dup := s.linkByFingerprintLocked(fp, p)
 	if dup == nil {
 		p.srv.remoteFP = fp
+	} else {
+		// The remote answered, so it does not count the link there is
+		// (it already closed its end, or that end is still being made
+		// there): this side keeps that link and the duty to dial the
+		// server's new alias once it ends (forget), as onOffer does.
+		s.sameAs[from] = dup
 	}
 	s.mu.Unlock()
 	if dup != nil {
 		p.close(slog.LevelInfo, "closed: duplicate of the link made under alias "+fmt.Sprint(dup.alias), errDuplicateLink)
+		// The remote's end of this link would wait for ICE that never
+		// comes and, live, hold off every CONNECT until establish_timeout
+		// (onConnect): the refusal closes it (onRefused).
+		s.refuse(l, from, protocol.ConnectionRefusedReason_UNKNOWN_REASON, errDuplicateLink.Error())
 		return nil
 	}
 	pc := p.peerConnection()
@@ -466,9 +476,20 @@ func (s *Server) onRefused(l *coordLink, m *protocol.ConnectionRefusedMessage) {
 		// Routine: the server is linked already, or gone.
 		s.log.Info("CONNECT refused by a server", "peer", m.FromAlias, "role", serverRole, "reason", m.Reason.String(), "data", string(m.Data))
 	}
-	if p != nil && p.offerer && !p.isEstablished() {
+	// A refused offer ends its peer; a duplicate refusal also ends the peer
+	// this server made answering the remote's offer (the remote found the
+	// link it has with this server and closed its end, onAnswer). Never
+	// an established link: a refusal is about an attempt, and one that
+	// came late must not end what replaced it.
+	if p != nil && !p.isEstablished() && (p.offerer || duplicateRefusal(m)) {
 		p.close(slog.LevelInfo, "closed: refused by the remote", fmt.Errorf("%v: %s", m.Reason, m.Data))
 	}
+}
+
+// duplicateRefusal reports whether m is a server's refusal of a duplicate
+// link (errDuplicateLink's text is what identifies it on the wire).
+func duplicateRefusal(m *protocol.ConnectionRefusedMessage) bool {
+	return m.Reason == protocol.ConnectionRefusedReason_UNKNOWN_REASON && string(m.Data) == errDuplicateLink.Error()
 }
 
 // peerByAlias returns the peer linked under alias, if any.
