@@ -64,6 +64,7 @@ type scriptedCoordinator struct {
 type scriptedEnd struct {
 	url   string
 	conns chan *websocket.Conn
+	alias uint64 // its server's latest alias; scriptedCoordinator.mu guards it
 	wmu   sync.Mutex
 	ws    *websocket.Conn
 }
@@ -120,6 +121,7 @@ func (c *scriptedCoordinator) welcome(t *testing.T, i int, alias uint64, servers
 	t.Helper()
 	c.mu.Lock()
 	c.route[alias] = c.ends[i]
+	c.ends[i].alias = alias
 	c.mu.Unlock()
 	b, err := proto.Marshal(&protocol.WelcomeMessage{Type: protocol.MessageType_WELCOME, Alias: alias, AvailableServers: servers})
 	if err != nil {
@@ -202,11 +204,12 @@ func (c *scriptedCoordinator) read(from *scriptedEnd, ws *websocket.Conn) {
 		if err != nil {
 			return
 		}
-		m, ok := decodeSig(b)
+		c.mu.Lock()
+		m, ok := decodeSig(b, from.alias)
 		if !ok {
+			c.mu.Unlock()
 			continue // load reports and the like
 		}
-		c.mu.Lock()
 		to := c.route[m.to]
 		switch {
 		case m.typ == protocol.MessageType_CONNECT && (to == nil || c.retired[m.to]):
@@ -230,40 +233,40 @@ func (c *scriptedCoordinator) read(from *scriptedEnd, ws *websocket.Conn) {
 	}
 }
 
-// decodeSig reads a signaling message's addresses; a CONNECT is stamped
-// with the sender's role, as the real coordinator stamps it.
-func decodeSig(b []byte) (sigMsg, bool) {
+// decodeSig reads a signaling message's target and stamps it as the real
+// coordinator does (decodeRelayed): from_alias is the sender's alias now, a
+// CONNECT's from_role a server's.
+func decodeSig(b []byte, from uint64) (sigMsg, bool) {
 	t, err := relay.ReadType(b)
 	if err != nil {
 		return sigMsg{}, false
 	}
-	m := sigMsg{typ: t, data: b}
+	m := sigMsg{typ: t, from: from}
+	var msg proto.Message
 	switch t {
 	case protocol.MessageType_CONNECT:
 		var c protocol.ConnectMessage
 		if proto.Unmarshal(b, &c) != nil {
 			return m, false
 		}
-		c.FromRole = protocol.Role_COMMUNICATION_SERVER
-		m.from, m.to = c.FromAlias, c.ToAlias
-		m.data, err = proto.Marshal(&c)
-		return m, err == nil
+		c.FromAlias, c.FromRole, m.to, msg = from, protocol.Role_COMMUNICATION_SERVER, c.ToAlias, &c
 	case protocol.MessageType_WEBRTC_OFFER, protocol.MessageType_WEBRTC_ANSWER, protocol.MessageType_WEBRTC_ICE_CANDIDATE:
 		var w protocol.WebRtcMessage
 		if proto.Unmarshal(b, &w) != nil {
 			return m, false
 		}
-		m.from, m.to = w.FromAlias, w.ToAlias
-		return m, true
+		w.FromAlias, m.to, msg = from, w.ToAlias, &w
 	case protocol.MessageType_CONNECTION_REFUSED:
 		var r protocol.ConnectionRefusedMessage
 		if proto.Unmarshal(b, &r) != nil {
 			return m, false
 		}
-		m.from, m.to = r.FromAlias, r.ToAlias
-		return m, true
+		r.FromAlias, m.to, msg = from, r.ToAlias, &r
+	default:
+		return m, false
 	}
-	return m, false
+	m.data, err = proto.Marshal(msg)
+	return m, err == nil
 }
 
 // startScripted runs a server against endpoint i of c and waits for its
