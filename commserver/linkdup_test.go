@@ -274,7 +274,7 @@ func decodeSig(b []byte, from uint64) (sigMsg, bool) {
 func startScripted(t *testing.T, c *scriptedCoordinator, i int) *Server {
 	t.Helper()
 	cfg := Config{CoordinatorURL: c.ends[i].url, WebRTC: rtcconfig.Config{LoopbackOnly: true}}
-	cfg.Cluster.Secret = "link-dup-test"
+	cfg.Cluster.Secret = "link-dup-test-cluster-secret"
 	cfg.Reconnect.Min, cfg.Reconnect.Max = 20*time.Millisecond, 200*time.Millisecond
 	cfg.EstablishTimeout, cfg.ICEStartTimeout = time.Minute, time.Minute
 	log := logging.Discard()
