@@ -140,7 +140,13 @@ func (p *peer) authDone(c credentials, err error) {
 		p.closeAfterFlush("closed: auth failed", err)
 		return
 	}
+	// Counted before the gate opens: whoever sees the peer authenticated
+	// (Stats, the cluster harness's WaitReady) sees it in the peers gauge
+	// too. (Counted after, a reader at the wrong moment under load saw a
+	// server link in Stats and none in the gauge: TestNoDoubleLinks.)
+	p.s.m.peerUp(c.role)
 	if !p.gate.settle(c, nil) {
+		p.s.m.peerDown(c.role) // closed meanwhile: forget does not count it down
 		return
 	}
 	if c.batch {
@@ -154,7 +160,6 @@ func (p *peer) authDone(c credentials, err error) {
 		s.releaseSlotsLocked(p)
 	}
 	s.mu.Unlock()
-	s.m.peerUp(c.role)
 	p.log.Debug("authenticated", "identity_bytes", len(c.identity))
 	if c.isServer() {
 		s.notifyAnnounce()
