@@ -34,17 +34,7 @@ func TestHistoryRecoveryOnSameServer(t *testing.T) {
 
 	published, halt := publishSteadily(t, b, "chat.same", 0)
 	// Some messages live, then the cut.
-	expect := func(body string) {
-		t.Helper()
-		select {
-		case m := <-got:
-			if m.Topic != "chat.same" || string(m.Body) != body {
-				t.Fatalf("received %q on %q, want %q", m.Body, m.Topic, body)
-			}
-		case <-time.After(eventTimeout):
-			t.Fatalf("no %q", body)
-		}
-	}
+	expect := expecter(t, got, "chat.same")
 	want := int64(0)
 	for ; want < 5; want++ {
 		expect(fmt.Sprintf("m-%d", want))
@@ -61,14 +51,6 @@ func TestHistoryRecoveryOnSameServer(t *testing.T) {
 	if rc.Topic != "chat.same" || !rc.Recovered || rc.Replayed == 0 {
 		t.Fatalf("recovery %+v, want chat.same recovered with messages replayed", rc)
 	}
-	for live := published.Load() + 10; want < live; want++ {
-		expect(fmt.Sprintf("m-%d", want))
-	}
-	halt()
-	publish(t, b, "chat.same", "end", client.Reliable)
-	for ; want < published.Load(); want++ {
-		expect(fmt.Sprintf("m-%d", want))
-	}
-	expect("end")
+	want = readToTheEnd(t, expect, b, "chat.same", want, published, halt)
 	t.Logf("%d messages received in order, %d of them replayed after the cut", want, rc.Replayed)
 }

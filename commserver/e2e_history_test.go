@@ -125,26 +125,8 @@ func TestHistoryRecovery(t *testing.T) {
 	// and ten live ones after it, then the publisher stops and an end
 	// marker closes the stream.
 	want := int64(5)
-	expect := func(body string) {
-		t.Helper()
-		select {
-		case m := <-got:
-			if m.Topic != "chat.room" || string(m.Body) != body {
-				t.Fatalf("received %q on %q, want %q", m.Body, m.Topic, body)
-			}
-		case <-time.After(eventTimeout):
-			t.Fatalf("no %q", body)
-		}
-	}
-	for live := published.Load() + 10; want < live; want++ {
-		expect(fmt.Sprintf("m-%d", want))
-	}
-	halt()
-	publish(t, b, "chat.room", "end", client.Reliable)
-	for ; want < published.Load(); want++ {
-		expect(fmt.Sprintf("m-%d", want))
-	}
-	expect("end")
+	expect := expecter(t, got, "chat.room")
+	want = readToTheEnd(t, expect, b, "chat.room", want, published, halt)
 	t.Logf("%d messages received in order, %d of them replayed", want, rc.Replayed)
 }
 
@@ -290,4 +272,38 @@ func publishSteadily(t *testing.T, c *client.Client, topic string, first int64) 
 		}
 	}()
 	return published, halt
+}
+
+// expecter returns a check that the next message read from got is body on
+// topic, within eventTimeout.
+func expecter(t *testing.T, got <-chan client.Message, topic string) func(body string) {
+	return func(body string) {
+		t.Helper()
+		select {
+		case m := <-got:
+			if m.Topic != topic || string(m.Body) != body {
+				t.Fatalf("received %q on %q, want %q", m.Body, m.Topic, body)
+			}
+		case <-time.After(eventTimeout):
+			t.Fatalf("no %q", body)
+		}
+	}
+}
+
+// readToTheEnd expects m-want, m-want+1, ... in order, each once: ten
+// beyond what publishSteadily had published when called, then, with the
+// publisher halted and an end marker sent by b, the rest and the marker.
+// It returns how many messages m-N it read up to, the marker excluded.
+func readToTheEnd(t *testing.T, expect func(string), b *client.Client, topic string, want int64, published *atomic.Int64, halt func()) int64 {
+	t.Helper()
+	for live := published.Load() + 10; want < live; want++ {
+		expect(fmt.Sprintf("m-%d", want))
+	}
+	halt()
+	publish(t, b, topic, "end", client.Reliable)
+	for ; want < published.Load(); want++ {
+		expect(fmt.Sprintf("m-%d", want))
+	}
+	expect("end")
+	return want
 }
