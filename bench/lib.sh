@@ -43,7 +43,10 @@ CLUSTER_SECRET=$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')
 
 # start_cluster NAME SERVERS [--set k=v ...]: a coordinator and SERVERS
 # meshed servers (or, with --set cluster.transport=nats, servers connected
-# to NATS); sets COORD_URL and SERVER_PIDS (name=pid,...).
+# to NATS); sets COORD_URL and SERVER_PIDS (name=pid,...). With UDP_MUX=1
+# each server gets a single UDP port of its own (webrtc.udp_mux_port, with
+# its batched writes), as README.md recommends for deployment: a mesh is
+# then compared with a single server set up the same way.
 start_cluster() {
   local name=$1 n=$2
   shift 2
@@ -59,8 +62,10 @@ start_cluster() {
   local ports=() i hport
   for ((i = 1; i <= n; i++)); do
     hport=$(free_port)
+    local mux=()
+    if [[ ${UDP_MUX:-0} == 1 ]]; then mux=(--set webrtc.udp_mux_port="$(free_port)"); fi
     "$BIN/commserver" --set coordinator_url="$COORD_URL" --set webrtc.loopback_only=true --set cluster.secret="$CLUSTER_SECRET" \
-      --set http.listen=127.0.0.1:"$hport" --set http.pprof=true --set log.level=warn "$@" \
+      --set http.listen=127.0.0.1:"$hport" --set http.pprof=true --set log.level=warn "${mux[@]}" "$@" \
       >"$LOGS/$name-server$i.log" 2>&1 &
     STARTED+=($!)
     SERVER_PIDS+="${SERVER_PIDS:+,}server$i=$!"

@@ -10,6 +10,8 @@
 #   bench/mesh.sh                        3 rounds of 4 s windows
 #   ROUNDS=5 WINDOW=8s NATS=1 bench/mesh.sh
 #   bench/mesh.sh --set outbound.coalesce=1ms   (commserver flags, every server)
+#   UDP_MUX=1 bench/mesh.sh              every server on a single UDP port of its own,
+#                                        as bench/run.sh runs both rows
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
