@@ -119,10 +119,16 @@ func render(entries []*entry, byName map[string]*entry, meta, rawDir string) str
 	if js := byName["join-storm"]; js != nil && js.load != nil && js.load.JoinStorm != nil {
 		j, r := js.load.JoinStorm, js.load
 		b.WriteString("\n## Join storm\n\n")
-		b.WriteString("| clients connected | all connected | all subscribed | dial p50 / p99 | per-client join (subscribed) p50 / p99 / max | server RSS per idle client |\n|---|---|---|---|---|---|\n")
-		fmt.Fprintf(&b, "| %d of %d | %.0f ms | %.0f ms | %s / %s | %s / %s / %s | %.0f KiB (+%d KiB for %d clients, after %.0f s idle) |\n",
+		b.WriteString("| clients connected | all connected | all subscribed | dial p50 / p99 | per-client join (subscribed) p50 / p99 / max | server RSS per idle client after the storm | in steady state |\n|---|---|---|---|---|---|---|\n")
+		fmt.Fprintf(&b, "| %d of %d | %.0f ms | %.0f ms | %s / %s | %s / %s / %s | %.0f KiB (after %.0f s idle) | %s |\n",
 			r.Connected, r.Clients, j.AllConnectedMs, j.AllSubscribedMs, ms(j.Dial.P50Us), ms(j.Dial.P99Us),
-			ms(j.Subscribed.P50Us), ms(j.Subscribed.P99Us), ms(j.Subscribed.MaxUs), j.ServerRSSPerClientKB, j.ServerRSSDeltaKB, r.Connected, j.IdleSeconds)
+			ms(j.Subscribed.P50Us), ms(j.Subscribed.P99Us), ms(j.Subscribed.MaxUs),
+			j.AfterStormRSSPerClientKB, j.AfterStormSeconds, steadyCell(j, r.Connected))
+		if n := float64(r.Connected); j.Goroutines > 0 && n > 0 {
+			fmt.Fprintf(&b, "\nAt the end of the hold, per client: %.0f KiB of Go heap in use, %.0f KiB of goroutine stacks, %.1f goroutines.\n",
+				float64(j.HeapInuseKB)/n, float64(j.StackInuseKB)/n, float64(j.Goroutines)/n)
+		}
+		b.WriteString("\nAn idle server's heap keeps growing after the storm (pion's ICE keepalives allocate) into pages it keeps once touched, until a GC; the steady state is read at the end of a hold that saw one, the after-the-storm figure 5 s in.\n")
 		b.WriteString("\nClients a server refuses as busy (`max_half_open` of them being set up) retry by themselves (`retry_after_ms`), so the storm is admitted at the rate the server completes setups.\n")
 	}
 
@@ -187,8 +193,17 @@ func targets(byName map[string]*entry, best, bestRaw *entry) [][3]string {
 	}
 	if e := byName["join-storm"]; e != nil && e.load != nil && e.load.JoinStorm != nil {
 		j := e.load.JoinStorm
-		t = append(t, [3]string{"memory per idle connected client < 150 KB server RSS",
-			fmt.Sprintf("%.0f KiB", j.ServerRSSPerClientKB), mark(j.ServerRSSPerClientKB < 150)})
+		// Judged on the steady state: the after-the-storm figure is a lower
+		// bound, and a hold without a GC does not say what an idle client costs.
+		if j.SteadyState() {
+			t = append(t, [3]string{"memory per idle connected client < 150 KB server RSS (steady state)",
+				fmt.Sprintf("%.0f KiB (%.0f KiB right after the storm)", j.ServerRSSPerClientKB, j.AfterStormRSSPerClientKB),
+				mark(j.ServerRSSPerClientKB < 150)})
+		} else {
+			t = append(t, [3]string{"memory per idle connected client < 150 KB server RSS (steady state)",
+				fmt.Sprintf("not measured: no GC in the %.0f s hold (%.0f KiB right after the storm)", j.IdleSeconds, j.AfterStormRSSPerClientKB),
+				fail})
+		}
 		t = append(t, [3]string{fmt.Sprintf("join-storm of %d clients: all connected and subscribed within 10 s", e.load.Clients),
 			fmt.Sprintf("%d connected, all subscribed in %.0f ms", e.load.Connected, j.AllSubscribedMs),
 			mark(e.load.Connected == e.load.Clients && j.AllSubscribedMs < 10_000)})
@@ -237,4 +252,13 @@ func loadNote(e *entry) string {
 		return hops
 	}
 	return e.note + "; " + hops
+}
+
+// steadyCell is the join storm's steady-state RSS per client, or why the
+// reading at the end of its hold is not one.
+func steadyCell(j *loadgen.JoinStormResult, clients int) string {
+	if !j.SteadyState() {
+		return fmt.Sprintf("%.0f KiB after %.0f s idle, no GC yet: not the steady state", j.ServerRSSPerClientKB, j.IdleSeconds)
+	}
+	return fmt.Sprintf("%.0f KiB (+%d KiB for %d clients, after %.0f s idle and %d GC)", j.ServerRSSPerClientKB, j.ServerRSSDeltaKB, clients, j.IdleSeconds, j.IdleGCs)
 }

@@ -77,12 +77,31 @@ type JoinStormResult struct {
 	// storm, in microseconds.
 	Dial       Latency `json:"dial"`
 	Subscribed Latency `json:"subscribed"`
-	// ServerRSSDeltaKB is the servers' RSS after the idle hold minus before
-	// the storm; per client it is the memory an idle connected client costs.
+	// ServerRSSDeltaKB is the servers' RSS at the end of the idle hold
+	// minus before the storm; per client, once the hold has seen a GC
+	// (IdleGCs > 0), it is the memory an idle connected client costs in
+	// steady state.
 	ServerRSSDeltaKB     int64   `json:"server_rss_delta_kb"`
 	ServerRSSPerClientKB float64 `json:"server_rss_per_client_kb"`
 	IdleSeconds          float64 `json:"idle_seconds"`
+	// AfterStorm* is the same reading AfterStormSeconds into the hold
+	// (afterStormRead): right after the storm, before the idle heap's
+	// growth, so lower than the steady state.
+	AfterStormRSSDeltaKB     int64   `json:"after_storm_rss_delta_kb"`
+	AfterStormRSSPerClientKB float64 `json:"after_storm_rss_per_client_kb"`
+	AfterStormSeconds        float64 `json:"after_storm_seconds"`
+	// IdleGCs is how many GC cycles the servers ran during the hold (-1:
+	// unknown, no --metrics). HeapInuseKB, StackInuseKB and Goroutines are
+	// the servers' Go runtime figures at its end (0: unknown), summed.
+	IdleGCs      int64 `json:"idle_gcs"`
+	HeapInuseKB  int64 `json:"heap_inuse_kb,omitempty"`
+	StackInuseKB int64 `json:"stack_inuse_kb,omitempty"`
+	Goroutines   int64 `json:"goroutines,omitempty"`
 }
+
+// SteadyState reports whether the end-of-hold reading is an idle server's
+// steady state: a GC ran during the hold.
+func (js *JoinStormResult) SteadyState() bool { return js.IdleGCs > 0 }
 
 func us(v int64) string {
 	return fmtDuration(time.Duration(v) * time.Microsecond)
@@ -118,7 +137,13 @@ func (r *Report) WriteText(w io.Writer) error {
 			fmtDuration(msDur(js.AllConnectedMs)), fmtDuration(msDur(js.AllSubscribedMs)))
 		fmt.Fprintf(&b, "  dial       p50 %s  p90 %s  p99 %s  max %s\n", us(js.Dial.P50Us), us(js.Dial.P90Us), us(js.Dial.P99Us), us(js.Dial.MaxUs))
 		fmt.Fprintf(&b, "  subscribed p50 %s  p90 %s  p99 %s  max %s\n", us(js.Subscribed.P50Us), us(js.Subscribed.P90Us), us(js.Subscribed.P99Us), us(js.Subscribed.MaxUs))
-		fmt.Fprintf(&b, "  server RSS +%d KiB after %.0fs idle: %.1f KiB per client\n", js.ServerRSSDeltaKB, js.IdleSeconds, js.ServerRSSPerClientKB)
+		fmt.Fprintf(&b, "  server RSS +%d KiB %.0fs after the storm: %.1f KiB per client\n", js.AfterStormRSSDeltaKB, js.AfterStormSeconds, js.AfterStormRSSPerClientKB)
+		fmt.Fprintf(&b, "  server RSS +%d KiB after %.0fs idle (%s): %.1f KiB per client\n", js.ServerRSSDeltaKB, js.IdleSeconds, js.gcNote(), js.ServerRSSPerClientKB)
+		if js.Goroutines > 0 && r.Connected > 0 {
+			n := float64(r.Connected)
+			fmt.Fprintf(&b, "  server heap in use %.1f KiB, stacks %.1f KiB, %.1f goroutines per client\n",
+				float64(js.HeapInuseKB)/n, float64(js.StackInuseKB)/n, float64(js.Goroutines)/n)
+		}
 	} else {
 		fmt.Fprintf(&b, "load: %.0f msg/s per client, %d-byte bodies, %.1fs window after %.1fs warm-up\n",
 			r.Rate, r.BodySize, r.WindowSeconds, r.WarmupSeconds)
@@ -165,4 +190,15 @@ func spread(m map[string]int) string {
 		parts[i] = fmt.Sprintf("%s=%d", k, m[k])
 	}
 	return strings.Join(parts, " ")
+}
+
+// gcNote says whether the end-of-hold reading is a steady state.
+func (js *JoinStormResult) gcNote() string {
+	switch {
+	case js.IdleGCs < 0:
+		return "GCs unknown: no --metrics"
+	case js.IdleGCs == 0:
+		return "no GC during the hold: not yet the steady state"
+	}
+	return fmt.Sprintf("%d GC during the hold: steady state", js.IdleGCs)
 }
