@@ -99,6 +99,17 @@ type Config struct {
 		// profiles show internals to whoever can reach the port.
 		PProf bool `koanf:"pprof"`
 	} `koanf:"http"`
+	// Runtime.MemoryLimit, in bytes, is the Go runtime's soft memory limit
+	// (debug.SetMemoryLimit; the commserver command applies it): the GC
+	// runs as the process nears it and returns freed pages to the OS, so
+	// an idle server's RSS stays near its live heap instead of growing
+	// with the garbage of pion's keepalives until the runtime's 2-minute
+	// forced GC. 0 (default) sets none, leaving GOMEMLIMIT from the
+	// environment in force. A soft limit: a live heap above it is kept,
+	// at the cost of GCs back to back, so leave headroom (README, perf).
+	Runtime struct {
+		MemoryLimit int `koanf:"memory_limit"`
+	} `koanf:"runtime"`
 	WebRTC  rtcconfig.Config `koanf:"webrtc"`
 	Scripts struct {
 		Dir string `koanf:"dir"` // Lua topic policies; empty disables
@@ -232,6 +243,7 @@ func Defaults() map[string]any {
 		"presence.max_members":         100,
 		"history":                      []any{},
 		"history_max_bytes":            256 << 20,
+		"runtime.memory_limit":         0,
 	}
 	maps.Copy(d, rtcconfig.Defaults())
 	maps.Copy(d, auth.Defaults())
@@ -288,6 +300,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("load.interval %s: %w", c.Load.Interval, errNegative)
 	case c.Auth.Timeout < 0:
 		return c, fmt.Errorf("auth.timeout %s: %w", c.Auth.Timeout, errNegative)
+	case c.Runtime.MemoryLimit < 0:
+		return c, fmt.Errorf("runtime.memory_limit %d: %w", c.Runtime.MemoryLimit, errNegative)
 	}
 	if c.CoordinatorURLs, err = coordinatorURLs(c.CoordinatorURLs, c.CoordinatorURL); err != nil {
 		return c, err

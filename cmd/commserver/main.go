@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"runtime/debug"
 	"sync/atomic"
 	"syscall"
 
@@ -35,6 +36,12 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 // shutdown.grace) and stops it.
 func serve(ctx context.Context, cfg *commserver.Config, env cli.Env) error {
 	logger, reg := env.Logger, env.Registry
+	if limit := cfg.Runtime.MemoryLimit; limit > 0 {
+		// Process-wide, so here and not in commserver.New: a test process
+		// runs many servers.
+		debug.SetMemoryLimit(int64(limit))
+		logger.Info("Go memory limit set", "runtime.memory_limit", limit)
+	}
 	// The server and its scripts outlive ctx by the drain.
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	defer stop()
