@@ -356,16 +356,16 @@ type sink struct {
 }
 
 func (s sink) Write(b []byte) (int, error) { return s.rw.Write(b) }
-
-func (s sink) Buffered() uint64 { return s.dc.BufferedAmount() }
+func (s sink) Buffered() uint64            { return s.dc.BufferedAmount() }
 
 // readLoop reads one channel until it fails or the peer closes. The buffer
-// holds one byte more than max_message_size so that an oversized message is
+// (readbuf.go) holds max_message_size+1 bytes so that an oversized message is
 // seen as such; pion drops a message that does not fit at all and says so
 // with io.ErrShortBuffer, after which the channel is still usable.
 func (p *peer) readLoop(ch *channel) {
 	maxSize := p.s.cfg.MaxMessageSize
-	buf := make([]byte, maxSize+1)
+	buf, release := readBuffer(maxSize + 1)
+	defer release()
 	for {
 		n, err := ch.rw.Read(buf)
 		switch {
