@@ -2,12 +2,12 @@ package commserver_test
 
 import (
 	"fmt"
-	"net"
 	"testing"
 	"time"
 
 	"github.com/webrtc-broker/webrtc-broker/client"
 	"github.com/webrtc-broker/webrtc-broker/commserver"
+	"github.com/webrtc-broker/webrtc-broker/internal/testport"
 	"github.com/webrtc-broker/webrtc-broker/test/cluster"
 )
 
@@ -16,12 +16,7 @@ import (
 // handshakes, a fan-out of reliable messages (every one, in order, at every
 // subscriber) and unreliable delivery all go through the batched socket.
 func TestE2EUDPMuxBatchedWrites(t *testing.T) {
-	probe, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := probe.LocalAddr().(*net.UDPAddr).Port
-	_ = probe.Close()
+	port := testport.UDP(t)
 	cl := cluster.Start(t, cluster.Options{Server: func(_ int, cfg *commserver.Config) {
 		cfg.WebRTC.UDPMuxPort = port
 		on := true

@@ -6,23 +6,13 @@ import (
 	"testing"
 
 	"github.com/webrtc-broker/webrtc-broker/core/rtcconfig"
+	"github.com/webrtc-broker/webrtc-broker/internal/testport"
 )
-
-// freeUDPPort returns a UDP port nothing listens on a moment ago.
-func freeUDPPort(t *testing.T) int {
-	t.Helper()
-	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
-}
 
 // The mux gathers its own addresses: it must offer what ordinary gathering
 // would, here loopback alone, on the one port.
 func TestUDPMuxOnlyFilteredAddresses(t *testing.T) {
-	port := freeUDPPort(t)
+	port := testport.UDP(t)
 	a, err := NewAPI(rtcconfig.Config{LoopbackOnly: true, UDPMuxPort: port})
 	if err != nil {
 		t.Fatal(err)
@@ -43,7 +33,7 @@ func TestUDPMuxOnlyFilteredAddresses(t *testing.T) {
 // Outside loopback-only mode loopback is never offered, so networks that
 // leave nothing else are an error at start, not a server no one can reach.
 func TestUDPMuxNoAddressIsAnError(t *testing.T) {
-	_, err := NewAPI(rtcconfig.Config{Networks: []string{"127.0.0.0/8"}, UDPMuxPort: freeUDPPort(t)})
+	_, err := NewAPI(rtcconfig.Config{Networks: []string{"127.0.0.0/8"}, UDPMuxPort: testport.UDP(t)})
 	if !errors.Is(err, errNoMuxAddress) {
 		t.Fatalf("NewAPI: err = %v, want %v", err, errNoMuxAddress)
 	}
