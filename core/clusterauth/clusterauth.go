@@ -83,7 +83,8 @@ func VerifyDiscoverToken(secret string, role protocol.Role, token string, now ti
 	if len(parts) != 3 || parts[0] != version || len(token) > 128 {
 		return ErrBadToken
 	}
-	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
+	// Strict: a token has one spelling (see plugins/token/tokens).
+	sig, err := base64.RawURLEncoding.Strict().DecodeString(parts[2])
 	if err != nil || !hmac.Equal(sig, discoverMAC(secret, role, parts[1])) {
 		return ErrBadToken
 	}

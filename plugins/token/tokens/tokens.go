@@ -80,6 +80,11 @@ func Mint(secret []byte, c Claims) (string, error) {
 	return signed + "." + base64.RawURLEncoding.EncodeToString(mac(secret, signed)), nil
 }
 
+// b64 decodes strictly: a token has one spelling. The lenient decoder
+// ignores a final character's unused bits, so a token with them set, an
+// altered token, would verify as the original.
+var b64 = base64.RawURLEncoding.Strict()
+
 // Verify checks token's signature under secret and its expiry at now, and
 // returns its claims. The signature is checked before the payload is read.
 func Verify(secret []byte, token string, now time.Time) (Claims, error) {
@@ -94,14 +99,14 @@ func Verify(secret []byte, token string, now time.Time) (Claims, error) {
 		return Claims{}, ErrMalformed
 	}
 	signed, sig := token[:i], token[i+1:]
-	got, err := base64.RawURLEncoding.DecodeString(sig)
+	got, err := b64.DecodeString(sig)
 	if err != nil {
 		return Claims{}, ErrMalformed
 	}
 	if !hmac.Equal(got, mac(secret, signed)) {
 		return Claims{}, ErrSignature
 	}
-	payload, err := base64.RawURLEncoding.DecodeString(signed[len(version)+1:])
+	payload, err := b64.DecodeString(signed[len(version)+1:])
 	if err != nil {
 		return Claims{}, ErrMalformed
 	}
