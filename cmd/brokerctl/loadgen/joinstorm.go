@@ -43,15 +43,11 @@ func (e *engine) joinStorm(ctx context.Context, rep *Report, t connectTimes, ser
 	gcsBefore, haveGCs := e.scrapeSum(ctx, hc, "go_gc_duration_seconds_count")
 	idleStart := time.Now()
 	hold := func(d time.Duration) bool {
-		t := time.NewTimer(d)
-		defer t.Stop()
-		select {
-		case <-t.C:
-			return true
-		case <-ctx.Done():
+		if !holdFor(ctx, d) {
 			rep.Interrupted = true
 			return false
 		}
+		return true
 	}
 	if hold(min(afterStormRead, e.cfg.Duration)) {
 		js.AfterStormSeconds = time.Since(idleStart).Seconds()
@@ -113,3 +109,15 @@ func (e *engine) scrapeSum(ctx context.Context, hc *http.Client, name string) (f
 }
 
 func durMs(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// holdFor waits d, or until ctx is done; false if ctx ended it.
+func holdFor(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

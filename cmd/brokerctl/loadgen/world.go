@@ -271,16 +271,7 @@ func runPhase(ctx context.Context, cfg WorldConfig, name string, live []*walker,
 			worldSchedule(pctx, cfg, geo, on, topic, live, s, epoch, &sent, &expected, &counting)
 		}()
 	}
-	wait := func(d time.Duration) bool {
-		t := time.NewTimer(d)
-		defer t.Stop()
-		select {
-		case <-t.C:
-			return true
-		case <-ctx.Done():
-			return false
-		}
-	}
+	wait := func(d time.Duration) bool { return holdFor(ctx, d) }
 	ok := wait(cfg.Warmup)
 	for _, wk := range live {
 		wk.msgs.Store(0)
